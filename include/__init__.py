@@ -1,0 +1,1 @@
+"""Non-Python assets (SQL, prompts, templates, config) and the local sandbox. Importable as ``include``."""
