@@ -1,0 +1,218 @@
+"""Throwaway real servers started from local binaries in a temp dir: PostgreSQL and Dovecot IMAP.
+
+Used by the test suite (session fixtures), the benchmarks and ``make demo``. Both start in about two
+seconds, listen only on 127.0.0.1 on a free port, and are removed with their temp dir on ``stop()``.
+When a binary is missing, :class:`MissingBinary` names the Debian package that provides it
+(``make system-deps`` installs them when run as root).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from include.sandbox.client import free_port
+
+
+class MissingBinary(RuntimeError):
+    """A server binary is not installed; the message names the Debian package."""
+
+    def __init__(self, binary: str, package: str) -> None:
+        super().__init__(f"{binary} not found: install the Debian package '{package}' (as root: make system-deps)")
+        self.binary = binary
+        self.package = package
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def find_pg_bin(name: str) -> str:
+    """Locate a PostgreSQL server binary (Debian keeps them out of PATH)."""
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    found = candidates[0] if candidates else shutil.which(name)
+    if not found:
+        raise MissingBinary(name, "postgresql")
+    return found
+
+
+def _wait_port(port: int, timeout: float) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+class PostgresServer:
+    """``initdb`` + ``pg_ctl start`` in a temp dir (as the ``postgres`` user when running as root)."""
+
+    def __init__(self, port: int | None = None, user: str = "postgres", database: str = "devops") -> None:
+        self.port = port or free_port()
+        self.user = user
+        self.database = database
+        self.dir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL (psycopg 3 driver, as the Postgres provider uses with SQLAlchemy 2)."""
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
+    def airflow_conn(self) -> str:
+        """The value for ``AIRFLOW_CONN_<ID>`` pointing at this server."""
+        return f"postgres://{self.user}@127.0.0.1:{self.port}/{self.database}"
+
+    def _run(self, *cmd: str) -> subprocess.CompletedProcess[str]:
+        full = ["runuser", "-u", "postgres", "--", *cmd] if _is_root() else list(cmd)
+        return subprocess.run(full, check=True, capture_output=True, text=True, timeout=120)
+
+    def start(self) -> "PostgresServer":
+        initdb, pg_ctl = find_pg_bin("initdb"), find_pg_bin("pg_ctl")
+        self.dir = Path(tempfile.mkdtemp(prefix="devops-pg-"))
+        if _is_root():
+            pw = pwd.getpwnam("postgres")
+            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
+        data = self.dir / "data"
+        self._run(initdb, "-D", str(data), "-U", self.user, "--auth=trust", "-E", "UTF8", "--no-sync")
+        opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
+        self._run(pg_ctl, "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
+        psql = find_pg_bin("psql")
+        self._run(psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres", "-c", f"CREATE DATABASE {self.database}")
+        return self
+
+    def create_database(self, name: str) -> str:
+        """Create another empty database on the server; returns its SQLAlchemy URL."""
+        psql = find_pg_bin("psql")
+        self._run(psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres", "-c", f"CREATE DATABASE {name}")
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        if self.dir and (self.dir / "data").exists():
+            try:
+                self._run(find_pg_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop")
+            except subprocess.CalledProcessError:
+                pass
+        if self.dir:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self) -> "PostgresServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+DOVECOT_CONF = """\
+protocols = imap
+listen = 127.0.0.1
+base_dir = {dir}/run
+state_dir = {dir}/state
+log_path = {dir}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{dir}/mail/%u
+first_valid_uid = 1
+first_valid_gid = 1
+mail_privileged_group =
+namespace inbox {{
+  inbox = yes
+  separator = /
+}}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {dir}/users
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={dir}/mail/%u
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+"""
+
+
+class DovecotServer:
+    """A Dovecot IMAP server with one user, plain IMAP on a loopback port (IDLE supported)."""
+
+    def __init__(self, port: int | None = None, user: str = "ci@example.test", password: str = "sandbox-imap-pw") -> None:
+        self.port = port or free_port()
+        self.user = user
+        self.password = password
+        self.dir: Path | None = None
+        self.binary = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
+
+    def airflow_conn(self) -> str:
+        from urllib.parse import quote
+
+        return f"imap://{quote(self.user, safe='')}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/?use_ssl=false"
+
+    def start(self) -> "DovecotServer":
+        if not self.binary:
+            raise MissingBinary("dovecot", "dovecot-imapd")
+        self.dir = Path(tempfile.mkdtemp(prefix="devops-imap-"))
+        if _is_root():
+            mail = pwd.getpwnam("mail")
+            uid, gid = mail.pw_uid, mail.pw_gid
+        else:
+            uid, gid = os.getuid(), os.getgid()
+        for sub in ("run", "state", "mail"):
+            (self.dir / sub).mkdir()
+        os.chmod(self.dir, 0o755)
+        if _is_root():
+            os.chown(self.dir / "mail", uid, gid)
+        (self.dir / "users").write_text(f"{self.user}:{{PLAIN}}{self.password}\n")
+        conf = DOVECOT_CONF.format(dir=self.dir, port=self.port, uid=uid, gid=gid)
+        if not _is_root():
+            user = pwd.getpwuid(os.getuid()).pw_name
+            conf += f"default_login_user = {user}\ndefault_internal_user = {user}\ndefault_internal_group = {pwd.getpwuid(os.getuid()).pw_name}\n"
+        (self.dir / "dovecot.conf").write_text(conf)
+        # dovecot daemonises; its children keep stdout/stderr open, so never capture them through a pipe
+        with open(self.dir / "start.log", "wb") as out:
+            subprocess.run([self.binary, "-c", str(self.dir / "dovecot.conf")], check=True, stdout=out, stderr=subprocess.STDOUT, timeout=30)
+        try:
+            _wait_port(self.port, 15)
+        except TimeoutError as exc:
+            log = "".join(p.read_text() for p in (self.dir / "start.log", self.dir / "dovecot.log") if p.exists())
+            raise RuntimeError(f"dovecot did not start: {log[-2000:]}") from exc
+        return self
+
+    def stop(self) -> None:
+        if self.dir:
+            pid_file = self.dir / "run" / "master.pid"
+            if pid_file.exists():
+                try:
+                    pid = int(pid_file.read_text().strip())
+                    os.kill(pid, signal.SIGTERM)
+                    for _ in range(100):
+                        os.kill(pid, 0)
+                        time.sleep(0.05)
+                except (ProcessLookupError, ValueError):
+                    pass
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def __enter__(self) -> "DovecotServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,256 @@
+"""Tables of the results database (SQLAlchemy Core), as of the newest migration.
+
+The migrations in ``store/migrations/versions/`` create and upgrade these tables; this module is the
+description the code reads and writes through. A test compares the two (``test_schema_matches_migrations``)
+so that a change here without a migration fails.
+
+Time columns are :class:`UTCDateTime`: aware datetimes in, aware UTC datetimes out, on SQLite and
+PostgreSQL alike. Every table has a natural unique key so that writers can upsert and a re-run of a
+task for the same data interval changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeDecorator
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC timestamps on every dialect (SQLite has no time zones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: the results store only takes timezone-aware datetimes")
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value.astimezone(dt.timezone.utc)
+
+
+#: JSON on SQLite, JSONB on PostgreSQL.
+JSONType: Any = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+def _ts(name: str, **kw: Any) -> sa.Column[Any]:
+    return sa.Column(name, UTCDateTime(), **kw)
+
+
+def _id() -> sa.Column[Any]:
+    return sa.Column("id", sa.Integer, primary_key=True, autoincrement=True)
+
+
+# ---- CI failure triage ---------------------------------------------------------------------------
+
+failure_events = sa.Table(
+    "failure_events",
+    metadata,
+    _id(),
+    sa.Column("provider", sa.String(32), nullable=False),  # "gitlab"
+    sa.Column("project_id", sa.String(255), nullable=False),  # numeric id as text (or the path)
+    sa.Column("project_path", sa.String(512)),
+    sa.Column("pipeline_id", sa.String(64), nullable=False),
+    sa.Column("ref", sa.String(512)),
+    sa.Column("sha", sa.String(64)),
+    sa.Column("status", sa.String(32)),
+    sa.Column("source", sa.String(16), nullable=False),  # email | webhook | manual: the first that told us
+    sa.Column("pipeline_url", sa.Text),
+    sa.Column("state", sa.String(32), nullable=False, server_default="new"),  # new | analysed | notified | failed
+    sa.Column("payload", JSONType),
+    _ts("received_at", nullable=False),
+    _ts("updated_at"),
+    sa.UniqueConstraint("provider", "project_id", "pipeline_id"),
+)
+
+intake_messages = sa.Table(
+    "intake_messages",
+    metadata,
+    _id(),
+    sa.Column("source", sa.String(16), nullable=False),  # email | webhook
+    sa.Column("message_id", sa.String(998), nullable=False),  # RFC 5322 Message-ID or webhook Idempotency-Key
+    sa.Column("event_id", sa.Integer, sa.ForeignKey("failure_events.id", ondelete="SET NULL")),
+    sa.Column("status", sa.String(32), nullable=False),  # accepted | ignored | needs_attention | processed
+    sa.Column("reason", sa.Text),
+    sa.Column("sender", sa.String(512)),
+    sa.Column("subject", sa.Text),
+    sa.Column("folder", sa.String(255)),
+    sa.Column("size_bytes", sa.Integer),
+    _ts("received_at", nullable=False),
+    _ts("updated_at"),
+    sa.UniqueConstraint("source", "message_id"),
+)
+
+failure_analyses = sa.Table(
+    "failure_analyses",
+    metadata,
+    _id(),
+    sa.Column("event_id", sa.Integer, sa.ForeignKey("failure_events.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("job_id", sa.String(64), nullable=False),
+    sa.Column("job_name", sa.String(512)),
+    sa.Column("stage", sa.String(255)),
+    sa.Column("job_url", sa.Text),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("root_cause", sa.Text),
+    sa.Column("fix_steps", JSONType),
+    sa.Column("evidence_lines", JSONType),
+    sa.Column("is_transient", sa.Boolean),
+    sa.Column("confidence", sa.Float),
+    sa.Column("analyser", sa.String(32), nullable=False),  # llm | heuristic | heuristic_fallback
+    sa.Column("analyser_note", sa.Text),
+    sa.Column("model", sa.String(255)),
+    sa.Column("prompt_tokens", sa.Integer),
+    sa.Column("completion_tokens", sa.Integer),
+    sa.Column("latency_ms", sa.Integer),
+    sa.Column("excerpt", sa.Text),
+    sa.Column("excerpt_lines", JSONType),
+    sa.Column("fingerprint", sa.String(64), index=True),
+    sa.Column("retried_job_id", sa.String(64)),  # set when the job was retried automatically
+    _ts("created_at", nullable=False),
+    sa.UniqueConstraint("event_id", "job_id"),
+)
+
+failure_fingerprints = sa.Table(
+    "failure_fingerprints",
+    metadata,
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("project_path", sa.String(512)),
+    sa.Column("job_name", sa.String(512)),
+    sa.Column("first_error", sa.Text),
+    sa.Column("occurrences", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("thread_refs", JSONType),  # {"slack": {"channel": ..., "ts": ...}, "telegram": {...}}
+    _ts("first_seen", nullable=False),
+    _ts("last_seen", nullable=False),
+)
+
+# ---- CI analytics --------------------------------------------------------------------------------
+
+ci_runs = sa.Table(
+    "ci_runs",
+    metadata,
+    _id(),
+    sa.Column("provider", sa.String(32), nullable=False),  # github | gitlab
+    sa.Column("repo", sa.String(512), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("name", sa.String(512)),
+    sa.Column("branch", sa.String(512)),
+    sa.Column("sha", sa.String(64)),
+    sa.Column("author", sa.String(255)),
+    sa.Column("event", sa.String(64)),
+    sa.Column("status", sa.String(32)),
+    sa.Column("conclusion", sa.String(32)),
+    _ts("created_at"),
+    _ts("started_at"),
+    _ts("finished_at"),
+    sa.Column("duration_s", sa.Float),
+    sa.Column("queue_s", sa.Float),
+    sa.Column("url", sa.Text),
+    _ts("collected_at", nullable=False),
+    sa.UniqueConstraint("provider", "repo", "run_id", "attempt"),
+)
+
+ci_jobs = sa.Table(
+    "ci_jobs",
+    metadata,
+    _id(),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("repo", sa.String(512), nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("job_id", sa.String(64), nullable=False),
+    sa.Column("name", sa.String(512)),
+    sa.Column("stage", sa.String(255)),
+    sa.Column("status", sa.String(32)),
+    sa.Column("conclusion", sa.String(32)),
+    _ts("started_at"),
+    _ts("finished_at"),
+    sa.Column("duration_s", sa.Float),
+    sa.Column("queue_s", sa.Float),
+    sa.Column("runner", sa.String(255)),
+    sa.Column("failure_reason", sa.String(128)),
+    sa.Column("url", sa.Text),
+    sa.UniqueConstraint("provider", "repo", "run_id", "attempt", "job_id"),
+)
+
+# ---- Daily metrics and health --------------------------------------------------------------------
+
+project_metrics = sa.Table(
+    "project_metrics",
+    metadata,
+    _id(),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("source", sa.String(32), nullable=False),  # github | prometheus | sonarqube | ci
+    sa.Column("project", sa.String(512), nullable=False),
+    sa.Column("metric", sa.String(128), nullable=False),
+    sa.Column("value_raw", sa.String(255)),  # as the source sent it (Prometheus/SonarQube send strings)
+    sa.Column("value", sa.Float),
+    sa.Column("unit", sa.String(32)),
+    _ts("collected_at", nullable=False),
+    sa.UniqueConstraint("day", "source", "project", "metric"),
+)
+
+health_scores = sa.Table(
+    "health_scores",
+    metadata,
+    _id(),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("project", sa.String(512), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("grade", sa.String(8)),
+    sa.Column("components", JSONType),
+    _ts("created_at", nullable=False),
+    sa.UniqueConstraint("day", "project"),
+)
+
+# ---- Delivery ------------------------------------------------------------------------------------
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    _id(),
+    sa.Column("dedup_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("channel", sa.String(32), nullable=False),  # slack | telegram | email
+    sa.Column("target", sa.String(255)),  # channel id, chat id, address
+    sa.Column("status", sa.String(16), nullable=False),  # pending | sent | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("message_ref", sa.String(255)),  # Slack ts, Telegram message id
+    sa.Column("error", sa.Text),
+    _ts("created_at", nullable=False),
+    _ts("sent_at"),
+)
+
+reports = sa.Table(
+    "reports",
+    metadata,
+    _id(),
+    sa.Column("kind", sa.String(32), nullable=False),  # weekly
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date, nullable=False),
+    sa.Column("markdown", sa.Text),
+    sa.Column("html", sa.Text),
+    sa.Column("summary", JSONType),
+    sa.Column("archive_path", sa.Text),
+    _ts("created_at", nullable=False),
+    _ts("updated_at"),
+    sa.UniqueConstraint("kind", "period_start"),
+)
