@@ -1,0 +1,143 @@
+"""Test harness: a throwaway Airflow home, real PostgreSQL and Dovecot servers, and the sandbox.
+
+Airflow reads its configuration at import time, so the environment is set here, before any test
+module imports Airflow. Servers are session-scoped and started only when a test asks for them.
+Under ``CI=true`` a missing server binary fails the run instead of skipping (``make test`` installs
+the binaries first when it runs as root).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="devops-test-airflow-"))
+
+for _key in [k for k in os.environ if k.startswith(("AIRFLOW_CONN_", "AIRFLOW_VAR_", "AIRFLOW__"))]:
+    del os.environ[_key]  # a developer's own Airflow settings must not leak into the tests
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME}/airflow.db",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    }
+)
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _unavailable(what: str, exc: Exception) -> None:
+    """No server: fail under CI (nothing may be skipped there), skip on a developer machine."""
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI=true: {exc}", pytrace=False)
+    pytest.skip(f"{what} unavailable: {exc}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
+# ---- Airflow ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated Airflow metadata database (SQLite in the throwaway home); needed by dag.test()."""
+    from airflow.utils.db import initdb
+
+    initdb()
+    return AIRFLOW_HOME
+
+
+# ---- Real servers -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator["PostgresServer"]:  # noqa: F821
+    from include.sandbox.servers import MissingBinary, PostgresServer
+
+    server = PostgresServer()
+    try:
+        server.start()
+    except MissingBinary as exc:
+        _unavailable("PostgreSQL", exc)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+_db_names = itertools.count(1)
+
+
+@pytest.fixture
+def pg_url(pg_server: "PostgresServer") -> str:  # noqa: F821
+    """SQLAlchemy URL of a new, empty database on the throwaway PostgreSQL server."""
+    return pg_server.create_database(f"t{os.getpid()}_{next(_db_names)}")
+
+
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator["DovecotServer"]:  # noqa: F821
+    from include.sandbox.servers import DovecotServer, MissingBinary
+
+    server = DovecotServer()
+    try:
+        server.start()
+    except MissingBinary as exc:
+        _unavailable("Dovecot IMAP", exc)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# ---- Results store on both dialects -------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def results_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same test against SQLite and the real PostgreSQL (a fresh database each time)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/results.db"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def results_store(results_url: str) -> Iterator["ResultsStore"]:  # noqa: F821
+    from devops_automation.store import ResultsStore
+
+    store = ResultsStore(results_url)
+    yield store
+    store.dispose()
+
+
+# ---- Sandbox ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator["SandboxServer"]:  # noqa: F821
+    from include.sandbox.client import SandboxServer
+
+    with SandboxServer(log_path=AIRFLOW_HOME / "sandbox.log") as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: "SandboxServer") -> "SandboxClient":  # noqa: F821
+    """The sandbox, reset to its seeded state (records and faults cleared) for this test."""
+    from include.sandbox.client import SandboxClient
+
+    client = SandboxClient(sandbox_server.base_url)
+    client.reset()
+    return client
