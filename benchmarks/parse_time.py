@@ -1,0 +1,114 @@
+"""How long each DAG file takes to parse, what it imports, and how long the whole DagBag takes.
+
+    .venv/bin/python benchmarks/parse_time.py [--json]
+
+Each file is parsed in a fresh interpreter that has already imported ``airflow.sdk`` (what every
+DAG-processor child has), so the time and the modules listed are the file's own cost. Goal: the whole
+DagBag fills in under 2 s and no file pulls in a heavy library (openai, slack_sdk, matplotlib, ...)
+at parse time. The last line is ``files=… dags=… dagbag_s=… max_file_s=… heavy_imports=…``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DAGS = REPO / "dags"
+HEAVY = ("openai", "imap_tools", "telegram", "slack_sdk", "matplotlib", "pandas", "numpy", "aiohttp", "fastapi", "psycopg", "psycopg2", "alembic")
+
+FILE_PROBE = r"""
+import json, sys, time, runpy
+import airflow.sdk  # the DAG processor has this loaded already
+from airflow.sdk import DAG
+before = set(sys.modules)
+t0 = time.perf_counter()
+ns = runpy.run_path(sys.argv[1], run_name="__dag_file__")
+took = time.perf_counter() - t0
+new = sorted({m.split(".")[0] for m in set(sys.modules) - before})
+dags = sorted({v.dag_id for v in ns.values() if isinstance(v, DAG)})
+print(json.dumps({"seconds": took, "modules": new, "dags": dags}))
+"""
+
+BAG_PROBE = r"""
+import json, sys, time
+from airflow.dag_processing.dagbag import DagBag
+t0 = time.perf_counter()
+bag = DagBag(sys.argv[1])
+took = time.perf_counter() - t0
+print(json.dumps({"seconds": took, "dags": sorted(bag.dag_ids), "import_errors": {str(k): v for k, v in bag.import_errors.items()}}))
+"""
+
+
+def probe_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+    home = env.get("AIRFLOW_HOME") or tempfile.mkdtemp(prefix="parse-time-")
+    env.update(
+        {
+            "AIRFLOW_HOME": home,
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(DAGS)]),
+        }
+    )
+    return env
+
+
+def run_probe(code: str, arg: str, env: dict[str, str]) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, arg], env=env, capture_output=True, text=True, timeout=300)
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["exit %d" % out.returncode])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure() -> dict:
+    env = probe_env()
+    files = []
+    for path in sorted(DAGS.glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        result = run_probe(FILE_PROBE, str(path), env)
+        result["file"] = path.name
+        result["heavy"] = sorted(m for m in result.get("modules", []) if m in HEAVY)
+        files.append(result)
+    bag = run_probe(BAG_PROBE, str(DAGS), env)
+    return {"files": files, "dagbag": bag}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--json", action="store_true", help="print the measurements as JSON only")
+    args = ap.parse_args()
+    result = measure()
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{'file':40} {'parse_s':>8} {'dags':>5} {'heavy':>6}  modules imported beyond airflow.sdk")
+    for f in result["files"]:
+        if "error" in f:
+            print(f"{f['file']:40} {'ERROR':>8}  {f['error']}")
+            continue
+        mods = ", ".join(f["modules"][:12]) + (" …" if len(f["modules"]) > 12 else "")
+        print(f"{f['file']:40} {f['seconds']:8.3f} {len(f['dags']):5d} {len(f['heavy']):6d}  {mods or '-'}")
+    bag = result["dagbag"]
+    errors = bag.get("import_errors") or ({"dagbag": bag["error"]} if "error" in bag else {})
+    for path, err in errors.items():
+        print(f"import error: {path}: {str(err).strip().splitlines()[-1] if str(err).strip() else err}")
+    heavy = sorted({m for f in result["files"] for m in f.get("heavy", [])})
+    max_file = max((f.get("seconds", 0.0) for f in result["files"]), default=0.0)
+    print(f"whole DagBag: {bag.get('seconds', float('nan')):.3f}s for {len(bag.get('dags', []))} DAGs (goal < 2 s)")
+    print(
+        f"files={len(result['files'])} dags={len(bag.get('dags', []))} dagbag_s={bag.get('seconds', float('nan')):.3f} "
+        f"max_file_s={max_file:.3f} heavy_imports={len(heavy)} import_errors={len(errors)}"
+    )
+    return 1 if errors or heavy else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Make sure the server binaries the tests and the demo start are installed:
+#   PostgreSQL (initdb/pg_ctl, Debian package postgresql) and Dovecot IMAP (dovecot-imapd).
+# As root, missing packages are installed with apt; otherwise the script stops and names them.
+set -euo pipefail
+need=()
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
+{ command -v dovecot >/dev/null || [ -x /usr/sbin/dovecot ]; } || need+=(dovecot-imapd)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -eq 0 ]; then
+  echo "system-deps: installing ${need[*]} with apt" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+  echo "system-deps: missing Debian package(s): ${need[*]} -- install them: sudo apt-get install ${need[*]}" >&2
+  exit 1
+fi
