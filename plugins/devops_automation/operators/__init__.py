@@ -1,0 +1,1 @@
+"""devops_automation operators."""
