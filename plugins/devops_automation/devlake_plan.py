@@ -23,6 +23,36 @@ TEMPLATE_FIELDS = ("plugin", "connection", "connection_id", "full_name", "name",
 WEEKDAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6}
 
 
+#: Plugins whose scopes DevLake can collect and that we turn into projects.
+DATA_SOURCE_PLUGINS = ("github", "gitlab", "bitbucket", "jira", "azuredevops_go")
+#: The scope id field of each plugin's scope objects (devlake.md §4).
+SCOPE_ID_FIELD = {
+    "github": "githubId",
+    "gitlab": "gitlabId",
+    "bitbucket": "bitbucketId",
+    "bitbucket_server": "bitbucketId",
+    "jira": "boardId",
+    "azuredevops_go": "id",
+    "jenkins": "fullName",
+    "sonarqube": "projectKey",
+    "bamboo": "planKey",
+    "argocd": "name",
+    "asana": "gid",
+}
+TERMINAL_STATUSES = frozenset({"TASK_COMPLETED", "TASK_FAILED", "TASK_CANCELLED", "TASK_PARTIAL"})
+PENDING_STATUSES = frozenset({"TASK_CREATED", "TASK_RERUN", "TASK_RUNNING", "TASK_RESUME"})
+REMOTE_PAGE_CAP = {"bitbucket": 100}  # remote-scopes stops here without a next token (use search)
+
+
+def scope_id(plugin: str, scope: dict[str, Any]) -> str:
+    """The blueprint ``scopeId`` of a scope object: its plugin's id field, as a string."""
+    field = SCOPE_ID_FIELD.get(plugin, "id")
+    value = scope.get(field)
+    if value in (None, ""):
+        raise ValueError(f"{plugin} scope has no {field!r}: {sorted(scope)}")
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Repo:
     """One repository (or board) chosen to become a DevLake project."""

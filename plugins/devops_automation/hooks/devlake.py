@@ -20,43 +20,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from devops_automation.devlake_plan import PENDING_STATUSES, REMOTE_PAGE_CAP, TERMINAL_STATUSES, scope_id  # noqa: F401 - re-exported
 from devops_automation.hooks.base import ApiError, ApiHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-#: Plugins whose scopes DevLake can collect and that we turn into projects.
-DATA_SOURCE_PLUGINS = ("github", "gitlab", "bitbucket", "jira", "azuredevops_go")
-#: The scope id field of each plugin's scope objects (devlake.md §4).
-SCOPE_ID_FIELD = {
-    "github": "githubId",
-    "gitlab": "gitlabId",
-    "bitbucket": "bitbucketId",
-    "bitbucket_server": "bitbucketId",
-    "jira": "boardId",
-    "azuredevops_go": "id",
-    "jenkins": "fullName",
-    "sonarqube": "projectKey",
-    "bamboo": "planKey",
-    "argocd": "name",
-    "asana": "gid",
-}
-TERMINAL_STATUSES = frozenset({"TASK_COMPLETED", "TASK_FAILED", "TASK_CANCELLED", "TASK_PARTIAL"})
-PENDING_STATUSES = frozenset({"TASK_CREATED", "TASK_RERUN", "TASK_RUNNING", "TASK_RESUME"})
-REMOTE_PAGE_CAP = {"bitbucket": 100}  # remote-scopes stops here without a next token (use search)
-
-
 class DevLakeMigrationPending(ApiError):
     """DevLake answered 428: a database migration must be run before the API works again."""
-
-
-def scope_id(plugin: str, scope: dict[str, Any]) -> str:
-    """The blueprint ``scopeId`` of a scope object: its plugin's id field, as a string."""
-    field = SCOPE_ID_FIELD.get(plugin, "id")
-    value = scope.get(field)
-    if value in (None, ""):
-        raise ValueError(f"{plugin} scope has no {field!r}: {sorted(scope)}")
-    return str(value)
 
 
 class DevLakeHook(ApiHook):
