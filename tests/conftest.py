@@ -141,3 +141,76 @@ def sandbox(sandbox_server: "SandboxServer") -> "SandboxClient":  # noqa: F821
     client = SandboxClient(sandbox_server.base_url)
     client.reset()
     return client
+
+
+# ---- DAG runs against the sandbox ---------------------------------------------------------------
+
+TELEGRAM_TOKEN = "123456:ABC-sandbox"
+TELEGRAM_CHAT = "-1001234567890"
+
+
+def sandbox_connections(sandbox_url: str, results_db: Path) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` values pointing every connection at the sandbox (fast retries for tests)."""
+    import json
+
+    fast = {"timeout": 10, "max_retries": 3, "backoff_initial": 0.01, "backoff_max": 0.05}
+
+    def http(path: str, password: str | None = None, **extra: object) -> str:
+        return json.dumps({"conn_type": "http", "host": f"{sandbox_url}/{path}", "password": password, "extra": {**fast, **extra}})
+
+    return {
+        "AIRFLOW_CONN_DEVLAKE_DEFAULT": http("devlake"),
+        "AIRFLOW_CONN_GITLAB_DEFAULT": http("gitlab", "glpat-sandbox-token"),
+        "AIRFLOW_CONN_GITHUB_DEFAULT": http("github", "ghp_sandboxtoken000000000000000000000000"),
+        "AIRFLOW_CONN_PROMETHEUS_DEFAULT": http("prometheus"),
+        "AIRFLOW_CONN_SONARQUBE_DEFAULT": http("sonarqube", "squ_sandbox"),
+        "AIRFLOW_CONN_LLM_DEFAULT": json.dumps({"conn_type": "generic", "host": f"{sandbox_url}/openai/v1", "password": "sk-sandbox",
+                                                "extra": {"model": "gpt-4o-mini", "timeout": 10, "max_retries": 1}}),
+        "AIRFLOW_CONN_SLACK_DEFAULT": json.dumps({"conn_type": "slack", "password": "xoxb-sandbox-token",
+                                                  "extra": {"base_url": f"{sandbox_url}/slack/api/", "channel": "C0CIFAIL"}}),
+        "AIRFLOW_CONN_TELEGRAM_DEFAULT": json.dumps({"conn_type": "telegram", "host": TELEGRAM_CHAT, "password": TELEGRAM_TOKEN,
+                                                     "extra": {"base_url": f"{sandbox_url}/telegram/bot"}}),
+        "AIRFLOW_CONN_DEVOPS_RESULTS_DB": json.dumps({"conn_type": "sqlite", "host": str(results_db)}),
+    }
+
+
+@pytest.fixture
+def sandbox_conns(sandbox: "SandboxClient", monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:  # noqa: F821
+    """Every connection points at the (reset) sandbox; the results store is a fresh SQLite file."""
+    conns = sandbox_connections(sandbox.base_url, tmp_path / "results.db")
+    for key, value in conns.items():
+        monkeypatch.setenv(key, value)
+    return conns
+
+
+@pytest.fixture
+def run_dag(airflow_db: Path, sandbox_conns: dict[str, str]):
+    """``run_dag(dag_id, logical_date=..., conf=..., retries=...)``: dag.test() of a DAG from dags/.
+
+    ``retries`` overrides every task's retries (with no delay), so retry paths run in seconds.
+    Returns ``(dag_run, {task_id or task_id[map_index]: state})``.
+    """
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    def run(dag_id: str, *, logical_date: "dt.datetime | None" = None, conf: dict | None = None, retries: int | None = None):
+        bag = DagBag(str(REPO / "dags"))
+        assert not bag.import_errors, bag.import_errors
+        dag = bag.dags[dag_id]
+        if retries is not None:
+            for task in dag.tasks:
+                task.retries = retries
+                task.retry_delay = dt.timedelta(0)
+        kwargs = {"run_conf": conf} if conf else {}
+        dag_run = dag.test(logical_date=logical_date or dt.datetime(2026, 11, 23, 6, tzinfo=dt.timezone.utc), **kwargs)
+        with create_session() as session:
+            tis = session.scalars(select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == dag_run.run_id)).all()
+            states = {(ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis}
+        return dag_run, states
+
+    return run

@@ -1,0 +1,1034 @@
+"""GitLab REST API v4 stand-in (gitlab.md §1.3-1.4) and its test controls.
+
+Real routes live under ``/gitlab/api/v4/projects/:id/...`` where ``:id`` is the numeric id or the
+URL-encoded full path (``acme%2Fplatform%2Ffast-billing``). Routing is done on the *raw* path, so an
+encoded ``%2F`` stays inside its segment exactly as on GitLab (an unencoded path does not match).
+
+Authentication: ``PRIVATE-TOKEN: <token>`` or ``Authorization: Bearer <token>``; the valid tokens are
+``glpat-sandbox-token`` unless changed through the control API. Errors use GitLab's bodies:
+``{"message": "404 Not found"}``, ``{"message": "401 Unauthorized"}``, ``{"error": "... is invalid"}``.
+
+Seeded data: ``gitlab_state._Seeder``. Webhook and e-mail builders: ``gitlab_messages``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from http import HTTPStatus
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from urllib.parse import unquote, urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.routing import APIRoute
+from pydantic import AfterValidator, BaseModel, Field
+from starlette.routing import Match
+from starlette.types import Scope
+
+from include.sandbox.systems._seed import GITLAB_USERNAME
+from include.sandbox.systems.gitlab_messages import (
+    DEFAULT_EMAIL_HOST,
+    hook_headers,
+    job_hook,
+    pipeline_email,
+    pipeline_hook,
+    repo_urls,
+)
+from include.sandbox.systems.gitlab_state import (
+    COMPLETED_STATUSES,
+    FAILURE_REASONS,
+    JOB_STATUSES,
+    Commit,
+    FileTrace,
+    GeneratedTrace,
+    GitLabState,
+    Job,
+    JobSpec,
+    Links,
+    Pipeline,
+    Project,
+    SyntheticPipelines,
+    TestCase,
+    TextTrace,
+    Trace,
+    User,
+    generated_text_trace,
+    iso,
+    runner_of,
+    seeded_state,
+)
+
+NAME = "gitlab"
+PREFIX = "/gitlab"
+MAX_PER_PAGE = 100
+#: Above this many records GitLab omits ``x-total``, ``x-total-pages`` and ``rel="last"``.
+COUNT_LIMIT = 10_000
+RATE_LIMIT = 600
+
+T = TypeVar("T")
+
+#: GitLab's own spellings where they differ from the HTTP reason phrase.
+_REASONS = {400: "Bad request", 404: "Not found"}
+
+
+def make_state(seed: int, sandbox: Any) -> GitLabState:
+    return seeded_state(seed, lambda: sandbox.clock.now())
+
+
+def _message(status: int) -> str:
+    reason = _REASONS.get(status)
+    if reason is None:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = "Error"
+    return f"{status} {reason}"
+
+
+def error_response(status: int, message: str, retry_after: float | None) -> Response:
+    """GitLab's error body ``{"message": "<status> <reason>"}``; a 429 adds ``Retry-After`` and the
+    ``RateLimit-*`` headers. (GitLab bodies carry no free text here, so ``message`` is not used.)"""
+    headers: dict[str, str] = {}
+    if status == 429:
+        wait = retry_after if retry_after is not None else 60
+        reset = time.time() + wait
+        headers = {
+            "Retry-After": str(int(wait)) if float(wait).is_integer() else str(wait),
+            "RateLimit-Limit": str(RATE_LIMIT),
+            "RateLimit-Observed": str(RATE_LIMIT + 1),
+            "RateLimit-Remaining": "0",
+            "RateLimit-Reset": str(int(reset)),
+            "RateLimit-ResetTime": format_datetime(datetime.fromtimestamp(reset, timezone.utc), usegmt=True),
+        }
+    return JSONResponse({"message": _message(status)}, status_code=status, headers=headers)
+
+
+class GitLabError(Exception):
+    """Raised by handlers and dependencies; answered with GitLab's error body."""
+
+    def __init__(self, status: int, message: str | None = None, key: str = "message") -> None:
+        super().__init__(message)
+        self.status, self.body = status, {key: message or _message(status)}
+
+    def response(self) -> JSONResponse:
+        return JSONResponse(self.body, status_code=self.status)
+
+
+def _invalid(param: str, how: str = "is invalid") -> GitLabError:
+    """Grape's parameter error: 400 ``{"error": "<param> is invalid"}``."""
+    return GitLabError(400, f"{param} {how}", key="error")
+
+
+class GitLabRoute(APIRoute):
+    """Routes on the raw path (``%2F`` stays inside the ``:id`` segment) and answers
+    ``GitLabError`` and parameter errors in GitLab's format."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        raw = scope.get("raw_path")
+        if raw:
+            segments = raw.decode("utf-8", "replace").split("?", 1)[0].split("/")
+            # decode each segment but keep "/" and "%" inside it encoded: one segment stays one
+            scope = {**scope, "path": "/".join(unquote(s).replace("%", "%25").replace("/", "%2F") for s in segments)}
+        return super().matches(scope)
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except GitLabError as exc:
+                return exc.response()
+            except RequestValidationError as exc:
+                loc = next((str(e["loc"][-1]) for e in exc.errors() if e.get("loc")), "parameter")
+                return _invalid(loc).response()
+
+        return handle
+
+
+router = APIRouter(route_class=GitLabRoute)
+control = APIRouter()
+
+
+# -- request context ------------------------------------------------------------------------------
+def gitlab_state(request: Request) -> GitLabState:
+    return request.app.state.sandbox.state(NAME)
+
+
+def links_for(request: Request) -> Links:
+    """URLs of this sandbox as the client reached it (``http://127.0.0.1:PORT/gitlab``)."""
+    return Links(str(request.base_url).rstrip("/") + PREFIX)
+
+
+def authenticated(request: Request) -> GitLabState:
+    state = gitlab_state(request)
+    token = request.headers.get("private-token")
+    if token is None:
+        scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+        token = credentials.strip() if scheme.lower() == "bearer" else None
+    if token is None or token not in state.tokens:
+        raise GitLabError(401)
+    return state
+
+
+@dataclass(frozen=True)
+class Ctx:
+    """What a project route works with."""
+
+    state: GitLabState
+    project: Project
+    links: Links
+
+
+def project_ctx(request: Request, project_id: str, state: GitLabState = Depends(authenticated)) -> Ctx:
+    project = state.project(unquote(project_id))
+    if project is None:
+        raise GitLabError(404, "404 Project Not Found")
+    return Ctx(state, project, links_for(request))
+
+
+def _pipeline(c: Ctx, pipeline_id: int) -> Pipeline:
+    found = c.state.pipeline(c.project, pipeline_id)
+    if found is None:
+        raise GitLabError(404)
+    return found
+
+
+def _job(c: Ctx, job_id: int) -> Job:
+    found = c.state.job(c.project, job_id)
+    if found is None:
+        raise GitLabError(404)
+    return found
+
+
+# -- paging ---------------------------------------------------------------------------------------
+class Chain(Sequence[T]):
+    """Several sequences read as one, sliced without copying the parts."""
+
+    def __init__(self, *parts: Sequence[T]) -> None:
+        self.parts = [p for p in parts if len(p)]
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self.parts)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]  # Sequence's int/slice overloads
+        if not isinstance(index, slice):
+            position = index + len(self) if index < 0 else index
+            found = self[position : position + 1] if position >= 0 else []
+            if not found:
+                raise IndexError(index)
+            return found[0]
+        start, stop, _ = index.indices(len(self))
+        out: list[T] = []
+        for part in self.parts:
+            n = len(part)
+            if stop > 0 and start < n:
+                out.extend(part[max(start, 0) : min(stop, n)])
+            start, stop = start - n, stop - n
+        return out
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    value = request.query_params.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise _invalid(name) from None
+
+
+def paginate(request: Request, items: Sequence[T]) -> tuple[list[T], dict[str, str]]:
+    """One page of ``items`` and GitLab's offset-paging headers (§1.3 Pagination)."""
+    page = max(1, _int_param(request, "page", 1))
+    per_page = min(max(1, _int_param(request, "per_page", 20)), MAX_PER_PAGE)
+    total = len(items)
+    start = (page - 1) * per_page
+    chunk = list(items[start : start + per_page])
+    pages = max(1, math.ceil(total / per_page))
+    counted = total <= COUNT_LIMIT
+    next_page = page + 1 if start + per_page < total else None
+    prev_page = page - 1 if page > 1 else None
+
+    keep = [(k, v) for k, v in request.query_params.multi_items() if k not in ("page", "per_page")]
+    raw_path = request.scope.get("raw_path", b"").decode("utf-8", "replace") or request.url.path  # keeps %2F
+
+    def href(n: int) -> str:
+        return str(request.url.replace(path=raw_path, query=urlencode([*keep, ("page", str(n)), ("per_page", str(per_page))])))
+
+    links = []
+    if prev_page:
+        links.append(f'<{href(prev_page)}>; rel="prev"')
+    if next_page:
+        links.append(f'<{href(next_page)}>; rel="next"')
+    links.append(f'<{href(1)}>; rel="first"')
+    if counted:
+        links.append(f'<{href(pages)}>; rel="last"')
+    headers = {
+        "x-page": str(page),
+        "x-per-page": str(per_page),
+        "x-next-page": str(next_page or ""),
+        "x-prev-page": str(prev_page or ""),
+        "link": ", ".join(links),
+    }
+    if counted:
+        headers |= {"x-total": str(total), "x-total-pages": str(pages)}
+    return chunk, headers
+
+
+# -- entities -------------------------------------------------------------------------------------
+def user_json(user: User, links: Links) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "name": user.name,
+        "state": "active",
+        "locked": False,
+        "avatar_url": links.avatar(user),
+        "web_url": links.user(user),
+    }
+
+
+def project_json(project: Project, links: Links, pipelines: Sequence[Pipeline]) -> dict[str, Any]:
+    ns = project.namespace
+    ssh, http = repo_urls(project, links)
+    return {
+        "id": project.id,
+        "description": project.description,
+        "name": project.name,
+        "name_with_namespace": project.name_with_namespace,
+        "path": project.path,
+        "path_with_namespace": project.path_with_namespace,
+        "created_at": iso(project.created_at),
+        "default_branch": project.default_branch,
+        "tag_list": [],
+        "topics": [],
+        "ssh_url_to_repo": ssh,
+        "http_url_to_repo": http,
+        "web_url": links.project(project),
+        "readme_url": None,
+        "avatar_url": None,
+        "forks_count": 0,
+        "star_count": 0,
+        "last_activity_at": iso(max((p.updated_at for p in pipelines), default=project.created_at)),
+        "namespace": {
+            "id": ns.id,
+            "name": ns.name,
+            "path": ns.path,
+            "kind": ns.kind,
+            "full_path": ns.full_path,
+            "parent_id": ns.parent_id,
+            "avatar_url": None,
+            "web_url": f"{links.base}/{'groups/' if ns.kind == 'group' else ''}{ns.full_path}",
+        },
+        "visibility": "private",
+        "archived": False,
+        "jobs_enabled": True,
+        "ci_config_path": "",
+    }
+
+
+def commit_json(commit: Commit, project: Project, links: Links) -> dict[str, Any]:
+    author = commit.author
+    return {
+        "id": commit.sha,
+        "short_id": commit.short_id,
+        "created_at": iso(commit.created_at),
+        "parent_ids": [],
+        "title": commit.title,
+        "message": commit.message,
+        "author_name": author.name,
+        "author_email": author.email,
+        "authored_date": iso(commit.created_at),
+        "committer_name": author.name,
+        "committer_email": author.email,
+        "committed_date": iso(commit.created_at),
+        "trailers": {},
+        "extended_trailers": {},
+        "web_url": links.commit(project, commit.sha),
+    }
+
+
+def pipeline_basic(pipeline: Pipeline, links: Links) -> dict[str, Any]:
+    """``PipelineBasic`` (list items)."""
+    return {
+        "id": pipeline.id,
+        "iid": pipeline.iid,
+        "project_id": pipeline.project.id,
+        "sha": pipeline.commit.sha,
+        "ref": pipeline.ref,
+        "status": pipeline.status,
+        "source": pipeline.source,
+        "created_at": iso(pipeline.created_at),
+        "updated_at": iso(pipeline.updated_at),
+        "web_url": links.pipeline(pipeline),
+        "name": pipeline.name,
+    }
+
+
+def pipeline_json(pipeline: Pipeline, links: Links) -> dict[str, Any]:
+    """``Pipeline`` (one pipeline): the basic fields plus timing, user and ``detailed_status``."""
+    coverages = [j.coverage for j in pipeline.latest_jobs() if j.coverage is not None]
+    return {
+        **pipeline_basic(pipeline, links),
+        "before_sha": pipeline.before_sha,
+        "tag": pipeline.tag,
+        "yaml_errors": None,
+        "user": user_json(pipeline.user, links),
+        "started_at": iso(pipeline.started_at),
+        "finished_at": iso(pipeline.finished_at),
+        "committed_at": iso(pipeline.commit.created_at),
+        "duration": pipeline.duration,
+        "queued_duration": pipeline.queued_duration,
+        "coverage": f"{sum(coverages) / len(coverages):.2f}" if coverages else None,
+        "detailed_status": pipeline.detailed_status(),
+        "archived": False,
+    }
+
+
+def _job_basic(job: Job, links: Links) -> dict[str, Any]:
+    """``JobBasic``; ``failure_reason`` only on failed jobs."""
+    pipeline = job.pipeline
+    data: dict[str, Any] = {
+        "id": job.id,
+        "status": job.status,
+        "stage": job.stage,
+        "name": job.name,
+        "ref": pipeline.ref,
+        "tag": pipeline.tag,
+        "coverage": job.coverage,
+        "allow_failure": job.allow_failure,
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "erased_at": None,
+        "duration": job.duration,
+        "queued_duration": job.queued_duration,
+        "user": user_json(pipeline.user, links),
+        "commit": commit_json(pipeline.commit, pipeline.project, links),
+        "pipeline": {k: v for k, v in pipeline_basic(pipeline, links).items() if k != "name"},
+        "web_url": links.job(job),
+        "project": {"ci_job_token_scope_enabled": False},
+    }
+    if job.status == "failed":
+        data["failure_reason"] = job.failure_reason
+    return data
+
+
+def job_json(job: Job, links: Links) -> dict[str, Any]:
+    """``Job``: ``JobBasic`` plus artifacts, runner and tags."""
+    runner = runner_of(job)
+    artifacts = [{"file_type": "junit", "size": 96 * len(job.tests), "filename": "junit.xml.gz", "file_format": "gzip"}] if job.tests else []
+    return {
+        **_job_basic(job, links),
+        "artifacts_file": {"filename": "artifacts.zip", "size": 2048} if job.tests else None,
+        "artifacts": artifacts,
+        "artifacts_expire_at": None,
+        "archived": False,
+        "tag_list": list(runner.tags) if runner else [],
+        "runner": None
+        if runner is None
+        else {
+            "id": runner.id,
+            "description": runner.description,
+            "ip_address": None,
+            "active": True,
+            "paused": False,
+            "is_shared": True,
+            "runner_type": "instance_type",
+            "name": "gitlab-runner",
+            "online": True,
+            "status": "online",
+        },
+        "runner_manager": None,
+    }
+
+
+def bridge_json(job: Job, state: GitLabState, links: Links) -> dict[str, Any]:
+    """``Bridge``: ``JobBasic`` plus the downstream pipeline it started (or null)."""
+    downstream = state.pipelines.get(job.downstream_pipeline_id) if job.downstream_pipeline_id else None
+    return {**_job_basic(job, links), "downstream_pipeline": pipeline_basic(downstream, links) if downstream else None}
+
+
+def _counts(cases: Sequence[Any]) -> dict[str, int]:
+    return {f"{s}_count": sum(1 for c in cases if c.status == s) for s in ("success", "failed", "skipped", "error")}
+
+
+def report_suites(pipeline: Pipeline) -> list[tuple[Job, dict[str, Any]]]:
+    """One suite per latest job with test results (named after the job), with its counts."""
+    suites = []
+    for job in pipeline.latest_jobs():
+        if job.tests:
+            total_time = round(sum(c.execution_time for c in job.tests), 3)
+            suites.append((job, {"name": job.name, "total_time": total_time, "total_count": len(job.tests), **_counts(job.tests), "suite_error": None}))
+    return suites
+
+
+def report_json(pipeline: Pipeline) -> dict[str, Any]:
+    suites = report_suites(pipeline)
+    report: dict[str, Any] = {"total_time": round(sum(s["total_time"] for _, s in suites), 3), "total_count": sum(s["total_count"] for _, s in suites)}
+    for key in ("success_count", "failed_count", "skipped_count", "error_count"):
+        report[key] = sum(s[key] for _, s in suites)
+    report["test_suites"] = [
+        {
+            **suite,
+            "test_cases": [
+                {
+                    "status": c.status,
+                    "name": c.name,
+                    "classname": c.classname,
+                    "file": c.file,
+                    "execution_time": c.execution_time,
+                    "system_output": c.system_output,
+                    "stack_trace": c.stack_trace,
+                    "recent_failures": None,
+                }
+                for c in job.tests
+            ],
+        }
+        for job, suite in suites
+    ]
+    return report
+
+
+def report_summary_json(pipeline: Pipeline) -> dict[str, Any]:
+    suites = report_suites(pipeline)
+    total = {"time": round(sum(s["total_time"] for _, s in suites), 3), "count": sum(s["total_count"] for _, s in suites)}
+    for status in ("success", "failed", "skipped", "error"):
+        total[status] = sum(s[f"{status}_count"] for _, s in suites)
+    return {"total": {**total, "suite_error": None}, "test_suites": [{**s, "build_ids": [job.id]} for job, s in suites]}
+
+
+# -- pipeline listing -----------------------------------------------------------------------------
+PIPELINE_SCOPES = frozenset({"running", "pending", "finished", "branches", "tags"})
+ORDER_KEYS: dict[str, Callable[[Pipeline], Any]] = {
+    "id": lambda p: p.id,
+    "status": lambda p: p.status,
+    "ref": lambda p: p.ref,
+    "updated_at": lambda p: p.updated_at,
+    "user_id": lambda p: p.user.id,
+}
+
+
+def _bool_param(request: Request, name: str) -> bool | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    if value.lower() in ("true", "1", "yes", "t"):
+        return True
+    if value.lower() in ("false", "0", "no", "f", ""):
+        return False
+    raise _invalid(name)
+
+
+def _time_param(request: Request, name: str) -> float | None:
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise _invalid(name) from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _choice_param(request: Request, name: str, allowed: Sequence[str] | frozenset[str], default: str | None = None) -> str | None:
+    value = request.query_params.get(name, default)
+    if value is not None and value not in allowed:
+        raise _invalid(name, "does not have a valid value")
+    return value
+
+
+@dataclass(frozen=True)
+class PipelineQuery:
+    """The filters and ordering of ``GET /projects/:id/pipelines``."""
+
+    scope: str | None = None
+    status: str | None = None
+    ref: str | None = None
+    sha: str | None = None
+    username: str | None = None
+    source: str | None = None
+    name: str | None = None
+    yaml_errors: bool | None = None
+    updated_after: float | None = None
+    updated_before: float | None = None
+    order_by: str = "id"
+    sort: str = "desc"
+
+    @classmethod
+    def from_request(cls, request: Request) -> PipelineQuery:
+        q = request.query_params
+        return cls(
+            scope=_choice_param(request, "scope", PIPELINE_SCOPES),
+            status=_choice_param(request, "status", JOB_STATUSES),
+            ref=q.get("ref"),
+            sha=q.get("sha"),
+            username=q.get("username"),
+            source=q.get("source"),
+            name=q.get("name"),
+            yaml_errors=_bool_param(request, "yaml_errors"),
+            updated_after=_time_param(request, "updated_after"),
+            updated_before=_time_param(request, "updated_before"),
+            order_by=_choice_param(request, "order_by", tuple(ORDER_KEYS), "id") or "id",
+            sort=_choice_param(request, "sort", ("asc", "desc"), "desc") or "desc",
+        )
+
+    def keeps(self, p: Pipeline) -> bool:
+        """Every filter except the ``updated_*`` time window."""
+        scope_ok = {
+            None: True,
+            "running": p.status == "running",
+            "pending": p.status == "pending",
+            "finished": p.status in COMPLETED_STATUSES,
+            "branches": not p.tag,
+            "tags": p.tag,
+        }[self.scope]
+        wanted = (
+            (self.status, p.status),
+            (self.ref, p.ref),
+            (self.sha, p.commit.sha),
+            (self.username, p.user.username),
+            (self.source, p.source),
+            (self.name, p.name),
+        )
+        return scope_ok and not self.yaml_errors and all(want is None or want == have for want, have in wanted)
+
+    def in_window(self, p: Pipeline) -> bool:
+        return (self.updated_after is None or p.updated_at > self.updated_after) and (self.updated_before is None or p.updated_at < self.updated_before)
+
+
+def pipeline_listing(state: GitLabState, project: Project, q: PipelineQuery) -> Sequence[Pipeline]:
+    """The filtered, ordered pipelines of ``project``; a synthetic block is sliced lazily.
+
+    Ties and the synthetic block follow (key, id) order; synthetic ids are below every real id.
+    """
+    real = [p for p in state.project_pipelines[project.id] if q.keeps(p) and q.in_window(p)]
+    block = range(0)
+    newest: Pipeline | None = None  # newest synthetic pipeline in the window, if the block matches
+    if project.synthetic is not None:
+        ks = project.synthetic.indexes_between(q.updated_after, q.updated_before)
+        candidate = state.synthetic_pipeline(project, ks.start) if ks else None
+        if candidate is not None and q.keeps(candidate):
+            block, newest = ks, candidate
+    if q.scope in ("branches", "tags"):  # only the latest pipeline of each branch or tag
+        latest: dict[str, Pipeline] = {}
+        for p in [*real, *([newest] if newest else [])]:
+            if p.ref not in latest or p.id > latest[p.ref].id:
+                latest[p.ref] = p
+        real, block, newest = list(latest.values()), range(0), None
+    key = ORDER_KEYS[q.order_by]
+    real.sort(key=lambda p: (key(p), p.id))
+    if newest is None:
+        return real if q.sort == "asc" else real[::-1]
+    split = sum(1 for p in real if (key(p), p.id) < (key(newest), newest.id))
+    before, after = real[:split], real[split:]
+    if q.sort == "asc":
+        return Chain(before, SyntheticPipelines(state, project, block[::-1]), after)
+    return Chain(after[::-1], SyntheticPipelines(state, project, block), before[::-1])
+
+
+# -- REST routes ----------------------------------------------------------------------------------
+PROJECT = "/api/v4/projects/{project_id}"
+
+
+@router.get(PROJECT)
+def get_project(c: Ctx = Depends(project_ctx)) -> JSONResponse:
+    with c.state.lock:
+        return JSONResponse(project_json(c.project, c.links, c.state.project_pipelines[c.project.id]))
+
+
+@router.get(PROJECT + "/pipelines")
+def list_pipelines(request: Request, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+    query = PipelineQuery.from_request(request)
+    with c.state.lock:
+        page, headers = paginate(request, pipeline_listing(c.state, c.project, query))
+        return JSONResponse([pipeline_basic(p, c.links) for p in page], headers=headers)
+
+
+@router.get(PROJECT + "/pipelines/{pipeline_id}")
+def get_pipeline(pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+    with c.state.lock:
+        return JSONResponse(pipeline_json(_pipeline(c, pipeline_id), c.links))
+
+
+def _job_scope(request: Request) -> set[str]:
+    """``scope`` / ``scope[]``: one job status or several."""
+    scope = set(request.query_params.getlist("scope[]") + request.query_params.getlist("scope"))
+    if not scope <= JOB_STATUSES:
+        raise _invalid("scope", "does not have a valid value")
+    return scope
+
+
+def _pipeline_jobs(request: Request, c: Ctx, pipeline_id: int, bridges: bool) -> tuple[list[Job], dict[str, str]]:
+    scope = _job_scope(request)
+    include_retried = bool(_bool_param(request, "include_retried"))
+    pipeline = _pipeline(c, pipeline_id)
+    jobs = [j for j in pipeline.jobs if j.bridge == bridges and (include_retried or not j.retried) and (not scope or j.status in scope)]
+    return paginate(request, sorted(jobs, key=lambda j: j.id))
+
+
+@router.get(PROJECT + "/pipelines/{pipeline_id}/jobs")
+def list_pipeline_jobs(request: Request, pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+    with c.state.lock:
+        jobs, headers = _pipeline_jobs(request, c, pipeline_id, bridges=False)
+        return JSONResponse([job_json(j, c.links) for j in jobs], headers=headers)
+
+
+@router.get(PROJECT + "/pipelines/{pipeline_id}/bridges")
+def list_pipeline_bridges(request: Request, pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+    with c.state.lock:
+        jobs, headers = _pipeline_jobs(request, c, pipeline_id, bridges=True)
+        return JSONResponse([bridge_json(j, c.state, c.links) for j in jobs], headers=headers)
+
+
+@router.get(PROJECT + "/pipelines/{pipeline_id}/test_report")
+def get_test_report(pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+    with c.state.lock:
+        return JSONResponse(report_json(_pipeline(c, pipeline_id)))
+
+
+@router.get(PROJECT + "/pipelines/{pipeline_id}/test_report_summary")
+def get_test_report_summary(pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+    with c.state.lock:
+        return JSONResponse(report_summary_json(_pipeline(c, pipeline_id)))
+
+
+@router.post(PROJECT + "/pipelines/{pipeline_id}/retry")
+def retry_pipeline(pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+    """Retries the failed and canceled jobs (201); 403 when there is nothing to retry."""
+    with c.state.lock:
+        pipeline = _pipeline(c, pipeline_id)
+        if not c.state.retry_pipeline(pipeline):
+            raise GitLabError(403)
+        return JSONResponse(pipeline_json(pipeline, c.links), status_code=201)
+
+
+@router.post(PROJECT + "/pipelines/{pipeline_id}/cancel")
+def cancel_pipeline(pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+    with c.state.lock:
+        pipeline = _pipeline(c, pipeline_id)
+        c.state.cancel_pipeline(pipeline)
+        return JSONResponse(pipeline_json(pipeline, c.links))
+
+
+@router.get(PROJECT + "/jobs/{job_id}")
+def get_job(job_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+    with c.state.lock:
+        return JSONResponse(job_json(_job(c, job_id), c.links))
+
+
+@router.get(PROJECT + "/jobs/{job_id}/trace")
+def get_job_trace(job_id: int, c: Ctx = Depends(project_ctx)) -> Response:
+    """The raw log, streamed chunk by chunk (a generated trace is never built in memory)."""
+    with c.state.lock:
+        trace = _job(c, job_id).trace
+    if trace is None or not trace.available():
+        raise GitLabError(404)
+    return StreamingResponse(trace.chunks(), media_type="text/plain; charset=utf-8")
+
+
+@router.post(PROJECT + "/jobs/{job_id}/retry")
+def retry_job(job_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+    """A new pending attempt with a new id (201); the old job becomes ``retried``."""
+    with c.state.lock:
+        job = _job(c, job_id)
+        if job.retried or job.status not in COMPLETED_STATUSES - {"skipped"}:
+            raise GitLabError(403, "403 Forbidden - Job is not retryable")
+        return JSONResponse(job_json(c.state.retry_job(job), c.links), status_code=201)
+
+
+@router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
+def route_not_found(rest: str) -> JSONResponse:
+    """Grape's answer for a path no route matches (e.g. an ``:id`` path with unencoded slashes)."""
+    return JSONResponse({"error": "404 Not Found"}, status_code=404)
+
+
+# -- controls (/_sandbox/gitlab) ------------------------------------------------------------------
+def _check_status(value: str) -> str:
+    if value not in JOB_STATUSES:
+        raise ValueError(f"unknown status {value!r}")
+    return value
+
+
+def _check_reason(value: str | None) -> str | None:
+    if value is not None and value not in FAILURE_REASONS:
+        raise ValueError(f"unknown failure_reason {value!r}")
+    return value
+
+
+JobStatus = Annotated[str, AfterValidator(_check_status)]
+FailureReason = Annotated[str | None, AfterValidator(_check_reason)]
+
+
+class ProjectBody(BaseModel):
+    name: str
+    namespace_path: str = Field(description="group full path (created with its parents when missing) or a username")
+    path: str | None = Field(None, description="URL slug; default: slug of the name")
+    id: int | None = Field(None, description="default: next free id")
+    default_branch: str = "main"
+    description: str = ""
+
+
+class GeneratedTraceBody(BaseModel):
+    generate_bytes: int = Field(ge=0, description="exact size; generated chunk by chunk on every read")
+    binary: bool = Field(False, description="random bytes with NULs instead of a runner-like text log")
+
+
+class FileTraceBody(BaseModel):
+    trace_from_file: str = Field(description="path of a file on the sandbox host, read on every request")
+
+
+#: A job log in a control body: the text itself, a generated log or a file.
+TraceBody = str | GeneratedTraceBody | FileTraceBody | None
+
+
+class TestCaseBody(BaseModel):
+    name: str
+    classname: str = "tests"
+    status: Literal["success", "failed", "skipped", "error"] = "success"
+    execution_time: float = 0.1
+    file: str | None = None
+    system_output: str | None = None
+    stack_trace: str | None = None
+
+
+class JobBody(BaseModel):
+    name: str
+    stage: str = "test"
+    status: JobStatus = "success"
+    failure_reason: FailureReason = Field(None, description="used when status is failed; default unknown_failure")
+    allow_failure: bool = False
+    bridge: bool = Field(False, description="a trigger job (listed under /bridges, not /jobs)")
+    trace: TraceBody = Field(None, description="log text, or a generated / file trace")
+    tests: list[TestCaseBody] = Field(default_factory=list, description="this job's test suite in the test report")
+    coverage: float | None = None
+    duration: float = 60.0
+    queued: float = 4.0
+
+
+class PipelineBody(BaseModel):
+    ref: str | None = Field(None, description="default: the project's default branch")
+    message: str = "Sandbox commit"
+    author: str = Field(GITLAB_USERNAME, description="username of a seeded user (commit author and pipeline user)")
+    source: str = "push"
+    created_at: float | None = Field(None, description="epoch seconds; default: placed so the jobs end now")
+    tag: bool = False
+    name: str | None = None
+    status: str = Field("created", description="status reported while the pipeline has no jobs")
+    jobs: list[JobBody] = Field(default_factory=list, description="created stage by stage, in this order")
+
+
+class JobStatusBody(BaseModel):
+    status: JobStatus
+    failure_reason: FailureReason = None
+    trace: TraceBody = Field(None, description="replaces the log when given")
+
+
+class TokensBody(BaseModel):
+    tokens: list[str]
+
+
+class SyntheticBody(BaseModel):
+    count: int = Field(ge=0, description="synthetic old pipelines (0 removes them)")
+
+
+class HookBody(BaseModel):
+    token: str | None = Field(None, description="X-Gitlab-Token (the webhook secret); omitted when null")
+    webhook_uuid: str | None = Field(None, description="default: a UUID fixed per sandbox instance")
+    event_uuid: str | None = Field(None, description="give the earlier value to build a resend")
+    idempotency_key: str | None = Field(None, description="give the earlier value to build a resend")
+
+
+class PipelineHookBody(HookBody):
+    pipeline_id: int
+
+
+class JobHookBody(HookBody):
+    job_id: int
+
+
+class EmailBody(BaseModel):
+    pipeline_id: int
+    status: Literal["failed", "success", "fixed"] | None = Field(None, description="default: failed for a failed pipeline, else success")
+    to: str | None = Field(None, description="default: the pipeline user's address")
+    host: str = Field(DEFAULT_EMAIL_HOST, description="mail host: From gitlab@HOST, Reply-To noreply@HOST, List-Id suffix")
+
+
+def _control_project(state: GitLabState, project_id: str) -> Project:
+    project = state.project(unquote(project_id))
+    if project is None:
+        raise HTTPException(404, f"no project {project_id!r}")
+    return project
+
+
+def _trace(body: TraceBody, job: JobBody | JobStatusBody, project: Project, commit: Commit, ref: str, start: float) -> Trace | None:
+    """The state's trace for a control body: text, a file, or a lazily generated log."""
+    if body is None:
+        return None
+    if isinstance(body, str):
+        return TextTrace(body.encode())
+    if isinstance(body, FileTraceBody):
+        path = Path(body.trace_from_file)
+        if not path.is_file():
+            raise HTTPException(400, f"trace_from_file: no file {path}")
+        return FileTrace(path)
+    if body.binary:
+        return GeneratedTrace(body.generate_bytes, binary=True)
+    return generated_text_trace(body.generate_bytes, failed=job.status == "failed", project=project, sha=commit.sha, ref=ref, start=start)
+
+
+@control.post("/projects")
+def add_project(request: Request, body: ProjectBody) -> dict[str, Any]:
+    """Add a project (REST ``GET /projects/:id`` shape back); 409 when the id or path is taken."""
+    state = gitlab_state(request)
+    with state.lock:
+        try:
+            project = state.add_project(body.name, body.namespace_path, body.path, body.id, body.default_branch, body.description)
+        except ValueError as exc:
+            raise HTTPException(409, str(exc)) from exc
+        return project_json(project, links_for(request), [])
+
+
+@control.post("/projects/{project_id:path}/pipelines")
+def add_pipeline(request: Request, project_id: str, body: PipelineBody) -> dict[str, Any]:
+    """Add a pipeline with jobs; answers the REST pipeline plus ``jobs`` (builds and bridges)."""
+    state, links = gitlab_state(request), links_for(request)
+    with state.lock:
+        project = _control_project(state, project_id)
+        user = state.users.get(body.author)
+        if user is None:
+            raise HTTPException(400, f"unknown author {body.author!r}; known: {sorted(state.users)}")
+        ref = body.ref or project.default_branch
+        start = body.created_at if body.created_at is not None else state.now()
+        commit = state.new_commit(project, body.message, user, start - 60)
+        specs = [
+            JobSpec(
+                name=j.name,
+                stage=j.stage,
+                status=j.status,
+                failure_reason=j.failure_reason,
+                allow_failure=j.allow_failure,
+                bridge=j.bridge,
+                trace=_trace(j.trace, j, project, commit, ref, start),
+                tests=tuple(TestCase(**t.model_dump()) for t in j.tests),
+                coverage=j.coverage,
+                duration=j.duration,
+                queued=j.queued,
+            )
+            for j in body.jobs
+        ]
+        pipeline = state.add_pipeline(
+            project, ref, specs, commit=commit, user=user, source=body.source, created_at=body.created_at,
+            tag=body.tag, name=body.name, empty_status=body.status,
+        )
+        jobs = [bridge_json(j, state, links) if j.bridge else job_json(j, links) for j in pipeline.jobs]
+        return {**pipeline_json(pipeline, links), "jobs": jobs}
+
+
+def _control_job(state: GitLabState, job_id: int) -> Job:
+    job = state.jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id}")
+    return job
+
+
+@control.post("/jobs/{job_id}/status")
+def set_job_status(request: Request, job_id: int, body: JobStatusBody) -> dict[str, Any]:
+    """Move a job to a status now (e.g. finish a retried job); optionally replace its log."""
+    state, links = gitlab_state(request), links_for(request)
+    with state.lock:
+        job = _control_job(state, job_id)
+        pipeline = job.pipeline
+        trace = _trace(body.trace, body, pipeline.project, pipeline.commit, pipeline.ref, state.now())
+        state.finish_job(job, body.status, body.failure_reason, trace)
+        return bridge_json(job, state, links) if job.bridge else job_json(job, links)
+
+
+@control.delete("/jobs/{job_id}")
+def delete_job(request: Request, job_id: int) -> dict[str, int]:
+    """Remove a job: its REST routes (job, trace, retry) answer 404 from now on."""
+    state = gitlab_state(request)
+    with state.lock:
+        state.delete_job(_control_job(state, job_id))
+    return {"deleted": job_id}
+
+
+@control.put("/tokens")
+def set_tokens(request: Request, body: TokensBody) -> dict[str, list[str]]:
+    """Replace the set of valid API tokens (default ``glpat-sandbox-token``)."""
+    state = gitlab_state(request)
+    with state.lock:
+        state.tokens = set(body.tokens)
+        return {"tokens": sorted(state.tokens)}
+
+
+@control.post("/projects/{project_id:path}/synthetic-pipelines")
+def set_synthetic_pipelines(request: Request, project_id: str, body: SyntheticBody) -> dict[str, Any]:
+    """Give a project ``count`` extra old pipelines that cost nothing until listed (for the
+    >10,000-records paging rule); they are scheduled ``success`` runs without jobs."""
+    state = gitlab_state(request)
+    with state.lock:
+        project = _control_project(state, project_id)
+        try:
+            block = state.set_synthetic(project, body.count)
+        except ValueError as exc:
+            raise HTTPException(400, str(exc)) from exc
+        real = len(state.project_pipelines[project.id])
+        ids = {"first_id": block.first_id, "last_id": block.pipeline_id(0)} if block else {"first_id": None, "last_id": None}
+        return {"project_id": project.id, "count": body.count, "total": real + body.count, **ids}
+
+
+@control.get("/scenarios")
+def scenarios(request: Request) -> dict[str, Any]:
+    """The seeded scenarios (see ``gitlab_state._Seeder``) with their pipeline and failed-job ids."""
+    return gitlab_state(request).scenarios
+
+
+def _webhook_uuid(instance: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"{instance}/hooks/1"))
+
+
+@control.post("/hooks/pipeline")
+def build_pipeline_hook(request: Request, body: PipelineHookBody) -> dict[str, Any]:
+    """The ``Pipeline Hook`` delivery GitLab would send now: ``{"headers": {...}, "body": {...}}``."""
+    state, links = gitlab_state(request), links_for(request)
+    with state.lock:
+        pipeline = state.pipelines.get(body.pipeline_id)
+        if pipeline is None:
+            raise HTTPException(404, f"no pipeline {body.pipeline_id}")
+        payload = pipeline_hook(pipeline, links)
+    headers = hook_headers("Pipeline Hook", body.token, links.base, body.webhook_uuid or _webhook_uuid(links.base), body.event_uuid, body.idempotency_key)
+    return {"headers": headers, "body": payload}
+
+
+@control.post("/hooks/job")
+def build_job_hook(request: Request, body: JobHookBody) -> dict[str, Any]:
+    """The ``Job Hook`` delivery GitLab would send now: ``{"headers": {...}, "body": {...}}``."""
+    state, links = gitlab_state(request), links_for(request)
+    with state.lock:
+        job = _control_job(state, body.job_id)
+        payload = job_hook(job, links)
+    headers = hook_headers("Job Hook", body.token, links.base, body.webhook_uuid or _webhook_uuid(links.base), body.event_uuid, body.idempotency_key)
+    return {"headers": headers, "body": payload}
+
+
+@control.post("/emails/pipeline")
+def build_pipeline_email(request: Request, body: EmailBody) -> dict[str, str]:
+    """The pipeline notification e-mail as RFC 5322 text: ``{"eml": "..."}``."""
+    state, links = gitlab_state(request), links_for(request)
+    with state.lock:
+        pipeline = state.pipelines.get(body.pipeline_id)
+        if pipeline is None:
+            raise HTTPException(404, f"no pipeline {body.pipeline_id}")
+        kind = body.status or ("failed" if pipeline.status == "failed" else "success")
+        raw = pipeline_email(pipeline, kind, links, host=body.host, to=body.to or pipeline.user.email, now=state.now())
+    return {"eml": raw.decode("ascii")}
