@@ -3,7 +3,9 @@
 What every external HTTP API call here gets, whichever system it talks to:
 
 * configuration from the Airflow connection (host = base URL; ``timeout``, ``max_retries``,
-  ``backoff_initial``, ``backoff_max`` from its extras), resolved lazily on first use;
+  ``backoff_initial``, ``backoff_max``, ``max_retry_wait`` from its extras), resolved lazily on first
+  use; extras are settings, never headers (HttpHook would send them as headers): custom headers go in
+  the extra ``headers`` mapping;
 * a per-request timeout;
 * retries with exponential backoff and jitter on connection errors, timeouts, 429 and 5xx, honouring
   ``Retry-After`` (seconds or an HTTP date) up to ``max_retry_wait``; a longer wait is not slept
@@ -34,8 +36,6 @@ from airflow.providers.http.hooks.http import HttpHook
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-#: Extras this layer consumes; HttpHook would otherwise send unknown extras as HTTP headers.
-BASE_EXTRAS = ("timeout", "max_retries", "backoff_initial", "backoff_max", "max_retry_wait")
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "PATCH"})
 
 
@@ -92,13 +92,13 @@ class ApiHook(HttpHook):
     retry_statuses: frozenset[int] = frozenset({429, 500, 502, 503, 504})
     #: statuses worth retrying even for POST (the server refused before acting)
     refused_statuses: frozenset[int] = frozenset({429, 503})
-    #: extra connection-extras keys the subclass consumes (kept out of headers)
-    own_extras: tuple[str, ...] = ()
     default_timeout = 30.0
     default_max_retries = 4
     default_backoff_initial = 1.0
     default_backoff_max = 30.0
     default_max_retry_wait = 120.0
+    #: how retries wait (tests replace it to record the waits instead of sleeping)
+    sleep = staticmethod(time.sleep)
 
     def __init__(self, conn_id: str | None = None, *, timeout: float | None = None, max_retries: int | None = None, **kwargs: Any) -> None:
         super().__init__(method="GET", http_conn_id=conn_id or self.default_conn_name, **kwargs)
@@ -139,9 +139,13 @@ class ApiHook(HttpHook):
     @cached_property
     def session(self) -> requests.Session:
         session = self.get_conn()
-        for key in (*BASE_EXTRAS, *self.own_extras):
+        for key in self.extras:  # HttpHook turns every extra into a header; ours are settings
             session.headers.pop(key, None)
         session.headers.update({"Accept": "application/json", "User-Agent": "devops-automation"})
+        custom = self.extras.get("headers") or {}
+        if not isinstance(custom, dict):
+            raise ValueError(f"connection {self.http_conn_id!r}: extra 'headers' must be a mapping of header names to values")
+        session.headers.update({str(k): str(v) for k, v in custom.items()})
         session.headers.update(self.auth_headers(self.connection))
         if not self.base_url:
             raise ValueError(f"connection {self.http_conn_id!r} has no host (the {self.system} base URL)")
@@ -231,6 +235,7 @@ class ApiHook(HttpHook):
         retrying = Retrying(
             stop=stop_after_attempt(self.max_retries + 1),
             wait=self._wait,
+            sleep=self.sleep,
             retry=retry_if_exception(lambda exc: self.is_retryable(exc, method)),
             before_sleep=lambda s: self.log.warning(
                 "%s %s %s failed (%s); retry %d/%d in %.1fs",
