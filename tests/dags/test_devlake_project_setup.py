@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -35,17 +36,30 @@ def remote_repo_count(sandbox) -> int:
     return total
 
 
+def run_note(run_id: str) -> str | None:
+    from sqlalchemy import select
+
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    with create_session() as s:
+        return s.scalar(select(DagRun).where(DagRun.dag_id == DAG_ID, DagRun.run_id == run_id)).note
+
+
 def telegram_messages(sandbox) -> list[dict]:
     return sandbox.control("telegram", "GET", "/messages", params={"chat_id": TELEGRAM_CHAT})
 
 
-def test_fresh_devlake_gets_one_project_per_repository_then_a_rerun_writes_nothing(sandbox, run_dag) -> None:
+def test_fresh_devlake_gets_one_project_per_repository_then_a_rerun_writes_nothing(sandbox, run_dag, airflow_api_server, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API", json.dumps({"conn_type": "http", "host": airflow_api_server["url"],
+                                                               "login": airflow_api_server["login"], "password": airflow_api_server["password"]}))
     expected = remote_repo_count(sandbox)
     assert expected >= 50
     sandbox.clear_requests()
 
     dag_run, states = run_dag(DAG_ID, logical_date=MONDAY)
     assert str(dag_run.state) == "success", states
+    assert run_note(dag_run.run_id) == f"projects created {expected}, updated 0, unchanged 0, failed 0; new scopes {expected}"
     counts = devlake_counts(sandbox)
     assert counts["projects"] == expected == counts["scopes"] == counts["webhookConnections"]
     assert counts["scopeConfigs"] == sum(counts["connections"].values())  # one per connection

@@ -378,6 +378,18 @@ class DevLakeSetupSummaryOperator(_DevLakeOperator):
                         triggered.append(self.hook.trigger_blueprint(int(r["blueprint_id"])).get("id"))
             self.log.info("triggered %d blueprints", len(triggered))
         summary = {"connections": per, "failed_projects": len(failures), "failed_connections": failed_connections, "triggered_pipelines": triggered}
+        totals = Counter()
+        for c in per.values():
+            totals.update(c)
+        note = (
+            f"{'Dry run: ' if self.dry_run else ''}projects created {totals['created']}, updated {totals['updated']}, "
+            f"unchanged {totals['unchanged']}, failed {totals['failed']}; new scopes {totals['scopes_created']}"
+            + (f"; connections that failed to sync: {', '.join(failed_connections)}" if failed_connections else "")
+            + (f"; {len(triggered)} blueprints triggered" if triggered else "")
+        )
+        from devops_automation.hooks.airflow_api import set_run_note
+
+        set_run_note(context, note)
         if failures or failed_connections:
             self._alert(context, per, failures, failed_connections)
             raise RuntimeError(f"DevLake setup incomplete: {len(failed_connections)} connection(s) failed to sync, {len(failures)} project(s) failed")
