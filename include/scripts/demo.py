@@ -134,6 +134,14 @@ def main() -> int:
     try:
         print("demo: migrating the Airflow metadata database ...", flush=True)
         subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=env, check=True, stdout=open(log_dir / "migrate.log", "wb"), stderr=subprocess.STDOUT)
+        # a known admin password, so the airflow_api connection (run notes) can log in; standalone keeps it
+        pw_file = HOME / "simple_auth_manager_passwords.json.generated"
+        if not pw_file.exists():
+            import secrets
+
+            pw_file.write_text(json.dumps({"admin": secrets.token_urlsafe(12)}))
+        env["AIRFLOW_API_PASSWORD"] = json.loads(pw_file.read_text())["admin"]
+        env["AIRFLOW_API_URL"] = f"http://127.0.0.1:{PORT}"
         print("demo: applying airflow_settings.yaml ...", flush=True)
         subprocess.run([sys.executable, "-m", "devops_automation.settings_loader", str(REPO / "airflow_settings.yaml")], env=env, check=True)
 

@@ -21,6 +21,7 @@ REQUIRED_CONNECTIONS = {
     "prometheus_default",
     "sonarqube_default",
     "devops_results_db",
+    "airflow_api",
 }
 
 
