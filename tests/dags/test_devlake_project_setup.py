@@ -167,13 +167,49 @@ def test_html_instead_of_json_is_a_clear_error_without_retries(sandbox, run_dag)
     sandbox.control("devlake", "POST", "/settings", json={"html_mode": True})
     sandbox.clear_requests()
     dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, retries=0)
-    assert states["discover_connections"] == "failed"
-    assert len(sandbox.requests(system="devlake")) <= 2  # /version then nothing: no retry storm
+    assert states["discover_connections"] == "failed" and str(dag_run.state) == "failed"
+    paths = [(r["method"], r["path"]) for r in sandbox.requests(system="devlake")]
+    assert len(paths) == len(set(paths))  # no call repeated: an HTML answer is not retried
 
 
 def test_pending_migration_fails_at_once(sandbox, run_dag) -> None:
     sandbox.control("devlake", "POST", "/settings", json={"migration_pending": True})
     sandbox.clear_requests()
     dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, retries=0)
-    assert states["discover_connections"] == "failed"
-    assert [r["status"] for r in sandbox.requests(system="devlake") if r["path"] != "/version"] in ([428], [])
+    assert states["discover_connections"] == "failed" and str(dag_run.state) == "failed"
+    answered = [(r["method"], r["path"], r["status"]) for r in sandbox.requests(system="devlake") if r["status"] == 428]
+    assert answered and len(answered) == len(set(answered))  # each call made once: 428 is never retried
+
+
+def test_names_are_sanitised_unique_and_within_devlakes_limit(sandbox, run_dag) -> None:
+    import re
+
+    from devops_automation.hooks.devlake import DevLakeHook
+
+    dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, conf={"project_name_template": "{plugin}:{full_name}"})
+    assert str(dag_run.state) == "success", states
+    names = [p["name"] for p in DevLakeHook().projects()]
+    assert len(set(names)) == len(names) and all("/" not in n and 0 < len(n) <= 100 for n in names)
+    long = [n for n in names if "platform-observability" in n]
+    assert len(long) == 2 and all(len(n) == 100 and re.search(r"-[0-9a-f]{8}$", n) for n in long)
+    assert all(n.startswith(("github:", "gitlab:", "bitbucket:", "jira:")) for n in names)
+
+
+def test_a_connection_without_remote_repositories_is_fine(sandbox, run_dag) -> None:
+    from devops_automation.hooks.devlake import DevLakeHook
+
+    hook = DevLakeHook()
+    hook.request_json("POST", "/plugins/github/connections", json={"name": "empty-org", "endpoint": "https://api.github.com/", "token": "t"})
+    expected = remote_repo_count(sandbox)
+    dag_run, states = run_dag(DAG_ID, logical_date=MONDAY)
+    assert str(dag_run.state) == "success", states
+    assert devlake_counts(sandbox)["projects"] == expected
+
+
+def test_a_wrong_api_key_fails_clearly_without_a_retry_storm(sandbox, run_dag, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_DEVLAKE_DEFAULT", json.dumps({"conn_type": "http", "host": f"{sandbox.base_url}/devlake", "password": "not-a-key"}))
+    sandbox.clear_requests()
+    dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, retries=0)
+    assert states["discover_connections"] == "failed" and str(dag_run.state) == "failed"
+    paths = [(r["method"], r["path"]) for r in sandbox.requests(system="devlake")]
+    assert len(paths) == len(set(paths)) and all(r["status"] == 403 for r in sandbox.requests(system="devlake"))

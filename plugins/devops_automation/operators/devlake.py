@@ -359,12 +359,20 @@ class DevLakeSetupSummaryOperator(_DevLakeOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         ti = context["ti"]
-        connections = ti.xcom_pull(task_ids="discover_connections") or []
-        synced = _as_list(ti.xcom_pull(task_ids="sync_scopes"))
-        reports = _as_list(ti.xcom_pull(task_ids="ensure_projects", key="report"))
+        discovered = ti.xcom_pull(task_ids="discover_connections")
+        connections = discovered or []
+        synced = [r for r in _as_list(ti.xcom_pull(task_ids="sync_scopes")) if r]
+        batches = ti.xcom_pull(task_ids="plan_projects")
+        reports = [r for r in _as_list(ti.xcom_pull(task_ids="ensure_projects", key="report")) if r]
         per = summarise(synced, reports, connections)
-        failures = [(r["project"], r.get("error", "")) for rep in reports if rep for r in rep["results"] if r["outcome"] == "failed"]
+        failures = [(r["project"], r.get("error", "")) for rep in reports for r in rep["results"] if r["outcome"] == "failed"]
         failed_connections = [k for k, v in per.items() if v.get("sync_failed")]
+        if discovered is None:
+            failures.append(("(all)", "discovering DevLake's connections failed: see the task discover_connections"))
+        elif batches is None:
+            failures.append(("(all)", "planning the projects failed: see the task plan_projects"))
+        elif len(reports) < len(batches):
+            failures.append(("(some)", f"{len(batches) - len(reports)} ensure_projects batch(es) failed before reporting"))
         lines = [f"{'connection':28} {'created':>8} {'updated':>8} {'unchanged':>10} {'failed':>7} {'new scopes':>11}"]
         for key, c in per.items():
             status = "SYNC FAILED" if c.get("sync_failed") else ""
