@@ -433,7 +433,8 @@ class Task:
     failed_subtask: str = ""
 
     def subtask_names(self) -> list[str]:
-        return self.subtasks if self.subtasks is not None else PLUGIN_SUBTASKS.get(self.plugin, _DEFAULT_SUBTASKS)
+        """The task's subtasks; an empty list means all of the plugin's, as in DevLake."""
+        return self.subtasks or PLUGIN_SUBTASKS.get(self.plugin, _DEFAULT_SUBTASKS)
 
     def finished_subtasks(self, now: float) -> int:
         total = len(self.subtask_names())
