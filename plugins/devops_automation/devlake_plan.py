@@ -44,6 +44,13 @@ PENDING_STATUSES = frozenset({"TASK_CREATED", "TASK_RERUN", "TASK_RUNNING", "TAS
 REMOTE_PAGE_CAP = {"bitbucket": 100}  # remote-scopes stops here without a next token (use search)
 
 
+def ui_url(host: str | None, extra: Mapping[str, Any] | None) -> str:
+    """DevLake's UI (config-ui) base URL: the connection's extra ``ui_url``, else its host without
+    a trailing ``/api`` (config-ui serves the API under /api)."""
+    explicit = (extra or {}).get("ui_url")
+    return str(explicit or (host or "").rstrip("/").removesuffix("/api")).rstrip("/")
+
+
 def scope_id(plugin: str, scope: dict[str, Any]) -> str:
     """The blueprint ``scopeId`` of a scope object: its plugin's id field, as a string."""
     field = SCOPE_ID_FIELD.get(plugin, "id")
@@ -193,6 +200,16 @@ def previous_weekday_midnight(anchor: dt.datetime, tz: str = "UTC", weekday: str
     if candidate >= local:
         candidate -= dt.timedelta(days=7)
     return candidate
+
+
+def parse_iso(value: Any) -> dt.datetime | None:
+    """An RFC 3339 timestamp from DevLake as an aware datetime (None when empty or unset)."""
+    if not value or str(value).startswith("0001-01-01"):
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def rfc3339(value: dt.datetime) -> str:

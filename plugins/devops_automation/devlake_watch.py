@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from devops_automation.devlake_plan import parse_iso
+
 RUNNING = "TASK_RUNNING"
 WAITING = frozenset({"TASK_CREATED", "TASK_RERUN", "TASK_RESUME"})
 TERMINAL = frozenset({"TASK_COMPLETED", "TASK_FAILED", "TASK_CANCELLED", "TASK_PARTIAL"})
@@ -22,15 +24,6 @@ FAILURES = frozenset({"TASK_FAILED", "TASK_PARTIAL"})
 KNOWN = TERMINAL | WAITING | {RUNNING}
 #: A watched pipeline that no longer exists in DevLake (deleted while watched).
 DELETED = "DELETED"
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    if not value or str(value).startswith("0001-01-01"):
-        return None
-    try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def compact(p: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +87,7 @@ def assess(
             result.unknown_status.append(pid)
         if status in FAILURES and pid not in known_f:
             result.new_failures.append(pid)
-        began = parse_time(p["began_at"])
+        began = parse_iso(p["began_at"])
         if stale_after_s and status == RUNNING and began and pid not in known_s and (now - began).total_seconds() > stale_after_s:
             result.new_stale.append(pid)
     return result

@@ -54,3 +54,16 @@ def split_html(text: str, limit: int = TELEGRAM_TEXT_LIMIT) -> list[str]:
     if current and any(part.strip() for part in current):
         chunks.append("\n".join(current))
     return [c for c in chunks if c.strip()]
+
+
+_LINK = re.compile(r'<a href="([^"]+)">(.*?)</a>', re.S)
+
+
+def html_to_mrkdwn(html_text: str) -> str:
+    """Our Telegram HTML as Slack mrkdwn: bold, italics, code, links; entities decoded."""
+    text = _LINK.sub(lambda m: f"<{html.unescape(m.group(1))}|{html.unescape(_TAG.sub('', m.group(2)))}>", html_text)
+    for tag, mark in (("b", "*"), ("strong", "*"), ("i", "_"), ("em", "_"), ("code", "`"), ("s", "~")):
+        text = re.sub(rf"</?{tag}>", mark, text)
+    text = re.sub(r"</?pre>", "```", text)
+    text = re.sub(r"<(?!https?://)[^>]+>", "", text)  # any other tag, but not the <url|text> links
+    return html.unescape(text)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from devops_automation.devlake_plan import PENDING_STATUSES, REMOTE_PAGE_CAP, TERMINAL_STATUSES, scope_id  # noqa: F401 - re-exported
+from devops_automation.devlake_plan import PENDING_STATUSES, REMOTE_PAGE_CAP, TERMINAL_STATUSES, scope_id, ui_url  # noqa: F401 - re-exported
 from devops_automation.hooks.base import ApiError, ApiHook
 
 if TYPE_CHECKING:
@@ -90,6 +90,10 @@ class DevLakeHook(ApiHook):
             if not items or len(items) < page_size or seen >= int(body.get("count") or 0):
                 return
             page += 1
+
+    def ui_url(self) -> str:
+        """DevLake's UI base URL (for links in alerts and the task's extra link)."""
+        return ui_url(self.connection.host, self.extras)
 
     # -- meta and plugins ------------------------------------------------------------------------
     def version(self) -> str:

@@ -25,7 +25,7 @@ from devops_automation.devlake_plan import (
     variable_name,
     webhook_name,
 )
-from devops_automation.devlake_plan import DATA_SOURCE_PLUGINS, scope_id
+from devops_automation.devlake_plan import DATA_SOURCE_PLUGINS, scope_id, ui_url
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -59,8 +59,7 @@ class DevLakeProjectLink(BaseOperatorLink):
         from airflow.sdk import BaseHook
 
         conn = BaseHook.get_connection(getattr(operator, "devlake_conn_id", DEVLAKE_CONN_ID))
-        ui = (conn.extra_dejson or {}).get("ui_url") or (conn.host or "").removesuffix("/").removesuffix("/api")
-        return f"{ui}/projects"
+        return f"{ui_url(conn.host, conn.extra_dejson)}/projects"
 
 
 class _DevLakeOperator(BaseOperator):
