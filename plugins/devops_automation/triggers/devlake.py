@@ -86,6 +86,10 @@ class DevLakePipelinesTrigger(BaseTrigger):
             headers["Authorization"] = f"Bearer {conn.password}"
         return httpx.AsyncClient(base_url=base, headers=headers, timeout=self.request_timeout_s)
 
+    async def _sleep(self, seconds: float) -> None:
+        """Wait between polls (benchmarks replace it to move a simulated clock instead)."""
+        await asyncio.sleep(seconds)
+
     async def list_pipelines(self, client: Any) -> list[dict[str, Any]]:
         """Every pipeline from the newest down to the oldest watched id (one or more pages)."""
         oldest = min(self.pipeline_ids)
@@ -103,22 +107,25 @@ class DevLakePipelinesTrigger(BaseTrigger):
             page += 1
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        # the HTTP client is closed before the event is yielded: whoever consumes the first event
+        # (the triggerer, or dag.test() with asyncio.run) may never resume this generator
+        yield TriggerEvent(await self.watch())
+
+    async def watch(self) -> dict[str, Any]:
+        """Poll until something worth an event happened; returns the event's payload."""
         if not self.pipeline_ids:
-            yield TriggerEvent({"status": "done", "pipelines": {}})
-            return
-        client = await self._client()
+            return {"status": "done", "pipelines": {}}
         down_since: float | None = None
-        async with client:
+        async with await self._client() as client:
             while True:
                 try:
                     seen = await self.list_pipelines(client)
                 except Exception as exc:  # noqa: BLE001 - DevLake down or answering errors: keep waiting, up to a limit
                     down_since = down_since or time.monotonic()
                     if time.monotonic() - down_since >= self.unreachable_timeout_s:
-                        yield TriggerEvent({"status": "error", "message": f"DevLake unreachable for {self.unreachable_timeout_s:.0f}s: {exc}"})
-                        return
+                        return {"status": "error", "message": f"DevLake unreachable for {self.unreachable_timeout_s:.0f}s: {exc}"}
                     self.log.warning("polling DevLake failed (%s); retrying in %.0fs", exc, self.poll_interval)
-                    await asyncio.sleep(self.poll_interval)
+                    await self._sleep(self.poll_interval)
                     continue
                 down_since = None
                 result = assess(
@@ -129,12 +136,9 @@ class DevLakePipelinesTrigger(BaseTrigger):
                     self.log.warning("pipelines %s have a status this watcher does not know; treated as still running", result.unknown_status)
                 payload = {"pipelines": {str(k): v for k, v in result.pipelines.items()}, "requests": self.requests_made}
                 if result.new_failures:
-                    yield TriggerEvent({"status": "failure", "new_failures": result.new_failures, **payload})
-                    return
+                    return {"status": "failure", "new_failures": result.new_failures, **payload}
                 if result.all_terminal:
-                    yield TriggerEvent({"status": "done", **payload})
-                    return
+                    return {"status": "done", **payload}
                 if result.new_stale:
-                    yield TriggerEvent({"status": "stale", "new_stale": result.new_stale, **payload})
-                    return
-                await asyncio.sleep(self.poll_interval)
+                    return {"status": "stale", "new_stale": result.new_stale, **payload}
+                await self._sleep(self.poll_interval)
