@@ -54,7 +54,7 @@ with DAG(
         "full_sync": Param(False, type="boolean", description="Collect everything again, ignoring incremental state (DevLake fullSync)."),
         "rerun_failed": Param(True, type="boolean", description="Rerun each failed pipeline once automatically and watch it again."),
         "stale_after_minutes": Param(180, type="integer", minimum=1, description="Report a pipeline still running after this many minutes (once)."),
-        "poll_interval_seconds": Param(60, type="integer", minimum=5, description="How often the watcher looks at DevLake's pipeline list."),
+        "poll_interval_seconds": Param(60, type="integer", minimum=1, description="How often the watcher looks at DevLake's pipeline list."),
         "timeout_hours": Param(12, type="number", minimum=0.1, description="Give up watching after this long (the task fails)."),
     },
 ) as dag:

@@ -1,0 +1,97 @@
+"""devlake_blueprint_monitor end to end with dag.test() against the sandbox DevLake and Telegram.
+
+dag.test() runs each deferred task's trigger inline (in this process) until its first event, then
+resumes the task, so the deferral path (sensor → trigger → execute_complete → re-defer) is what runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from tests.conftest import TELEGRAM_CHAT
+
+pytestmark = pytest.mark.slow
+
+DAG_ID = "devlake_blueprint_monitor"
+MONDAY = dt.datetime(2026, 11, 23, 6, tzinfo=dt.timezone.utc)
+FAST = {"poll_interval_seconds": 1}
+
+
+@pytest.fixture
+def projects(sandbox, run_dag) -> dict[str, int]:
+    """Four DevLake projects (from the setup DAG, github repos of the first owner only): name -> blueprint id."""
+    from devops_automation.hooks.devlake import DevLakeHook
+
+    run_dag("devlake_project_setup", logical_date=MONDAY, conf={"plugins": ["github"], "include": ["^sandbox-bot/"]})
+    found = {p["name"]: int(p["blueprint"]["id"]) for p in DevLakeHook().projects()}
+    assert len(found) >= 3
+    sandbox.control("devlake", "POST", "/settings", json={"taskSeconds": 0.3, "maxParallel": 20})
+    sandbox.clear_requests()
+    return found
+
+
+def messages(sandbox) -> list[dict]:
+    return sandbox.control("telegram", "GET", "/messages", params={"chat_id": TELEGRAM_CHAT})
+
+
+def test_all_pipelines_succeed_no_alert_and_the_dag_ends(sandbox, run_dag, projects) -> None:
+    dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, conf=FAST)
+    assert str(dag_run.state) == "success", states
+    assert messages(sandbox) == []
+    counts = sandbox.control("devlake", "GET", "/counts")
+    assert counts["pipelines"] == {"TASK_COMPLETED": len(projects)}
+
+
+def test_one_failure_is_alerted_before_the_others_finish_and_a_rerun_recovers(sandbox, run_dag, projects) -> None:
+    names = sorted(projects)
+    failing = names[0]
+    sandbox.control("devlake", "POST", "/scripts", json={"blueprintId": projects[failing], "failAtTask": 1, "message": "github: 403 rate limit exceeded", "succeedOnRerun": True})
+    for name in names[1:]:
+        sandbox.control("devlake", "POST", "/scripts", json={"blueprintId": projects[name], "taskSeconds": 4})
+    dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, conf=FAST)
+    assert str(dag_run.state) == "success", states  # the rerun completed
+    sent = messages(sandbox)
+    assert len(sent) == 2, sent
+    alert, recovered = sent
+    assert "failed" in alert["text"] and failing in alert["text"] and "403 rate limit exceeded" in alert["text"]
+    assert "recovered" in recovered["text"] and failing in recovered["text"]
+    # the alert went out while the other pipelines were still running
+    from devops_automation.devlake_plan import parse_iso
+    from devops_automation.hooks.devlake import DevLakeHook
+
+    others_done = max(parse_iso(p["finishedAt"]).timestamp() for p in DevLakeHook().pipelines() if int(p["blueprintId"]) != projects[failing])
+    assert alert["ts"] < others_done
+
+
+def test_a_retried_watch_does_not_alert_twice(sandbox, run_dag, projects) -> None:
+    failing = sorted(projects)[0]
+    sandbox.control("devlake", "POST", "/scripts", json={"blueprintId": projects[failing], "failAtTask": 1, "message": "boom"})
+    # the first alert attempt goes out, then reading the failed tasks breaks the watch task once
+    sandbox.fault(system="devlake", method="GET", path=r"^/blueprints/\d+$", status=None, times=1)
+    sandbox.fault(system="devlake", method="GET", path=r"^/pipelines/\d+/tasks$", status=400, message="boom", skip=1, times=1)
+    dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, conf={**FAST, "rerun_failed": False}, retries=1)
+    assert str(dag_run.state) == "failed" and states["summary"] == "failed"
+    assert len([m for m in messages(sandbox) if "failed" in m["text"]]) == 1
+
+
+def test_a_bad_chat_id_is_a_clear_error_and_the_failures_are_still_recorded(sandbox, run_dag, projects, monkeypatch, sandbox_conns) -> None:
+    conn = json.loads(sandbox_conns["AIRFLOW_CONN_TELEGRAM_DEFAULT"])
+    monkeypatch.setenv("AIRFLOW_CONN_TELEGRAM_DEFAULT", json.dumps({**conn, "host": "-100999"}))
+    failing = sorted(projects)[0]
+    sandbox.control("devlake", "POST", "/scripts", json={"blueprintId": projects[failing], "failAtTask": 1, "message": "boom"})
+    dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, conf={**FAST, "rerun_failed": False}, retries=0)
+    assert states["watch"] == "success" and states["collect_failures"] == "success"
+    assert str(dag_run.state) == "failed"  # the summary reports the failed project
+    from devops_automation.store import ResultsStore
+
+    pending = ResultsStore.from_connection().pending_notifications("telegram")
+    assert len(pending) == 1 and "chat not found" in pending[0]["error"]
+
+
+def test_nothing_running_nothing_to_do(sandbox, run_dag) -> None:
+    dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, conf={**FAST, "trigger": "none"})
+    assert str(dag_run.state) == "success", states
+    assert messages(sandbox) == []
