@@ -1,0 +1,1655 @@
+"""GitHub REST API stand-in (github.md, github-actions.md) and its test controls.
+
+Base URL ``http://127.0.0.1:PORT/github`` (what ``https://api.github.com`` is for the real API).
+Auth: ``Authorization: Bearer <token>`` or ``token <token>``; valid token
+``ghp_sandboxtoken000000000000000000000000`` (controls can change it). A wrong token is 401
+``{"message": "Bad credentials"}``; no token is allowed at the unauthenticated limit (60/h).
+
+Served: repository metadata, contributors, ``stats/*`` (with 202/204), pulls, issues, search/issues,
+releases (+latest), ``/rate_limit``, Actions workflows, runs (filters, 1,000-result cap), run
+attempts, jobs (``filter=latest|all``), job/run logs (302 to a sandbox blob URL that expires after
+60 s of sandbox time), re-runs and cancel. Every response carries ``x-ratelimit-*`` headers and an
+``etag``; ``if-none-match`` answers 304 without spending the primary rate limit.
+
+Time: data is seeded over the 30 days (runs) / one year (commits) before the sandbox clock's now at
+reset. Job and run status are derived from planned times against the clock, so advancing the clock
+(``POST /_sandbox/clock/advance``) finishes queued and re-run jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import itertools
+import json
+import random
+import re
+import zipfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+NAME = "github"
+PREFIX = "/github"
+DEFAULT_TOKEN = "ghp_sandboxtoken000000000000000000000000"
+DOCS = "https://docs.github.com/rest"
+API_VERSIONS = ("2022-11-28", "2026-03-10")
+MAX_PER_PAGE = 100
+SEARCH_CAP = 1000  # results reachable per filtered search (runs, search/issues)
+LOG_URL_TTL = 60.0
+RERUN_WINDOW = 30 * 86400
+DAY = 86400
+WEEK = 7 * DAY
+
+SECONDARY_MESSAGE = (
+    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. "
+    "If you reach out to GitHub Support for help, please include the request ID {rid}."
+)
+
+
+# -- time helpers ----------------------------------------------------------------------------------
+def iso(ts: float | None) -> str | None:
+    """GitHub's timestamp format: ``2026-01-01T12:00:00Z`` (UTC, seconds)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(int(ts), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def day_start(ts: float) -> float:
+    d = datetime.fromtimestamp(ts, timezone.utc)
+    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()
+
+
+def week_start(ts: float) -> float:
+    """Sunday 00:00 UTC of the week holding ``ts`` (GitHub's stats weeks)."""
+    d0 = day_start(ts)
+    weekday = (datetime.fromtimestamp(d0, timezone.utc).weekday() + 1) % 7  # Sunday = 0
+    return d0 - weekday * DAY
+
+
+class BadDate(ValueError):
+    pass
+
+
+def _parse_instant(text: str) -> tuple[float, bool]:
+    """(timestamp, date_only) for ``YYYY-MM-DD`` or an ISO date-time (``Z`` or an offset)."""
+    text = text.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp(), True
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
+    except ValueError as exc:
+        raise BadDate(text) from exc
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.timestamp(), False
+
+
+def date_range(expr: str) -> tuple[float, float]:
+    """GitHub search date syntax -> half-open ``[lo, hi)`` in epoch seconds.
+
+    ``D``, ``>D``, ``>=D``, ``<D``, ``<=D``, ``A..B``, ``A..*``, ``*..B``; ``D`` is a date (whole
+    days) or a date-time (an exact instant, inclusive)."""
+    inf = float("inf")
+    expr = expr.strip()
+    if ".." in expr:
+        a, b = expr.split("..", 1)
+        lo = -inf if a.strip() in ("", "*") else _parse_instant(a)[0]
+        if b.strip() in ("", "*"):
+            hi = inf
+        else:
+            t, date_only = _parse_instant(b)
+            hi = t + DAY if date_only else t + 1e-6
+        return lo, hi
+    m = re.fullmatch(r"(>=|<=|>|<)?(.+)", expr)
+    if not m:
+        raise BadDate(expr)
+    op, value = m.group(1) or "", m.group(2)
+    t, date_only = _parse_instant(value)
+    end = t + DAY if date_only else t + 1e-6
+    if op == ">=":
+        return t, inf
+    if op == ">":
+        return end, inf
+    if op == "<":
+        return -inf, t
+    if op == "<=":
+        return -inf, end
+    return t, end
+
+
+# -- model -----------------------------------------------------------------------------------------
+@dataclass
+class User:
+    id: int
+    login: str
+    type: str = "User"
+
+
+@dataclass
+class Repo:
+    id: int
+    owner: User
+    name: str
+    default_branch: str
+    created_at: float
+    pushed_at: float
+    stars: int
+    forks: int
+    subscribers: int
+    language: str
+    license: str | None
+    archived: bool = False
+    private: bool = False
+    description: str = ""
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner.login}/{self.name}"
+
+
+@dataclass
+class Issue:
+    number: int
+    title: str
+    user: User
+    is_pr: bool
+    created_at: float
+    updated_at: float
+    closed_at: float | None = None
+    merged_at: float | None = None
+    draft: bool = False
+    labels: list[str] = field(default_factory=list)
+    head_branch: str = ""
+    base_branch: str = "main"
+
+    @property
+    def state(self) -> str:
+        return "closed" if self.closed_at is not None else "open"
+
+
+@dataclass
+class Release:
+    id: int
+    tag_name: str
+    name: str
+    author: User
+    created_at: float
+    published_at: float | None
+    draft: bool = False
+    prerelease: bool = False
+
+
+@dataclass
+class Commit:
+    ts: float
+    author: User | None  # None: an e-mail not linked to a GitHub user
+    email: str
+    additions: int
+    deletions: int
+    merge: bool = False
+
+
+@dataclass
+class Workflow:
+    id: int
+    name: str
+    path: str
+    jobs: tuple[str, ...]
+    events: tuple[str, ...]
+
+
+@dataclass
+class Job:
+    id: int
+    run_id: int
+    run_attempt: int
+    name: str
+    created_at: float
+    started_at: float
+    completed_at: float
+    conclusion: str  # planned conclusion once completed
+    runner: str
+    labels: tuple[str, ...] = ("ubuntu-latest",)
+    cancelled_at: float | None = None
+    failure_text: str = ""
+
+    def status(self, now: float) -> str:
+        if self.cancelled_at is not None and self.cancelled_at <= now:
+            return "completed"
+        if now < self.started_at:
+            return "queued"
+        return "in_progress" if now < self.completed_at else "completed"
+
+    def outcome(self, now: float) -> str | None:
+        if self.cancelled_at is not None and self.cancelled_at <= now and self.cancelled_at < self.completed_at:
+            return "cancelled"
+        return self.conclusion if self.status(now) == "completed" else None
+
+    def finished_at(self, now: float) -> float | None:
+        if self.status(now) != "completed":
+            return None
+        return min(self.completed_at, self.cancelled_at) if self.cancelled_at is not None else self.completed_at
+
+
+@dataclass
+class Attempt:
+    number: int
+    run_started_at: float
+    triggering_actor: User
+    jobs: list[Job] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    id: int
+    repo: Repo
+    workflow: Workflow
+    run_number: int
+    event: str
+    head_branch: str
+    head_sha: str
+    actor: User
+    created_at: float
+    display_title: str
+    check_suite_id: int
+    attempts: list[Attempt] = field(default_factory=list)
+    pull_request: int | None = None
+
+    @property
+    def run_attempt(self) -> int:
+        return len(self.attempts)
+
+    def latest_jobs(self, upto: int | None = None) -> list[Job]:
+        """Per job name the newest execution up to attempt ``upto`` (``filter=latest``)."""
+        latest: dict[str, Job] = {}
+        for attempt in self.attempts[: upto or len(self.attempts)]:
+            for job in attempt.jobs:
+                latest[job.name] = job
+        return list(latest.values())
+
+    def status(self, now: float, upto: int | None = None) -> str:
+        """From the jobs this attempt (re-)ran; jobs carried over from earlier attempts are done."""
+        statuses = [j.status(now) for j in self.attempts[(upto or len(self.attempts)) - 1].jobs]
+        if all(s == "completed" for s in statuses):
+            return "completed"
+        return "in_progress" if any(s != "queued" for s in statuses) else "queued"
+
+    def conclusion(self, now: float, upto: int | None = None) -> str | None:
+        if self.status(now, upto) != "completed":
+            return None
+        outcomes = [j.outcome(now) for j in self.latest_jobs(upto)]
+        for bad in ("cancelled", "failure", "timed_out"):
+            if bad in outcomes:
+                return bad
+        return "success"
+
+    def updated_at(self, now: float, upto: int | None = None) -> float:
+        attempt = self.attempts[(upto or len(self.attempts)) - 1]
+        times = [attempt.run_started_at] + [t for j in self.latest_jobs(upto) for t in (j.started_at, j.finished_at(now)) if t is not None and t <= now]
+        return max(times)
+
+
+@dataclass
+class RateBucket:
+    limit: int
+    remaining: int
+    reset: float
+    used: int = 0
+    status: int = 403  # 403 or 429 when exhausted
+
+
+@dataclass
+class GitHubState:
+    now: Callable[[], float]
+    tokens: set[str] = field(default_factory=lambda: {DEFAULT_TOKEN})
+    users: dict[str, User] = field(default_factory=dict)
+    repos: dict[str, Repo] = field(default_factory=dict)  # "owner/name" (lower case) -> repo
+    issues: dict[str, list[Issue]] = field(default_factory=dict)
+    releases: dict[str, list[Release]] = field(default_factory=dict)
+    commits: dict[str, list[Commit]] = field(default_factory=dict)
+    workflows: dict[str, list[Workflow]] = field(default_factory=dict)
+    runs: dict[int, Run] = field(default_factory=dict)
+    jobs: dict[int, Job] = field(default_factory=dict)
+    rates: dict[tuple[str, str], RateBucket] = field(default_factory=dict)
+    limits: dict[str, int] = field(default_factory=lambda: {"core": 5000, "search": 30, "anonymous": 60})
+    secondary: dict[str, Any] = field(default_factory=dict)  # {"remaining": n|None, "retry_after": s, "path": regex}
+    stats_pending: dict[str, int] = field(default_factory=dict)  # repo -> 202 answers still to give
+    rerun_conclusion: str = "success"
+    counts: dict[str, Any] = field(default_factory=dict)
+    blobs: dict[str, tuple[float, str, bytes]] = field(default_factory=dict)  # key -> (expires, type, data)
+    run_ids: Any = field(default_factory=lambda: itertools.count(7_000_000_001))
+    job_ids: Any = field(default_factory=lambda: itertools.count(20_000_000_001))
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def repo(self, owner: str, name: str) -> Repo | None:
+        return self.repos.get(f"{owner}/{name}".lower())
+
+    def user(self, login: str) -> User:
+        if login not in self.users:
+            self.users[login] = User(100 + len(self.users), login, "Bot" if login.endswith("[bot]") else "User")
+        return self.users[login]
+
+    def repo_runs(self, repo: Repo) -> list[Run]:
+        return [r for r in self.runs.values() if r.repo is repo]
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counts[key] = self.counts.get(key, 0) + n
+
+
+ACTORS = ("alice", "bob", "carol", "dave", "erin", "dependabot[bot]")
+BRANCHES = ("main", "main", "main", "develop", "feature/login", "feature/search", "fix/flaky-cache", "dependabot/pip/requests-2.32")
+SEED_REPOS = (
+    # name, default branch, runs per day, stars, forks, watchers, language, license
+    ("api", "main", 36, 1250, 210, 48, "Python", "mit"),
+    ("web", "main", 10, 430, 57, 19, "TypeScript", "apache-2.0"),
+    ("infra", "master", 3, 88, 12, 7, "HCL", None),
+    ("empty", "main", 0, 0, 0, 1, "", None),
+)
+SEED_WORKFLOWS = {
+    "api": [("CI", "ci.yml", ("lint", "test", "build"), ("push", "pull_request")), ("Deploy", "deploy.yml", ("deploy",), ("push",)), ("Nightly", "nightly.yml", ("e2e",), ("schedule",))],
+    "web": [("CI", "ci.yml", ("lint", "unit", "build"), ("push", "pull_request")), ("Release", "release.yml", ("publish",), ("workflow_dispatch",))],
+    "infra": [("Terraform", "terraform.yml", ("plan", "apply"), ("push", "pull_request"))],
+    "empty": [],
+}
+FAILURES = (
+    "FAILED tests/test_orders.py::test_refund_rounding - AssertionError: assert 10.01 == 10.0",
+    "E   TimeoutError: timed out waiting for postgres on port 5432",
+    "npm ERR! code ELIFECYCLE",
+    "Error: Process completed with exit code 137 (out of memory)",
+)
+
+
+def _sha(*parts: Any) -> str:
+    return hashlib.sha1("/".join(map(str, parts)).encode()).hexdigest()
+
+
+class Seeder:
+    def __init__(self, state: GitHubState, seed: int) -> None:
+        self.s = state
+        self.rng = random.Random(seed)
+        self.t0 = state.now()
+
+    def build(self) -> GitHubState:
+        owner = self.s.user("acme")
+        owner.type = "Organization"
+        for login in ACTORS:
+            self.s.user(login)
+        for i, (name, branch, per_day, stars, forks, subs, lang, lic) in enumerate(SEED_REPOS):
+            repo = Repo(
+                1_000_001 + i, owner, name, branch, self.t0 - (900 - 100 * i) * DAY, self.t0 - 3600 * (i + 1),
+                stars, forks, subs, lang, lic, description=f"acme {name}",
+            )
+            key = repo.full_name.lower()
+            self.s.repos[key] = repo
+            self.s.workflows[key] = [
+                Workflow(90_000_000 + 10 * i + k, wf, f".github/workflows/{path}", tuple(jobs), tuple(events))
+                for k, (wf, path, jobs, events) in enumerate(SEED_WORKFLOWS[name])
+            ]
+            self.s.commits[key] = self.commits(repo, per_day)
+            self.s.issues[key] = self.issues(repo, per_day)
+            self.s.releases[key] = self.releases(repo, per_day)
+            self.runs(repo, per_day)
+        self.live_runs(self.s.repos["acme/api"])
+        return self.s
+
+    def commits(self, repo: Repo, per_day: int) -> list[Commit]:
+        out = []
+        if not per_day:
+            return out
+        anon = [f"contractor{n}@example.com" for n in range(3)]
+        for d in range(364, -1, -1):
+            day = day_start(self.t0) - d * DAY
+            for _ in range(self.rng.randint(0, max(1, per_day // 4))):
+                ts = day + self.rng.randint(8 * 3600, 20 * 3600)
+                if ts > self.t0:
+                    continue
+                login = self.rng.choice(ACTORS[:5])
+                linked = self.rng.random() > 0.08
+                out.append(Commit(ts, self.s.user(login) if linked else None, f"{login}@acme.dev" if linked else self.rng.choice(anon),
+                                  self.rng.randint(1, 400), self.rng.randint(0, 200), merge=self.rng.random() < 0.1))
+        out.sort(key=lambda c: c.ts)
+        return out
+
+    def issues(self, repo: Repo, per_day: int) -> list[Issue]:
+        out: list[Issue] = []
+        total = 0 if not per_day else 40 + per_day * 2
+        for n in range(1, total + 1):
+            created = self.t0 - (total - n + 1) * 90 * DAY / total - self.rng.randint(0, 3600)
+            is_pr = self.rng.random() < 0.6
+            user = self.s.user(self.rng.choice(ACTORS))
+            issue = Issue(n, f"{'Change' if is_pr else 'Bug'} #{n}: {self.rng.choice(['cache', 'login', 'search', 'deploy', 'docs'])}", user, is_pr, created, created)
+            r = self.rng.random()
+            if r < 0.65:  # closed (PRs: mostly merged)
+                issue.closed_at = min(self.t0 - 60, created + self.rng.randint(600, 5 * DAY))
+                if is_pr and self.rng.random() < 0.85:
+                    issue.merged_at = issue.closed_at
+            elif is_pr:
+                issue.draft = self.rng.random() < 0.2
+            if is_pr:
+                issue.head_branch = f"feature/{n}"
+                issue.base_branch = repo.default_branch
+            issue.labels = ["bug"] if not is_pr and r < 0.5 else []
+            issue.updated_at = issue.closed_at or min(self.t0 - 30, created + self.rng.randint(0, 2 * DAY))
+            out.append(issue)
+        return out
+
+    def releases(self, repo: Repo, per_day: int) -> list[Release]:
+        if per_day < 5:
+            return []
+        out = []
+        for k in range(12):
+            created = self.t0 - (12 - k) * WEEK + 3600
+            out.append(Release(5_000_000 + repo.id * 100 + k, f"v1.{k}.0", f"v1.{k}.0", self.s.user("alice"), created, created + 600))
+        out.append(Release(5_000_000 + repo.id * 100 + 50, "v1.12.0-rc1", "v1.12.0 RC1", self.s.user("bob"), self.t0 - 2 * DAY, self.t0 - 2 * DAY + 60, prerelease=True))
+        out.append(Release(5_000_000 + repo.id * 100 + 51, "v1.12.0", "v1.12.0 (draft)", self.s.user("bob"), self.t0 - DAY, None, draft=True))
+        return out
+
+    def runs(self, repo: Repo, per_day: int) -> None:
+        workflows = self.s.workflows[repo.full_name.lower()]
+        if not per_day or not workflows:
+            return
+        total = per_day * 30
+        numbers: dict[int, int] = {}
+        for k in range(total):
+            created = self.t0 - 30 * DAY + (k + self.rng.random() * 0.8) * (30 * DAY - 3 * 3600) / total
+            wf = workflows[0] if self.rng.random() < 0.7 or len(workflows) == 1 else self.rng.choice(workflows[1:])
+            event = self.rng.choice(wf.events)
+            branch = repo.default_branch if event in ("schedule", "workflow_dispatch") or wf.name in ("Deploy", "Release") else self.rng.choice(BRANCHES).replace("main", repo.default_branch)
+            if event == "pull_request" and branch == repo.default_branch:
+                branch = "feature/login"
+            roll = self.rng.random()
+            outcome = "flaky" if roll < 0.06 else "failure" if roll < 0.18 else "cancelled" if roll < 0.21 else "success"
+            actor = "dependabot[bot]" if branch.startswith("dependabot/") else self.rng.choice(ACTORS[:5])
+            numbers[wf.id] = numbers.get(wf.id, 0) + 1
+            self.add_run(repo, wf, numbers[wf.id], event, branch, actor, created, outcome, self.rng)
+
+    def live_runs(self, repo: Repo) -> None:
+        """Two runs that are still going at reset time: one queued, one in progress."""
+        wf = self.s.workflows[repo.full_name.lower()][0]
+        n = sum(1 for r in self.s.repo_runs(repo) if r.workflow is wf)
+        self.add_run(repo, wf, n + 1, "push", "main", "alice", self.t0 - 120, "success", self.rng, queue=(60, 60), duration=(600, 600))
+        self.add_run(repo, wf, n + 2, "pull_request", "feature/search", "bob", self.t0 - 30, "success", self.rng, queue=(900, 900), duration=(300, 300))
+
+    def add_run(self, repo: Repo, wf: Workflow, number: int, event: str, branch: str, actor: str, created: float, outcome: str,
+                rng: random.Random, queue: tuple[int, int] | None = None, duration: tuple[int, int] | None = None) -> Run:
+        return add_run(self.s, repo, wf, number, event, branch, actor, created, outcome, rng, queue, duration)
+
+
+def add_run(state: GitHubState, repo: Repo, wf: Workflow, number: int, event: str, branch: str, actor: str, created: float, outcome: str,
+            rng: random.Random, queue: tuple[int, int] | None = None, duration: tuple[int, int] | None = None) -> Run:
+    """Add one run. ``outcome``: success | failure | cancelled | timed_out | flaky (attempt 1 fails,
+    attempt 2 re-runs the failed job and succeeds)."""
+    run_id = next(state.run_ids)
+    user = state.user(actor)
+    pr = None
+    if event == "pull_request":
+        pr = 1 + (run_id % 50)
+    run = Run(run_id, repo, wf, number, event, branch, _sha(repo.full_name, run_id), user, created,
+              f"{wf.name} #{number} on {branch}", 30_000_000_000 + run_id % 10_000_000, pull_request=pr)
+    failing = rng.randrange(len(wf.jobs)) if outcome in ("failure", "flaky", "timed_out") else None
+    first = Attempt(1, created + rng.randint(0, 3), user)
+    for idx, job_name in enumerate(wf.jobs):
+        conclusion = "success"
+        if idx == failing:
+            conclusion = "failure" if outcome in ("failure", "flaky") else "timed_out"
+        first.jobs.append(plan_job(state, run, 1, job_name, first.run_started_at, conclusion, rng, queue, duration))
+    if outcome == "cancelled":
+        last = first.jobs[-1]
+        last.cancelled_at = (last.started_at + last.completed_at) / 2
+    run.attempts.append(first)
+    if outcome == "flaky":
+        failed = first.jobs[failing]  # type: ignore[index]
+        again = Attempt(2, failed.completed_at + rng.randint(60, 1800), state.user(rng.choice(ACTORS[:5])))
+        again.jobs.append(plan_job(state, run, 2, failed.name, again.run_started_at, "success", rng, queue, duration))
+        run.attempts.append(again)
+    state.runs[run.id] = run
+    return run
+
+
+def plan_job(state: GitHubState, run: Run, attempt: int, name: str, created: float, conclusion: str, rng: random.Random,
+             queue: tuple[int, int] | None = None, duration: tuple[int, int] | None = None) -> Job:
+    wait = rng.randint(*queue) if queue else (rng.randint(300, 1200) if rng.random() < 0.08 else rng.randint(2, 90))
+    took = rng.randint(*duration) if duration else rng.randint(30, 900)
+    started = created + wait
+    job = Job(next(state.job_ids), run.id, attempt, name, created, started, started + took, conclusion,
+              f"GitHub Actions {rng.randint(1, 999)}", failure_text=rng.choice(FAILURES) if conclusion != "success" else "")
+    state.jobs[job.id] = job
+    return job
+
+
+def make_state(seed: int, sandbox: Any) -> GitHubState:
+    state = GitHubState(now=lambda: sandbox.clock.now(), rng=random.Random(seed + 1))
+    return Seeder(state, seed).build()
+
+
+# -- errors and request plumbing -------------------------------------------------------------------
+def _retry(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def error_response(status: int, message: str, retry_after: float | None) -> Response:
+    """GitHub's error body ``{"message", "documentation_url", "status"}``; 403/429 add rate headers."""
+    headers: dict[str, str] = {"x-github-request-id": "SANDBOX:FAULT"}
+    if retry_after is not None:
+        headers["retry-after"] = _retry(retry_after)
+    if status in (403, 429) and retry_after is None:
+        headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-limit": "5000", "x-ratelimit-resource": "core"})
+    return JSONResponse({"message": message, "documentation_url": DOCS, "status": str(status)}, status_code=status, headers=headers)
+
+
+class GitHubError(Exception):
+    def __init__(self, status: int, message: str, doc: str = DOCS, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.doc, self.headers, self.extra = status, message, doc, dict(headers or {}), extra or {}
+
+    def response(self) -> Response:
+        if self.status == 401 and self.message == "Bad credentials":
+            body: dict[str, Any] = {"message": self.message, "documentation_url": DOCS, "status": "401"}
+        else:
+            body = {"message": self.message, **self.extra, "documentation_url": self.doc, "status": str(self.status)}
+        return JSONResponse(body, status_code=self.status, headers=self.headers)
+
+
+def not_found() -> GitHubError:
+    return GitHubError(404, "Not Found", f"{DOCS}/repos/repos#get-a-repository")
+
+
+def validation_failed(message: str, field_name: str = "q", code: str = "invalid") -> GitHubError:
+    return GitHubError(422, "Validation Failed", extra={"errors": [{"message": message, "resource": "Search", "field": field_name, "code": code}]})
+
+
+class GitHubRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except GitHubError as exc:
+                return exc.response()
+
+        return handle
+
+
+router = APIRouter(route_class=GitHubRoute)
+control = APIRouter()
+
+
+def gh_state(request: Request) -> GitHubState:
+    return request.app.state.sandbox.state(NAME)
+
+
+@dataclass
+class Ctx:
+    request: Request
+    state: GitHubState
+    identity: str  # the token, or "anonymous"
+    resource: str
+    bucket: RateBucket
+    version: str
+    now: float
+
+    @property
+    def base(self) -> str:
+        return str(self.request.base_url).rstrip("/") + PREFIX
+
+    @property
+    def authenticated(self) -> bool:
+        return self.identity != "anonymous"
+
+
+def _bucket(state: GitHubState, identity: str, resource: str, now: float) -> RateBucket:
+    key = (identity, resource)
+    bucket = state.rates.get(key)
+    limit = state.limits["anonymous"] if identity == "anonymous" and resource == "core" else state.limits.get(resource, 5000)
+    if resource == "search" and identity == "anonymous":
+        limit = 10
+    window = 60 if resource == "search" else 3600
+    if bucket is None or now >= bucket.reset:
+        status = bucket.status if bucket else 403
+        bucket = RateBucket(limit, limit, now + window, status=status)
+        state.rates[key] = bucket
+    return bucket
+
+
+def rate_headers(bucket: RateBucket, resource: str) -> dict[str, str]:
+    return {
+        "x-ratelimit-limit": str(bucket.limit),
+        "x-ratelimit-remaining": str(max(0, bucket.remaining)),
+        "x-ratelimit-used": str(bucket.used),
+        "x-ratelimit-reset": str(int(bucket.reset)),
+        "x-ratelimit-resource": resource,
+    }
+
+
+def ctx(request: Request, resource: str = "core", spend: bool = True) -> Ctx:
+    """Authenticate and apply the secondary and primary rate limits (``spend=False``: /rate_limit)."""
+    state = gh_state(request)
+    now = state.now()
+    state.count("requests")
+    version = request.headers.get("x-github-api-version", API_VERSIONS[0])
+    if version not in API_VERSIONS:
+        raise GitHubError(400, f"API version {version} is not supported.", f"{DOCS}/about-the-rest-api/api-versions")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if not scheme:
+        identity = "anonymous"
+    elif scheme.lower() in ("bearer", "token") and token.strip() in state.tokens:
+        identity = token.strip()
+    else:
+        state.count("unauthorized")
+        raise GitHubError(401, "Bad credentials")
+    bucket = _bucket(state, identity, resource, now)
+    sec = state.secondary
+    if sec and (sec.get("remaining") is None or sec["remaining"] > 0) and re.search(sec.get("path") or ".*", request.url.path[len(PREFIX):]):
+        if sec.get("remaining") is not None:
+            sec["remaining"] -= 1
+        state.count("secondary_rate_limited")
+        rid = f"SANDBOX:{state.counts['requests']:08X}"
+        headers = {**rate_headers(bucket, resource), "retry-after": _retry(sec.get("retry_after", 60))}
+        raise GitHubError(403, SECONDARY_MESSAGE.format(rid=rid), f"{DOCS}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits", headers)
+    if spend and bucket.remaining <= 0:
+        state.count("rate_limited")
+        who = "user ID 1" if identity != "anonymous" else "127.0.0.1"
+        raise GitHubError(bucket.status, f"API rate limit exceeded for {who}.", f"{DOCS}/overview/rate-limits-for-the-rest-api#about-primary-rate-limits", rate_headers(bucket, resource))
+    return Ctx(request, state, identity, resource, bucket, version, now)
+
+
+def etag_of(payload: bytes) -> str:
+    return 'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"'
+
+
+def respond(c: Ctx, body: Any, status: int = 200, headers: dict[str, str] | None = None, spend: bool = True) -> Response:
+    """JSON answer with rate-limit headers and an ETag; ``if-none-match`` on an unchanged body -> 304
+    (which spends no rate limit when authenticated)."""
+    payload = b"" if status == 204 else json.dumps(body, separators=(",", ":")).encode()
+    tag = etag_of(payload)
+    wanted = [t.strip() for t in c.request.headers.get("if-none-match", "").split(",") if t.strip()]
+    not_modified = status == 200 and any(t in (tag, tag[2:], "*") for t in wanted)
+    if spend and not (not_modified and c.authenticated):
+        c.bucket.remaining -= 1
+        c.bucket.used += 1
+    h = {
+        **rate_headers(c.bucket, c.resource),
+        "x-github-api-version-selected": c.version,
+        "x-github-media-type": "github.v3; format=json",
+        "x-github-request-id": f"SANDBOX:{c.state.counts.get('requests', 0):08X}",
+        "etag": tag,
+        "cache-control": "private, max-age=60, s-maxage=60",
+        "vary": "Accept, Authorization, Cookie, X-GitHub-OTP",
+        **(headers or {}),
+    }
+    if not_modified:
+        c.state.count("not_modified")
+        return Response(status_code=304, headers=h)
+    if status == 204:
+        h.pop("etag")
+        return Response(status_code=204, headers=h)
+    return Response(payload, status_code=status, headers=h, media_type="application/json; charset=utf-8")
+
+
+def page_params(request: Request, default: int = 30) -> tuple[int, int]:
+    def number(name: str, fallback: int) -> int:
+        raw = request.query_params.get(name)
+        try:
+            return int(raw) if raw not in (None, "") else fallback
+        except ValueError:
+            return fallback
+
+    per_page = min(MAX_PER_PAGE, max(1, number("per_page", default)))
+    return per_page, max(1, number("page", 1))
+
+
+def paginate(c: Ctx, items: list[Any], default: int = 30, cap: int | None = None) -> tuple[list[Any], dict[str, str]]:
+    """One page of ``items`` plus the ``link`` header (page-based, per_page kept in the URLs).
+    ``cap``: only the first ``cap`` items are reachable (GitHub's 1,000-result search cap)."""
+    per_page, page = page_params(c.request, default)
+    reachable = len(items) if cap is None else min(cap, len(items))
+    start = (page - 1) * per_page
+    chunk = items[start : min(start + per_page, reachable)] if start < reachable else []
+    pages = max(1, -(-reachable // per_page))
+    query = [(k, v) for k, v in parse_qsl(c.request.url.query, keep_blank_values=True) if k != "page"]
+
+    def href(n: int) -> str:
+        return f"{c.base}{c.request.url.path[len(PREFIX):]}?{urlencode(query + [('page', str(n))])}"
+
+    links = []
+    if page < pages:
+        links.append(f'<{href(page + 1)}>; rel="next"')
+        links.append(f'<{href(pages)}>; rel="last"')
+    if page > 1:
+        links.append(f'<{href(1)}>; rel="first"')
+        links.append(f'<{href(min(page - 1, pages))}>; rel="prev"')
+    return chunk, ({"link": ", ".join(links)} if links else {})
+
+
+def repo_of(c: Ctx, owner: str, name: str) -> Repo:
+    repo = c.state.repo(owner, name)
+    if repo is None or (repo.private and not c.authenticated):
+        raise not_found()
+    return repo
+
+
+# -- JSON ------------------------------------------------------------------------------------------
+def user_json(c: Ctx, u: User | None) -> dict[str, Any] | None:
+    if u is None:
+        return None
+    return {"login": u.login, "id": u.id, "node_id": f"U_{u.id}", "type": u.type, "site_admin": False,
+            "url": f"{c.base}/users/{u.login}", "html_url": f"https://github.com/{u.login}", "avatar_url": f"https://avatars.githubusercontent.com/u/{u.id}"}
+
+
+def repo_json(c: Ctx, r: Repo, full: bool = True) -> dict[str, Any]:
+    key = r.full_name.lower()
+    open_items = sum(1 for i in c.state.issues.get(key, []) if i.state == "open")
+    url = f"{c.base}/repos/{r.full_name}"
+    out: dict[str, Any] = {
+        "id": r.id, "node_id": f"R_{r.id}", "name": r.name, "full_name": r.full_name, "private": r.private,
+        "owner": user_json(c, r.owner), "html_url": f"https://github.com/{r.full_name}", "description": r.description,
+        "fork": False, "url": url, "created_at": iso(r.created_at), "updated_at": iso(r.pushed_at), "pushed_at": iso(r.pushed_at),
+        "stargazers_count": r.stars, "watchers_count": r.stars, "watchers": r.stars, "forks_count": r.forks, "forks": r.forks,
+        "open_issues_count": open_items, "open_issues": open_items, "language": r.language or None, "archived": r.archived,
+        "disabled": False, "visibility": "private" if r.private else "public", "default_branch": r.default_branch,
+        "license": {"key": r.license, "name": r.license.upper(), "spdx_id": r.license.upper()} if r.license else None,
+        "has_issues": True, "has_projects": True, "has_wiki": True, "has_downloads": True, "size": 1024 + r.id % 977,
+    }
+    if c.version >= "2026-03-10":
+        out.pop("has_downloads")
+    if full:
+        out["subscribers_count"] = r.subscribers
+        out["network_count"] = r.forks
+    return out
+
+
+def issue_json(c: Ctx, repo: Repo, i: Issue, as_pull: bool = False) -> dict[str, Any]:
+    base = f"{c.base}/repos/{repo.full_name}"
+    out: dict[str, Any] = {
+        "id": repo.id * 10_000 + i.number, "node_id": f"I_{repo.id}_{i.number}", "number": i.number, "title": i.title,
+        "user": user_json(c, i.user), "state": i.state, "locked": False, "labels": [{"name": n} for n in i.labels],
+        "created_at": iso(i.created_at), "updated_at": iso(i.updated_at), "closed_at": iso(i.closed_at),
+        "url": f"{base}/{'pulls' if as_pull else 'issues'}/{i.number}", "html_url": f"https://github.com/{repo.full_name}/{'pull' if i.is_pr else 'issues'}/{i.number}",
+        "author_association": "MEMBER",
+    }
+    if as_pull:
+        out.update({"merged_at": iso(i.merged_at), "draft": i.draft, "head": {"ref": i.head_branch, "sha": _sha(repo.full_name, i.number)},
+                    "base": {"ref": i.base_branch}, "merge_commit_sha": _sha("merge", i.number) if i.merged_at else None})
+    elif i.is_pr:
+        out["draft"] = i.draft
+        out["pull_request"] = {"url": f"{base}/pulls/{i.number}", "html_url": out["html_url"], "merged_at": iso(i.merged_at)}
+    return out
+
+
+def release_json(c: Ctx, repo: Repo, r: Release) -> dict[str, Any]:
+    return {"id": r.id, "tag_name": r.tag_name, "name": r.name, "draft": r.draft, "prerelease": r.prerelease,
+            "created_at": iso(r.created_at), "published_at": iso(r.published_at), "author": user_json(c, r.author),
+            "url": f"{c.base}/repos/{repo.full_name}/releases/{r.id}", "html_url": f"https://github.com/{repo.full_name}/releases/tag/{r.tag_name}",
+            "target_commitish": repo.default_branch, "assets": []}
+
+
+# -- repository routes -----------------------------------------------------------------------------
+@router.get("/rate_limit")
+async def rate_limit(request: Request) -> Response:
+    c = ctx(request, spend=False)
+    resources = {}
+    for res in ("core", "search", "graphql"):
+        b = _bucket(c.state, c.identity, res, c.now)
+        resources[res] = {"limit": b.limit, "used": b.used, "remaining": max(0, b.remaining), "reset": int(b.reset)}
+    body: dict[str, Any] = {"resources": resources}
+    if c.version < "2026-03-10":
+        body["rate"] = resources["core"]
+    return respond(c, body, spend=False)
+
+
+@router.get("/repos/{owner}/{repo}")
+async def get_repo(request: Request, owner: str, repo: str) -> Response:
+    c = ctx(request)
+    return respond(c, repo_json(c, repo_of(c, owner, repo)))
+
+
+@router.get("/repos/{owner}/{repo}/contributors")
+async def contributors(request: Request, owner: str, repo: str) -> Response:
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    commits = c.state.commits[r.full_name.lower()]
+    if not commits:
+        return respond(c, None, status=204)
+    anon = request.query_params.get("anon", "").lower() in ("1", "true")
+    tally: dict[str, list[Any]] = {}
+    for cm in commits:
+        if cm.author is None and not anon:
+            continue
+        key = cm.author.login if cm.author else cm.email
+        tally.setdefault(key, [cm, 0])[1] += 1
+    rows = []
+    for key, (cm, n) in sorted(tally.items(), key=lambda kv: (-kv[1][1], kv[0])):
+        if cm.author is not None:
+            rows.append({**(user_json(c, cm.author) or {}), "contributions": n})
+        else:
+            rows.append({"type": "Anonymous", "email": cm.email, "name": cm.email.split("@")[0], "contributions": n})
+    page, link = paginate(c, rows)
+    return respond(c, page, headers=link)
+
+
+def _stats_gate(c: Ctx, r: Repo) -> list[Commit] | None:
+    """Cold-cache 202s (control ``stats``), then the non-merge commits (None: an empty repo, 204)."""
+    key = r.full_name.lower()
+    if c.state.stats_pending.get(key, 0) > 0:
+        c.state.stats_pending[key] -= 1
+        c.state.count("stats_202")
+        raise _Accepted()
+    commits = [cm for cm in c.state.commits[key] if not cm.merge]
+    return commits or None
+
+
+class _Accepted(Exception):
+    pass
+
+
+async def _stats(request: Request, owner: str, repo: str, build: Callable[[Ctx, list[Commit]], Any]) -> Response:
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    try:
+        commits = _stats_gate(c, r)
+    except _Accepted:
+        return respond(c, {}, status=202)
+    if commits is None:
+        return respond(c, None, status=204)
+    return respond(c, build(c, commits))
+
+
+def _weeks(c: Ctx, count: int = 52) -> list[float]:
+    last = week_start(c.now)
+    return [last - (count - 1 - k) * WEEK for k in range(count)]
+
+
+@router.get("/repos/{owner}/{repo}/stats/commit_activity")
+async def commit_activity(request: Request, owner: str, repo: str) -> Response:
+    def build(c: Ctx, commits: list[Commit]) -> Any:
+        weeks = _weeks(c)
+        out = [{"week": int(w), "total": 0, "days": [0] * 7} for w in weeks]
+        for cm in commits:
+            k = int((week_start(cm.ts) - weeks[0]) // WEEK)
+            if 0 <= k < len(out):
+                out[k]["total"] += 1
+                out[k]["days"][int((day_start(cm.ts) - weeks[k]) // DAY)] += 1
+        return out
+
+    return await _stats(request, owner, repo, build)
+
+
+@router.get("/repos/{owner}/{repo}/stats/contributors")
+async def stats_contributors(request: Request, owner: str, repo: str) -> Response:
+    def build(c: Ctx, commits: list[Commit]) -> Any:
+        big = len(commits) >= 10_000
+        weeks = sorted({week_start(cm.ts) for cm in commits})
+        per: dict[str, dict[float, list[int]]] = {}
+        authors: dict[str, User | None] = {}
+        for cm in commits:
+            key = cm.author.login if cm.author else cm.email
+            authors[key] = cm.author
+            wk = per.setdefault(key, {w: [0, 0, 0] for w in weeks})[week_start(cm.ts)]
+            wk[0] += 0 if big else cm.additions
+            wk[1] += 0 if big else cm.deletions
+            wk[2] += 1
+        rows = [{"author": user_json(c, authors[k]), "total": sum(v[2] for v in ws.values()),
+                 "weeks": [{"w": int(w), "a": v[0], "d": v[1], "c": v[2]} for w, v in sorted(ws.items())]} for k, ws in per.items()]
+        return sorted(rows, key=lambda r: r["total"])
+
+    return await _stats(request, owner, repo, build)
+
+
+@router.get("/repos/{owner}/{repo}/stats/code_frequency")
+async def code_frequency(request: Request, owner: str, repo: str) -> Response:
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    if len(c.state.commits[r.full_name.lower()]) >= 10_000:
+        raise GitHubError(422, "The repository is too large to compute this statistic.")
+
+    def build(c: Ctx, commits: list[Commit]) -> Any:
+        weeks: dict[float, list[int]] = {}
+        for cm in commits:
+            w = weeks.setdefault(week_start(cm.ts), [0, 0])
+            w[0] += cm.additions
+            w[1] -= cm.deletions
+        return [[int(w), a, d] for w, (a, d) in sorted(weeks.items())]
+
+    return await _stats(request, owner, repo, build)
+
+
+@router.get("/repos/{owner}/{repo}/stats/participation")
+async def participation(request: Request, owner: str, repo: str) -> Response:
+    def build(c: Ctx, commits: list[Commit]) -> Any:
+        end = day_start(c.now)
+        all_, own = [0] * 52, [0] * 52
+        owner_login = c.state.repo(owner, repo).owner.login  # type: ignore[union-attr]
+        for cm in commits:
+            k = 51 - int((end - cm.ts) // WEEK) if cm.ts < end else None
+            if k is not None and 0 <= k < 52:
+                all_[k] += 1
+                if cm.author is not None and cm.author.login in (owner_login, "alice"):
+                    own[k] += 1
+        return {"all": all_, "owner": own}
+
+    return await _stats(request, owner, repo, build)
+
+
+def _sort_items(items: list[Issue], request: Request, keys: dict[str, Callable[[Issue], Any]], default: str) -> list[Issue]:
+    sort = request.query_params.get("sort", default)
+    if sort not in keys:
+        sort = default
+    direction = request.query_params.get("direction", "desc")
+    return sorted(items, key=keys[sort], reverse=direction != "asc")
+
+
+def _state_filter(request: Request, items: list[Issue]) -> list[Issue]:
+    wanted = request.query_params.get("state", "open")
+    if wanted not in ("open", "closed", "all"):
+        raise GitHubError(422, "Validation Failed", extra={"errors": [{"resource": "Issue", "field": "state", "code": "invalid"}]})
+    return [i for i in items if wanted == "all" or i.state == wanted]
+
+
+@router.get("/repos/{owner}/{repo}/pulls")
+async def list_pulls(request: Request, owner: str, repo: str) -> Response:
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    items = _state_filter(request, [i for i in c.state.issues[r.full_name.lower()] if i.is_pr])
+    if request.query_params.get("base"):
+        items = [i for i in items if i.base_branch == request.query_params["base"]]
+    keys = {"created": lambda i: i.created_at, "updated": lambda i: i.updated_at, "popularity": lambda i: i.number % 7,
+            "long-running": lambda i: (i.closed_at or c.now) - i.created_at}
+    items = _sort_items(items, request, keys, "created")
+    page, link = paginate(c, items)
+    return respond(c, [issue_json(c, r, i, as_pull=True) for i in page], headers=link)
+
+
+@router.get("/repos/{owner}/{repo}/pulls/{number}")
+async def get_pull(request: Request, owner: str, repo: str, number: int) -> Response:
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    found = next((i for i in c.state.issues[r.full_name.lower()] if i.number == number and i.is_pr), None)
+    if found is None:
+        raise not_found()
+    return respond(c, {**issue_json(c, r, found, as_pull=True), "merged": found.merged_at is not None})
+
+
+@router.get("/repos/{owner}/{repo}/issues")
+async def list_issues(request: Request, owner: str, repo: str) -> Response:
+    """Issues *and* pull requests (PRs carry a ``pull_request`` key), like the real endpoint."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    items = _state_filter(request, list(c.state.issues[r.full_name.lower()]))
+    since = request.query_params.get("since")
+    if since:
+        try:
+            t = _parse_instant(since)[0]
+        except BadDate:
+            raise GitHubError(422, "Validation Failed", extra={"errors": [{"resource": "Issue", "field": "since", "code": "invalid"}]}) from None
+        items = [i for i in items if i.updated_at >= t]
+    keys = {"created": lambda i: i.created_at, "updated": lambda i: i.updated_at, "comments": lambda i: i.number % 5}
+    items = _sort_items(items, request, keys, "created")
+    page, link = paginate(c, items)
+    return respond(c, [issue_json(c, r, i) for i in page], headers=link)
+
+
+@router.get("/repos/{owner}/{repo}/releases")
+async def list_releases(request: Request, owner: str, repo: str) -> Response:
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    items = sorted(c.state.releases[r.full_name.lower()], key=lambda x: x.created_at, reverse=True)
+    page, link = paginate(c, items)
+    return respond(c, [release_json(c, r, x) for x in page], headers=link)
+
+
+@router.get("/repos/{owner}/{repo}/releases/latest")
+async def latest_release(request: Request, owner: str, repo: str) -> Response:
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    items = [x for x in c.state.releases[r.full_name.lower()] if not x.draft and not x.prerelease]
+    if not items:
+        raise not_found()
+    return respond(c, release_json(c, r, max(items, key=lambda x: x.created_at)))
+
+
+# -- search ----------------------------------------------------------------------------------------
+_QUALIFIER = re.compile(r'(-?)([a-z\-]+):("[^"]*"|\S+)')
+
+
+def _search_filter(c: Ctx, q: str) -> list[tuple[Repo, Issue]]:
+    words = re.findall(r'"[^"]*"|\S+', q)
+    text_len = sum(len(w) for w in words if not _QUALIFIER.fullmatch(w) and w.upper() not in ("AND", "OR", "NOT"))
+    if text_len > 256:
+        raise validation_failed("The search is longer than 256 characters.")
+    if sum(1 for w in words if w.upper() in ("AND", "OR", "NOT")) > 5:
+        raise validation_failed("The search contains more than 5 AND / OR / NOT operators.")
+    repos: list[Repo] = []
+    checks: list[Callable[[Issue], bool]] = []
+    terms: list[str] = []
+    for w in words:
+        m = _QUALIFIER.fullmatch(w)
+        if not m:
+            if w.upper() not in ("AND", "OR", "NOT"):
+                terms.append(w.strip('"').lower())
+            continue
+        neg, key, value = m.group(1) == "-", m.group(2), m.group(3).strip('"')
+        check: Callable[[Issue], bool] | None = None
+        if key == "repo":
+            owner, _, name = value.partition("/")
+            found = c.state.repo(owner, name)
+            if found is None or (found.private and not c.authenticated):
+                raise validation_failed(
+                    "The listed users and repositories cannot be searched either because the resources do not exist or you do not have permission to view them."
+                )
+            repos.append(found)
+            continue
+        if key in ("is", "type", "state"):
+            check = {
+                "pr": lambda i: i.is_pr, "issue": lambda i: not i.is_pr, "open": lambda i: i.state == "open",
+                "closed": lambda i: i.state == "closed", "merged": lambda i: i.merged_at is not None,
+                "unmerged": lambda i: i.is_pr and i.closed_at is not None and i.merged_at is None, "draft": lambda i: i.draft,
+            }.get(value)
+        elif key in ("created", "updated", "closed", "merged"):
+            try:
+                lo, hi = date_range(value)
+            except BadDate:
+                raise validation_failed(f"Invalid date {value!r} for qualifier {key}.") from None
+            attr = {"created": "created_at", "updated": "updated_at", "closed": "closed_at", "merged": "merged_at"}[key]
+
+            def check(i: Issue, lo: float = lo, hi: float = hi, attr: str = attr) -> bool:
+                t = getattr(i, attr)
+                return t is not None and lo <= t < hi
+        elif key == "author":
+            check = lambda i, v=value: i.user.login == v  # noqa: E731
+        elif key == "label":
+            check = lambda i, v=value: v in i.labels  # noqa: E731
+        elif key == "base":
+            check = lambda i, v=value: i.base_branch == v  # noqa: E731
+        if check is None:
+            continue  # unknown qualifiers are ignored, as text would be
+        checks.append((lambda i, f=check: not f(i)) if neg else check)
+    if not repos:
+        repos = [r for r in c.state.repos.values() if not r.private]
+    out = []
+    for r in repos:
+        for i in c.state.issues[r.full_name.lower()]:
+            if all(f(i) for f in checks) and all(t in i.title.lower() for t in terms):
+                out.append((r, i))
+    return out
+
+
+@router.get("/search/issues")
+async def search_issues(request: Request) -> Response:
+    c = ctx(request, resource="search")
+    q = request.query_params.get("q")
+    if not q:
+        raise validation_failed("q is missing", code="missing")
+    c.state.count("search")
+    items = _search_filter(c, q)
+    sort = request.query_params.get("sort")
+    if sort in ("created", "updated"):
+        items.sort(key=lambda ri: getattr(ri[1], f"{sort}_at"), reverse=request.query_params.get("order", "desc") != "asc")
+    else:
+        items.sort(key=lambda ri: (ri[0].id, -ri[1].number))
+    per_page, page = page_params(request)
+    if (page - 1) * per_page >= SEARCH_CAP:
+        raise validation_failed("Only the first 1000 search results are available", field_name="page")
+    chunk, link = paginate(c, items, cap=SEARCH_CAP)
+    body = {"total_count": len(items), "incomplete_results": False, "items": [{**issue_json(c, r, i), "score": 1.0} for r, i in chunk]}
+    return respond(c, body, headers=link)
+
+
+# -- Actions ---------------------------------------------------------------------------------------
+def workflow_json(c: Ctx, repo: Repo, wf: Workflow) -> dict[str, Any]:
+    return {"id": wf.id, "node_id": f"W_{wf.id}", "name": wf.name, "path": wf.path, "state": "active",
+            "created_at": iso(repo.created_at), "updated_at": iso(repo.pushed_at),
+            "url": f"{c.base}/repos/{repo.full_name}/actions/workflows/{wf.id}",
+            "html_url": f"https://github.com/{repo.full_name}/blob/{repo.default_branch}/{wf.path}"}
+
+
+def run_json(c: Ctx, run: Run, attempt: int | None = None, exclude_prs: bool = False) -> dict[str, Any]:
+    n = attempt or run.run_attempt
+    att = run.attempts[n - 1]
+    repo = run.repo
+    url = f"{c.base}/repos/{repo.full_name}/actions/runs/{run.id}"
+    prs = [] if exclude_prs or run.pull_request is None else [
+        {"number": run.pull_request, "url": f"{c.base}/repos/{repo.full_name}/pulls/{run.pull_request}",
+         "head": {"ref": run.head_branch, "sha": run.head_sha}, "base": {"ref": repo.default_branch}}]
+    small_repo = {"id": repo.id, "name": repo.name, "full_name": repo.full_name, "owner": user_json(c, repo.owner), "private": repo.private,
+                  "url": f"{c.base}/repos/{repo.full_name}"}
+    return {
+        "id": run.id, "name": run.workflow.name, "node_id": f"WFR_{run.id}", "check_suite_id": run.check_suite_id,
+        "head_branch": run.head_branch, "head_sha": run.head_sha, "path": run.workflow.path, "display_title": run.display_title,
+        "run_number": run.run_number, "event": run.event, "status": run.status(c.now, n), "conclusion": run.conclusion(c.now, n),
+        "workflow_id": run.workflow.id, "url": url, "html_url": f"https://github.com/{repo.full_name}/actions/runs/{run.id}",
+        "pull_requests": prs, "created_at": iso(run.created_at), "updated_at": iso(run.updated_at(c.now, n)),
+        "actor": user_json(c, run.actor), "triggering_actor": user_json(c, att.triggering_actor), "run_attempt": n,
+        "run_started_at": iso(att.run_started_at), "jobs_url": f"{url}/jobs", "logs_url": f"{url}/logs",
+        "check_suite_url": f"{c.base}/repos/{repo.full_name}/check-suites/{run.check_suite_id}", "artifacts_url": f"{url}/artifacts",
+        "cancel_url": f"{url}/cancel", "rerun_url": f"{url}/rerun",
+        "previous_attempt_url": f"{url}/attempts/{n - 1}" if n > 1 else None,
+        "workflow_url": f"{c.base}/repos/{repo.full_name}/actions/workflows/{run.workflow.id}",
+        "head_commit": {"id": run.head_sha, "tree_id": _sha("tree", run.head_sha), "message": run.display_title,
+                        "timestamp": iso(run.created_at - 5), "author": {"name": run.actor.login, "email": f"{run.actor.login}@acme.dev"}},
+        "repository": small_repo, "head_repository": small_repo,
+    }
+
+
+def _steps(job: Job, now: float) -> list[dict[str, Any]]:
+    names = ["Set up job", "Checkout", f"Run {job.name}", "Complete job"]
+    span = job.completed_at - job.started_at
+    cuts = [job.started_at, job.started_at + span * 0.05, job.started_at + span * 0.15, job.started_at + span * 0.97, job.completed_at]
+    end = job.finished_at(now)
+    outcome = job.outcome(now)
+    out = []
+    for k, name in enumerate(names):
+        start, stop = cuts[k], cuts[k + 1]
+        if now < start or (end is not None and start > end):
+            status, conclusion, s_at, c_at = ("completed", "skipped", None, None) if end is not None else ("queued", None, None, None)
+        elif now < stop and end is None:
+            status, conclusion, s_at, c_at = "in_progress", None, start, None
+        else:
+            status, s_at, c_at = "completed", start, min(stop, end) if end else stop
+            conclusion = outcome if k == 2 and outcome != "success" else "success"
+            if k == 3 and outcome == "cancelled":
+                conclusion = "cancelled"
+        out.append({"name": name, "status": status, "conclusion": conclusion, "number": k + 1, "started_at": iso(s_at), "completed_at": iso(c_at)})
+    return out
+
+
+def job_json(c: Ctx, run: Run, job: Job) -> dict[str, Any]:
+    repo = run.repo.full_name
+    status = job.status(c.now)
+    return {
+        "id": job.id, "run_id": run.id, "run_attempt": job.run_attempt, "node_id": f"CR_{job.id}", "head_sha": run.head_sha,
+        "head_branch": run.head_branch, "workflow_name": run.workflow.name, "name": job.name, "status": status,
+        "conclusion": job.outcome(c.now), "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at if status != "queued" else job.created_at), "completed_at": iso(job.finished_at(c.now)),
+        "url": f"{c.base}/repos/{repo}/actions/jobs/{job.id}", "html_url": f"https://github.com/{repo}/actions/runs/{run.id}/job/{job.id}",
+        "run_url": f"{c.base}/repos/{repo}/actions/runs/{run.id}", "check_run_url": f"{c.base}/repos/{repo}/check-runs/{job.id}",
+        "steps": _steps(job, c.now), "labels": list(job.labels),
+        "runner_id": None if status == "queued" else job.id % 1000, "runner_name": None if status == "queued" else job.runner,
+        "runner_group_id": None if status == "queued" else 1, "runner_group_name": None if status == "queued" else "GitHub Actions",
+    }
+
+
+_STATUSES = {"queued", "in_progress", "completed", "requested", "waiting", "pending"}
+_CONCLUSIONS = {"action_required", "cancelled", "failure", "neutral", "skipped", "stale", "startup_failure", "success", "timed_out"}
+_CAPPING = ("actor", "branch", "check_suite_id", "created", "event", "head_sha", "status")
+
+
+def _filter_runs(c: Ctx, runs: list[Run]) -> tuple[list[Run], bool]:
+    q = c.request.query_params
+    out = runs
+    if q.get("actor"):
+        out = [r for r in out if r.actor.login == q["actor"]]
+    if q.get("branch"):
+        out = [r for r in out if r.head_branch == q["branch"]]
+    if q.get("event"):
+        out = [r for r in out if r.event == q["event"]]
+    if q.get("head_sha"):
+        out = [r for r in out if r.head_sha == q["head_sha"]]
+    if q.get("check_suite_id"):
+        out = [r for r in out if str(r.check_suite_id) == q["check_suite_id"]]
+    if q.get("status"):
+        wanted = q["status"]
+        if wanted not in _STATUSES | _CONCLUSIONS:
+            raise GitHubError(422, f"Invalid status: {wanted}", extra={"errors": [{"resource": "WorkflowRun", "field": "status", "code": "invalid"}]})
+        out = [r for r in out if r.status(c.now) == wanted or r.conclusion(c.now) == wanted]
+    if q.get("created"):
+        try:
+            lo, hi = date_range(q["created"])
+        except BadDate:
+            raise GitHubError(422, f"Invalid created parameter: {q['created']}", extra={"errors": [{"resource": "WorkflowRun", "field": "created", "code": "invalid"}]}) from None
+        out = [r for r in out if lo <= r.created_at < hi]
+    return out, any(q.get(k) for k in _CAPPING)
+
+
+def _list_runs(c: Ctx, runs: list[Run]) -> Response:
+    runs, capped = _filter_runs(c, sorted(runs, key=lambda r: (r.created_at, r.id), reverse=True))
+    exclude = c.request.query_params.get("exclude_pull_requests", "").lower() in ("1", "true")
+    page, link = paginate(c, runs, cap=SEARCH_CAP if capped else None)
+    c.state.count("runs_listed", len(page))
+    return respond(c, {"total_count": len(runs), "workflow_runs": [run_json(c, r, exclude_prs=exclude) for r in page]}, headers=link)
+
+
+@router.get("/repos/{owner}/{repo}/actions/workflows")
+async def list_workflows(request: Request, owner: str, repo: str) -> Response:
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    wfs = c.state.workflows[r.full_name.lower()]
+    page, link = paginate(c, wfs)
+    return respond(c, {"total_count": len(wfs), "workflows": [workflow_json(c, r, w) for w in page]}, headers=link)
+
+
+def _workflow(c: Ctx, r: Repo, workflow_id: str) -> Workflow:
+    for wf in c.state.workflows[r.full_name.lower()]:
+        if str(wf.id) == workflow_id or wf.path.rsplit("/", 1)[-1] == workflow_id:
+            return wf
+    raise not_found()
+
+
+@router.get("/repos/{owner}/{repo}/actions/workflows/{workflow_id}")
+async def get_workflow(request: Request, owner: str, repo: str, workflow_id: str) -> Response:
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    return respond(c, workflow_json(c, r, _workflow(c, r, workflow_id)))
+
+
+@router.get("/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs")
+async def list_workflow_runs(request: Request, owner: str, repo: str, workflow_id: str) -> Response:
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    wf = _workflow(c, r, workflow_id)
+    return _list_runs(c, [x for x in c.state.repo_runs(r) if x.workflow is wf])
+
+
+@router.get("/repos/{owner}/{repo}/actions/runs")
+async def list_runs(request: Request, owner: str, repo: str) -> Response:
+    c = ctx(request)
+    return _list_runs(c, c.state.repo_runs(repo_of(c, owner, repo)))
+
+
+def _run(c: Ctx, owner: str, repo: str, run_id: int) -> Run:
+    r = repo_of(c, owner, repo)
+    run = c.state.runs.get(run_id)
+    if run is None or run.repo is not r:
+        raise not_found()
+    return run
+
+
+def _attempt_no(run: Run, n: int) -> int:
+    if not 1 <= n <= run.run_attempt:
+        raise not_found()
+    return n
+
+
+@router.get("/repos/{owner}/{repo}/actions/runs/{run_id}")
+async def get_run(request: Request, owner: str, repo: str, run_id: int) -> Response:
+    c = ctx(request)
+    return respond(c, run_json(c, _run(c, owner, repo, run_id)))
+
+
+@router.get("/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt}")
+async def get_attempt(request: Request, owner: str, repo: str, run_id: int, attempt: int) -> Response:
+    c = ctx(request)
+    run = _run(c, owner, repo, run_id)
+    return respond(c, run_json(c, run, _attempt_no(run, attempt)))
+
+
+def _jobs_page(c: Ctx, run: Run, jobs: list[Job]) -> Response:
+    jobs = sorted(jobs, key=lambda j: (j.run_attempt, j.id))
+    page, link = paginate(c, jobs)
+    return respond(c, {"total_count": len(jobs), "jobs": [job_json(c, run, j) for j in page]}, headers=link)
+
+
+@router.get("/repos/{owner}/{repo}/actions/runs/{run_id}/jobs")
+async def list_jobs(request: Request, owner: str, repo: str, run_id: int) -> Response:
+    c = ctx(request)
+    run = _run(c, owner, repo, run_id)
+    which = request.query_params.get("filter", "latest")
+    if which not in ("latest", "all"):
+        raise GitHubError(422, f"Invalid filter: {which}", extra={"errors": [{"resource": "WorkflowJob", "field": "filter", "code": "invalid"}]})
+    jobs = [j for a in run.attempts for j in a.jobs] if which == "all" else run.latest_jobs()
+    return _jobs_page(c, run, jobs)
+
+
+@router.get("/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt}/jobs")
+async def list_attempt_jobs(request: Request, owner: str, repo: str, run_id: int, attempt: int) -> Response:
+    c = ctx(request)
+    run = _run(c, owner, repo, run_id)
+    return _jobs_page(c, run, run.attempts[_attempt_no(run, attempt) - 1].jobs)
+
+
+def _job(c: Ctx, owner: str, repo: str, job_id: int) -> tuple[Run, Job]:
+    r = repo_of(c, owner, repo)
+    job = c.state.jobs.get(job_id)
+    if job is None or c.state.runs[job.run_id].repo is not r:
+        raise not_found()
+    return c.state.runs[job.run_id], job
+
+
+@router.get("/repos/{owner}/{repo}/actions/jobs/{job_id}")
+async def get_job(request: Request, owner: str, repo: str, job_id: int) -> Response:
+    c = ctx(request)
+    run, job = _job(c, owner, repo, job_id)
+    return respond(c, job_json(c, run, job))
+
+
+# -- logs ------------------------------------------------------------------------------------------
+def _stamp(ts: float) -> str:
+    d = datetime.fromtimestamp(ts, timezone.utc)
+    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond * 10:07d}Z"
+
+
+def job_log(run: Run, job: Job, now: float) -> str:
+    """The plain-text job log: every line starts with a 7-digit-fraction UTC timestamp."""
+    end = job.finished_at(now) or now
+    span = max(1.0, job.completed_at - job.started_at)
+    t = job.started_at
+    lines: list[tuple[float, str]] = [
+        (t, f"Current runner version: '2.321.0'"), (t, f"Runner name: '{job.runner}'"),
+        (t, "##[group]Operating System"), (t, "Ubuntu 24.04"), (t, "##[endgroup]"),
+        (t + span * 0.05, "##[group]Run actions/checkout@v4"), (t + span * 0.05, f"Syncing repository: {run.repo.full_name}"),
+        (t + span * 0.06, f"Checking out ref: refs/heads/{run.head_branch} ({run.head_sha[:7]})"), (t + span * 0.14, "##[endgroup]"),
+        (t + span * 0.15, f"##[group]Run make {job.name}"), (t + span * 0.15, f"make {job.name}"), (t + span * 0.16, "##[endgroup]"),
+    ]
+    for k in range(5):
+        lines.append((t + span * (0.2 + 0.15 * k), f"[{job.name}] step {k + 1}/5 ok"))
+    outcome = job.outcome(now)
+    if outcome in ("failure", "timed_out"):
+        lines.append((t + span * 0.95, job.failure_text or "tests failed"))
+        lines.append((t + span * 0.96, "##[warning]Some tests were retried"))
+        msg = "Process completed with exit code 1." if outcome == "failure" else f"The job running on runner {job.runner} has exceeded the maximum execution time of 360 minutes."
+        lines.append((t + span * 0.96, f"##[error]{msg}"))
+    elif outcome == "cancelled":
+        lines.append((end, "##[error]The operation was canceled."))
+    lines.append((t + span * 0.98, "Cleaning up orphan processes"))
+    return "".join(f"{_stamp(ts)} {text}\n" for ts, text in lines if ts <= end)
+
+
+def _blob(c: Ctx, kind: str, content_type: str, data: bytes) -> RedirectResponse:
+    key = hashlib.sha1(f"{kind}/{len(c.state.blobs)}/{c.now}".encode()).hexdigest()[:24]
+    expires = c.now + LOG_URL_TTL
+    c.state.blobs[key] = (expires, content_type, data)
+    url = f"{c.base}/_blobs/{kind}/{key}?sv=2025-01-05&se={iso(expires)}&sp=r&sig={key[:12]}"
+    response = RedirectResponse(url, status_code=302)
+    response.headers.update(rate_headers(c.bucket, c.resource))
+    c.bucket.remaining -= 1
+    c.bucket.used += 1
+    return response
+
+
+@router.get("/_blobs/{kind}/{key}")
+async def get_blob(request: Request, kind: str, key: str) -> Response:
+    state = gh_state(request)
+    found = state.blobs.get(key)
+    if found is None:
+        return Response("<?xml version=\"1.0\"?><Error><Code>BlobNotFound</Code></Error>", status_code=404, media_type="application/xml")
+    expires, content_type, data = found
+    if state.now() > expires:
+        body = ("<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate "
+                f"the request. Signed expiry time [{iso(expires)}] must be after current time [{iso(state.now())}]</Message></Error>")
+        return Response(body, status_code=403, media_type="application/xml")
+    return Response(data, media_type=content_type)
+
+
+@router.get("/repos/{owner}/{repo}/actions/jobs/{job_id}/logs")
+async def job_logs(request: Request, owner: str, repo: str, job_id: int) -> Response:
+    c = ctx(request)
+    run, job = _job(c, owner, repo, job_id)
+    if job.status(c.now) == "queued":
+        raise not_found()
+    c.state.count("job_logs")
+    return _blob(c, "job-logs", "text/plain; charset=utf-8", job_log(run, job, c.now).encode())
+
+
+def _logs_zip(c: Ctx, run: Run, jobs: list[Job]) -> Response:
+    if run.status(c.now) != "completed":
+        raise not_found()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for n, job in enumerate(jobs):
+            text = job_log(run, job, c.now)
+            zf.writestr(f"{n}_{job.name}.txt", text)
+            for step in _steps(job, c.now):
+                zf.writestr(f"{job.name}/{step['number']}_{step['name']}.txt", "".join(
+                    line + "\n" for line in text.splitlines() if step["name"] != "Set up job" or "Runner" in line))
+    c.state.count("run_logs")
+    return _blob(c, "run-logs", "application/zip", buf.getvalue())
+
+
+@router.get("/repos/{owner}/{repo}/actions/runs/{run_id}/logs")
+async def run_logs(request: Request, owner: str, repo: str, run_id: int) -> Response:
+    c = ctx(request)
+    run = _run(c, owner, repo, run_id)
+    return _logs_zip(c, run, run.attempts[-1].jobs)
+
+
+@router.get("/repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt}/logs")
+async def attempt_logs(request: Request, owner: str, repo: str, run_id: int, attempt: int) -> Response:
+    c = ctx(request)
+    run = _run(c, owner, repo, run_id)
+    return _logs_zip(c, run, run.attempts[_attempt_no(run, attempt) - 1].jobs)
+
+
+# -- re-runs and cancel ----------------------------------------------------------------------------
+def _check_rerunnable(c: Ctx, run: Run) -> None:
+    if run.status(c.now) != "completed":
+        raise GitHubError(403, "This workflow is already running", f"{DOCS}/actions/workflow-runs#re-run-a-workflow")
+    if c.now - run.created_at > RERUN_WINDOW:
+        raise GitHubError(403, "Unable to re-run this workflow run because it was created over a month ago", f"{DOCS}/actions/workflow-runs#re-run-a-workflow")
+    if run.run_attempt >= 50:
+        raise GitHubError(403, "This workflow run has reached the maximum number of re-run attempts", f"{DOCS}/actions/workflow-runs#re-run-a-workflow")
+
+
+def rerun(state: GitHubState, run: Run, names: list[str], now: float, actor: str = "sandbox-bot") -> Attempt:
+    """A new attempt re-running ``names`` (queued at ``now``; outcome ``state.rerun_conclusion``)."""
+    attempt = Attempt(run.run_attempt + 1, now, state.user(actor))
+    for name in names:
+        attempt.jobs.append(plan_job(state, run, attempt.number, name, now, state.rerun_conclusion, state.rng, (5, 30), (60, 300)))
+    run.attempts.append(attempt)
+    state.count("reruns")
+    return attempt
+
+
+def _dependents(run: Run, first: str) -> list[str]:
+    order = list(run.workflow.jobs)
+    return order[order.index(first):] if first in order else [first]
+
+
+@router.post("/repos/{owner}/{repo}/actions/runs/{run_id}/rerun")
+async def rerun_run(request: Request, owner: str, repo: str, run_id: int) -> Response:
+    c = ctx(request)
+    run = _run(c, owner, repo, run_id)
+    _check_rerunnable(c, run)
+    rerun(c.state, run, list(run.workflow.jobs), c.now)
+    return respond(c, {}, status=201)
+
+
+@router.post("/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs")
+async def rerun_failed(request: Request, owner: str, repo: str, run_id: int) -> Response:
+    c = ctx(request)
+    run = _run(c, owner, repo, run_id)
+    _check_rerunnable(c, run)
+    failed = [j.name for j in run.latest_jobs() if j.outcome(c.now) in ("failure", "cancelled", "timed_out")]
+    if not failed:
+        raise GitHubError(403, "This workflow run cannot be re-run because it has no failed jobs", f"{DOCS}/actions/workflow-runs#re-run-failed-jobs-from-a-workflow-run")
+    names = [n for n in run.workflow.jobs if n in set().union(*(_dependents(run, f) for f in failed))]
+    rerun(c.state, run, names, c.now)
+    return respond(c, {}, status=201)
+
+
+@router.post("/repos/{owner}/{repo}/actions/jobs/{job_id}/rerun")
+async def rerun_job(request: Request, owner: str, repo: str, job_id: int) -> Response:
+    c = ctx(request)
+    run, job = _job(c, owner, repo, job_id)
+    _check_rerunnable(c, run)
+    rerun(c.state, run, _dependents(run, job.name), c.now)
+    return respond(c, {}, status=201)
+
+
+async def _cancel(request: Request, owner: str, repo: str, run_id: int) -> Response:
+    c = ctx(request)
+    run = _run(c, owner, repo, run_id)
+    if run.status(c.now) == "completed":
+        raise GitHubError(409, "Cannot cancel a workflow run that is completed.", f"{DOCS}/actions/workflow-runs#cancel-a-workflow-run")
+    for job in run.latest_jobs():
+        if job.status(c.now) != "completed":
+            job.cancelled_at = c.now
+    c.state.count("cancels")
+    return respond(c, {}, status=202)
+
+
+@router.post("/repos/{owner}/{repo}/actions/runs/{run_id}/cancel")
+async def cancel_run(request: Request, owner: str, repo: str, run_id: int) -> Response:
+    return await _cancel(request, owner, repo, run_id)
+
+
+@router.post("/repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel")
+async def force_cancel_run(request: Request, owner: str, repo: str, run_id: int) -> Response:
+    return await _cancel(request, owner, repo, run_id)
+
+
+# -- controls (/_sandbox/github) -------------------------------------------------------------------
+class TokensBody(BaseModel):
+    tokens: list[str]
+
+
+class RunSpec(BaseModel):
+    workflow: str | None = None  # name, id or file name; default: the repo's first workflow
+    event: str = "push"
+    branch: str | None = None  # default: the default branch
+    actor: str = "alice"
+    created_at: str | float | None = None  # ISO or epoch; default: now - age_s
+    age_s: float = 0
+    outcome: str = "success"  # success | failure | cancelled | timed_out | flaky
+    queue_s: int | None = None
+    duration_s: int | None = None
+    count: int = 1  # this many runs, spaced spacing_s apart going back in time
+    spacing_s: float = 600
+
+
+class RunsBody(BaseModel):
+    runs: list[RunSpec]
+
+
+class RateBody(BaseModel):
+    resource: str = "core"
+    token: str | None = None  # default: the default token
+    limit: int | None = None
+    remaining: int | None = None
+    reset_in: float | None = None
+    status: int | None = None  # 403 (default) or 429 when exhausted
+
+
+class SecondaryBody(BaseModel):
+    times: int | None = 1  # None: until cleared
+    retry_after: float = 60
+    path: str = ".*"  # regex on the path below /github
+
+
+class StatsBody(BaseModel):
+    pending: int = 1  # answer this many stats requests with 202 first
+
+
+class RerunBody(BaseModel):
+    conclusion: str = "success"
+
+
+@control.put("/tokens")
+def set_tokens(request: Request, body: TokensBody) -> dict[str, Any]:
+    gh_state(request).tokens = set(body.tokens)
+    return {"tokens": sorted(body.tokens)}
+
+
+@control.post("/repos/{owner}/{repo}/runs")
+def add_runs(request: Request, owner: str, repo: str, body: RunsBody) -> dict[str, Any]:
+    state = gh_state(request)
+    r = state.repo(owner, repo)
+    if r is None:
+        raise HTTPException(404, f"unknown repo {owner}/{repo}; known: {sorted(state.repos)}")
+    wfs = state.workflows[r.full_name.lower()]
+    if not wfs:
+        wfs.append(Workflow(90_000_000 + r.id % 1000 * 10 + 9, "CI", ".github/workflows/ci.yml", ("build",), ("push",)))
+    now = state.now()
+    created: list[int] = []
+    for spec in body.runs:
+        if spec.outcome not in ("success", "failure", "cancelled", "timed_out", "flaky"):
+            raise HTTPException(400, f"bad outcome {spec.outcome!r}")
+        wf = wfs[0] if spec.workflow is None else next((w for w in wfs if spec.workflow in (w.name, str(w.id), w.path.rsplit("/", 1)[-1])), None)
+        if wf is None:
+            raise HTTPException(400, f"unknown workflow {spec.workflow!r}")
+        if spec.created_at is None:
+            start = now - spec.age_s
+        elif isinstance(spec.created_at, (int, float)):
+            start = float(spec.created_at)
+        else:
+            start = _parse_instant(spec.created_at)[0]
+        for k in range(spec.count):
+            number = 1 + sum(1 for x in state.repo_runs(r) if x.workflow is wf)
+            q = (spec.queue_s, spec.queue_s) if spec.queue_s is not None else None
+            d = (spec.duration_s, spec.duration_s) if spec.duration_s is not None else None
+            run = add_run(state, r, wf, number, spec.event, spec.branch or r.default_branch, spec.actor, start - k * spec.spacing_s,
+                          spec.outcome, state.rng, q, d)
+            created.append(run.id)
+    return {"created": len(created), "run_ids": created}
+
+
+@control.post("/rate_limit")
+def set_rate_limit(request: Request, body: RateBody) -> dict[str, Any]:
+    state = gh_state(request)
+    now = state.now()
+    if body.limit is not None:
+        state.limits[body.resource] = body.limit
+    bucket = _bucket(state, body.token or DEFAULT_TOKEN, body.resource, now)
+    if body.limit is not None:
+        bucket.limit = body.limit
+        bucket.remaining = min(bucket.remaining, body.limit)
+    if body.remaining is not None:
+        bucket.remaining = body.remaining
+        bucket.used = bucket.limit - body.remaining
+    if body.reset_in is not None:
+        bucket.reset = now + body.reset_in
+    if body.status is not None:
+        bucket.status = body.status
+    return {"resource": body.resource, "limit": bucket.limit, "remaining": bucket.remaining, "used": bucket.used, "reset": int(bucket.reset), "status": bucket.status}
+
+
+@control.post("/secondary_rate_limit")
+def set_secondary(request: Request, body: SecondaryBody) -> dict[str, Any]:
+    gh_state(request).secondary = {"remaining": body.times, "retry_after": body.retry_after, "path": body.path}
+    return gh_state(request).secondary
+
+
+@control.delete("/secondary_rate_limit")
+def clear_secondary(request: Request) -> dict[str, Any]:
+    gh_state(request).secondary = {}
+    return {}
+
+
+@control.post("/repos/{owner}/{repo}/stats")
+def set_stats(request: Request, owner: str, repo: str, body: StatsBody) -> dict[str, Any]:
+    state = gh_state(request)
+    r = state.repo(owner, repo)
+    if r is None:
+        raise HTTPException(404, f"unknown repo {owner}/{repo}")
+    state.stats_pending[r.full_name.lower()] = body.pending
+    return {"repo": r.full_name, "pending": body.pending}
+
+
+@control.post("/rerun_conclusion")
+def set_rerun_conclusion(request: Request, body: RerunBody) -> dict[str, Any]:
+    gh_state(request).rerun_conclusion = body.conclusion
+    return {"conclusion": body.conclusion}
+
+
+@control.get("/counts")
+def counts(request: Request) -> dict[str, Any]:
+    state = gh_state(request)
+    rates = {f"{'anonymous' if ident == 'anonymous' else 'token'}:{res}": {"limit": b.limit, "remaining": b.remaining, "used": b.used}
+             for (ident, res), b in state.rates.items()}
+    return {**state.counts, "rate": rates}
+
+
+@control.get("/scenarios")
+def scenarios(request: Request) -> dict[str, Any]:
+    """Example run ids per repo: flaky (attempt 2 passed), failed, cancelled, queued, in_progress."""
+    state = gh_state(request)
+    now = state.now()
+    out: dict[str, Any] = {}
+    for key, repo in state.repos.items():
+        runs = sorted(state.repo_runs(repo), key=lambda r: r.id)
+        pick = {
+            "flaky": [r.id for r in runs if r.run_attempt == 2 and r.conclusion(now) == "success"][:3],
+            "failed": [r.id for r in runs if r.conclusion(now) == "failure"][:3],
+            "cancelled": [r.id for r in runs if r.conclusion(now) == "cancelled"][:3],
+            "queued": [r.id for r in runs if r.status(now) == "queued"],
+            "in_progress": [r.id for r in runs if r.status(now) == "in_progress"],
+        }
+        out[key] = {"runs": len(runs), "workflows": [w.name for w in state.workflows[key]], **pick}
+    return out
