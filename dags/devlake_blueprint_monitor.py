@@ -23,11 +23,10 @@ Scheduled daily at 06:00 UTC and whenever `devlake_project_setup` updates `devla
 
 from __future__ import annotations
 
-import pendulum
-
 from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from devops_automation.assets import DEVLAKE_PROJECTS
+from devops_automation.dag_defaults import START_DATE, default_args
 from devops_automation.operators.devlake_monitor import (
     DevLakeCollectFailuresOperator,
     DevLakeMonitorSummaryOperator,
@@ -41,12 +40,12 @@ with DAG(
     description="Run DevLake blueprints, watch their pipelines, alert on failures only",
     doc_md=__doc__,
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"), assets=[DEVLAKE_PROJECTS]),
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
     tags=["devlake", "devops-automation"],
-    default_args={"owner": "devops-automation", "retries": 2, "retry_delay": pendulum.duration(minutes=2), "retry_exponential_backoff": 2.0},
+    default_args=default_args(retry_minutes=2),
     params={
         "trigger": Param("all", enum=["all", "pattern", "none"], description="Which blueprints to start: all, projects matching the pattern, or none (only watch what runs)."),
         "project_pattern": Param("", type="string", description="Regex on the project name, used when trigger = pattern."),
@@ -66,20 +65,13 @@ with DAG(
         full_sync="{{ params.full_sync }}",
         pool="devlake_api",
     )
-    watched = DevLakePipelinesSensor(
-        task_id="watch",
-        pipelines=started.output,
-        poll_interval="{{ params.poll_interval_seconds }}",
-        stale_after_s="{{ params.stale_after_minutes * 60 }}",
-        max_wait_s="{{ params.timeout_hours * 3600 }}",
-    )
+    watch_args = {
+        "poll_interval": "{{ params.poll_interval_seconds }}",
+        "stale_after_s": "{{ params.stale_after_minutes * 60 }}",
+        "max_wait_s": "{{ params.timeout_hours * 3600 }}",
+    }
+    watched = DevLakePipelinesSensor(task_id="watch", pipelines=started.output, **watch_args)
     failures = DevLakeCollectFailuresOperator(task_id="collect_failures", pipelines=watched.output)
     reruns = DevLakeRerunFailedOperator(task_id="rerun_failed", failed=failures.output, enabled="{{ params.rerun_failed }}")
-    rewatched = DevLakePipelinesSensor(
-        task_id="watch_reruns",
-        pipelines=reruns.output,
-        poll_interval="{{ params.poll_interval_seconds }}",
-        stale_after_s="{{ params.stale_after_minutes * 60 }}",
-        max_wait_s="{{ params.timeout_hours * 3600 }}",
-    )
+    rewatched = DevLakePipelinesSensor(task_id="watch_reruns", pipelines=reruns.output, **watch_args)
     summary = DevLakeMonitorSummaryOperator(task_id="summary", first=watched.output, reruns=rewatched.output)

@@ -26,11 +26,10 @@ Connection: `devlake_default` (host = DevLake URL, password = optional API key).
 
 from __future__ import annotations
 
-import pendulum
-
 from airflow.sdk import DAG, Param
 
 from devops_automation.assets import DEVLAKE_PROJECTS
+from devops_automation.dag_defaults import START_DATE, default_args
 from devops_automation.operators.devlake import (
     DevLakeDiscoverConnectionsOperator,
     DevLakeEnsureProjectsOperator,
@@ -44,12 +43,12 @@ with DAG(
     description="Create and update DevLake projects and blueprints for every repository",
     doc_md=__doc__,
     schedule="0 3 * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
     render_template_as_native_obj=True,
     tags=["devlake", "devops-automation"],
-    default_args={"owner": "devops-automation", "retries": 2, "retry_delay": pendulum.duration(minutes=1), "retry_exponential_backoff": 2.0},
+    default_args=default_args(retry_minutes=1),
     params={
         "plugins": Param(
             ["github", "gitlab", "bitbucket", "jira", "azuredevops_go"],
