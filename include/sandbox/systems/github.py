@@ -25,7 +25,7 @@ import json
 import random
 import re
 import zipfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -33,8 +33,9 @@ from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
+
+from include.sandbox.systems._common import ApiError, ErrorRoute, retry_after_headers
 
 NAME = "github"
 PREFIX = "/github"
@@ -531,21 +532,16 @@ def make_state(seed: int, sandbox: Any) -> GitHubState:
 
 
 # -- errors and request plumbing -------------------------------------------------------------------
-def _retry(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else str(value)
-
-
 def error_response(status: int, message: str, retry_after: float | None) -> Response:
     """GitHub's error body ``{"message", "documentation_url", "status"}``; 403/429 add rate headers."""
     headers: dict[str, str] = {"x-github-request-id": "SANDBOX:FAULT"}
-    if retry_after is not None:
-        headers["retry-after"] = _retry(retry_after)
+    headers.update(retry_after_headers(retry_after))
     if status in (403, 429) and retry_after is None:
         headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-limit": "5000", "x-ratelimit-resource": "core"})
     return JSONResponse({"message": message, "documentation_url": DOCS, "status": str(status)}, status_code=status, headers=headers)
 
 
-class GitHubError(Exception):
+class GitHubError(ApiError):
     def __init__(self, status: int, message: str, doc: str = DOCS, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.doc, self.headers, self.extra = status, message, doc, dict(headers or {}), extra or {}
@@ -566,20 +562,7 @@ def validation_failed(message: str, field_name: str = "q", code: str = "invalid"
     return GitHubError(422, "Validation Failed", extra={"errors": [{"message": message, "resource": "Search", "field": field_name, "code": code}]})
 
 
-class GitHubRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except GitHubError as exc:
-                return exc.response()
-
-        return handle
-
-
-router = APIRouter(route_class=GitHubRoute)
+router = APIRouter(route_class=ErrorRoute)
 control = APIRouter()
 
 
@@ -653,7 +636,7 @@ def ctx(request: Request, resource: str = "core", spend: bool = True) -> Ctx:
             sec["remaining"] -= 1
         state.count("secondary_rate_limited")
         rid = f"SANDBOX:{state.counts['requests']:08X}"
-        headers = {**rate_headers(bucket, resource), "retry-after": _retry(sec.get("retry_after", 60))}
+        headers = {**rate_headers(bucket, resource), **retry_after_headers(sec.get("retry_after", 60))}
         raise GitHubError(403, SECONDARY_MESSAGE.format(rid=rid), f"{DOCS}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits", headers)
     if spend and bucket.remaining <= 0:
         state.count("rate_limited")

@@ -25,14 +25,15 @@ import asyncio
 import itertools
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
+
+from include.sandbox.systems._common import ApiError, ErrorRoute, retry_after_headers
 
 NAME = "openai"
 PREFIX = "/openai"
@@ -52,12 +53,12 @@ _ERROR_TYPES = {
 
 @dataclass
 class OpenAIState:
+    now: Callable[[], float]
     api_keys: set[str] = field(default_factory=lambda: {DEFAULT_KEY})
     script: list[dict[str, Any]] = field(default_factory=list)
     json_schema_supported: bool = True
     completions: int = 0
-    ids: Any = field(default_factory=lambda: itertools.count(1))
-    now: Any = None
+    ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
 
 def make_state(seed: int, sandbox: Any) -> OpenAIState:
@@ -74,9 +75,7 @@ def error_body(status: int, message: str, type_: str | None = None, code: str | 
 
 
 def error_response(status: int, message: str, retry_after: float | None, retry_after_ms: int | None = None) -> Response:
-    headers: dict[str, str] = {}
-    if retry_after is not None:
-        headers["Retry-After"] = str(int(retry_after)) if float(retry_after).is_integer() else str(retry_after)
+    headers = retry_after_headers(retry_after)
     if retry_after_ms is not None:
         headers["retry-after-ms"] = str(int(retry_after_ms))
     if status == 429:
@@ -84,7 +83,7 @@ def error_response(status: int, message: str, retry_after: float | None, retry_a
     return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
 
-class OpenAIError(Exception):
+class OpenAIError(ApiError):
     def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None, type_: str | None = None) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.param, self.type_ = status, message, code, param, type_
@@ -281,22 +280,7 @@ def strict_problem(schema: Any, root: dict[str, Any] | None = None, context: tup
 
 
 # -- routes ----------------------------------------------------------------------------------------
-class _Route(APIRoute):
-    """Answers ``OpenAIError`` in OpenAI's error format."""
-
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
-        handler = super().get_route_handler()
-
-        async def handle(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except OpenAIError as exc:
-                return exc.response()
-
-        return handle
-
-
-router = APIRouter(route_class=_Route)
+router = APIRouter(route_class=ErrorRoute)
 control = APIRouter()
 
 

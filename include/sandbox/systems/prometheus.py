@@ -22,7 +22,6 @@ operators with ``on``/``ignoring`` matching, and a few math functions.
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 from dataclasses import dataclass, field
@@ -33,6 +32,8 @@ from typing import Any, Callable
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
+
+from include.sandbox.systems._common import ApiError, ErrorRoute, basic_credentials, read_params, retry_after_headers
 
 NAME = "prometheus"
 PREFIX = "/prometheus"
@@ -47,10 +48,15 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, math.i
 JOBS = {"api": (2, 40.0, 0.01, 0.08), "web": (2, 15.0, 0.002, 0.2), "worker": (1, 2.0, 0.05, 1.5)}
 
 
-class PromError(Exception):
+class PromError(ApiError):
+    """An API error in Prometheus's envelope ``{"status": "error", "errorType", "error"}``."""
+
     def __init__(self, status: int, error_type: str, message: str) -> None:
         super().__init__(message)
         self.status, self.error_type, self.message = status, error_type, message
+
+    def response(self) -> Response:
+        return JSONResponse({"status": "error", "errorType": self.error_type, "error": self.message}, status_code=self.status)
 
 
 def bad_data(message: str) -> PromError:
@@ -1167,19 +1173,14 @@ def range_query(state: PromState, query: str, start: float, end: float, step: fl
 
 
 # -- HTTP API --------------------------------------------------------------------------------------
-router = APIRouter()
+router = APIRouter(route_class=ErrorRoute)
 control = APIRouter()
 _ERROR_TYPES = {400: "bad_data", 404: "not_found", 406: "not_acceptable", 422: "execution", 499: "canceled", 503: "timeout"}
 
 
 def error_response(status: int, message: str, retry_after: float | None) -> Response:
     error_type = _ERROR_TYPES.get(status, "internal" if status < 500 or status == 500 else "unavailable")
-    headers = {"Retry-After": str(int(retry_after)) if float(retry_after).is_integer() else str(retry_after)} if retry_after is not None else {}
-    return JSONResponse({"status": "error", "errorType": error_type, "error": message}, status_code=status, headers=headers)
-
-
-def _error(exc: PromError) -> Response:
-    return JSONResponse({"status": "error", "errorType": exc.error_type, "error": exc.message}, status_code=exc.status)
+    return JSONResponse({"status": "error", "errorType": error_type, "error": message}, status_code=status, headers=retry_after_headers(retry_after))
 
 
 def prom_state(request: Request) -> PromState:
@@ -1191,26 +1192,12 @@ def _unauthorized(state: PromState, request: Request) -> Response | None:
         return None
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    if "basic" in state.auth and scheme.lower() == "basic":
-        try:
-            user, _, password = base64.b64decode(value.strip()).decode().partition(":")
-        except Exception:  # noqa: BLE001
-            user, password = "", ""
-        if [user, password] == list(state.auth["basic"]):
-            return None
+    credentials = basic_credentials(header)
+    if "basic" in state.auth and credentials is not None and list(credentials) == list(state.auth["basic"]):
+        return None
     if "bearer" in state.auth and scheme.lower() == "bearer" and value.strip() == state.auth["bearer"]:
         return None
     return PlainTextResponse("Unauthorized\n", status_code=401, headers={"WWW-Authenticate": "Basic"})
-
-
-async def _params(request: Request) -> dict[str, str]:
-    params = dict(request.query_params)
-    if request.method == "POST":
-        ctype = request.headers.get("content-type", "")
-        if "application/x-www-form-urlencoded" in ctype or "multipart/form-data" in ctype:
-            form = await request.form()
-            params.update({k: str(v) for k, v in form.items()})
-    return params
 
 
 def _time_param(params: dict[str, str], name: str, default: float | None) -> float:
@@ -1225,7 +1212,8 @@ def _time_param(params: dict[str, str], name: str, default: float | None) -> flo
         raise bad_data(f'invalid parameter "{name}": cannot parse "{raw}" to a valid timestamp') from None
 
 
-def _common(params: dict[str, str]) -> int:
+def _timeout_and_limit(params: dict[str, Any]) -> int:
+    """Validate ``timeout``; return ``limit`` (0 = no limit)."""
     if "timeout" in params and params["timeout"]:
         try:
             parse_duration(params["timeout"])
@@ -1252,16 +1240,13 @@ async def query(request: Request) -> Response:
     state = prom_state(request)
     if (denied := _unauthorized(state, request)) is not None:
         return denied
-    try:
-        params = await _params(request)
-        limit = _common(params)
-        t = _time_param(params, "time", state.now())
-        if not params.get("query"):
-            raise bad_data('invalid parameter "query": 1:1: parse error: no expression found in input')
-        state.queries += 1
-        return _success(instant_query(state, params["query"], t, limit))
-    except PromError as exc:
-        return _error(exc)
+    params = (await read_params(request, json_body=False)).values
+    limit = _timeout_and_limit(params)
+    t = _time_param(params, "time", state.now())
+    if not params.get("query"):
+        raise bad_data('invalid parameter "query": 1:1: parse error: no expression found in input')
+    state.queries += 1
+    return _success(instant_query(state, params["query"], t, limit))
 
 
 @router.api_route("/api/v1/query_range", methods=["GET", "POST"])
@@ -1269,28 +1254,25 @@ async def query_range(request: Request) -> Response:
     state = prom_state(request)
     if (denied := _unauthorized(state, request)) is not None:
         return denied
+    params = (await read_params(request, json_body=False)).values
+    limit = _timeout_and_limit(params)
+    start = _time_param(params, "start", None)
+    end = _time_param(params, "end", None)
+    if end < start:
+        raise bad_data('invalid parameter "end": end timestamp must not be before start time')
+    raw = params.get("step", "")
     try:
-        params = await _params(request)
-        limit = _common(params)
-        start = _time_param(params, "start", None)
-        end = _time_param(params, "end", None)
-        if end < start:
-            raise bad_data('invalid parameter "end": end timestamp must not be before start time')
-        raw = params.get("step", "")
-        try:
-            step = parse_duration(raw)
-        except ValueError:
-            raise bad_data(f'invalid parameter "step": cannot parse "{raw}" to a valid duration') from None
-        if step <= 0:
-            raise bad_data('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer')
-        if (end - start) / step > MAX_POINTS:
-            raise bad_data("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
-        if not params.get("query"):
-            raise bad_data('invalid parameter "query": 1:1: parse error: no expression found in input')
-        state.queries += 1
-        return _success(range_query(state, params["query"], start, end, step, limit))
-    except PromError as exc:
-        return _error(exc)
+        step = parse_duration(raw)
+    except ValueError:
+        raise bad_data(f'invalid parameter "step": cannot parse "{raw}" to a valid duration') from None
+    if step <= 0:
+        raise bad_data('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer')
+    if (end - start) / step > MAX_POINTS:
+        raise bad_data("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
+    if not params.get("query"):
+        raise bad_data('invalid parameter "query": 1:1: parse error: no expression found in input')
+    state.queries += 1
+    return _success(range_query(state, params["query"], start, end, step, limit))
 
 
 @router.api_route("/api/v1/series", methods=["GET", "POST"])
@@ -1303,17 +1285,14 @@ async def series_endpoint(request: Request) -> Response:
         form = await request.form()
         matches += [str(v) for v in form.getlist("match[]")]
     if not matches:
-        return _error(bad_data("no match[] parameter provided"))
-    try:
-        found: dict[Any, dict[str, str]] = {}
-        for m in matches:
-            node = parse(m)
-            if not isinstance(node, Selector) or node.range is not None:
-                raise bad_data(f'invalid parameter "match[]": {m} is not an instant vector selector')
-            for s in _select(state, node):
-                found[label_key(s.labels)] = dict(label_key(s.labels))
-    except PromError as exc:
-        return _error(exc)
+        raise bad_data("no match[] parameter provided")
+    found: dict[Any, dict[str, str]] = {}
+    for m in matches:
+        node = parse(m)
+        if not isinstance(node, Selector) or node.range is not None:
+            raise bad_data(f'invalid parameter "match[]": {m} is not an instant vector selector')
+        for s in _select(state, node):
+            found[label_key(s.labels)] = dict(label_key(s.labels))
     return JSONResponse({"status": "success", "data": [found[k] for k in sorted(found)]})
 
 

@@ -14,8 +14,6 @@ current measures, and ``alert_status`` follows it.
 
 from __future__ import annotations
 
-import base64
-import functools
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,6 +22,8 @@ from typing import Any, Callable
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
+
+from include.sandbox.systems._common import ApiError, ErrorRoute, basic_credentials, retry_after_headers
 
 NAME = "sonarqube"
 PREFIX = "/sonarqube"
@@ -210,13 +210,13 @@ def make_state(seed: int, sandbox: Any) -> SonarState:
 
 # -- errors, auth, paging --------------------------------------------------------------------------
 def error_response(status: int, message: str, retry_after: float | None) -> Response:
-    headers = {"Retry-After": str(int(retry_after)) if float(retry_after).is_integer() else str(retry_after)} if retry_after is not None else {}
+    headers = retry_after_headers(retry_after)
     if status == 401:
         return Response(status_code=401, headers=headers)
     return JSONResponse({"errors": [{"msg": message}]}, status_code=status, headers=headers)
 
 
-class SonarError(Exception):
+class SonarError(ApiError):
     def __init__(self, status: int, message: str = "") -> None:
         super().__init__(message)
         self.status, self.message = status, message
@@ -232,16 +232,14 @@ def sonar_state(request: Request) -> SonarState:
 def authenticate(request: Request, admin: bool = False) -> SonarState:
     state = sonar_state(request)
     state.count("requests")
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    authorization = request.headers.get("authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    credentials = basic_credentials(authorization)
     token: str | None = None
     if scheme.lower() == "bearer":
         token = value.strip()
-    elif scheme.lower() == "basic":
-        try:
-            login, _, password = base64.b64decode(value.strip()).decode().partition(":")
-        except Exception:  # noqa: BLE001
-            login, password = "", "x"
-        token = login if password == "" else None
+    elif credentials is not None and credentials[1] == "":  # the token as login, empty password
+        token = credentials[0]
     if token is None or token not in state.tokens:
         state.count("unauthorized")
         raise SonarError(401)
@@ -271,18 +269,7 @@ def page(request: Request, items: list[Any], default_ps: int, max_ps: int) -> tu
     return items[(p - 1) * ps : p * ps], {"pageIndex": p, "pageSize": ps, "total": len(items)}
 
 
-def _route_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return await fn(*args, **kwargs)
-        except SonarError as exc:
-            return exc.response()
-
-    return wrapper
-
-
-router = APIRouter()
+router = APIRouter(route_class=ErrorRoute)
 control = APIRouter()
 
 
@@ -379,7 +366,6 @@ async def validate(request: Request) -> dict[str, bool]:
 
 
 @router.get("/api/measures/component")
-@_route_errors
 async def measures_component(request: Request) -> Response:
     state = authenticate(request)
     q = request.query_params
@@ -435,7 +421,6 @@ def _date_param(raw: str | None, name: str, end_of_day: bool = False) -> float |
 
 
 @router.get("/api/measures/search_history")
-@_route_errors
 async def search_history(request: Request) -> Response:
     state = authenticate(request)
     q = request.query_params
@@ -469,7 +454,6 @@ async def search_history(request: Request) -> Response:
 
 
 @router.get("/api/qualitygates/project_status")
-@_route_errors
 async def project_status(request: Request) -> Response:
     state = authenticate(request)
     q = request.query_params
@@ -511,7 +495,6 @@ def _component_json(p: Project) -> dict[str, Any]:
 
 
 @router.get("/api/projects/search")
-@_route_errors
 async def projects_search(request: Request) -> Response:
     state = authenticate(request, admin=True)
     _organization(request)
@@ -531,7 +514,6 @@ async def projects_search(request: Request) -> Response:
 
 
 @router.get("/api/components/search")
-@_route_errors
 async def components_search(request: Request) -> Response:
     state = authenticate(request)
     _organization(request)
@@ -544,7 +526,6 @@ async def components_search(request: Request) -> Response:
 
 
 @router.get("/api/project_analyses/search")
-@_route_errors
 async def analyses_search(request: Request) -> Response:
     state = authenticate(request)
     q = request.query_params
@@ -556,7 +537,6 @@ async def analyses_search(request: Request) -> Response:
 
 
 @router.get("/api/metrics/search")
-@_route_errors
 async def metrics_search(request: Request) -> Response:
     authenticate(request)
     chunk, paging = page(request, sorted(METRICS), 100, 500)
