@@ -79,14 +79,14 @@ def main() -> int:
             sensor.execute(ctx)
         except TaskDeferred as deferred:
             slot += time.perf_counter() - t0
-            trigger, kwargs = deferred.trigger, deferred.kwargs
+            trigger = deferred.trigger
         wall0 = time.perf_counter()
         with mock.patch.object(trigger, "_sleep", advance_clock):
             event = asyncio.run(trigger.run().__anext__())
         wait_wall = time.perf_counter() - wall0
         polls.append(trigger.requests_made - sum(polls))
         t1 = time.perf_counter()
-        final = sensor.execute_complete(ctx, event.payload, **kwargs)
+        final = sensor.execute_complete(ctx, event.payload)
         slot += time.perf_counter() - t1
         total = len(sb.requests(system="devlake"))
     statuses: dict[str, int] = {}

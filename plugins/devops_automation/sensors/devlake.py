@@ -79,15 +79,14 @@ class DevLakePipelinesSensor(BaseSensorOperator):
             pipeline_ids=ids, devlake_conn_id=self.devlake_conn_id, poll_interval=float(self.poll_interval), page_size=self.page_size,
             known_failures=known_failures, known_stale=known_stale,
             stale_after_s=float(self.stale_after_s) if self.stale_after_s else None, unreachable_timeout_s=self.unreachable_timeout_s,
+            deadline=deadline,
         )
-        self.defer(
-            trigger=trigger, method_name="execute_complete", timeout=dt.timedelta(seconds=remaining),
-            kwargs={"ids": ids, "known_failures": known_failures, "known_stale": known_stale, "deadline": deadline},
-        )
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=dt.timedelta(seconds=remaining))
 
-    def execute_complete(
-        self, context: Context, event: dict[str, Any], ids: list[int], known_failures: list[int], known_stale: list[int], deadline: float
-    ) -> dict[str, Any]:
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        state = event.get("state") or {}
+        ids, deadline = state.get("pipeline_ids") or [], float(state.get("deadline") or time.time() + float(self.max_wait_s))
+        known_failures, known_stale = list(state.get("known_failures") or []), list(state.get("known_stale") or [])
         status = event.get("status")
         pipelines = event.get("pipelines") or {}
         if status == "error":

@@ -42,6 +42,7 @@ class DevLakePipelinesTrigger(BaseTrigger):
         stale_after_s: float | None = None,
         unreachable_timeout_s: float = 900.0,
         request_timeout_s: float = 30.0,
+        deadline: float | None = None,
     ) -> None:
         super().__init__()
         self.pipeline_ids = sorted({int(i) for i in pipeline_ids})
@@ -53,6 +54,7 @@ class DevLakePipelinesTrigger(BaseTrigger):
         self.stale_after_s = stale_after_s
         self.unreachable_timeout_s = float(unreachable_timeout_s)
         self.request_timeout_s = float(request_timeout_s)
+        self.deadline = deadline
         self.requests_made = 0
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -68,6 +70,7 @@ class DevLakePipelinesTrigger(BaseTrigger):
                 "stale_after_s": self.stale_after_s,
                 "unreachable_timeout_s": self.unreachable_timeout_s,
                 "request_timeout_s": self.request_timeout_s,
+                "deadline": self.deadline,
             },
         )
 
@@ -106,10 +109,16 @@ class DevLakePipelinesTrigger(BaseTrigger):
                 return seen
             page += 1
 
+    @property
+    def state(self) -> dict[str, Any]:
+        """What the watching task needs to go on after this event (echoed in every event, because
+        the deferring task's own kwargs do not survive every execution path)."""
+        return {"pipeline_ids": self.pipeline_ids, "known_failures": self.known_failures, "known_stale": self.known_stale, "deadline": self.deadline}
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # the HTTP client is closed before the event is yielded: whoever consumes the first event
         # (the triggerer, or dag.test() with asyncio.run) may never resume this generator
-        yield TriggerEvent(await self.watch())
+        yield TriggerEvent({**await self.watch(), "state": self.state})
 
     async def watch(self) -> dict[str, Any]:
         """Poll until something worth an event happened; returns the event's payload."""

@@ -1,0 +1,228 @@
+"""Failure-log excerpt vs. the plain tail, on the labelled ci-breakages dataset, plus a 50 MB log.
+
+    .venv/bin/python benchmarks/excerpt.py [--dataset DIR] [--budgets 2000,4000,8000] [--big-mb 50]
+                                           [--cases a,b,...] [--no-big] [--verbose]
+
+For every case and budget, with and without the passing log, the excerpt is measured against the
+labelled error lines (``E`` blocks of ``groundtruth``):
+
+* block recall: share of ``E`` blocks with at least one line kept;
+* line recall: share of ``E`` lines kept;
+* chars: size of the excerpt text (what would be sent to a model), and the time it took.
+
+The baseline is the tail: the lines touched by the last N characters of the log, at the same budget.
+Then a synthetic log of ``--big-mb`` MB (a real failing log with tens of MB of build output spliced in
+front of its error part) is excerpted in a child process, which reports its wall time and peak RSS.
+
+Ends with one ``key=value`` summary line (DEVELOPERS.md benchmark rule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "plugins")]
+
+from devops_automation.logs.excerpt import excerpt, tail_excerpt  # noqa: E402
+
+DEFAULT_DATASET = (REPO / ".." / "shared" / "datasets" / "ci-breakages").resolve()
+
+
+@dataclass
+class Case:
+    name: str
+    fail: Path
+    passed: Path
+    blocks: list[tuple[int, int]]  # E blocks
+
+
+def load_cases(dataset: Path, only: set[str] | None = None) -> list[Case]:
+    root = dataset / "cases" if (dataset / "cases").is_dir() else dataset
+    cases = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        if only and d.name not in only:
+            continue
+        blocks = []
+        for row in (d / "groundtruth").read_text().splitlines()[1:]:
+            parts = row.split()
+            if len(parts) != 2 or parts[0] != "E":
+                continue
+            a, _, b = parts[1].partition("-")
+            blocks.append((int(a), int(b or a)))
+        cases.append(Case(d.name, d / "fail.log", d / "pass.log", blocks))
+    return cases
+
+
+def measure(kept: set[int], blocks: list[tuple[int, int]]) -> tuple[float, float, bool]:
+    hit = sum(1 for a, b in blocks if any(n in kept for n in range(a, b + 1)))
+    lines = {n for a, b in blocks for n in range(a, b + 1)}
+    line_hit = len(lines & kept)
+    return hit / len(blocks), line_hit / len(lines), hit == len(blocks)
+
+
+def run_dataset(cases: list[Case], budgets: list[int], verbose: bool) -> dict[str, object]:
+    results: dict[str, object] = {}
+    rows = []
+    for budget in budgets:
+        for with_pass in (False, True):
+            for case in cases:
+                t0 = time.perf_counter()
+                ex = excerpt(case.fail, case.passed if with_pass else None, budget=budget)
+                dt = time.perf_counter() - t0
+                br, lr, allhit = measure(set(ex.lines), case.blocks)
+                tl, tchars = tail_excerpt(case.fail, budget)
+                tbr, tlr, tall = measure(set(tl), case.blocks)
+                rows.append((budget, with_pass, case.name, br, lr, allhit, ex.chars, dt, tbr, tlr, tall, tchars))
+                if verbose and not allhit:
+                    missed = [f"{a}-{b}" for a, b in case.blocks if not any(n in ex.lines for n in range(a, b + 1))]
+                    print(f"  miss budget={budget} pass={with_pass} {case.name}: blocks {missed}", file=sys.stderr)
+    results["rows"] = rows
+    return results
+
+
+def print_tables(rows: list[tuple], budgets: list[int], cases: list[Case]) -> dict[str, object]:
+    summary: dict[str, object] = {}
+    hdr = f"{'case':28} {'E':>2} | {'blk%':>5} {'line%':>6} {'chars':>6} {'ms':>6} | {'tail blk%':>9} {'tail line%':>10} {'tail chars':>10}"
+    for budget in budgets:
+        for with_pass in (False, True):
+            sel = [r for r in rows if r[0] == budget and r[1] == with_pass]
+            print(f"\n## budget {budget} chars, {'with' if with_pass else 'without'} passing log")
+            print(hdr)
+            print("-" * len(hdr))
+            for r in sel:
+                nblocks = len(next(c for c in cases if c.name == r[2]).blocks)
+                print(
+                    f"{r[2]:28} {nblocks:>2} | {100 * r[3]:5.0f} {100 * r[4]:6.1f} {r[6]:6d} {1000 * r[7]:6.1f} | "
+                    f"{100 * r[8]:9.0f} {100 * r[9]:10.1f} {r[11]:10d}"
+                )
+            n = len(sel)
+            allhit = sum(1 for r in sel if r[5])
+            tallhit = sum(1 for r in sel if r[10])
+            med = statistics.median(r[6] for r in sel) if sel else 0
+            print("-" * len(hdr))
+            print(
+                f"{'ALL':28} {'':>2} | {100 * statistics.mean(r[3] for r in sel):5.1f} {100 * statistics.mean(r[4] for r in sel):6.1f} "
+                f"{med:6.0f} {1000 * statistics.median(r[7] for r in sel):6.1f} | {100 * statistics.mean(r[8] for r in sel):9.1f} "
+                f"{100 * statistics.mean(r[9] for r in sel):10.1f} {statistics.median(r[11] for r in sel):10.0f}"
+            )
+            print(f"all blocks hit: excerpt {allhit}/{n}, tail {tallhit}/{n}; median excerpt chars {med:.0f}")
+            tag = f"{budget}" + ("_pass" if with_pass else "")
+            summary[f"block_recall_{tag}"] = round(statistics.mean(r[3] for r in sel), 3)
+            summary[f"line_recall_{tag}"] = round(statistics.mean(r[4] for r in sel), 3)
+            summary[f"all_blocks_hit_{tag}"] = f"{allhit}/{n}"
+            summary[f"median_chars_{tag}"] = int(med)
+            summary[f"tail_all_blocks_hit_{tag}"] = f"{tallhit}/{n}"
+    return summary
+
+
+# ---- the big synthetic log -----------------------------------------------------------------------
+def make_big_log(case: Case, pass_logs: list[Path], target_mb: int, path: Path) -> tuple[list[tuple[int, int]], int]:
+    """Write ``case``'s failing log with ~``target_mb`` MB of build output (lines of passing logs,
+    with numbers varied) inserted before its first error block; returns the shifted E blocks."""
+    rng = random.Random(7)
+    data = case.fail.read_bytes()
+    lines = data.decode("utf-8", errors="replace").splitlines(keepends=True)
+    first_error = min(a for a, _ in case.blocks)
+    cut = max(0, first_error - 200)
+    filler_src: list[str] = []
+    for p in pass_logs:
+        filler_src.extend(p.read_bytes().decode("utf-8", errors="replace").splitlines())
+    filler_src = [s for s in filler_src if s.strip()][:200_000]
+    target = target_mb * 1024 * 1024
+    inserted = 0
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        head = "".join(lines[:cut])
+        fh.write(head)
+        size = len(head.encode())
+        tail = "".join(lines[cut:])
+        tail_size = len(tail.encode())
+        buf: list[str] = []
+        while size + tail_size < target:
+            s = filler_src[rng.randrange(len(filler_src))]
+            if rng.random() < 0.3:
+                s = s.replace("0", str(rng.randrange(10)))
+            s += "\n"
+            buf.append(s)
+            size += len(s.encode())
+            inserted += 1
+            if len(buf) >= 10000:
+                fh.write("".join(buf))
+                buf.clear()
+        fh.write("".join(buf))
+        fh.write(tail)
+    blocks = [(a + inserted, b + inserted) if a > cut else (a, b) for a, b in case.blocks]
+    return blocks, inserted
+
+
+def big_child(path: str, budget: int) -> None:
+    """Run in a child process: excerpt the big log, print JSON with time, peak RSS and kept lines."""
+    import resource
+
+    t0 = time.perf_counter()
+    ex = excerpt(Path(path), budget=budget)
+    dt = time.perf_counter() - t0
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": dt, "peak_rss_mb": rss_kb / 1024, "lines": ex.lines, "chars": ex.chars, "total_lines": ex.total_lines}))
+
+
+def run_big(cases: list[Case], big_mb: int, budget: int) -> dict[str, object]:
+    base = next((c for c in cases if c.name.startswith("juliac")), None) or max(cases, key=lambda c: c.fail.stat().st_size)
+    with tempfile.TemporaryDirectory(prefix="bench-excerpt-") as tmp:
+        path = Path(tmp) / "big.log"
+        blocks, inserted = make_big_log(base, [c.passed for c in cases], big_mb, path)
+        size_mb = path.stat().st_size / 1024 / 1024
+        out = subprocess.run(
+            [sys.executable, __file__, "--big-child", str(path), "--budgets", str(budget)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+    br, lr, allhit = measure(set(res["lines"]), blocks)
+    print(f"\n## big log: {size_mb:.1f} MB ({res['total_lines']} lines; {inserted} lines of build output inserted into {base.name}), budget {budget}")
+    print(f"time {res['seconds']:.2f} s, peak RSS {res['peak_rss_mb']:.0f} MB, excerpt {res['chars']} chars, block recall {100 * br:.0f}%, line recall {100 * lr:.1f}%")
+    return {"big_log_mb": round(size_mb), "big_log_s": round(res["seconds"], 2), "peak_rss_mb": round(res["peak_rss_mb"]), "big_log_block_recall": round(br, 3)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    ap.add_argument("--budgets", default="2000,4000,8000")
+    ap.add_argument("--big-mb", type=int, default=50)
+    ap.add_argument("--no-big", action="store_true", help="skip the synthetic big log")
+    ap.add_argument("--cases", default="", help="comma-separated case names (default: all)")
+    ap.add_argument("--verbose", action="store_true", help="list missed blocks on stderr")
+    ap.add_argument("--big-child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    budgets = [int(b) for b in args.budgets.split(",") if b]
+    if args.big_child:
+        big_child(args.big_child, budgets[0])
+        return
+    cases = load_cases(args.dataset, set(filter(None, args.cases.split(","))) or None)
+    if not cases:
+        sys.exit(f"no cases under {args.dataset}")
+    res = run_dataset(cases, budgets, args.verbose)
+    summary: dict[str, object] = {"cases": len(cases)}
+    summary.update(print_tables(res["rows"], budgets, cases))  # type: ignore[arg-type]
+    if not args.no_big and args.big_mb > 0:
+        summary.update(run_big(cases, args.big_mb, 4000 if 4000 in budgets else budgets[0]))
+    keys = ["cases"]
+    for b in budgets:
+        keys += [f"block_recall_{b}", f"all_blocks_hit_{b}", f"median_chars_{b}", f"tail_all_blocks_hit_{b}", f"all_blocks_hit_{b}_pass", f"median_chars_{b}_pass"]
+    keys += ["big_log_mb", "big_log_s", "peak_rss_mb", "big_log_block_recall"]
+    print("\n" + " ".join(f"{k}={summary[k]}" for k in keys if k in summary))
+
+
+if __name__ == "__main__":
+    main()
