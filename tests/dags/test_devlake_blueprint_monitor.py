@@ -58,6 +58,8 @@ def test_one_failure_is_alerted_before_the_others_finish_and_a_rerun_recovers(sa
     alert, recovered = sent
     assert "failed" in alert["text"] and failing in alert["text"] and "403 rate limit exceeded" in alert["text"]
     assert "recovered" in recovered["text"] and failing in recovered["text"]
+    slack = sandbox.control("slack", "GET", "/messages", params={"channel": "C0CIFAIL"})
+    assert [("failed" in m["text"], "recovered" in m["text"]) for m in slack] == [(True, False), (False, True)]  # same alerts, mrkdwn
     # the alert went out while the other pipelines were still running
     from devops_automation.devlake_plan import parse_iso
     from devops_automation.hooks.devlake import DevLakeHook
@@ -113,3 +115,21 @@ def test_nothing_running_nothing_to_do(sandbox, run_dag) -> None:
     dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, conf={**FAST, "trigger": "none"})
     assert str(dag_run.state) == "success", states
     assert messages(sandbox) == []
+
+
+def test_devlake_unreachable_sends_one_alert_then_fails(sandbox, sandbox_conns) -> None:
+    from airflow.sdk.bases.operator import ExecutorSafeguard
+
+    from devops_automation.sensors.devlake import DevLakePipelinesSensor
+
+    sensor = DevLakePipelinesSensor(task_id="watch", pipelines=[1])
+    event = {"status": "error", "message": "DevLake unreachable for 900s: connection refused", "state": {"pipeline_ids": [1]}}
+    ExecutorSafeguard.test_mode = True
+    try:
+        for _ in range(2):  # the task and its retry
+            with pytest.raises(RuntimeError, match="unreachable"):
+                sensor.execute_complete({"run_id": "r9", "dag": type("D", (), {"dag_id": DAG_ID})()}, event)
+    finally:
+        ExecutorSafeguard.test_mode = False
+    (msg,) = messages(sandbox)
+    assert "DevLake unreachable" in msg["text"]

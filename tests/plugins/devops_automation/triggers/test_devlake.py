@@ -117,3 +117,10 @@ async def test_requests_per_poll_grow_with_pages_not_with_pipelines(devlake) -> 
     async with client:
         await trig.list_pipelines(client)
     assert trig.requests_made == 1
+
+
+async def test_a_poll_that_times_out_is_waited_out(devlake) -> None:
+    ids = new_pipelines(devlake, 1)
+    devlake.fault(system="devlake", method="GET", path="^/pipelines$", status=None, delay_ms=1500, times=2)
+    event = await first_event(trigger(ids, request_timeout_s=0.5))
+    assert event.payload["status"] == "done"
