@@ -69,6 +69,7 @@ def run_setup(workers: int, batch_size: int) -> float:
         synced = list(pool.map(lambda c: DevLakeSyncScopesOperator(task_id="sync_scopes", connection=c, dora_patterns=patterns).execute(ctx), connections))
     xcom["sync_scopes:return_value"] = synced
     batches = DevLakePlanProjectsOperator(task_id="plan_projects", synced=synced, batch_size=batch_size).execute(ctx)
+    xcom["plan_projects:return_value"] = batches
 
     def ensure(batch: dict[str, Any]) -> dict[str, Any]:
         return DevLakeEnsureProjectsOperator(task_id="ensure_projects", batch=batch).execute({**ctx, "ti": ti})
