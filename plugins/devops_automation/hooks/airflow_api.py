@@ -56,12 +56,9 @@ class AirflowApiHook(ApiHook):
 
 def set_run_note(context: Context, note: str, conn_id: str = AirflowApiHook.default_conn_name) -> bool:
     """Write ``note`` as the current DAG run's note; False (logged) when it could not be done."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException, AirflowRuntimeError
+    from devops_automation.hooks import connection_exists
 
-    try:
-        BaseHook.get_connection(conn_id)
-    except (AirflowNotFoundException, AirflowRuntimeError):
+    if not connection_exists(conn_id):
         log.info("No connection %r: the summary stays in the task log, not in the run's note", conn_id)
         return False
     try:

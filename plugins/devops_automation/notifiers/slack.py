@@ -12,17 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 
-def slack_connection_exists(conn_id: str) -> bool:
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException, AirflowRuntimeError
-
-    try:
-        BaseHook.get_connection(conn_id)
-    except (AirflowNotFoundException, AirflowRuntimeError):
-        return False
-    return True
-
-
 def post_slack_once(
     text: str,
     *,

@@ -145,7 +145,8 @@ class DevLakePipelinesSensor(BaseSensorOperator):
 def deliver(text: str, key: str, telegram_conn_id: str | None, slack_conn_id: str | None, log: Any) -> None:
     """Telegram, then Slack when its connection exists; a failed channel is logged, not fatal."""
     from devops_automation.messaging import html_to_mrkdwn
-    from devops_automation.notifiers.slack import post_slack_once, slack_connection_exists
+    from devops_automation.hooks import connection_exists
+    from devops_automation.notifiers.slack import post_slack_once
     from devops_automation.notifiers.telegram import send_once
 
     if telegram_conn_id:
@@ -153,7 +154,7 @@ def deliver(text: str, key: str, telegram_conn_id: str | None, slack_conn_id: st
             send_once(text, dedup_key=f"{key}:telegram", telegram_conn_id=telegram_conn_id)
         except Exception as exc:  # noqa: BLE001 - recorded as failed in the store, retried next time
             log.error("Telegram alert %s not sent: %s", key, exc)
-    if slack_conn_id and slack_connection_exists(slack_conn_id):
+    if slack_conn_id and connection_exists(slack_conn_id):
         try:
             post_slack_once(html_to_mrkdwn(text), dedup_key=f"{key}:slack", slack_conn_id=slack_conn_id)
         except Exception as exc:  # noqa: BLE001
