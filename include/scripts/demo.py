@@ -30,6 +30,7 @@ PORT = int(os.environ.get("DEMO_PORT", "8080"))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8900"))
 IMAP_PORT = int(os.environ.get("IMAP_PORT", "8143"))
 HEALTH_TIMEOUT = 180
+sys.path[:0] = [str(REPO), str(REPO / "plugins")]  # `include` and `devops_automation`, for start and stop alike
 
 
 def demo_env() -> dict[str, str]:
@@ -81,10 +82,12 @@ def _group_alive(pgid: int) -> bool:
 
 
 def stop() -> int:
-    if not PIDS.exists():
+    try:
+        state = json.loads(PIDS.read_text())
+    except FileNotFoundError:  # never started, or already stopped (by Ctrl-C or another `make stop`)
         print("demo: nothing to stop")
         return 0
-    state = json.loads(PIDS.read_text())
+    PIDS.unlink(missing_ok=True)  # first: the running demo then knows the stop was asked for
     kill_groups(state.get("pgids", []))
     if state.get("dovecot_dir"):
         from include.sandbox.servers import DovecotServer
@@ -92,7 +95,6 @@ def stop() -> int:
         server = DovecotServer(port=IMAP_PORT)
         server.dir = Path(state["dovecot_dir"])
         server.stop()
-    PIDS.unlink()
     print("demo: stopped every process it started")
     return 0
 
@@ -115,7 +117,6 @@ def main() -> int:
     STATE.mkdir(exist_ok=True)
     HOME.mkdir(parents=True, exist_ok=True)
     env = demo_env()
-    sys.path[:0] = [str(REPO), str(REPO / "plugins")]
     pgids: list[int] = []
     dovecot = None
 
@@ -193,6 +194,8 @@ def main() -> int:
         )
         while airflow.poll() is None and sandbox.poll() is None:
             time.sleep(1)
+        if not PIDS.exists():  # `make stop` from another shell
+            return 0
         print("demo: a process exited; stopping the rest", file=sys.stderr)
         stop()
         return 1
