@@ -120,3 +120,17 @@ def test_connection_refused_is_retried_then_raised(monkeypatch) -> None:
     with pytest.raises(requests.ConnectionError, match="DevLake GET /version"):
         hook.version()
     assert hook.request_count == 3
+
+
+def test_bitbucket_past_100_repositories_is_completed_by_search(hook, sandbox) -> None:
+    (conn,) = hook.connections("bitbucket")
+    before = [e for e in hook.remote_scopes("bitbucket", int(conn["id"]))]
+    workspace = before[0]["id"].split("/")[0]
+    in_workspace = sum(1 for e in before if e["id"].startswith(workspace + "/"))
+    for i in range(105 - in_workspace):
+        sandbox.control("devlake", "POST", f"/connections/bitbucket/{conn['id']}/remote-repos", json={"name": f"extra-repo-{i:03d}", "group": workspace})
+    first_page = hook.remote_scope_page("bitbucket", int(conn["id"]), workspace)
+    assert len(first_page["children"]) == 100 and not first_page.get("nextPageToken")  # DevLake's cap, no token
+    after = list(hook.remote_scopes("bitbucket", int(conn["id"])))
+    ids = [e["id"] for e in after if e["id"].startswith(workspace + "/")]
+    assert len(ids) == len(set(ids)) == 105
