@@ -1,0 +1,46 @@
+"""Failed CI job logs: excerpt, redaction, heuristic classification and LLM analysis (no Airflow imports).
+
+The functions a DAG calls::
+
+    from devops_automation.logs import excerpt, redact, classify, analyse
+
+    ex = excerpt(fail_log_bytes, passed=last_green_log_bytes, budget=4000)   # Excerpt: .lines, .text, .signals
+    safe = redact(text).text                                                  # before anything leaves the process
+    verdict = classify(ex)                                                    # Classification (offline)
+    result = analyse(ex, base_url=..., api_key=..., model=..., timeout=60, max_retries=2, job={...})
+    # Analysis: analyser "llm" | "heuristic" | "heuristic_fallback", usage (model, tokens, latency)
+
+Command line: ``PYTHONPATH=plugins python -m devops_automation.logs FAIL_LOG [--passed PASS_LOG]
+[--budget N] [--lines|--text|--json]``.
+"""
+
+from .classify import classify, classify_excerpt
+from .excerpt import ExcerptConfig, excerpt, tail_excerpt
+from .llm import analyse, analyze, build_prompt, parse_answer
+from .models import Analysis, Classification, EvidenceLine, Excerpt, LLMUsage, Section, Signal, format_ranges, line_ranges
+from .redact import Redaction, redact, redact_obj, redact_text
+
+__all__ = [
+    "Analysis",
+    "Classification",
+    "EvidenceLine",
+    "Excerpt",
+    "ExcerptConfig",
+    "LLMUsage",
+    "Redaction",
+    "Section",
+    "Signal",
+    "analyse",
+    "analyze",
+    "build_prompt",
+    "classify",
+    "classify_excerpt",
+    "excerpt",
+    "format_ranges",
+    "line_ranges",
+    "parse_answer",
+    "redact",
+    "redact_obj",
+    "redact_text",
+    "tail_excerpt",
+]

@@ -1,0 +1,167 @@
+"""Offline failure classification: category, transient or not, evidence lines, and a templated
+explanation and next step. Used when no LLM is configured and as the fallback when the LLM fails.
+
+It works on the error signals that :func:`~devops_automation.logs.excerpt.excerpt` collected from the
+*whole* log (not only the excerpt): every distinct error message with its score (already lowered when
+the passing log shows the same message or when it sits in runner boilerplate), its family and
+category (:mod:`~devops_automation.logs.signals`).
+
+Scoring: per category, the strongest signal counts fully, the next two at 1/2 and 1/4 (many lines
+of one kind should not outvote one strong line of another). Infrastructure problems cause cascades
+(a full disk makes compilers and tests fail too), so they get a small bonus. The winning category's
+strongest signal also decides whether a retry is worthwhile.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .excerpt import excerpt as make_excerpt
+from .models import Classification, EvidenceLine, Excerpt, Signal
+from .normalize import LogSource
+from .signals import CATEGORIES
+
+#: Multipliers for categories whose errors tend to cause others (applied to the category score).
+CATEGORY_BIAS = {"infrastructure": 1.2, "timeout": 1.1, "permission": 1.05, "dependency": 1.05}
+#: Families that make a failure worth one automatic retry.
+TRANSIENT_FAMILIES = frozenset({"disk_full", "runner_lost", "network"})
+
+EXPLANATIONS: dict[str, tuple[str, str]] = {
+    "compile_error": (
+        "The code did not compile: {first}",
+        "Fix the first compiler error at the file and line it names (later errors are often consequences of it). "
+        "If the change does not touch that code, look for an API change in an upgraded dependency.",
+    ),
+    "test_failure": (
+        "Tests failed: {first}",
+        "Run the failing test locally and compare expected with actual values. If it passes locally and on a retry, "
+        "treat it as flaky: quarantine it and open an issue.",
+    ),
+    "dependency": (
+        "A dependency could not be resolved or installed: {first}",
+        "Check the coordinates/version named in the error, the lock file and the registry or repository settings; "
+        "if the registry was unreachable, retry once.",
+    ),
+    "infrastructure": (
+        "The build machine or its network failed: {first}",
+        "Retry the job once; if it fails the same way, fix the runner (disk space, memory, network access).",
+    ),
+    "timeout": (
+        "The job or one of its steps ran out of time: {first}",
+        "Find the step that hung (the last lines before the timeout); raise the limit only if the work legitimately grew.",
+    ),
+    "configuration": (
+        "The job's configuration or environment is wrong: {first}",
+        "Check the CI configuration, paths, environment variables and tool versions named in the error.",
+    ),
+    "lint": (
+        "A lint, formatting or static-analysis check failed: {first}",
+        "Run the same checker locally and fix or reformat the files it reports.",
+    ),
+    "permission": (
+        "Access was denied: {first}",
+        "Check the credentials the job uses (expiry, scopes, protected variables) and the file permissions on the runner.",
+    ),
+    "unknown": (
+        "No known failure pattern matched; the most error-like line is: {first}",
+        "Read the excerpt from its first error line; re-run with verbose logging if it does not say enough.",
+    ),
+}
+
+#: More precise wording for the infrastructure families.
+INFRA_DETAILS: dict[str, tuple[str, str]] = {
+    "disk_full": (
+        "The runner ran out of disk space: {first}",
+        "Retry on a clean runner; free space on the machine (workspaces, caches, docker images) or give it a bigger disk.",
+    ),
+    "out_of_memory": (
+        "The build ran out of memory: {first}",
+        "Raise the memory limit (JVM -Xmx, NODE_OPTIONS=--max-old-space-size, container limits) or reduce parallelism; "
+        "check tests for leaks.",
+    ),
+    "network": (
+        "A network request failed: {first}",
+        "Retry once; if it persists, check the remote service's status, DNS/proxy settings and the registry credentials.",
+    ),
+    "runner_lost": (
+        "The runner was lost or shut down during the job: {first}",
+        "Retry the job; if it recurs, check the runner host (agent logs, resource usage, spot/preemptible instances).",
+    ),
+}
+
+
+def _clip(text: str, limit: int = 220) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def category_scores(signals: list[Signal]) -> dict[str, float]:
+    """Score per category from the signals (see the module docstring)."""
+    by_cat: dict[str, list[float]] = defaultdict(list)
+    for s in signals:
+        if s.category:
+            by_cat[s.category].append(s.score)
+    scores = {}
+    for cat, values in by_cat.items():
+        values.sort(reverse=True)
+        total = sum(v * w for v, w in zip(values, (1.0, 0.5, 0.25)))
+        scores[cat] = round(total * CATEGORY_BIAS.get(cat, 1.0), 3)
+    return scores
+
+
+def classify_excerpt(ex: Excerpt, max_evidence: int = 5) -> Classification:
+    """Classify from an excerpt's signals; evidence lines are always lines of the excerpt."""
+    signals = list(ex.signals)
+    scores = category_scores(signals)
+    kept = set(ex.lines)
+    if scores:
+        category = max(scores, key=lambda c: (scores[c], -CATEGORIES.index(c)))
+    else:
+        category = "unknown"
+    in_cat = [s for s in signals if s.category == category] if category != "unknown" else []
+    generic = [s for s in signals if s.category is None]
+    ranked = sorted(in_cat, key=lambda s: -s.score)
+    if ranked:  # the root cause is usually the first of the strong errors, not the loudest
+        strong = [s for s in ranked if s.score >= 0.9 * ranked[0].score]
+        first_strong = min(strong, key=lambda s: s.line)
+        ranked.remove(first_strong)
+        ranked.insert(0, first_strong)
+    ranked += sorted(generic, key=lambda s: -s.score)
+    if not ranked:
+        ranked = sorted(signals, key=lambda s: -s.score)
+    evidence: list[EvidenceLine] = []
+    for s in ranked:
+        line = s.line if s.line in kept else (s.last_line if s.last_line in kept else None)
+        if line is None or any(e.line == line for e in evidence):
+            continue
+        evidence.append(EvidenceLine(line, ex.line_text.get(line, s.text)))
+        if len(evidence) >= max_evidence:
+            break
+    if not evidence and ex.lines:  # nothing scored: the last kept line (usually the job's final status)
+        last = ex.lines[-1]
+        evidence.append(EvidenceLine(last, ex.line_text.get(last, "")))
+    top = ranked[0] if ranked else None
+    first = _clip(evidence[0].text) if evidence else "(the log is empty)"
+    template = EXPLANATIONS[category]
+    if category == "infrastructure" and top is not None and top.family in INFRA_DETAILS:
+        template = INFRA_DETAILS[top.family]
+    transient = bool(top is not None and category == "infrastructure" and top.family in TRANSIENT_FAMILIES)
+    total = sum(scores.values())
+    confidence = 0.2 if not scores else round(min(0.9, 0.3 + 0.6 * scores[category] / total), 2)
+    if category != "unknown" and top is not None and top.in_passing_log:
+        confidence = round(confidence * 0.6, 2)  # the passing run printed the same thing
+    return Classification(
+        category=category,
+        is_transient=transient,
+        confidence=confidence,
+        evidence=evidence,
+        explanation=template[0].format(first=first),
+        next_step=template[1],
+        scores=scores,
+    )
+
+
+def classify(log: Excerpt | LogSource, passed: LogSource | None = None, *, budget: int = 4000) -> Classification:
+    """Classify a failed job from its log (or from an :class:`Excerpt` already made)."""
+    ex = log if isinstance(log, Excerpt) else make_excerpt(log, passed, budget=budget)
+    return classify_excerpt(ex)

@@ -1,0 +1,1 @@
+"""Tests of the failure-log package (excerpt, redaction, classification, LLM analysis, CLI)."""
