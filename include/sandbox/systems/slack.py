@@ -2,25 +2,26 @@
 
 Clients: ``slack_sdk.WebClient(token="xoxb-sandbox-token", base_url="http://127.0.0.1:PORT/slack/api/")``
 (the Airflow ``slack`` connection takes the same URL in ``extra.base_url``); incoming webhooks are
-``http://127.0.0.1:PORT/slack/services/T0SANDBOX/B0ALERTS/alerts-secret`` (#alerts) and
-``.../B0CIFAIL/ci-secret`` (#ci-failures).
+``http://127.0.0.1:PORT/slack/services/T000/B000/XXXX`` and ``.../T0SANDBOX/B0ALERTS/alerts-secret``
+(both #alerts) and ``.../T0SANDBOX/B0CIFAIL/ci-secret`` (#ci-failures).
 
 Web API methods (``/slack/api/<method>``, GET or POST with query, form or JSON parameters, token as
 ``Authorization: Bearer`` or ``token=``): ``auth.test``, ``chat.postMessage``, ``chat.update``,
 ``conversations.list``, ``conversations.replies``, ``files.getUploadURLExternal``,
-``files.completeUploadExternal``; the upload URL (``/slack/upload/v1/<id>``) takes the raw bytes
-and ``url_private`` downloads them. Errors are HTTP 200 ``{"ok": false, "error": "<code>"}``
+``files.completeUploadExternal`` (``channel_id`` must be an ID: ``#name`` is ``invalid_channel``); the
+upload URL (``/slack/upload/<file_id>``) takes the raw bytes and ``url_private`` downloads them. Errors are HTTP 200 ``{"ok": false, "error": "<code>"}``
 (``invalid_blocks`` also lists the problems with JSON pointers); rate limits are HTTP 429 with
 ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``. Webhook errors are plain-text codes
 with a non-200 status (``invalid_payload``, ``no_text``, ``invalid_blocks``, ``channel_not_found``,
 ``channel_is_archived``, ``invalid_token``, ``no_service``, ``rate_limited``).
 
-Seeded channels: ``C0ALERTS`` #alerts, ``C0CIFAIL`` #ci-failures, ``C0GENERAL`` #general (the bot is
-a member), ``C0RANDOM`` #random (public, bot not a member: ``not_in_channel``), ``G0OPS`` ops-private
+Seeded channels: ``C0ALERTS`` #alerts, ``C0CIFAIL`` #ci-failures, ``C0REPORTS`` #reports, ``C0GENERAL``
+#general (the bot is a member), ``C0RANDOM`` #random and ``C0PRIVATE`` #private (public, bot not a
+member: ``not_in_channel``), ``G0OPS`` ops-private
 (private, member), ``G0LEADS`` leadership (private, not a member: invisible, ``channel_not_found``),
-``C0ARCHIVED`` #old-alerts (archived: ``is_archived``) and 24 ``team-*`` channels so that
-``conversations.list`` has several pages. The per-channel ``chat.postMessage`` limit (about one
-message a second with bursts) is off until ``POST /_sandbox/slack/rate_limit`` turns it on.
+``C0ARCHIVED`` #old-alerts (archived: ``is_archived``) and 22 ``team-*`` channels so that
+``conversations.list`` has several pages. The per-channel posting limit (``limit`` messages in any
+``window_seconds`` on the virtual clock) is off until ``POST /_sandbox/slack/rate-limit`` sets it.
 """
 
 from __future__ import annotations
@@ -30,15 +31,17 @@ import binascii
 import itertools
 import json
 import random
+import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from include.sandbox.systems._common import ApiError, ErrorRoute, Params, TokenBucket, read_params, retry_after_seconds
+from include.sandbox.systems._common import ApiError, ErrorRoute, Params, read_params, retry_after_seconds
 from include.sandbox.systems._seed import word_names
 
 NAME = "slack"
@@ -104,8 +107,8 @@ class SlackFile:
 
 @dataclass
 class RateLimit:
-    per_second: float
-    burst: int
+    limit: int
+    window_seconds: float
 
 
 @dataclass
@@ -118,7 +121,7 @@ class SlackState:
     uploads: dict[str, str] = field(default_factory=dict)  # upload id -> file id
     webhooks: dict[str, str] = field(default_factory=dict)  # "T../B../secret" -> channel id
     rate_limit: RateLimit | None = None
-    buckets: dict[str, TokenBucket] = field(default_factory=dict)
+    sent_at: dict[str, deque[float]] = field(default_factory=dict)  # channel id -> post times in the window
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     last_ts: float = 0.0
 
@@ -136,16 +139,19 @@ def make_state(seed: int, sandbox: Any) -> SlackState:
     seeded = [
         Channel("C0ALERTS", "alerts", topic="Production alerts"),
         Channel("C0CIFAIL", "ci-failures", topic="Failed CI runs"),
+        Channel("C0REPORTS", "reports", topic="Weekly reports"),
         Channel("C0GENERAL", "general"),
         Channel("C0RANDOM", "random", is_member=False),
+        Channel("C0PRIVATE", "private", is_member=False),
         Channel("G0OPS", "ops-private", is_private=True),
         Channel("G0LEADS", "leadership", is_private=True, is_member=False),
         Channel("C0ARCHIVED", "old-alerts", is_archived=True),
     ]
     rng = random.Random(f"slack-{seed}")
-    seeded += [Channel(f"C0TEAM{n:03d}", f"team-{name}", created=1_600_000_000 + n * 86400) for n, name in enumerate(word_names(rng, 24))]
+    seeded += [Channel(f"C0TEAM{n:03d}", f"team-{name}", created=1_600_000_000 + n * 86400) for n, name in enumerate(word_names(rng, 22))]
     state.channels = {c.id: c for c in seeded}
     state.webhooks = {
+        "T000/B000/XXXX": "C0ALERTS",
         f"{TEAM_ID}/B0ALERTS/alerts-secret": "C0ALERTS",
         f"{TEAM_ID}/B0CIFAIL/ci-secret": "C0CIFAIL",
         f"{TEAM_ID}/B0ARCHIVED/old-secret": "C0ARCHIVED",
@@ -285,8 +291,14 @@ def _writable(state: SlackState, ref: Any) -> Channel:
     return channel
 
 
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+
+
 def _by_id(state: SlackState, ref: Any) -> Channel:
-    """File sharing takes channel IDs only (slack.md §6.1): ``#alerts`` is not found."""
+    """File sharing takes channel IDs only (slack.md §6.1): ``#alerts`` is ``invalid_channel``, an
+    unknown ID ``channel_not_found``."""
+    if not _CHANNEL_ID.match(str(ref)):
+        raise SlackError("invalid_channel")
     if str(ref) not in state.channels:
         raise SlackError("channel_not_found")
     return _writable(state, ref)
@@ -295,10 +307,13 @@ def _by_id(state: SlackState, ref: Any) -> Channel:
 def _check_rate(state: SlackState, channel: str) -> None:
     if state.rate_limit is None:
         return
-    bucket = state.buckets.setdefault(channel, TokenBucket(state.rate_limit.per_second, state.rate_limit.burst))
-    wait = bucket.take(state.now())
-    if wait:
-        raise SlackError("ratelimited", 429, wait)
+    limit, window, now = state.rate_limit.limit, state.rate_limit.window_seconds, state.now()
+    times = state.sent_at.setdefault(channel, deque())
+    while times and times[0] <= now - window:
+        times.popleft()
+    if len(times) >= limit:  # sliding window: the oldest post in it must age out first
+        raise SlackError("ratelimited", 429, times[0] + window - now)
+    times.append(now)
 
 
 # -- JSON shapes -----------------------------------------------------------------------------------
@@ -495,9 +510,8 @@ def files_get_upload_url_external(request: Request, state: SlackState, params: P
     n = next(state.ids)
     file = SlackFile(f"F0SANDBOX{n:04d}", str(params.get("filename")), length, int(state.now()), title=str(params.get("title") or ""))
     state.files[file.id] = file
-    upload_id = f"{TEAM_ID}-{file.id}-{n:04d}"
-    state.uploads[upload_id] = file.id
-    upload_url = str(request.base_url).rstrip("/") + f"{PREFIX}/upload/v1/{upload_id}"
+    state.uploads[file.id] = file.id
+    upload_url = str(request.base_url).rstrip("/") + f"{PREFIX}/upload/{file.id}"
     return {"upload_url": upload_url, "file_id": file.id}
 
 
@@ -553,7 +567,7 @@ async def web_api(request: Request, method: str) -> Response:
     return JSONResponse({"ok": True, **handler(request, state, params)})
 
 
-@router.post("/upload/v1/{upload_id}")
+@router.post("/upload/{upload_id}")
 async def upload_bytes(request: Request, upload_id: str) -> Response:
     """Step 2 of upload v2: the raw bytes (or a multipart ``file`` part) for a pending file."""
     state = _state(request)
@@ -628,8 +642,12 @@ class ChannelBody(BaseModel):
 
 
 class RateLimitBody(BaseModel):
-    per_second: float | None = 1.0  # None turns the per-channel limit off
-    burst: int = 1
+    limit: int | None = 1  # None/0 turns the per-channel limit off
+    window_seconds: float = Field(1.0, gt=0)
+
+
+class TokensBody(BaseModel):
+    tokens: list[str]
 
 
 class WebhookBody(BaseModel):
@@ -669,13 +687,21 @@ def add_channel(request: Request, body: ChannelBody) -> dict[str, Any]:
     return channel_json(channel)
 
 
-@control.post("/rate_limit")
+@control.post("/rate-limit")
 def set_rate_limit(request: Request, body: RateLimitBody) -> dict[str, Any]:
-    """Per-channel posting limit (chat.postMessage and webhooks): ``per_second`` with ``burst``."""
+    """Per-channel posting limit (chat.postMessage and webhooks): at most ``limit`` posts per channel
+    in any ``window_seconds`` (virtual clock), then HTTP 429 ``ratelimited`` with Retry-After."""
     state = _state(request)
-    state.rate_limit = RateLimit(body.per_second, max(1, body.burst)) if body.per_second else None
-    state.buckets.clear()
-    return {"per_second": body.per_second if state.rate_limit else None, "burst": state.rate_limit.burst if state.rate_limit else None}
+    state.rate_limit = RateLimit(body.limit, body.window_seconds) if body.limit else None
+    state.sent_at.clear()
+    return {"limit": body.limit if state.rate_limit else None, "window_seconds": body.window_seconds}
+
+
+@control.put("/tokens")
+def set_tokens(request: Request, body: TokensBody) -> dict[str, list[str]]:
+    """Replace the valid tokens (others get ``invalid_auth``)."""
+    _state(request).tokens = set(body.tokens)
+    return {"tokens": sorted(body.tokens)}
 
 
 @control.post("/webhooks")
@@ -691,9 +717,11 @@ def add_webhook(request: Request, body: WebhookBody) -> dict[str, str]:
 
 @control.get("/files")
 def list_files(request: Request) -> list[dict[str, Any]]:
-    """Every file from upload v2: id, name, title, declared length, uploaded size, channels."""
+    """Every file from upload v2: id, filename (also ``name``), title, declared length, uploaded size,
+    completed, channel (the first shared to, else None) and channels."""
     return [
-        {"id": f.id, "name": f.name, "title": f.title, "length": f.length, "size": len(f.data or b""), "completed": f.completed, "channels": f.channels}
+        {"id": f.id, "filename": f.name, "name": f.name, "title": f.title, "length": f.length, "size": len(f.data or b""), "completed": f.completed,
+         "channel": f.channels[0] if f.channels else None, "channels": f.channels}  # fmt: skip
         for f in _state(request).files.values()
     ]
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import deque
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,9 +31,9 @@ from typing import Any, Callable
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, Field
 
-from include.sandbox.systems._common import ApiError, ErrorRoute, Params, TokenBucket, Upload, read_params, retry_after_seconds
+from include.sandbox.systems._common import ApiError, ErrorRoute, Params, Upload, read_params, retry_after_seconds
 
 NAME = "telegram"
 PREFIX = "/telegram"
@@ -41,7 +42,7 @@ BOT_USER: dict[str, Any] = {
     "id": 123456,
     "is_bot": True,
     "first_name": "DevOps Sandbox",
-    "username": "devops_sandbox_bot",
+    "username": "sandbox_bot",
     "can_join_groups": True,
     "can_read_all_group_messages": False,
     "supports_inline_queries": False,
@@ -499,7 +500,7 @@ class TelegramState:
     messages: list[dict[str, Any]] = field(default_factory=list)  # what the control route lists
     files: dict[str, StoredFile] = field(default_factory=dict)
     flood: tuple[int, float] | None = None  # (messages, window seconds) per chat
-    buckets: dict[int, TokenBucket] = field(default_factory=dict)
+    sent_at: dict[int, deque[float]] = field(default_factory=dict)  # chat id -> send times in the window
     message_ids: dict[int, Iterator[int]] = field(default_factory=dict)  # per chat
     file_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -560,11 +561,14 @@ def _json_param(params: Params, name: str) -> Any:
 def _check_flood(state: TelegramState, chat: Chat) -> None:
     if state.flood is None:
         return
-    count, window = state.flood
-    bucket = state.buckets.setdefault(chat.id, TokenBucket(count / window, count))
-    wait = bucket.take(state.now())
-    if wait:
-        raise too_many_requests(wait)
+    limit, window = state.flood
+    now = state.now()
+    times = state.sent_at.setdefault(chat.id, deque())
+    while times and times[0] <= now - window:
+        times.popleft()
+    if len(times) >= limit:  # sliding window: the oldest send in it must age out first
+        raise too_many_requests(times[0] + window - now)
+    times.append(now)
 
 
 def _caption(params: Params) -> Parsed | None:
@@ -616,7 +620,9 @@ def _message(state: TelegramState, chat: Chat, params: Params, kind: str, conten
             "chat_id": chat.id,
             "message_id": message["message_id"],
             "date": message["date"],
+            "ts": state.now(),
             "type": kind,
+            "method": _METHOD_OF[kind],
             "parse_mode": params.get("parse_mode"),
             "message_thread_id": message.get("message_thread_id"),
             "disable_notification": str(params.get("disable_notification")).lower() == "true",
@@ -624,6 +630,9 @@ def _message(state: TelegramState, chat: Chat, params: Params, kind: str, conten
         }
     )
     return message
+
+
+_METHOD_OF = {"text": "sendMessage", "document": "sendDocument", "photo": "sendPhoto"}
 
 
 def _entities(key: str, parsed: Parsed) -> dict[str, Any]:
@@ -658,14 +667,14 @@ def send_document(state: TelegramState, params: Params) -> Any:
     chat = _chat(state, params)
     source = _upload(params, "document")
     if isinstance(source, Upload) and len(source.data) > MAX_UPLOAD:
-        raise TelegramError(413, "Request Entity Too Large")
+        raise bad_request("file is too big")
     caption = _caption(params)
     stored = _store_file(state, "documents", source or "", "there is no document in the request")
     _check_flood(state, chat)
     document: dict[str, Any] = {"file_name": stored.name, "mime_type": stored.mime_type, "file_id": stored.file_id, "file_unique_id": stored.unique_id}
     if stored.data is not None:
         document["file_size"] = len(stored.data)
-    record = {"caption": caption.text if caption else None, "raw_caption": params.get("caption"),
+    record = {"caption": caption.text if caption else None, "raw_caption": params.get("caption"), "filename": stored.name, "size": len(stored.data or b""),
               "document": {"file_id": stored.file_id, "filename": stored.name, "size": len(stored.data or b""), "url": stored.url}}  # fmt: skip
     return _message(state, chat, params, "document", {"document": document, **_caption_fields(caption)}, record)
 
@@ -693,7 +702,7 @@ def send_photo(state: TelegramState, params: Params) -> Any:
         {"file_id": stored.file_id, "file_unique_id": stored.unique_id, "width": round(width * scale), "height": round(height * scale),
          "file_size": len(stored.data or b"")},
     ]  # fmt: skip
-    record = {"caption": caption.text if caption else None, "raw_caption": params.get("caption"),
+    record = {"caption": caption.text if caption else None, "raw_caption": params.get("caption"), "filename": stored.name, "size": len(stored.data or b""),
               "photo": {"file_id": stored.file_id, "filename": stored.name, "size": len(stored.data or b""), "width": width, "height": height}}  # fmt: skip
     return _message(state, chat, params, "photo", {"photo": photo, **_caption_fields(caption)}, record)
 
@@ -740,8 +749,14 @@ async def download(request: Request, token: str, file_path: str) -> Response:
 
 # -- controls (/_sandbox/telegram) -----------------------------------------------------------------
 class FloodBody(BaseModel):
-    messages: int | None = 20  # None turns flood control off
-    window_s: float = 60.0
+    """``limit`` messages per chat per ``window_seconds`` (``messages``/``window_s`` also accepted)."""
+
+    limit: int | None = Field(20, validation_alias=AliasChoices("limit", "messages"))  # None/0 turns it off
+    window_seconds: float = Field(60.0, gt=0, validation_alias=AliasChoices("window_seconds", "window_s"))
+
+
+class TokensBody(BaseModel):
+    tokens: list[str]
 
 
 class ChatBody(BaseModel):
@@ -756,18 +771,27 @@ class ChatBody(BaseModel):
 
 @control.get("/messages")
 def list_messages(request: Request, chat_id: str | None = None) -> list[dict[str, Any]]:
-    """Sent messages in order (``text`` as parsed, ``raw_text`` as sent; documents and photos with
-    filename and size); ``chat_id`` keeps one chat's."""
+    """Everything delivered, in order: ``chat_id``, ``message_id``, ``method``, ``text`` (as parsed;
+    ``raw_text`` as sent) or ``caption``, ``parse_mode``, ``filename`` and ``size`` (files), ``ts``
+    (virtual clock); ``chat_id`` keeps one chat's."""
     return [m for m in _state(request).messages if chat_id is None or str(m["chat_id"]) == str(chat_id)]
 
 
 @control.post("/flood")
 def set_flood(request: Request, body: FloodBody) -> dict[str, Any]:
-    """Per-chat flood control: at most ``messages`` per ``window_s`` (bursts allowed), then 429."""
+    """Per-chat flood control: at most ``limit`` messages per chat in any ``window_seconds`` (on the
+    virtual clock), then 429 ``retry after N``; ``limit`` null turns it off."""
     state = _state(request)
-    state.flood = (body.messages, body.window_s) if body.messages else None
-    state.buckets.clear()
-    return {"messages": body.messages if state.flood else None, "window_s": body.window_s}
+    state.flood = (body.limit, body.window_seconds) if body.limit else None
+    state.sent_at.clear()
+    return {"limit": body.limit if state.flood else None, "window_seconds": body.window_seconds}
+
+
+@control.put("/tokens")
+def set_tokens(request: Request, body: TokensBody) -> dict[str, list[str]]:
+    """Replace the valid bot tokens (others get 401 Unauthorized)."""
+    _state(request).tokens = set(body.tokens)
+    return {"tokens": sorted(body.tokens)}
 
 
 @control.post("/chats")

@@ -51,6 +51,37 @@ def test_auth_errors_are_http_200_with_ok_false(api: TestClient) -> None:
     assert by_param["ok"] and by_param["team_id"] == "T0SANDBOX" and by_param["user_id"] == "U0SANDBOXBOT"
 
 
+def test_tokens_control_replaces_the_valid_tokens(api: TestClient) -> None:
+    assert api.put("/_sandbox/slack/tokens", json={"tokens": ["xoxb-rotated"]}).json() == {"tokens": ["xoxb-rotated"]}
+    assert api.post("/slack/api/auth.test", headers=AUTH).json() == {"ok": False, "error": "invalid_auth"}
+    assert api.post("/slack/api/auth.test", headers={"Authorization": "Bearer xoxb-rotated"}).json()["ok"] is True
+
+
+def test_reports_channel_and_form_bodies(api: TestClient) -> None:
+    answer = api.post("/slack/api/chat.postMessage", headers=AUTH, data={"channel": "#reports", "text": "weekly"}).json()
+    assert answer["ok"] and answer["channel"] == "C0REPORTS" and answer["ts"].split(".")[1].isdigit() and len(answer["ts"].split(".")[1]) == 6
+    assert [m["text"] for m in posted(api, "C0REPORTS")] == ["weekly"]
+
+
+def test_upload_url_takes_raw_or_multipart_bytes(api: TestClient) -> None:
+    def new_upload(name: str, length: int) -> dict[str, Any]:
+        return api.post("/slack/api/files.getUploadURLExternal", headers=AUTH, data={"filename": name, "length": str(length)}).json()
+
+    raw, multi = new_upload("a.txt", 3), new_upload("b.csv", 4)
+    assert raw["upload_url"] == f"http://testserver/slack/upload/{raw['file_id']}"
+    assert api.post(f"/slack/upload/{raw['file_id']}", content=b"abc").text == "OK - 3"
+    assert api.post(f"/slack/upload/{multi['file_id']}", files={"file": ("b.csv", b"a,b\n", "text/csv")}).text == "OK - 4"
+    assert api.post(f"/slack/upload/{raw['file_id']}", content=b"again").status_code == 404  # an upload URL is used once
+    assert call(api, "files.getUploadURLExternal", filename="x")["error"] == "invalid_arguments"
+    files = json.dumps([{"id": raw["file_id"], "title": "A"}, {"id": multi["file_id"]}])
+    done = api.post("/slack/api/files.completeUploadExternal", headers=AUTH, data={"files": files, "channel_id": "C0REPORTS", "initial_comment": "two files"}).json()
+    assert done["ok"] and [(f["id"], f["title"], f["size"]) for f in done["files"]] == [(raw["file_id"], "A", 3), (multi["file_id"], "b.csv", 4)]
+    assert call(api, "files.completeUploadExternal", files=[{"id": raw["file_id"]}], channel_id="C0REPORTS")["error"] == "file_not_found"  # completed already
+    (message,) = posted(api, "C0REPORTS")
+    assert message["text"] == "two files" and [f["name"] for f in message["files"]] == ["a.txt", "b.csv"]
+    assert [(f["filename"], f["channel"]) for f in api.get("/_sandbox/slack/files").json()] == [("a.txt", "C0REPORTS"), ("b.csv", "C0REPORTS")]
+
+
 def test_post_message_answers_channel_id_and_ts_and_is_listed(api: TestClient) -> None:
     first = call(api, "chat.postMessage", channel="#alerts", text="disk full", blocks=[section("*disk* full")])
     second = call(api, "chat.postMessage", channel="C0ALERTS", text="again")
@@ -63,7 +94,8 @@ def test_post_message_answers_channel_id_and_ts_and_is_listed(api: TestClient) -
 
 @pytest.mark.parametrize(
     ("channel", "error"),
-    [("C0NOPE", "channel_not_found"), ("G0LEADS", "channel_not_found"), ("#random", "not_in_channel"), ("C0ARCHIVED", "is_archived"), ("", "channel_not_found")],
+    [("C0NOPE", "channel_not_found"), ("G0LEADS", "channel_not_found"), ("#random", "not_in_channel"), ("C0PRIVATE", "not_in_channel"),
+     ("C0ARCHIVED", "is_archived"), ("", "channel_not_found")],
 )
 def test_channel_errors(api: TestClient, channel: str, error: str) -> None:
     assert call(api, "chat.postMessage", channel=channel, text="x") == {"ok": False, "error": error}
@@ -134,14 +166,17 @@ def test_conversations_list_pages_with_cursors(api: TestClient) -> None:
 
 def test_per_channel_rate_limit_is_off_by_default_then_answers_429(api: TestClient) -> None:
     assert all(call(api, "chat.postMessage", channel="C0ALERTS", text=str(i))["ok"] for i in range(10))
-    api.post("/_sandbox/slack/rate_limit", json={"per_second": 1, "burst": 2})
+    assert api.post("/_sandbox/slack/rate-limit", json={"limit": 2, "window_seconds": 5}).json() == {"limit": 2, "window_seconds": 5}
     assert call(api, "chat.postMessage", channel="C0ALERTS", text="a")["ok"] and call(api, "chat.postMessage", channel="C0ALERTS", text="b")["ok"]
     limited = api.post("/slack/api/chat.postMessage", headers=AUTH, json={"channel": "C0ALERTS", "text": "c"})
-    assert (limited.status_code, limited.headers["Retry-After"], limited.json()) == (429, "1", {"ok": False, "error": "ratelimited"})
+    assert (limited.status_code, limited.headers["Retry-After"], limited.json()) == (429, "5", {"ok": False, "error": "ratelimited"})
     assert call(api, "chat.postMessage", channel="C0CIFAIL", text="other channel")["ok"]
-    api.post("/_sandbox/clock/advance", json={"seconds": 1})
+    assert api.post(ALERTS_HOOK, json={"text": "hook"}).status_code == 429  # webhooks share the channel's limit
+    api.post("/_sandbox/clock/advance", json={"seconds": 3})
+    assert api.post("/slack/api/chat.postMessage", headers=AUTH, json={"channel": "C0ALERTS", "text": "c"}).status_code == 429
+    api.post("/_sandbox/clock/advance", json={"seconds": 2})
     assert call(api, "chat.postMessage", channel="C0ALERTS", text="c")["ok"]
-    api.post("/_sandbox/slack/rate_limit", json={"per_second": None})
+    api.post("/_sandbox/slack/rate-limit", json={"limit": None})
     assert all(call(api, "chat.postMessage", channel="C0ALERTS", text=str(i))["ok"] for i in range(5))
 
 
@@ -155,6 +190,13 @@ def test_injected_faults_use_slack_error_bodies(api: TestClient) -> None:
 
 
 # -- incoming webhooks -----------------------------------------------------------------------------
+def test_seeded_webhook_path(api: TestClient) -> None:
+    answer = api.post("/slack/services/T000/B000/XXXX", json={"blocks": [section("only blocks")]})
+    assert (answer.status_code, answer.text) == (200, "ok")
+    assert [(m["channel"], m["blocks"]) for m in posted(api)] == [("C0ALERTS", [section("only blocks")])]
+    assert (api.post("/slack/services/T000/B999/XXXX", json={"text": "t"}).status_code, api.post("/slack/services/T000/B999/XXXX", json={"text": "t"}).text) == (404, "no_service")
+
+
 def test_incoming_webhook_posts_to_its_fixed_channel(api: TestClient) -> None:
     answer = api.post(ALERTS_HOOK, json={"text": "deploy done", "channel": "#general", "username": "x", "blocks": [section("done")]})
     assert (answer.status_code, answer.text) == (200, "ok")
@@ -189,7 +231,7 @@ def test_webhook_control_adds_a_hook(api: TestClient) -> None:
 # -- real clients over HTTP ------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(systems=["slack"]) as srv:
+    with SandboxServer(systems=["telegram", "slack"]) as srv:
         yield srv
 
 
@@ -229,18 +271,23 @@ def test_files_upload_v2_takes_three_calls_and_needs_a_channel_id(sb: SandboxCli
     html = "<html><body>weekly report</body></html>"
     done = client.files_upload_v2(channel="C0ALERTS", content=html, filename="report.html", title="Weekly", initial_comment="This week")
     file_id = done["file"]["id"]
-    assert [r["path"] for r in sb.requests(system="slack")] == ["/api/files.getUploadURLExternal", f"/upload/v1/T0SANDBOX-{file_id}-0001", "/api/files.completeUploadExternal"]
+    assert [r["path"] for r in sb.requests(system="slack")] == ["/api/files.getUploadURLExternal", f"/upload/{file_id}", "/api/files.completeUploadExternal"]
     (message,) = sent(sb, "C0ALERTS")
     assert message["text"] == "This week" and message["via"] == "file" and message["files"] == [{"id": file_id, "name": "report.html", "title": "Weekly", "size": len(html)}]
     download = requests.get(done["file"]["url_private"], headers=AUTH, timeout=10)
     assert download.content.decode() == html == requests.get(f"{sb.base_url}/_sandbox/slack/files/{file_id}/content", timeout=10).text
     with pytest.raises(SlackApiError) as err:
         client.files_upload_v2(channel="#alerts", content="x", filename="x.txt")
+    assert err.value.response["error"] == "invalid_channel"
+    with pytest.raises(SlackApiError) as err:
+        client.files_upload_v2(channel="C0NOPE", content="x", filename="x.txt")
     assert err.value.response["error"] == "channel_not_found"
+    (listed, _, _) = sb.control("slack", "GET", "/files")
+    assert {k: listed[k] for k in ("id", "filename", "size", "title", "channel")} == {"id": file_id, "filename": "report.html", "size": len(html), "title": "Weekly", "channel": "C0ALERTS"}
 
 
 def test_rate_limit_retry_handler_honours_retry_after(sb: SandboxClient) -> None:
-    sb.control("slack", "POST", "/rate_limit", json={"per_second": 1, "burst": 1})
+    sb.control("slack", "POST", "/rate-limit", json={"limit": 1, "window_seconds": 1})
     plain = web(sb)
     plain.chat_postMessage(channel="C0ALERTS", text="first")
     with pytest.raises(SlackApiError) as err:
@@ -251,6 +298,16 @@ def test_rate_limit_retry_handler_honours_retry_after(sb: SandboxClient) -> None
     assert patient.chat_postMessage(channel="C0ALERTS", text="after waiting")["ok"]
     assert time.monotonic() - t0 >= 0.9
     assert [m["text"] for m in sent(sb, "C0ALERTS")] == ["first", "after waiting"]
+
+
+def test_injected_429_is_retried_by_the_rate_limit_handler(sb: SandboxClient) -> None:
+    sb.fault(system="slack", path="/api/chat.postMessage", status=429, retry_after=1, times=1)
+    client = web(sb, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=1)])
+    t0 = time.monotonic()
+    answer = client.chat_postMessage(channel="C0ALERTS", text="after the 429", blocks=[section("after the 429")])
+    assert answer["ok"] and time.monotonic() - t0 >= 0.9
+    assert [r["status"] for r in sb.requests(system="slack", path="chat.postMessage")] == [429, 200]
+    assert [m["text"] for m in sent(sb, "C0ALERTS")] == ["after the 429"]
 
 
 def test_airflow_slack_hook_uses_the_connection_base_url(sb: SandboxClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -270,6 +327,8 @@ def test_webhook_clients(sb: SandboxClient, monkeypatch: pytest.MonkeyPatch) -> 
 
     answer = WebhookClient(sb.base_url + ALERTS_HOOK).send(text="via slack_sdk")
     assert (answer.status_code, answer.body) == (200, "ok")
+    missing = WebhookClient(sb.url("slack", "/services/T000/B999/nope")).send(text="x")
+    assert (missing.status_code, missing.body) == (404, "no_service")
     conn = {"conn_type": "slackwebhook", "host": sb.url("slack", "/services"), "password": "T0SANDBOX/B0ALERTS/alerts-secret"}
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_WEBHOOK_SANDBOX", json.dumps(conn))
     SlackWebhookHook(slack_webhook_conn_id="slack_webhook_sandbox").send(text="via the Airflow hook")

@@ -55,12 +55,32 @@ def sent(api: TestClient, chat_id: Any = ALERTS) -> list[dict[str, Any]]:
 # -- Bot API rules ---------------------------------------------------------------------------------
 def test_tokens_and_methods(api: TestClient) -> None:
     me = api.get(f"{BOT}/getMe").json()
-    assert me["ok"] and me["result"]["id"] == 123456 and me["result"]["is_bot"] is True
+    assert me["ok"] and me["result"]["id"] == 123456 and me["result"]["is_bot"] is True and me["result"]["username"] == "sandbox_bot"
     assert api.post(f"{BOT}/GETME").json()["ok"]  # method names are case-insensitive
     assert api.get("/telegram/bot999:WRONG/getMe").json() == {"ok": False, "error_code": 401, "description": "Unauthorized"}
     malformed = api.get("/telegram/botnot-a-token/getMe")
     assert (malformed.status_code, malformed.json()["description"]) == (404, "Not Found")
     assert api.post(f"{BOT}/sendSticker").status_code == 404
+
+
+def test_tokens_control_replaces_the_valid_tokens(api: TestClient) -> None:
+    assert api.put("/_sandbox/telegram/tokens", json={"tokens": ["42:NEW-token"]}).json() == {"tokens": ["42:NEW-token"]}
+    assert api.get(f"{BOT}/getMe").status_code == 401
+    assert api.get("/telegram/bot42:NEW-token/getMe").json()["ok"] is True
+
+
+def test_json_bodies_and_the_messages_control(api: TestClient) -> None:
+    answer = api.post(f"{BOT}/sendMessage", json={"chat_id": 555000111, "text": "<i>hi</i>", "parse_mode": "HTML", "disable_notification": True,
+                                                  "link_preview_options": {"is_disabled": True}, "reply_parameters": {"message_id": 1}})  # fmt: skip
+    assert answer.status_code == 200 and answer.json()["result"]["chat"] == {"id": 555000111, "type": "private", "first_name": "Alice", "username": "alice_ops"}
+    second = api.get(f"{BOT}/sendMessage", params={"chat_id": 555000111, "text": "again"}).json()["result"]
+    assert second["message_id"] == answer.json()["result"]["message_id"] + 1
+    api.post(f"{BOT}/sendDocument", data={"chat_id": "555000111", "caption": "c"}, files={"document": ("a.txt", b"abc", "text/plain")})
+    listed = sent(api, 555000111)
+    assert [(m["chat_id"], m["message_id"], m["method"], m.get("text") or m.get("caption"), m["parse_mode"]) for m in listed] == [
+        (555000111, 1, "sendMessage", "hi", "HTML"), (555000111, 2, "sendMessage", "again", None), (555000111, 3, "sendDocument", "c", None)]  # fmt: skip
+    assert (listed[2]["filename"], listed[2]["size"]) == ("a.txt", 3) and listed[0]["ts"] <= listed[2]["ts"] and listed[0]["disable_notification"]
+    assert sent(api) == [] and len(api.get("/_sandbox/telegram/messages").json()) == 3
 
 
 def test_text_length_is_counted_after_parsing(api: TestClient) -> None:
@@ -160,7 +180,7 @@ def test_documents_and_photos(api: TestClient, monkeypatch: pytest.MonkeyPatch) 
     assert api.post(f"{BOT}/sendDocument", data={"chat_id": str(ALERTS), "document": "no-such-id"}).json()["description"] == "Bad Request: wrong file identifier/HTTP URL specified"
     monkeypatch.setattr(tg, "MAX_UPLOAD", 10)
     monkeypatch.setattr(tg, "MAX_PHOTO", 10)
-    assert upload("sendDocument", "document", b"x" * 11) == (413, {"ok": False, "error_code": 413, "description": "Request Entity Too Large"})
+    assert upload("sendDocument", "document", b"x" * 11) == bad("file is too big")
     assert upload("sendPhoto", "photo", png(2, 2)) == bad("file is too big")
 
 
@@ -175,15 +195,18 @@ def test_image_sizes_of_png_gif_and_jpeg() -> None:
 
 def test_flood_control_per_chat_is_off_by_default(api: TestClient) -> None:
     assert all(send(api, str(i))[0] == 200 for i in range(10))
-    api.post("/_sandbox/telegram/flood", json={"messages": 2, "window_s": 10})
+    assert api.post("/_sandbox/telegram/flood", json={"limit": 2, "window_seconds": 10}).json() == {"limit": 2, "window_seconds": 10}
     assert send(api, "a")[0] == send(api, "b")[0] == 200
     limited = api.post(f"{BOT}/sendMessage", data={"chat_id": str(ALERTS), "text": "c"})
-    expected = {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 5", "parameters": {"retry_after": 5}}
-    assert (limited.status_code, limited.json(), limited.headers["Retry-After"]) == (429, expected, "5")
+    expected = {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 10", "parameters": {"retry_after": 10}}
+    assert (limited.status_code, limited.json(), limited.headers["Retry-After"]) == (429, expected, "10")
     assert send(api, "other chat", chat_id=555000111)[0] == 200
-    api.post("/_sandbox/clock/advance", json={"seconds": 5})
+    api.post("/_sandbox/clock/advance", json={"seconds": 6})
+    assert send(api, "c")[0] == 429  # both sends are still inside the 10 s window
+    api.post("/_sandbox/clock/advance", json={"seconds": 4})
     assert send(api, "c")[0] == 200
-    api.post("/_sandbox/telegram/flood", json={"messages": None})
+    assert [m["text"] for m in sent(api)][-3:] == ["a", "b", "c"]
+    api.post("/_sandbox/telegram/flood", json={"limit": None})
     assert all(send(api, str(i))[0] == 200 for i in range(5))
 
 
@@ -197,7 +220,7 @@ def test_injected_faults_use_the_bot_api_error_format(api: TestClient) -> None:
 # -- python-telegram-bot and the Airflow provider over HTTP ----------------------------------------
 @pytest.fixture(scope="module")
 def server() -> Iterator[SandboxServer]:
-    with SandboxServer(systems=["telegram"]) as srv:
+    with SandboxServer(systems=["telegram", "slack"]) as srv:
         yield srv
 
 
@@ -233,12 +256,14 @@ def test_python_telegram_bot_sends_text_files_and_photos(sb: SandboxClient) -> N
 
 def test_python_telegram_bot_raises_typed_errors(sb: SandboxClient, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "1")  # RetryAfter.retry_after as a timedelta (PTB 22.2+; no deprecation warning)
-    sb.control("telegram", "POST", "/flood", json={"messages": 1, "window_s": 30})
+    sb.control("telegram", "POST", "/flood", json={"limit": 1, "window_seconds": 30})
 
     async def scenario() -> None:
         async with bot(sb) as b:
             with pytest.raises(BadRequest, match="Chat not found"):
                 await b.send_message(-100999, "x")
+            with pytest.raises(BadRequest, match="Can't parse entities: can't find end tag"):
+                await b.send_message(ALERTS, "<b>unclosed", parse_mode="HTML")
             with pytest.raises(BadRequest, match="reserved and must be escaped"):
                 await b.send_message(ALERTS, "v1.2", parse_mode="MarkdownV2")
             with pytest.raises(Forbidden, match="blocked by the user"):
