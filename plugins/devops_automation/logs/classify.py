@@ -90,6 +90,81 @@ INFRA_DETAILS: dict[str, tuple[str, str]] = {
 }
 
 
+#: GitLab's ``failure_reason`` of a failed job -> (category, worth one automatic retry). Reasons that
+#: say the job's own script failed (``script_failure``, ``unknown_failure``) are not here: the log decides.
+FAILURE_REASONS: dict[str, tuple[str, bool]] = {
+    # runner and server side
+    "runner_system_failure": ("infrastructure", True),
+    "runner_interrupted": ("infrastructure", True),
+    "runner_external_dependency_failure": ("infrastructure", True),
+    "api_failure": ("infrastructure", True),
+    "scheduler_failure": ("infrastructure", True),
+    "data_integrity_failure": ("infrastructure", True),
+    "unmet_prerequisites": ("infrastructure", True),
+    "job_router_failure": ("infrastructure", True),
+    "reached_downstream_pipeline_trigger_rate_limit": ("infrastructure", True),
+    "no_matching_runner": ("infrastructure", False),
+    "ci_quota_exceeded": ("infrastructure", False),
+    "runner_unsupported": ("configuration", False),
+    "runner_configuration_error": ("configuration", False),
+    # time
+    "stuck_or_timeout_failure": ("timeout", True),
+    "stuck_pending_with_matching_runners": ("timeout", True),
+    "stuck_pending_no_matching_runners": ("timeout", True),
+    "no_updates_running": ("timeout", True),
+    "no_updates_canceling": ("timeout", True),
+    "job_execution_timeout": ("timeout", True),
+    "job_execution_server_timeout": ("timeout", True),
+    "server_timeout_running": ("timeout", True),
+    "server_timeout_canceling": ("timeout", True),
+    # dependencies, schedule, configuration
+    "missing_dependency_failure": ("dependency", False),
+    "stale_schedule": ("configuration", False),
+    "archived_failure": ("configuration", False),
+    "pipeline_loop_detected": ("configuration", False),
+    "trace_size_exceeded": ("configuration", False),
+    "secrets_provider_not_found": ("configuration", False),
+    "environment_creation_failure": ("configuration", False),
+    "forward_deployment_failure": ("configuration", False),
+    "failed_outdated_deployment_job": ("configuration", False),
+    "invalid_bridge_trigger": ("configuration", False),
+    "bridge_pipeline_is_child_pipeline": ("configuration", False),
+    "downstream_pipeline_creation_failed": ("configuration", False),
+    "downstream_bridge_project_not_found": ("configuration", False),
+    "upstream_bridge_project_not_found": ("configuration", False),
+    "downstream_project_trigger_resolved_to_empty": ("configuration", False),
+    "reached_max_descendant_pipelines_depth": ("configuration", False),
+    "reached_max_pipeline_hierarchy_size": ("configuration", False),
+    # access
+    "deployment_rejected": ("permission", False),
+    "protected_environment_failure": ("permission", False),
+    "user_blocked": ("permission", False),
+    "project_deleted": ("permission", False),
+    "builds_disabled": ("permission", False),
+    "ip_restriction_failure": ("permission", False),
+    "insufficient_bridge_permissions": ("permission", False),
+    "insufficient_upstream_permissions": ("permission", False),
+    "duo_workflow_not_allowed": ("permission", False),
+    "id_token_burned_project_path": ("permission", False),
+    "job_token_expired": ("permission", True),
+}
+#: Reasons that leave the diagnosis to the log (and so to the LLM).
+SCRIPT_REASONS = frozenset({"script_failure", "unknown_failure", ""})
+
+
+def reason_verdict(failure_reason: str | None) -> tuple[str, bool] | None:
+    """(category, transient) that GitLab's ``failure_reason`` implies, or None when the log must decide."""
+    if not failure_reason:
+        return None
+    return FAILURE_REASONS.get(failure_reason.strip().lower())
+
+
+def needs_log_analysis(failure_reason: str | None) -> bool:
+    """Whether the log is worth an LLM analysis: the job's own script failed (or the reason is unknown)."""
+    verdict = reason_verdict(failure_reason)
+    return verdict is None or verdict[0] == "timeout"
+
+
 def _clip(text: str, limit: int = 220) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -109,12 +184,19 @@ def category_scores(signals: list[Signal]) -> dict[str, float]:
     return scores
 
 
-def classify_excerpt(ex: Excerpt, max_evidence: int = 5) -> Classification:
-    """Classify from an excerpt's signals; evidence lines are always lines of the excerpt."""
+def classify_excerpt(ex: Excerpt, max_evidence: int = 5, failure_reason: str | None = None) -> Classification:
+    """Classify from an excerpt's signals; evidence lines are always lines of the excerpt.
+
+    ``failure_reason`` (GitLab's, of the failed job) decides the category and whether to retry when it
+    names a runner, timeout, quota or policy problem (see :data:`FAILURE_REASONS`).
+    """
     signals = list(ex.signals)
     scores = category_scores(signals)
     kept = set(ex.lines)
-    if scores:
+    verdict = reason_verdict(failure_reason)
+    if verdict is not None:
+        category = verdict[0]
+    elif scores:
         category = max(scores, key=lambda c: (scores[c], -CATEGORIES.index(c)))
     else:
         category = "unknown"
@@ -147,21 +229,28 @@ def classify_excerpt(ex: Excerpt, max_evidence: int = 5) -> Classification:
         template = INFRA_DETAILS[top.family]
     transient = bool(top is not None and category == "infrastructure" and top.family in TRANSIENT_FAMILIES)
     total = sum(scores.values())
-    confidence = 0.2 if not scores else round(min(0.9, 0.3 + 0.6 * scores[category] / total), 2)
+    confidence = 0.2 if not scores else round(min(0.9, 0.3 + 0.6 * scores.get(category, 0.0) / total), 2)
     if category != "unknown" and top is not None and top.in_passing_log:
         confidence = round(confidence * 0.6, 2)  # the passing run printed the same thing
+    explanation = template[0].format(first=first)
+    if verdict is not None:  # GitLab itself says what went wrong
+        transient = verdict[1]
+        confidence = 0.9
+        explanation = f"GitLab reports failure_reason={failure_reason.strip().lower()}. " + explanation  # type: ignore[union-attr]
     return Classification(
         category=category,
         is_transient=transient,
         confidence=confidence,
         evidence=evidence,
-        explanation=template[0].format(first=first),
+        explanation=explanation,
         next_step=template[1],
         scores=scores,
     )
 
 
-def classify(log: Excerpt | LogSource, passed: LogSource | None = None, *, budget: int = 4000) -> Classification:
+def classify(
+    log: Excerpt | LogSource, passed: LogSource | None = None, *, budget: int = 4000, failure_reason: str | None = None
+) -> Classification:
     """Classify a failed job from its log (or from an :class:`Excerpt` already made)."""
     ex = log if isinstance(log, Excerpt) else make_excerpt(log, passed, budget=budget)
-    return classify_excerpt(ex)
+    return classify_excerpt(ex, failure_reason=failure_reason)

@@ -83,6 +83,7 @@ class ExcerptConfig:
     boilerplate_section_weight: float = 0.4
     failing_section_weight: float = 1.25
     last_occurrence_weight: float = 0.8
+    repeat_context_weight: float = 0.5  # the last occurrence is followed by the same lines as the first
     own_line_weight: float = 1.6  # an error line itself ranks above the context of a stronger one
     recency: float = 0.25  # errors near the end weigh up to this much more than at the start
     first_error_bonus: float = 1.0
@@ -498,6 +499,12 @@ class _Selector:
             line = occ.line - d
             self.offer(line, text, eff * share * decay ** (d - 1) * _line_factor(text, prev_text) * across(line))
 
+    def _same_context(self, a: _Occurrence, b: _Occurrence) -> bool:
+        """Whether two occurrences of an error are followed by the same (normalised) lines."""
+        n = min(len(a.window.after), len(b.window.after), 4)
+        clean = self.scan.clean
+        return n > 0 and all(_norm(clean(x)) == _norm(clean(y)) for x, y in zip(a.window.after[:n], b.window.after[:n]))
+
     def effective(self, t: _Template, occ: _Occurrence) -> float:
         pos = occ.line / max(1, self.scan.n)
         eff = t.score.value * self._smult(occ.line) * (1 - self.cfg.recency + self.cfg.recency * pos)
@@ -523,7 +530,10 @@ class _Selector:
                 note = f"  [×{t.count}, last at line {t.last.line}]"
             self._offer_window(t.first, eff, note)
             if t.last is not None:
-                self._offer_window(t.last, self.effective(t, t.last) * cfg.last_occurrence_weight, "")
+                weight = cfg.last_occurrence_weight
+                if self._same_context(t.first, t.last):  # an exact repeat (e.g. the same stack trace): the count says it
+                    weight *= cfg.repeat_context_weight
+                self._offer_window(t.last, self.effective(t, t.last) * weight, "")
             signals.append(
                 (
                     eff,

@@ -308,7 +308,8 @@ def analyse(
     without ``model`` (or without both a client and an endpoint/key) only the heuristic runs.
     """
     ex = log if isinstance(log, Excerpt) else make_excerpt(log, passed, budget=budget)
-    heuristic = classify_excerpt(ex)
+    failure_reason = str((job or {}).get("failure_reason") or "") or None
+    heuristic = classify_excerpt(ex, failure_reason=failure_reason)
     if not model or (client is None and not base_url and not api_key):
         return heuristic_analysis(ex, heuristic, "heuristic", "no LLM connection configured")
     prompt = build_prompt(ex, heuristic, job, prompts_dir)

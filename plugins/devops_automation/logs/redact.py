@@ -163,6 +163,17 @@ def _auth(m: re.Match[str]) -> str:
     return f"{m.group('head')}{m.group('scheme') or ''}{_mark('authorization')}"
 
 
+def _aws_secret(m: re.Match[str]) -> str:
+    return m.group("sep") + _mark("aws_secret_key")
+
+
+def _login_password(m: re.Match[str]) -> str:
+    value = m.group("value")
+    if _PLACEHOLDER.match(value) or value.startswith(("[REDACTED", "%", "${", "<")):
+        return m.group(0)
+    return m.group("head") + _mark("secret")
+
+
 def _url_password(m: re.Match[str]) -> str:
     pw = m.group("pw")
     if pw.startswith("[REDACTED") or _PLACEHOLDER.match(pw):
@@ -186,7 +197,7 @@ RULES: list[Rule] = [
     # kept a middle line of a key without its BEGIN line
     ("private_key", re.compile(r"(?m)(?<![\w+/=])(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*\d)[A-Za-z0-9+/]{60,76}={0,2}(?=[ \t]*$)"), _pem_body),
     ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b"), None),
-    ("aws_secret_key", re.compile(r"(?i)(?<=aws_secret_access_key)(?:[\"']?\s*[:=]\s*[\"']?)" + _ALREADY + r"[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"), None),
+    ("aws_secret_key", re.compile(r"(?i)(?<=aws_secret_access_key)(?P<sep>[\"']?\s*[:=]\s*[\"']?)" + _ALREADY + r"[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"), _aws_secret),
     ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), None),
     ("gitlab_token", re.compile(r"\b(?:glpat|glptt|gldt|glrt|glcbt|glsoat|glffct|glimt|glagent|gloas|glft|glwt)-[A-Za-z0-9_-]{20,}\b|\bGR1348941[A-Za-z0-9_-]{20,}\b"), None),
     ("slack_webhook", re.compile(r"https://hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{20,}"), None),
@@ -233,6 +244,15 @@ RULES: list[Rule] = [
         "secret",
         re.compile(r"(?P<name>--?" + _SECRET_NAME + r")(?P<sep>=|\s+)" + _ALREADY + r"(?P<value>(?!-)[^\s\"';|&]+)", re.I),
         _flag,
+    ),
+    (
+        "secret",
+        # a password given as -p on a registry/database login command line: docker login -u ci -p …, mysql -pSECRET
+        re.compile(
+            r"(?P<head>\b(?:docker|podman|buildah|skopeo|oras|nerdctl|crane|regctl|helm(?:\s+registry)?|cf|oc)\s+login\b[^\n|;&]*?\s-p(?:\s+|=)"
+            r"|\bmysql(?:dump|admin|import)?\b[^\n|;&]*?\s-p)" + _ALREADY + r"(?P<value>(?![-$])[^\s\"';|&]+)"
+        ),
+        _login_password,
     ),
     (
         "high_entropy",

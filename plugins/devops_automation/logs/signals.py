@@ -132,8 +132,8 @@ FAMILIES: tuple[Family, ...] = (
          r"|remote call on .{1,80}? failed|pod .{0,80}?evicted|cannot connect to the docker daemon|docker daemon .{0,40}?not running",
          ("runner", "shutdown signal", "lost communication", "offline", "channelclosed", "remote call on", "evicted", "docker daemon")),
     _fam("network", "infrastructure", 9, True,
-         r"could not resolve host|temporary failure in name resolution|name or service not known|no such host|getaddrinfo|enotfound|eai_again"
-         r"|econnreset|econnrefused|etimedout|ehostunreach|connection (?:refused|reset|timed out|closed by)|network is unreachable|no route to host"
+         r"could not resolve host|temporary failure in name resolution|name or service not known|no such host|getaddrinfo|\benotfound\b|\beai_again\b"
+         r"|\beconnreset\b|\beconnrefused\b|\betimedout\b|\behostunreach\b|connection (?:refused|reset|timed out|closed by)|network is unreachable|no route to host"
          r"|tls handshake timeout|ssl_error|unable to access '[^']*': |the requested url returned error: 5\d\d|50[234] (?:bad gateway|service unavailable|gateway time-?out)"
          r"|http(?:/[\d.]+)? (?:status )?(?:code )?5\d\d\b|status code:? 5\d\d|i/o timeout|socket hang up|read timed out|connect timed out"
          r"|(?:unknownhost|sockettimeout|connect|noroutetohost|sslhandshake)exception"

@@ -85,6 +85,8 @@ NEAR_TOKEN = rand(ALNUM, 32)
 NEAR_SECRET = rand(ALNUM + "+/", 28)
 NEAR_APIKEY = rand(ALNUM, 24)
 SHORT_PASSWORD = "hunter2!"
+LOGIN_PASSWORD = rand(ALNUM, 16)
+MYSQL_CLI = rand(ALNUM, 14)
 
 #: (kind, text, secrets that must not survive)
 PLANTED: list[tuple[str, str, list[str]]] = [
@@ -133,6 +135,9 @@ PLANTED: list[tuple[str, str, list[str]]] = [
     ("high_entropy", f"Using token {NEAR_TOKEN} for the registry", [NEAR_TOKEN]),
     ("high_entropy", f"the secret is: {NEAR_SECRET}", [NEAR_SECRET]),
     ("high_entropy", f"api key {NEAR_APIKEY} expired", [NEAR_APIKEY]),
+    ("secret", f"$ docker login -u ci -p {LOGIN_PASSWORD} registry.example.com", [LOGIN_PASSWORD]),
+    ("secret", f"mysql -h db -u root -p{MYSQL_CLI} app < schema.sql", [MYSQL_CLI]),
+    ("aws_secret_key", f"aws_secret_access_key = {AWS_SECRET}", [AWS_SECRET]),
 ]
 
 #: Strings that look a bit like secrets but are not: they must survive redaction unchanged.
@@ -173,4 +178,8 @@ LOOKALIKES: list[str] = [
     "Tests run: 12, Failures: 0, Errors: 0, Skipped: 0, Time elapsed: 1.234 s",
     "export PATH=/usr/local/bin:$PATH",
     "[WARNING] The requested profile \"secret-scan\" could not be activated because it does not exist.",
+    "docker login -u ci -p $CI_REGISTRY_PASSWORD $CI_REGISTRY",
+    "docker run -p 8080:80 nginx:1.25",
+    "mysql -u root -p app",
+    "Running com.google.inject.errors.ScopeNotFoundErrorTest",
 ]

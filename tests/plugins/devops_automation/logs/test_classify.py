@@ -159,3 +159,45 @@ def test_dataset_cases(case: str, category: str, transient: bool) -> None:
     d = DATASET / case
     result = classify_excerpt(excerpt(d / "fail.log", d / "pass.log"))
     assert (result.category, result.is_transient) == (category, transient)
+
+
+@pytest.mark.parametrize(
+    ("reason", "category", "transient"),
+    [
+        ("runner_system_failure", "infrastructure", True),
+        ("stuck_or_timeout_failure", "timeout", True),
+        ("job_execution_timeout", "timeout", True),
+        ("api_failure", "infrastructure", True),
+        ("missing_dependency_failure", "dependency", False),
+        ("protected_environment_failure", "permission", False),
+        ("RUNNER_SYSTEM_FAILURE", "infrastructure", True),
+    ],
+)
+def test_gitlab_failure_reason_decides(reason: str, category: str, transient: bool) -> None:
+    log, _, _ = CASES["javac"]
+    result = classify(log, failure_reason=reason)
+    assert (result.category, result.is_transient) == (category, transient)
+    assert reason.lower() in result.explanation and result.confidence == 0.9
+    assert result.evidence  # still points at lines of the excerpt
+
+
+@pytest.mark.parametrize("reason", [None, "", "script_failure", "unknown_failure", "some_future_reason"])
+def test_script_failure_leaves_it_to_the_log(reason: str | None) -> None:
+    log, category, transient = CASES["javac"]
+    result = classify(log, failure_reason=reason)
+    assert (result.category, result.is_transient) == (category, transient)
+
+
+def test_needs_log_analysis() -> None:
+    from devops_automation.logs.classify import needs_log_analysis
+
+    assert needs_log_analysis("script_failure") and needs_log_analysis(None) and needs_log_analysis("job_execution_timeout")
+    assert not needs_log_analysis("runner_system_failure") and not needs_log_analysis("api_failure")
+
+
+def test_analyse_without_llm_uses_the_failure_reason() -> None:
+    from devops_automation.logs import analyse
+
+    log, _, _ = CASES["javac"]
+    result = analyse(log, job={"failure_reason": "runner_system_failure"})
+    assert result.analyser == "heuristic" and result.category == "infrastructure" and result.is_transient
