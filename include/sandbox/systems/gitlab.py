@@ -9,16 +9,19 @@ Authentication: ``PRIVATE-TOKEN: <token>`` or ``Authorization: Bearer <token>``;
 ``{"message": "404 Not found"}``, ``{"message": "401 Unauthorized"}``, ``{"error": "... is invalid"}``.
 
 Seeded data: ``gitlab_state._Seeder``. Webhook and e-mail builders: ``gitlab_messages``.
+``POST /_sandbox/gitlab/emails/deliver`` builds a pipeline e-mail and APPENDs it into a real IMAP folder.
 """
 
 from __future__ import annotations
 
+import imaplib
 import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -1032,3 +1035,57 @@ def build_pipeline_email(request: Request, body: EmailBody) -> dict[str, str]:
         kind = body.status or ("failed" if pipeline.status == "failed" else "success")
         raw = pipeline_email(pipeline, kind, links, host=body.host, to=body.to or pipeline.user.email, now=state.now())
     return {"eml": raw.decode("ascii")}
+
+
+class ImapTarget(BaseModel):
+    host: str
+    port: int = Field(ge=1, le=65535)
+    user: str
+    password: str
+    folder: str = Field("INBOX", description="created when missing; ASCII names only")
+    ssl: bool = False
+
+
+class DeliverBody(EmailBody):
+    imap: ImapTarget
+
+
+def _imap_quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _imap_append(target: ImapTarget, raw: bytes, when: float) -> None:
+    """APPEND ``raw`` to ``target.folder`` (CREATE first when it does not exist)."""
+    cls = imaplib.IMAP4_SSL if target.ssl else imaplib.IMAP4
+    conn = cls(target.host, target.port, timeout=15)
+    try:
+        conn.login(target.user, target.password)
+        folder = _imap_quote(target.folder)
+        typ, found = conn.list('""', folder)
+        if typ != "OK" or not [f for f in found if f]:
+            typ, data = conn.create(folder)
+            if typ != "OK":
+                raise imaplib.IMAP4.error(f"CREATE {target.folder!r}: {data!r}")
+        typ, data = conn.append(folder, None, imaplib.Time2Internaldate(when), raw)
+        if typ != "OK":
+            raise imaplib.IMAP4.error(f"APPEND to {target.folder!r}: {data!r}")
+    finally:
+        try:
+            conn.logout()
+        except (imaplib.IMAP4.error, OSError):
+            pass
+
+
+@control.post("/emails/deliver")
+def deliver_pipeline_email(request: Request, body: DeliverBody) -> dict[str, Any]:
+    """Build the e-mail exactly like ``/emails/pipeline`` and APPEND it into ``imap.folder`` of that
+    mailbox: ``{"message_id": <Message-ID without <>>, "folder": ..., "bytes": n}``; 502 when IMAP fails."""
+    if not body.imap.folder or not body.imap.folder.isascii():
+        raise HTTPException(400, f"imap.folder must be a non-empty ASCII name, got {body.imap.folder!r}")
+    raw = build_pipeline_email(request, body)["eml"].encode("ascii")
+    message_id = " ".join(str(BytesHeaderParser().parsebytes(raw)["Message-ID"]).split()).strip("<>")
+    try:
+        _imap_append(body.imap, raw, gitlab_state(request).now())
+    except (imaplib.IMAP4.error, OSError) as exc:  # the password is never part of these messages
+        raise HTTPException(502, f"IMAP delivery to {body.imap.host}:{body.imap.port} as {body.imap.user!r} failed: {exc}") from exc
+    return {"message_id": message_id, "folder": body.imap.folder, "bytes": len(raw)}
