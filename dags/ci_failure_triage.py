@@ -48,7 +48,7 @@ with DAG(
     schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("17 * * * *", timezone="UTC"), assets=[gitlab_failure_mail()]),
     start_date=START_DATE,
     catchup=False,
-    max_active_runs=4,
+    max_active_runs=16,  # webhook runs (one per pipeline) must not queue behind each other
     render_template_as_native_obj=True,
     tags=["gitlab", "ci", "devops-automation"],
     default_args=default_args(retry_minutes=1),
@@ -73,7 +73,8 @@ with DAG(
         pipeline_id="{{ params.pipeline_id }}",
         force="{{ params.force }}",
         sweep_mailbox="{{ params.sweep_mailbox }}",
-        pool="gitlab_api",
+        weight_rule="absolute",  # started work first: a new run's collect waits behind analyses in flight
+        priority_weight=1,
     )
     analysed = TriageAnalyseOperator.partial(
         task_id="analyse",
@@ -83,6 +84,8 @@ with DAG(
         retry_min_confidence="{{ params.retry_min_confidence }}",
         force="{{ params.force }}",
         pool="gitlab_api",
+        weight_rule="absolute",
+        priority_weight=3,
         map_index_template="{{ task.job.job_name }} #{{ task.job.job_id }}",
     ).expand(job=collected.output)
     notified = TriageNotifyOperator(

@@ -24,7 +24,7 @@ from devops_automation.store import ResultsStore
 from devops_automation.triage_store import get_event, intake_row, record_intake
 
 log = logging.getLogger(__name__)
-DONE = {"analysed", "notified"}
+DONE = {"analysed", "notified", "gone"}
 
 
 @dataclass

@@ -6,7 +6,8 @@ The store is what makes the DAG idempotent and each failure analysed once, whate
   it (``payload.claimed_by`` = its run id); another run (the same failure by e-mail *and* webhook)
   leaves it alone. A retry of the owning run, ``force``, or a claim older than ``stale_after`` with
   no result takes it over. ``state``: ``new`` -> ``analysed`` (every job has an analysis) ->
-  ``notified`` (every configured channel has its message).
+  ``notified`` (every configured channel has its message); ``gone`` when GitLab no longer has the
+  pipeline (nothing to analyse or announce).
 * ``failure_analyses``: one row per (event, job), written as soon as the job is analysed, so a
   failed notification never loses an analysis.
 * ``intake_messages``: every e-mail seen, by Message-ID, with what became of it.
@@ -25,7 +26,7 @@ import sqlalchemy as sa
 from devops_automation.store import ResultsStore, schema
 
 PROVIDER = "gitlab"
-DONE_STATES = frozenset({"analysed", "notified"})
+DONE_STATES = frozenset({"analysed", "notified", "gone"})  # gone: the pipeline was deleted before we looked
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

@@ -92,8 +92,9 @@ def test_llm_answer_is_stored_with_model_tokens_and_latency(sandbox, mailbox, ru
     dag_run, states = run_dag(DAG_ID, conf={"project": sc["project_path"], "pipeline_id": str(sc["pipeline_id"]), "sweep_mailbox": False})
     assert str(dag_run.state) == "success", states
     a = next(r for r in rows("failure_analyses") if r["job_id"] == str(job_id))
-    if a["analyser"] == "llm":  # the diff against the passing log may change the excerpt: then the scripted line is not in it
-        assert a["model"] == "gpt-4o-mini" and a["prompt_tokens"] == 900 and a["completion_tokens"] == 80 and a["latency_ms"] is not None
+    assert a["analyser"] == "llm" and a["category"] == "test_failure" and a["root_cause"].startswith("test_checkout_total")
+    assert a["model"] == "gpt-4o-mini" and a["prompt_tokens"] == 900 and a["completion_tokens"] == 80 and a["latency_ms"] is not None
+    assert a["evidence_lines"] and a["evidence_lines"][0]["text"]
     body = sandbox.requests(system="openai", path="/chat/completions")[0]["body"]
     assert "compile" in json.dumps(body) or "build" in json.dumps(body)
 
@@ -122,14 +123,15 @@ def test_bad_mail_is_kept_recorded_and_reported_once(sandbox, mailbox, run_dag) 
                "X-GitLab-Project-Id: 1\r\nX-GitLab-Project-Path: acme/api\r\n\r\nOur best offers this week!\r\n")
     garbage = "From: gitlab@gitlab.example.test\r\nSubject: ???\r\nMessage-ID: <junk-1@example.test>\r\n\r\n\x00\x01 not a pipeline mail\r\n"
     success = failure_email(sandbox, scenario(sandbox, "allowed")["pipeline_id"], status="success")
-    for raw in (stranger, spoofed, garbage, success):
+    fixed = failure_email(sandbox, scenario(sandbox, "system")["good_pipeline_id"], status="fixed")
+    for raw in (stranger, spoofed, garbage, success, fixed):
         mailbox.append(raw)
     dag_run, states = run_dag(DAG_ID)
     assert str(dag_run.state) == "success", states
     assert rows("failure_analyses") == [] and rows("failure_events") == []
     statuses = sorted(m["status"] for m in rows("intake_messages"))
-    assert statuses == ["ignored", "needs_attention", "needs_attention", "needs_attention"], rows("intake_messages")
-    assert len(mailbox.messages(mailbox.attention)) == 3 and len(mailbox.messages(mailbox.processed)) == 1
+    assert statuses == ["ignored", "ignored", "needs_attention", "needs_attention", "needs_attention"], rows("intake_messages")
+    assert len(mailbox.messages(mailbox.attention)) == 3 and len(mailbox.messages(mailbox.processed)) == 2
     assert mailbox.messages(mailbox.folder) == []
     assert len(slack_messages(sandbox)) == 3 and len(telegram_messages(sandbox)) == 3  # one report per message
     run_dag(DAG_ID)
@@ -155,14 +157,17 @@ def test_huge_binary_injected_and_deleted_job_logs(sandbox, mailbox, run_dag) ->
     inj = add_failed_pipeline(sandbox, pid, injected, name="injected")
     gone = add_failed_pipeline(sandbox, pid, "x\n", name="deleted-job")
     gone_job = next(j for j in gone["jobs"] if j["name"] == "deleted-job")
-    sandbox.control("gitlab", "DELETE", f"/jobs/{gone_job['id']}")
-    events = [webhook_event(sandbox, p["id"]) for p in (huge, binary, inj, gone)]
+    sandbox.fault(system="gitlab", path=f"/jobs/{gone_job['id']}/trace", status=404, times=100)  # deleted after it was listed
+    vanished = add_failed_pipeline(sandbox, pid, "y\n", name="vanished")
+    sandbox.control("gitlab", "DELETE", f"/jobs/{next(j['id'] for j in vanished['jobs'] if j['name'] == 'vanished')}")
+    events = [webhook_event(sandbox, p["id"]) for p in (huge, binary, inj, gone, vanished)]
     dag_run, states = run_dag(DAG_ID, conf={"events": events, "sweep_mailbox": False, "max_trace_mb": 5})
     assert str(dag_run.state) == "success", states
     by_job = {a["job_name"]: a for a in rows("failure_analyses")}
     assert "cut to its last" in by_job["big-log"]["analyser_note"]
     assert "binary" in by_job["binary-log"]["analyser_note"] and by_job["binary-log"]["analyser"] == "heuristic"
-    assert "deleted-job" not in by_job or "not available" in by_job["deleted-job"]["analyser_note"]
+    assert "not available" in by_job["deleted-job"]["analyser_note"] and by_job["deleted-job"]["analyser"] == "heuristic"
+    assert "vanished" not in by_job  # a job deleted before the run is no longer listed as failed
     sent = json.dumps([r["body"] for r in sandbox.requests(system="openai")])
     assert secret not in sent and "Sup3rS3cretPw" not in sent
     assert "IGNORE ALL PREVIOUS INSTRUCTIONS" in sent  # it reached the model only as data ...

@@ -38,7 +38,7 @@ class TriageArchiveOperator(TriageOperator):
                 continue
             wanted = set((event.get("payload") or {}).get("jobs") or [])
             have = {a["job_id"] for a in analyses_of(self.store, int(event_id))}
-            if event["state"] in ("analysed", "notified") or wanted <= have:
+            if event["state"] in ("analysed", "notified", "gone") or wanted <= have:
                 if event["state"] == "new":
                     update_event(self.store, int(event_id), state="analysed", now=now)
                 done.append((int(event_id), uids))

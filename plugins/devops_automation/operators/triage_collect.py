@@ -139,7 +139,7 @@ class TriageCollectOperator(TriageOperator):
         except ApiError as exc:
             if exc.status == 404:
                 self.log.warning("Pipeline %s of project %s is gone (404): nothing to analyse", pipeline_id, project_id)
-                update_event(self.store, event_id, now=now, state="analysed", error=f"pipeline not found: {exc}")
+                update_event(self.store, event_id, now=now, state="gone", error=f"pipeline not found: {exc}")
                 return []
             raise
         failed = self.gitlab.failed_jobs(project_id, pipeline_id)
