@@ -22,6 +22,7 @@ REQUIRED_CONNECTIONS = {
     "sonarqube_default",
     "devops_results_db",
     "airflow_api",
+    "gitlab_webhook",
 }
 
 

@@ -129,8 +129,13 @@ def test_no_secret_configured_fails_closed(starter, sandbox, scenarios, monkeypa
     assert starter.calls == []
 
 
-def test_default_secret_source_env_then_connection(starter, sandbox, scenarios, monkeypatch):
+def test_default_secret_source_env_then_connection(starter, sandbox, scenarios, monkeypatch, airflow_db):
     """No provider given: env var first, else the gitlab_webhook connection's password (cached)."""
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    with create_session() as session:  # e.g. applied by the settings-loader tests into the shared metadata DB
+        session.query(Connection).filter(Connection.conn_id == "gitlab_webhook").delete()
     monkeypatch.delenv("DEVOPS_GITLAB_WEBHOOK_TOKEN", raising=False)
     monkeypatch.delenv("AIRFLOW_CONN_GITLAB_WEBHOOK", raising=False)
     app = TestClient(create_app(starter=starter))
