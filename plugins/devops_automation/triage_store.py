@@ -243,3 +243,24 @@ def notification_ref(store: ResultsStore, dedup_key: str) -> str | None:
     t = schema.notifications
     with store.engine.connect() as conn:
         return conn.execute(sa.select(t.c.message_ref).where(t.c.dedup_key == dedup_key, t.c.status == "sent")).scalar_one_or_none()
+
+
+def attention_owed(store: ResultsStore, keys: Mapping[str, str], limit: int = 20) -> list[dict[str, Any]]:
+    """E-mails moved to needs-attention whose report was not delivered on every channel in ``keys``
+    (channel -> dedup-key prefix): what a later run reports again."""
+    t, n = schema.intake_messages, schema.notifications
+    with store.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(sa.select(t).where(t.c.status == "needs_attention").order_by(t.c.id))]
+        sent = {r[0] for r in conn.execute(sa.select(n.c.dedup_key).where(n.c.status == "sent", n.c.dedup_key.like("triage:attention:%")))}
+    out = []
+    for row in rows:
+        digest = attention_digest(row["message_id"])
+        if any(f"{prefix}{digest}" not in sent for prefix in keys.values()):
+            out.append(row)
+    return out[:limit]
+
+
+def attention_digest(message_id: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(str(message_id).encode()).hexdigest()[:32]

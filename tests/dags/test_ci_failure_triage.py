@@ -229,3 +229,18 @@ def test_allow_failure_jobs_are_skipped_and_transient_jobs_retried_when_asked(sa
     a = next(r for r in rows("failure_analyses") if r["job_id"] == str(system["failed_job_ids"][0]))
     assert a["is_transient"] and a["retried_job_id"]
     assert len(sandbox.requests(system="gitlab", method="POST", path="/retry")) == 1
+
+
+def test_a_needs_attention_report_that_failed_is_sent_by_a_later_run(sandbox, mailbox, run_dag) -> None:
+    mailbox.append("From: someone@elsewhere.example\r\nSubject: hello\r\nMessage-ID: <x-1@elsewhere.example>\r\n\r\nhi\r\n")
+    sandbox.fault(system="slack", path="/chat.postMessage", status=500, times=1000)
+    dag_run, states = run_dag(DAG_ID, retries=0)
+    assert states["notify"] == "failed", states
+    assert len(telegram_messages(sandbox)) == 1 and slack_messages(sandbox) == []
+    assert len(mailbox.messages(mailbox.attention)) == 1  # moved, and kept
+    sandbox.clear_faults()
+    dag_run, states = run_dag(DAG_ID)
+    assert str(dag_run.state) == "success", states
+    assert len(slack_messages(sandbox)) == 1 and len(telegram_messages(sandbox)) == 1
+    run_dag(DAG_ID)
+    assert len(slack_messages(sandbox)) == 1 and len(telegram_messages(sandbox)) == 1

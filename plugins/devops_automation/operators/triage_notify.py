@@ -10,13 +10,13 @@
   error line + job + project) already announced within ``fingerprint_window_hours``, no new
   message is sent: a short "seen again (N times)" reply goes to the first message's Slack thread
   and the count is kept in ``failure_fingerprints``.
-* E-mails that needed attention are reported once each.
+* E-mails that needed attention are reported once each (a report that could not be delivered is
+  sent by a later run).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +59,7 @@ class TriageNotifyOperator(TriageOperator):
             except Exception as exc:  # noqa: BLE001 - the next pipeline still gets its message
                 self.log.error("Notification for event %s failed: %s", event_id, exc)
                 errors.append(f"event {event_id}: {exc}")
-        for item in collected.get("attention") or []:
+        for item in self._attention_items(collected):
             try:
                 self._attention(item)
             except Exception as exc:  # noqa: BLE001
@@ -160,17 +160,47 @@ class TriageNotifyOperator(TriageOperator):
                              thread_refs=refs if first_time and refs.get("slack", {}).get("ts") else None)
 
     # -- e-mails that need a person --------------------------------------------------------------
+    ATTENTION_KEYS = {"slack": "triage:attention:slack:", "telegram": "triage:attention:telegram:"}
+
+    def _attention_items(self, collected: dict[str, Any]) -> list[dict[str, Any]]:
+        """This run's rejected e-mails, and earlier ones whose report could not be delivered."""
+        from devops_automation.triage_store import attention_owed
+
+        items = list(collected.get("attention") or [])
+        seen = {i.get("message_id") for i in items}
+        keys = {c: k for c, k in self.ATTENTION_KEYS.items() if c in self.channels}
+        for row in attention_owed(self.store, keys) if keys else []:
+            if row["message_id"] in seen:
+                continue
+            kind, _, reason = (row.get("reason") or "unparseable: ?").partition(": ")
+            items.append({"message_id": row["message_id"], "kind": kind, "reason": reason, "sender": row.get("sender"),
+                          "subject": row.get("subject"), "folder": row.get("folder") or "needs-attention"})
+        return items
+
     def _attention(self, item: dict[str, Any]) -> None:
         from devops_automation.triage_messages import needs_attention_text
 
         slack_text, html = needs_attention_text(item.get("kind") or "unparseable", item.get("sender"), item.get("subject"),
                                                 item.get("message_id") or "?", item.get("folder") or "needs-attention")
-        digest = hashlib.sha256(str(item.get("message_id")).encode()).hexdigest()[:32]
+        from devops_automation.triage_store import attention_digest
+
+        digest = attention_digest(item.get("message_id") or "?")
+        errors = []
         if "slack" in self.channels:
             from devops_automation.notifiers.slack import post_slack_once
 
-            post_slack_once(slack_text, dedup_key=f"triage:attention:slack:{digest}", slack_conn_id=self.slack_conn_id, results_conn_id=self.results_conn_id)
+            try:
+                post_slack_once(slack_text, dedup_key=f"{self.ATTENTION_KEYS['slack']}{digest}", slack_conn_id=self.slack_conn_id,
+                                results_conn_id=self.results_conn_id)
+            except Exception as exc:  # noqa: BLE001 - Telegram still gets its report
+                errors.append(f"Slack: {exc}")
         if "telegram" in self.channels:
             from devops_automation.notifiers.telegram import send_once
 
-            send_once(html, dedup_key=f"triage:attention:telegram:{digest}", telegram_conn_id=self.telegram_conn_id, results_conn_id=self.results_conn_id)
+            try:
+                send_once(html, dedup_key=f"{self.ATTENTION_KEYS['telegram']}{digest}", telegram_conn_id=self.telegram_conn_id,
+                          results_conn_id=self.results_conn_id)
+            except Exception as exc:  # noqa: BLE001
+                errors.append(f"Telegram: {exc}")
+        if errors:
+            raise RuntimeError("; ".join(errors))
