@@ -28,6 +28,7 @@ import html
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from devops_automation.messaging import TELEGRAM_TEXT_LIMIT, escape_html
@@ -260,66 +261,64 @@ def _fair(render: Render, jobs: Sequence[Mapping[str, Any]], total: int, cap: in
     return [_fit(render, job, budget) for job, budget in zip(jobs, budgets)]
 
 
-def _job_slack(job: Mapping[str, Any], level: int | None, root: int | None = None) -> str:
+@dataclass(frozen=True)
+class _Markup:
+    """How one chat marks text up; every untrusted string goes through ``esc``."""
+
+    esc: Callable[[str], str]
+    link: Callable[[Any, str], str]
+    bold: Callable[[str], str]
+    code: Callable[[str], str]
+    category: Callable[[str], str]
+    pre: Callable[[str], str]
+    first_marker: Callable[[str], str]
+    emoji_in_link: bool
+
+
+_SLACK = _Markup(esc=_sk, link=_sk_link, bold=lambda t: f"*{t}*", code=lambda t: f"`{t}`", category=lambda t: f"`{t}`",
+                 pre=lambda t: f"```{t}```", first_marker=lambda t: t, emoji_in_link=True)
+_TELEGRAM = _Markup(esc=escape_html, link=_tg_link, bold=lambda t: f"<b>{t}</b>", code=lambda t: f"<code>{t}</code>",
+                    category=lambda t: f"<i>{t}</i>", pre=lambda t: f"<pre>{t}</pre>", first_marker=lambda t: f"<i>{t}</i>", emoji_in_link=False)
+
+
+def _job_text(m: _Markup, job: Mapping[str, Any], level: int | None, root: int | None = None) -> str:
     f = _job_facts(job, level, root)
-    meta = [f"*{_sk_link(f['url'], '🔴 ' + f['name'])}*"]
+    meta = [m.bold(m.link(f["url"], "🔴 " + f["name"])) if m.emoji_in_link else "🔴 " + m.bold(m.link(f["url"], f["name"]))]
     if f["stage"]:
-        meta.append(f"stage `{_sk(f['stage'])}`")
-    meta.append(f"`{_sk(f['category'])}`")
+        meta.append(f"stage {m.code(m.esc(f['stage']))}")
+    meta.append(m.category(m.esc(f["category"])))
     if f["transient"]:
         meta.append("⚠️ likely transient")
     if f["confidence"]:
         meta.append(f"confidence {f['confidence']}")
     lines = [" · ".join(meta)]
     if f["root"]:
-        lines.append(f"*Root cause:* {_sk(f['root'])}")
+        lines.append(f"{m.bold('Root cause:')} {m.esc(f['root'])}")
     if f["steps"]:
-        lines.append("*Fix:*")
-        lines += [f"{i}. {_sk(s)}" for i, s in enumerate(f["steps"], 1)]
+        lines.append(m.bold("Fix:"))
+        lines += [f"{i}. {m.esc(s)}" for i, s in enumerate(f["steps"], 1)]
         if f["more_steps"]:
             lines.append(f"…and {f['more_steps']} more")
     if f["evidence"]:
-        lines.append("```" + "\n".join(f"{_sk(n):>6} | {_sk(t)}" for n, t in f["evidence"]) + "```")
-    notes = [_sk(m) for m in f["markers"]]
+        lines.append(m.pre("\n".join(f"{m.esc(n):>6} | {m.esc(t)}" for n, t in f["evidence"])))
+    notes = [m.esc(x) for x in f["markers"]]
+    if notes:
+        notes[0] = m.first_marker(notes[0])
     if f["retried"]:
-        notes.append("🔁 retried automatically as job " + _sk_link(f["retried_url"], "#" + f["retried"]))
+        notes.append("🔁 retried automatically as job " + m.link(f["retried_url"], "#" + f["retried"]))
     if f["seen"]:
         notes.append(f"🔂 seen {f['seen']} times")
     if notes:
         lines.append(" · ".join(notes))
     return "\n".join(lines)
+
+
+def _job_slack(job: Mapping[str, Any], level: int | None, root: int | None = None) -> str:
+    return _job_text(_SLACK, job, level, root)
 
 
 def _job_telegram(job: Mapping[str, Any], level: int | None, root: int | None = None) -> str:
-    f = _job_facts(job, level, root)
-    meta = [f"🔴 <b>{_tg_link(f['url'], f['name'])}</b>"]
-    if f["stage"]:
-        meta.append(f"stage <code>{escape_html(f['stage'])}</code>")
-    meta.append(f"<i>{escape_html(f['category'])}</i>")
-    if f["transient"]:
-        meta.append("⚠️ likely transient")
-    if f["confidence"]:
-        meta.append(f"confidence {f['confidence']}")
-    lines = [" · ".join(meta)]
-    if f["root"]:
-        lines.append(f"<b>Root cause:</b> {escape_html(f['root'])}")
-    if f["steps"]:
-        lines.append("<b>Fix:</b>")
-        lines += [f"{i}. {escape_html(s)}" for i, s in enumerate(f["steps"], 1)]
-        if f["more_steps"]:
-            lines.append(f"…and {f['more_steps']} more")
-    if f["evidence"]:
-        lines.append("<pre>" + "\n".join(f"{escape_html(n):>6} | {escape_html(t)}" for n, t in f["evidence"]) + "</pre>")
-    notes = [escape_html(m) for m in f["markers"]]
-    if notes:
-        notes[0] = f"<i>{notes[0]}</i>"
-    if f["retried"]:
-        notes.append("🔁 retried automatically as job " + _tg_link(f["retried_url"], "#" + f["retried"]))
-    if f["seen"]:
-        notes.append(f"🔂 seen {f['seen']} times")
-    if notes:
-        lines.append(" · ".join(notes))
-    return "\n".join(lines)
+    return _job_text(_TELEGRAM, job, level, root)
 
 
 # ---- the pipeline ------------------------------------------------------------------------------

@@ -33,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
 
+from devops_automation import as_bool
+
 if TYPE_CHECKING:
     from imap_tools import BaseMailBox
 
     from airflow.sdk import Connection
 
 FETCH_CHUNK = 100
-_FALSE = {"false", "0", "no", "off", "n", ""}
 
 
 class ImapError(RuntimeError):
@@ -64,14 +65,6 @@ class RawMessage:
     raw: bytes
     flags: tuple[str, ...]
     size: int
-
-
-def as_bool(value: Any, default: bool) -> bool:
-    if value is None:
-        return default
-    if isinstance(value, str):
-        return value.strip().lower() not in _FALSE
-    return bool(value)
 
 
 def parse_senders(value: Any) -> list[str]:

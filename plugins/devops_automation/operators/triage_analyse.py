@@ -17,7 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from devops_automation.operators.triage_base import GitLabJobLink, GitLabPipelineLink, TriageOperator, as_bool, run_time
+from devops_automation import as_bool
+from devops_automation.operators.triage_base import GitLabJobLink, GitLabPipelineLink, TriageOperator, run_time
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -17,13 +17,6 @@ if TYPE_CHECKING:
 DAG_ID = "ci_failure_triage"
 
 
-def as_bool(value: Any) -> bool:
-    """A Param rendered as text ("True", "false", "1") or a real bool."""
-    if isinstance(value, str):
-        return value.strip().lower() in {"1", "true", "yes", "on"}
-    return bool(value)
-
-
 def run_time(context: Context) -> dt.datetime:
     """The run's own time (``run_after``): what the store records instead of the wall clock, so a
     re-run of the same run writes the same values."""

@@ -37,7 +37,7 @@ class TriageNotifyOperator(TriageOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from devops_automation.hooks import connection_exists
-        from devops_automation.operators.triage_base import as_bool
+        from devops_automation import as_bool
         from devops_automation.triage_store import events_in_state
 
         collected = self.collected or {}
