@@ -34,7 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "plugins")]
 
-from devops_automation.logs.excerpt import excerpt, tail_excerpt  # noqa: E402
+from devops_automation.ci_logs.excerpt import excerpt, tail_excerpt  # noqa: E402
 
 DEFAULT_DATASET = (REPO / ".." / "shared" / "datasets" / "ci-breakages").resolve()
 

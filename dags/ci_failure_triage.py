@@ -36,10 +36,10 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from devops_automation.assets import gitlab_failure_mail
 from devops_automation.dag_defaults import START_DATE, default_args
-from devops_automation.operators.triage_analyse import TriageAnalyseOperator
-from devops_automation.operators.triage_archive import TriageArchiveOperator
-from devops_automation.operators.triage_collect import TriageCollectOperator
-from devops_automation.operators.triage_notify import TriageNotifyOperator
+from devops_automation.workflows.ci_failure_triage.operators.analyse import TriageAnalyseOperator
+from devops_automation.workflows.ci_failure_triage.operators.archive import TriageArchiveOperator
+from devops_automation.workflows.ci_failure_triage.operators.collect import TriageCollectOperator
+from devops_automation.workflows.ci_failure_triage.operators.notify import TriageNotifyOperator
 
 with DAG(
     dag_id="ci_failure_triage",

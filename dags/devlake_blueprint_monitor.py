@@ -27,7 +27,7 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from devops_automation.assets import DEVLAKE_PROJECTS
 from devops_automation.dag_defaults import START_DATE, default_args
-from devops_automation.operators.devlake_monitor import (
+from devops_automation.workflows.devlake_blueprint_monitor.operators import (
     DevLakeCollectFailuresOperator,
     DevLakeMonitorSummaryOperator,
     DevLakeRerunFailedOperator,

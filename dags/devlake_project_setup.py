@@ -30,7 +30,7 @@ from airflow.sdk import DAG, Param
 
 from devops_automation.assets import DEVLAKE_PROJECTS
 from devops_automation.dag_defaults import START_DATE, default_args
-from devops_automation.operators.devlake import (
+from devops_automation.workflows.devlake_project_setup.operators import (
     DevLakeDiscoverConnectionsOperator,
     DevLakeEnsureProjectsOperator,
     DevLakePlanProjectsOperator,
@@ -104,9 +104,12 @@ with DAG(
     ).expand(batch=batches.output)
     summary = DevLakeSetupSummaryOperator(
         task_id="summary",
+        connections=connections.output,
+        synced=synced.output,
+        batches=batches.output,
+        reports=ensured.output["report"],
         trigger_blueprints="{{ params.trigger_blueprints }}",
         dry_run="{{ params.dry_run }}",
         trigger_rule="all_done",
         outlets=[DEVLAKE_PROJECTS],
     )
-    ensured >> summary

@@ -1,7 +1,7 @@
 """Airflow plugin: serve the GitLab webhook receiver of ``ci_failure_triage`` in the API server.
 
 GitLab posts to ``<api-server>/devops-automation/webhooks/gitlab``; the app itself is
-:mod:`devops_automation.webhook_app` (it checks ``X-Gitlab-Token`` itself, because plugin apps are
+:mod:`devops_automation.workflows.ci_failure_triage.webhook_app` (it checks ``X-Gitlab-Token`` itself, because plugin apps are
 not behind Airflow's auth). This module sits at the top level of ``plugins/`` because
 ``plugins/.airflowignore`` keeps the plugin loader out of ``plugins/devops_automation/``.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from devops_automation.webhook_app import create_app
+from devops_automation.workflows.ci_failure_triage.webhook_app import create_app
 
 URL_PREFIX = "/devops-automation/webhooks"
 

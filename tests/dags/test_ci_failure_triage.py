@@ -44,7 +44,7 @@ def on_postgres(pg_url, monkeypatch) -> str:
 def script_valid_llm_answer(sandbox, project_id: int, job_id: int, passed_job_id: int | None = None) -> None:
     """Script the sandbox OpenAI with a valid answer citing the excerpt's last kept line."""
     from devops_automation.hooks.gitlab import GitLabHook
-    from devops_automation.logs import excerpt
+    from devops_automation.ci_logs import excerpt
 
     hook = GitLabHook()
     log = hook.trace(project_id, job_id).data

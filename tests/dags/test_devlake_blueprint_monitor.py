@@ -61,7 +61,7 @@ def test_one_failure_is_alerted_before_the_others_finish_and_a_rerun_recovers(sa
     slack = sandbox.control("slack", "GET", "/messages", params={"channel": "C0CIFAIL"})
     assert [("failed" in m["text"], "recovered" in m["text"]) for m in slack] == [(True, False), (False, True)]  # same alerts, mrkdwn
     # the alert went out while the other pipelines were still running
-    from devops_automation.devlake_plan import parse_iso
+    from devops_automation.hooks.devlake import parse_iso
     from devops_automation.hooks.devlake import DevLakeHook
 
     others_done = max(parse_iso(p["finishedAt"]).timestamp() for p in DevLakeHook().pipelines() if int(p["blueprintId"]) != projects[failing])

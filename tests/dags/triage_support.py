@@ -99,7 +99,7 @@ def add_failed_pipeline(sandbox: Any, project_id: int, trace: Any, *, name: str 
 
 def webhook_event(sandbox: Any, pipeline_id: int) -> dict[str, Any]:
     """The triage event the webhook receiver would put in the run's conf for this pipeline."""
-    from devops_automation.gitlab_webhook import parse_gitlab_hook
+    from devops_automation.workflows.ci_failure_triage.webhook import parse_gitlab_hook
 
     hook = sandbox.control("gitlab", "POST", "/hooks/pipeline", json={"pipeline_id": pipeline_id, "token": "s3cret"})
     return parse_gitlab_hook(hook["headers"].get("X-Gitlab-Event"), hook["body"]).to_event()

@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from devops_automation.hooks.base import ApiHook
+from devops_automation.hooks.api import ApiHook
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection, Context

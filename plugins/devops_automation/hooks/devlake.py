@@ -16,15 +16,74 @@ with a misleading message; list endpoints may answer errors with an empty body.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from devops_automation.devlake_plan import PENDING_STATUSES, REMOTE_PAGE_CAP, TERMINAL_STATUSES, scope_id, ui_url  # noqa: F401 - re-exported
-from devops_automation.hooks.base import ApiError, ApiHook
+from devops_automation.hooks.api import ApiError, ApiHook
 
 if TYPE_CHECKING:
+    import httpx
+
     from airflow.sdk import Connection
+
+# ---- DevLake API facts (``../shared/api/devlake.md``), defined once, here ----------------------------
+
+#: Pipeline statuses (devlake.md §8). Waiting in TASK_CREATED behind PIPELINE_MAX_PARALLEL is not being stuck;
+#: ``finishedTasks == totalTasks`` says nothing about success.
+RUNNING = "TASK_RUNNING"
+WAITING_STATUSES = frozenset({"TASK_CREATED", "TASK_RERUN", "TASK_RESUME"})
+PENDING_STATUSES = WAITING_STATUSES | {RUNNING}
+TERMINAL_STATUSES = frozenset({"TASK_COMPLETED", "TASK_FAILED", "TASK_CANCELLED", "TASK_PARTIAL"})
+#: Final statuses that are failures to report.
+FAILED_STATUSES = frozenset({"TASK_FAILED", "TASK_PARTIAL"})
+KNOWN_STATUSES = TERMINAL_STATUSES | PENDING_STATUSES
+
+#: The scope id field of each plugin's scope objects (devlake.md §4).
+SCOPE_ID_FIELD = {
+    "github": "githubId",
+    "gitlab": "gitlabId",
+    "bitbucket": "bitbucketId",
+    "bitbucket_server": "bitbucketId",
+    "jira": "boardId",
+    "azuredevops_go": "id",
+    "jenkins": "fullName",
+    "sonarqube": "projectKey",
+    "bamboo": "planKey",
+    "argocd": "name",
+    "asana": "gid",
+}
+REMOTE_PAGE_CAP = {"bitbucket": 100}  # remote-scopes stops here without a next token (use search)
+
+
+def ui_url(host: str | None, extra: Mapping[str, Any] | None) -> str:
+    """DevLake's UI (config-ui) base URL: the connection's extra ``ui_url``, else its host without
+    a trailing ``/api`` (config-ui serves the API under /api)."""
+    explicit = (extra or {}).get("ui_url")
+    return str(explicit or (host or "").rstrip("/").removesuffix("/api")).rstrip("/")
+
+
+def scope_id(plugin: str, scope: dict[str, Any]) -> str:
+    """The blueprint ``scopeId`` of a scope object: its plugin's id field, as a string."""
+    field = SCOPE_ID_FIELD.get(plugin, "id")
+    value = scope.get(field)
+    if value in (None, ""):
+        raise ValueError(f"{plugin} scope has no {field!r}: {sorted(scope)}")
+    return str(value)
+
+
+def parse_iso(value: Any) -> dt.datetime | None:
+    """An RFC 3339 timestamp from DevLake as an aware datetime (None when empty or unset)."""
+    if not value or str(value).startswith("0001-01-01"):
+        return None
+    try:
+        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+
 
 class DevLakeMigrationPending(ApiError):
     """DevLake answered 428: a database migration must be run before the API works again."""
@@ -49,9 +108,26 @@ class DevLakeHook(ApiHook):
     def auth_headers(self, conn: Connection) -> dict[str, str]:
         return {"Authorization": f"Bearer {conn.password}"} if conn.password else {}
 
+    def api_base_url(self, conn: Connection) -> str:
+        """Where requests go: the connection's base URL (built as :class:`HttpHook` builds it), plus
+        ``/rest`` when an API key is set (DevLake checks keys only there)."""
+        self._set_base_url(conn)
+        return self.base_url.rstrip("/") + ("/rest" if conn.password else "")
+
     def url(self, path: str) -> str:
-        prefix = "/rest" if self.connection.password else ""
-        return super().url(prefix + "/" + path.lstrip("/"))
+        self.session  # noqa: B018 - headers and auth are set up on first use
+        return f"{self.api_base_url(self.connection)}/{path.lstrip('/')}"
+
+    async def async_client(self, *, timeout: float) -> httpx.AsyncClient:
+        """An ``httpx`` client for the triggerer: the same base URL and auth as the sync calls, the
+        connection read with the async API (the triggerer's event loop must not block)."""
+        import httpx
+
+        from airflow.sdk import BaseHook
+
+        conn = await BaseHook.aget_connection(self.devlake_conn_id)
+        headers = {"Accept": "application/json", "User-Agent": "devops-automation", **self.auth_headers(conn)}
+        return httpx.AsyncClient(base_url=self.api_base_url(conn), headers=headers, timeout=timeout)
 
     def error_message(self, response: Any) -> str:
         if not response.content:

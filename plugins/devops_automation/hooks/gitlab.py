@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import requests
 
-from devops_automation.hooks.base import ApiError, ApiHook, NotJsonError
+from devops_automation.hooks.api import ApiError, ApiHook, NotJsonError
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection

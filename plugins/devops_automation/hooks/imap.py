@@ -1,4 +1,4 @@
-"""``ImapHook``: the mailbox that receives GitLab pipeline e-mails (connection ``imap_default``).
+"""``ImapMailboxHook``: the mailbox that receives GitLab pipeline e-mails (connection ``imap_default``).
 
 Connection (type ``imap``): host, port (default 993 with SSL, 143 without), login, password.
 Extras (all optional):
@@ -206,7 +206,7 @@ def _check(result: tuple, what: str) -> Any:
     return data
 
 
-class ImapHook(BaseHook):
+class ImapMailboxHook(BaseHook):
     conn_name_attr = "imap_conn_id"
     default_conn_name = "imap_default"
     conn_type = "imap"
@@ -217,7 +217,7 @@ class ImapHook(BaseHook):
         self.imap_conn_id = imap_conn_id
 
     @classmethod
-    def from_connection(cls, connection: Connection, **kwargs: Any) -> ImapHook:
+    def from_connection(cls, connection: Connection, **kwargs: Any) -> ImapMailboxHook:
         """A hook on an already looked-up connection (the trigger fetches it with ``aget_connection``)."""
         hook = cls(connection.conn_id or cls.default_conn_name, **kwargs)
         hook.connection = connection  # fills the cached_property

@@ -1,1 +1,75 @@
-"""devops_automation notifiers."""
+"""Notifiers: how a message leaves the process, each channel sent at most once per dedup key.
+
+* :func:`send_once` is the one "send once" mechanism every channel uses (Telegram, Slack, e-mail):
+  claim the dedup key in the results store, send, mark it sent; a failed send is recorded and raised,
+  so a later run (or retry) sends it again, and a message that went out is never sent twice.
+* :mod:`~devops_automation.notifiers.telegram` and :mod:`~devops_automation.notifiers.slack` hold the
+  channel functions and their :class:`~airflow.sdk.BaseNotifier` classes (usable as task or DAG
+  callbacks); :func:`alert` sends one alert to Telegram and, when its connection exists, Slack.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+RESULTS_CONN_ID = "devops_results_db"
+
+
+def send_once(
+    channel: str,
+    target: str | None,
+    dedup_key: str | None,
+    send: Callable[[], T],
+    *,
+    message_ref: Callable[[T], str | None] = lambda result: None if result is None else str(result),
+    results_conn_id: str = RESULTS_CONN_ID,
+) -> T | None:
+    """Run ``send()`` unless ``dedup_key`` was delivered before; returns its result, or None if skipped.
+
+    Without a ``dedup_key`` the message is simply sent. With one, the key is claimed in the results
+    store first (``channel`` and ``target`` are recorded with it), and afterwards marked sent with
+    ``message_ref(result)`` (a message id, a thread ts...). A send that raises is recorded as failed
+    and re-raised: the next claim of the same key succeeds, so a later run delivers what is owed.
+    """
+    if dedup_key is None:
+        return send()
+    from devops_automation.store import ResultsStore
+
+    store = ResultsStore.from_connection(results_conn_id)
+    if not store.claim_notification(dedup_key, channel, target):
+        log.info("%s message %s was already sent; not sending it again", channel, dedup_key)
+        return None
+    try:
+        result = send()
+    except Exception as exc:
+        store.notification_failed(dedup_key, f"{type(exc).__name__}: {exc}")
+        raise
+    store.notification_sent(dedup_key, message_ref=message_ref(result))
+    return result
+
+
+def alert(text: str, key: str, *, telegram_conn_id: str | None, slack_conn_id: str | None, logger: Any = log) -> None:
+    """One HTML alert to Telegram, and to Slack (as mrkdwn) when that connection exists; each channel
+    at most once for ``key``. A channel that fails is logged, not fatal: it is recorded as failed in
+    the results store and sent by a later run."""
+    from devops_automation.hooks import connection_exists
+    from devops_automation.messaging import html_to_mrkdwn
+    from devops_automation.notifiers.slack import post_slack_once
+    from devops_automation.notifiers.telegram import send_telegram_once
+
+    if telegram_conn_id:
+        try:
+            send_telegram_once(text, dedup_key=f"{key}:telegram", telegram_conn_id=telegram_conn_id)
+        except Exception as exc:  # noqa: BLE001 - recorded as failed in the store, retried next time
+            logger.error("Telegram alert %s not sent: %s", key, exc)
+    if slack_conn_id and connection_exists(slack_conn_id):
+        try:
+            post_slack_once(html_to_mrkdwn(text), dedup_key=f"{key}:slack", slack_conn_id=slack_conn_id)
+        except Exception as exc:  # noqa: BLE001
+            logger.error("Slack alert %s not sent: %s", key, exc)

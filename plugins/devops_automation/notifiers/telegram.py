@@ -4,7 +4,8 @@
 
 Text is HTML (escape values with ``| e``); long text is split below Telegram's limit. With a
 ``dedup_key`` the notifier records the send in the results store and never sends the same key twice,
-so a retried task or a cleared run does not alert again. See :mod:`devops_automation.hooks.telegram`.
+so a retried task or a cleared run does not alert again (:func:`devops_automation.notifiers.send_once`).
+See :mod:`devops_automation.hooks.telegram` for the connection.
 """
 
 from __future__ import annotations
@@ -15,34 +16,24 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseNotifier
 
 from devops_automation.hooks.telegram import TelegramBotHook
+from devops_automation.notifiers import RESULTS_CONN_ID, send_once
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-def send_once(text: str, *, dedup_key: str | None, telegram_conn_id: str = TelegramBotHook.default_conn_name,
-              chat_id: str | int | None = None, results_conn_id: str = "devops_results_db") -> list[int] | None:
+def send_telegram_once(text: str, *, dedup_key: str | None, telegram_conn_id: str = TelegramBotHook.default_conn_name,
+                       chat_id: str | int | None = None, results_conn_id: str = RESULTS_CONN_ID) -> list[int] | None:
     """Send ``text`` unless ``dedup_key`` was already delivered; returns message ids, or None if skipped.
 
     A send that fails is recorded as failed (and raised), so a later retry sends it again.
     """
     hook = TelegramBotHook(telegram_conn_id, chat_id=chat_id)
-    if dedup_key is None:
-        return hook.send_message(text)
-    from devops_automation.store import ResultsStore
-
-    store = ResultsStore.from_connection(results_conn_id)
-    target = str(chat_id or hook.chat_id)
-    if not store.claim_notification(dedup_key, "telegram", target):
-        hook.log.info("Telegram message %s was already sent; not sending it again", dedup_key)
-        return None
-    try:
-        ids = hook.send_message(text)
-    except Exception as exc:
-        store.notification_failed(dedup_key, f"{type(exc).__name__}: {exc}")
-        raise
-    store.notification_sent(dedup_key, message_ref=",".join(map(str, ids)))
-    return ids
+    target = str(chat_id or hook.chat_id) if dedup_key is not None else None
+    return send_once(
+        "telegram", target, dedup_key, lambda: hook.send_message(text),
+        message_ref=lambda ids: ",".join(map(str, ids)), results_conn_id=results_conn_id,
+    )
 
 
 class TelegramNotifier(BaseNotifier):
@@ -57,7 +48,7 @@ class TelegramNotifier(BaseNotifier):
         chat_id: str | int | None = None,
         telegram_conn_id: str = TelegramBotHook.default_conn_name,
         dedup_key: str | None = None,
-        results_conn_id: str = "devops_results_db",
+        results_conn_id: str = RESULTS_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -68,7 +59,8 @@ class TelegramNotifier(BaseNotifier):
         self.results_conn_id = results_conn_id
 
     def notify(self, context: Context) -> None:
-        send_once(self.text, dedup_key=self.dedup_key, telegram_conn_id=self.telegram_conn_id, chat_id=self.chat_id, results_conn_id=self.results_conn_id)
+        send_telegram_once(self.text, dedup_key=self.dedup_key, telegram_conn_id=self.telegram_conn_id, chat_id=self.chat_id,
+                           results_conn_id=self.results_conn_id)
 
     async def async_notify(self, context: Context) -> None:
         from asgiref.sync import sync_to_async

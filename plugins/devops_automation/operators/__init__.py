@@ -1,1 +1,2 @@
-"""devops_automation operators."""
+"""Shared operator bases and extra links, one module per external system (workflows' operators
+derive from them)."""

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator
 
-from devops_automation.triggers.devlake import DevLakePipelinesTrigger
-
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
@@ -74,6 +72,8 @@ class DevLakePipelinesSensor(BaseSensorOperator):
         raise AssertionError("defer() raises")  # pragma: no cover
 
     def _defer(self, ids: list[int], known_failures: list[int], known_stale: list[int], deadline: float) -> None:
+        from devops_automation.triggers.devlake import DevLakePipelinesTrigger
+
         remaining = max(1.0, deadline - time.time())
         trigger = DevLakePipelinesTrigger(
             pipeline_ids=ids, devlake_conn_id=self.devlake_conn_id, poll_interval=float(self.poll_interval), page_size=self.page_size,
@@ -109,7 +109,8 @@ class DevLakePipelinesSensor(BaseSensorOperator):
     def _send(self, context: Context, kind: str, pipeline: dict[str, Any] | None, detail: str = "") -> None:
         if not self.alert:
             return
-        from devops_automation import devlake_alerts as msgs
+        from devops_automation.notifiers import alert
+        from devops_automation.sensors import devlake_alerts as msgs
 
         hook = self._hook()
         ui = hook.ui_url()
@@ -125,7 +126,7 @@ class DevLakePipelinesSensor(BaseSensorOperator):
             else:
                 text = msgs.stale_message(pipeline, project, float(self.stale_after_s or 0) / 60, ui)
                 key = f"devlake:pipeline:{pipeline['id']}:stale"
-        deliver(text, key, self.telegram_conn_id, self.slack_conn_id, self.log)
+        alert(text, key, telegram_conn_id=self.telegram_conn_id, slack_conn_id=self.slack_conn_id, logger=self.log)
 
     def _hook(self) -> Any:
         from devops_automation.hooks.devlake import DevLakeHook
@@ -140,22 +141,3 @@ class DevLakePipelinesSensor(BaseSensorOperator):
             return hook.blueprint(int(pipeline["blueprint_id"])).get("projectName") or None
         except Exception:  # noqa: BLE001 - the alert goes out without the project name
             return None
-
-
-def deliver(text: str, key: str, telegram_conn_id: str | None, slack_conn_id: str | None, log: Any) -> None:
-    """Telegram, then Slack when its connection exists; a failed channel is logged, not fatal."""
-    from devops_automation.messaging import html_to_mrkdwn
-    from devops_automation.hooks import connection_exists
-    from devops_automation.notifiers.slack import post_slack_once
-    from devops_automation.notifiers.telegram import send_once
-
-    if telegram_conn_id:
-        try:
-            send_once(text, dedup_key=f"{key}:telegram", telegram_conn_id=telegram_conn_id)
-        except Exception as exc:  # noqa: BLE001 - recorded as failed in the store, retried next time
-            log.error("Telegram alert %s not sent: %s", key, exc)
-    if slack_conn_id and connection_exists(slack_conn_id):
-        try:
-            post_slack_once(html_to_mrkdwn(text), dedup_key=f"{key}:slack", slack_conn_id=slack_conn_id)
-        except Exception as exc:  # noqa: BLE001
-            log.error("Slack alert %s not sent: %s", key, exc)

@@ -11,7 +11,7 @@ of blueprints or pipelines watched. The trigger yields one event and ends:
 * ``{"status": "error", "message": ...}`` when DevLake stayed unreachable for ``unreachable_timeout_s``.
 
 It holds no worker slot: it runs in the triggerer, and ``poll_interval`` sleeps are ``asyncio.sleep``.
-The connection is the same ``devlake_default`` as :class:`~devops_automation.hooks.devlake.DevLakeHook`.
+URL and auth come from :class:`~devops_automation.hooks.devlake.DevLakeHook` (connection ``devlake_default``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from devops_automation.devlake_watch import assess
+from devops_automation.triggers.devlake_watch import assess
 
 CLASSPATH = "devops_automation.triggers.devlake.DevLakePipelinesTrigger"
 
@@ -75,19 +75,10 @@ class DevLakePipelinesTrigger(BaseTrigger):
         )
 
     async def _client(self) -> Any:
-        import httpx
+        """DevLake's URL and auth come from :class:`~devops_automation.hooks.devlake.DevLakeHook`."""
+        from devops_automation.hooks.devlake import DevLakeHook
 
-        from airflow.sdk import BaseHook
-
-        conn = await BaseHook.aget_connection(self.devlake_conn_id)
-        base = (conn.host or "").rstrip("/")
-        if "://" not in base:
-            base = f"{conn.schema or 'http'}://{base}" + (f":{conn.port}" if conn.port else "")
-        headers = {"Accept": "application/json"}
-        if conn.password:
-            base += "/rest"
-            headers["Authorization"] = f"Bearer {conn.password}"
-        return httpx.AsyncClient(base_url=base, headers=headers, timeout=self.request_timeout_s)
+        return await DevLakeHook(self.devlake_conn_id).async_client(timeout=self.request_timeout_s)
 
     async def _sleep(self, seconds: float) -> None:
         """Wait between polls (benchmarks replace it to move a simulated clock instead)."""

@@ -31,7 +31,7 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 if TYPE_CHECKING:
     from imap_tools import BaseMailBox
 
-    from devops_automation.hooks.imap import ImapHook
+    from devops_automation.hooks.imap import ImapMailboxHook
 
 CLASSPATH = "devops_automation.triggers.imap.ImapMailTrigger"
 IDLE_CHUNK = 2.0  # seconds one thread blocks waiting for IDLE data (bounds cancellation delay)
@@ -78,14 +78,14 @@ class ImapMailTrigger(BaseEventTrigger):
 
     # ---- pieces (overridable in tests) ---------------------------------------------------------
 
-    async def _hook(self) -> ImapHook:
+    async def _hook(self) -> ImapMailboxHook:
         from airflow.sdk import BaseHook
 
-        from devops_automation.hooks.imap import ImapHook
+        from devops_automation.hooks.imap import ImapMailboxHook
 
-        return ImapHook.from_connection(await BaseHook.aget_connection(self.imap_conn_id))
+        return ImapMailboxHook.from_connection(await BaseHook.aget_connection(self.imap_conn_id))
 
-    def _supports_idle(self, hook: ImapHook, mb: BaseMailBox) -> bool:
+    def _supports_idle(self, hook: ImapMailboxHook, mb: BaseMailBox) -> bool:
         from devops_automation.hooks.imap import mailbox_capabilities
 
         return "IDLE" in mailbox_capabilities(mb)

@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 
-from devops_automation.hooks.base import ApiError
+from devops_automation.hooks.api import ApiError
 from devops_automation.hooks.gitlab import GitLabHook, Trace, project_ref, tail_start
 
 TOKEN = "glpat-sandbox-token"

@@ -1,4 +1,4 @@
-"""ImapHook against the real test Dovecot (each test works in folders of its own)."""
+"""ImapMailboxHook against the real test Dovecot (each test works in folders of its own)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from devops_automation.hooks.imap import ImapHook, ImapLoginError, RawMessage, parse_fetch, parse_senders
+from devops_automation.hooks.imap import ImapMailboxHook, ImapLoginError, RawMessage, parse_fetch, parse_senders
 
 pytestmark = pytest.mark.imap
 
@@ -33,9 +33,9 @@ def folder() -> str:
 
 
 @pytest.fixture
-def hook(dovecot_server, monkeypatch, folder) -> ImapHook:
+def hook(dovecot_server, monkeypatch, folder) -> ImapMailboxHook:
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", conn_json(dovecot_server, folder=folder, processed_folder=f"{folder}-done"))
-    return ImapHook()
+    return ImapMailboxHook()
 
 
 def raw_imap(server) -> imaplib.IMAP4:
@@ -61,19 +61,19 @@ def server_messages(server, folder: str) -> list[tuple[bytes, str]]:
 
 def test_connection_settings_and_defaults(dovecot_server, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", dovecot_server.airflow_conn())  # URI: use_ssl=false as a string
-    hook = ImapHook()
+    hook = ImapMailboxHook()
     assert (hook.use_ssl, hook.starttls, hook.port) == (False, False, dovecot_server.port)
     assert (hook.folder, hook.processed_folder, hook.needs_attention_folder, hook.allowed_senders) == ("INBOX", "Processed", "needs-attention", [])
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_OTHER", json.dumps({"conn_type": "imap", "host": "mail.example.test"}))
-    other = ImapHook("imap_other")
+    other = ImapMailboxHook("imap_other")
     assert (other.use_ssl, other.port, other.timeout) == (True, 993, 30.0)
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_TLS", json.dumps({"conn_type": "imap", "host": "m", "extra": {"starttls": "true"}}))
-    assert (ImapHook("imap_tls").use_ssl, ImapHook("imap_tls").starttls, ImapHook("imap_tls").port) == (False, True, 143)
+    assert (ImapMailboxHook("imap_tls").use_ssl, ImapMailboxHook("imap_tls").starttls, ImapMailboxHook("imap_tls").port) == (False, True, 143)
 
 
 def test_init_does_not_read_the_connection(monkeypatch):
     monkeypatch.delenv("AIRFLOW_CONN_NOPE", raising=False)
-    hook = ImapHook("nope")  # no lookup yet
+    hook = ImapMailboxHook("nope")  # no lookup yet
     assert hook.imap_conn_id == "nope"
     with pytest.raises(Exception, match="nope"):
         _ = hook.folder
@@ -84,9 +84,9 @@ def test_allowed_senders_parsing(dovecot_server, monkeypatch):
     assert parse_senders('["a@b.c", "@d.e"]') == ["a@b.c", "@d.e"]
     assert parse_senders(None) == []
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", conn_json(dovecot_server, allowed_senders=["GitLab@x.test", "@y.test"]))
-    assert ImapHook().allowed_senders == ["gitlab@x.test", "@y.test"]
+    assert ImapMailboxHook().allowed_senders == ["gitlab@x.test", "@y.test"]
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", dovecot_server.airflow_conn() + "&allowed_senders=a%40b.c,%40d.e")
-    assert ImapHook().allowed_senders == ["a@b.c", "@d.e"]
+    assert ImapMailboxHook().allowed_senders == ["a@b.c", "@d.e"]
 
 
 def test_connect_capabilities_and_test_connection(hook, folder):
@@ -169,7 +169,7 @@ def test_wrong_password_is_a_clear_error_without_the_password(monkeypatch):
         monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", json.dumps({"conn_type": "imap", "host": "127.0.0.1", "port": server.port,
                                                                     "login": server.user, "password": secret, "extra": {"use_ssl": False}}))
         with pytest.raises(ImapLoginError) as info:
-            ImapHook().list_uids()
+            ImapMailboxHook().list_uids()
         text = str(info.value)
         assert f"127.0.0.1:{server.port}" in text and server.user in text and "failed" in text
         assert secret not in text and info.value.__cause__ is None and secret not in repr(info.value.__context__)
@@ -183,7 +183,7 @@ def test_unreachable_server_names_host_and_port(monkeypatch):
     port = free_port()
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", json.dumps({"conn_type": "imap", "host": "127.0.0.1", "port": port,
                                                                 "login": "u", "password": "p4ss-word", "extra": {"use_ssl": "false"}}))
-    ok, message = ImapHook().test_connection()
+    ok, message = ImapMailboxHook().test_connection()
     assert not ok and f"127.0.0.1:{port}" in message and "p4ss-word" not in message
 
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from devops_automation.hooks.telegram import TelegramBotHook, TelegramSendError
-from devops_automation.notifiers.telegram import TelegramNotifier, send_once
+from devops_automation.notifiers.telegram import TelegramNotifier, send_telegram_once
 from tests.conftest import TELEGRAM_CHAT
 
 
@@ -57,8 +57,8 @@ def test_malformed_html_is_not_retried(sandbox, sandbox_conns) -> None:
 
 
 def test_send_once_never_sends_the_same_key_twice(sandbox, sandbox_conns) -> None:
-    assert send_once("first", dedup_key="k-1")
-    assert send_once("first again", dedup_key="k-1") is None
+    assert send_telegram_once("first", dedup_key="k-1")
+    assert send_telegram_once("first again", dedup_key="k-1") is None
     assert [m["text"] for m in sent(sandbox)] == ["first"]
 
 
@@ -67,11 +67,11 @@ def test_a_failed_send_is_recorded_and_retried_later(sandbox, sandbox_conns) -> 
 
     sandbox.fault(system="telegram", path="/sendMessage$", status=500, times=10)
     with pytest.raises(Exception):
-        send_once("will fail", dedup_key="k-2")
+        send_telegram_once("will fail", dedup_key="k-2")
     (pending,) = ResultsStore.from_connection().pending_notifications("telegram")
     assert pending["dedup_key"] == "k-2" and pending["status"] == "failed"
     sandbox.clear_faults()
-    assert send_once("will fail", dedup_key="k-2")
+    assert send_telegram_once("will fail", dedup_key="k-2")
     assert [m["text"] for m in sent(sandbox)] == ["will fail"]
 
 

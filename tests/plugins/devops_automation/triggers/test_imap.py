@@ -14,7 +14,7 @@ import pytest
 from airflow.sdk.module_loading import import_string
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
-from devops_automation.hooks.imap import ImapHook
+from devops_automation.hooks.imap import ImapMailboxHook
 from devops_automation.triggers.imap import CLASSPATH, ImapMailTrigger
 
 pytestmark = pytest.mark.imap
@@ -31,11 +31,11 @@ def conn(port: int, user: str, password: str, **extra: object) -> str:
 
 
 @pytest.fixture
-def hook(dovecot_server, monkeypatch) -> ImapHook:
+def hook(dovecot_server, monkeypatch) -> ImapMailboxHook:
     """imap_default on the shared Dovecot, watching a new empty folder of this test's own."""
     folder = f"trig-{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", conn(dovecot_server.port, dovecot_server.user, dovecot_server.password, folder=folder))
-    h = ImapHook()
+    h = ImapMailboxHook()
     h.ensure_folder(folder)
     return h
 
@@ -165,7 +165,7 @@ async def test_recovers_when_the_server_comes_up(dovecot_server, monkeypatch, wa
     server = DovecotServer(port=port, user="late@example.test", password="late-secret-pw")
     await asyncio.to_thread(server.start)
     try:
-        await asyncio.to_thread(ImapHook("imap_late").append, mail(1))
+        await asyncio.to_thread(ImapMailboxHook("imap_late").append, mail(1))
         event = await w.next(5)
         assert event["count"] == 1 and event["folder"] == "INBOX" and event["conn_id"] == "imap_late"
         assert w.trigger._last_error is None

@@ -1,0 +1,1 @@
+"""``devlake_project_setup``: every repository becomes a DevLake project (planner + operators)."""
