@@ -1,6 +1,6 @@
 """The sandbox framework: one FastAPI process that stands in for every external API.
 
-Each external system is a module in ``include/sandbox/systems/`` (see ``systems/__init__.py``)
+Each external system is a module (or package) in ``include/sandbox/systems/`` (see ``systems/__init__.py``)
 mounted under its own path prefix (``/devlake``, ``/gitlab``, ``/openai`` ...). The framework adds,
 for every system alike:
 

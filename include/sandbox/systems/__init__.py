@@ -1,4 +1,5 @@
-"""One module per external system. Each module defines:
+"""One module per external system (a package for the big ones: ``devlake/``, ``gitlab/``, whose
+``__init__`` re-exports these names from its ``api.py``). Each module defines:
 
 ``NAME``            the system name ("devlake"), also the fault-rule ``system`` value
 ``PREFIX``          where its real-API routes are mounted ("/devlake")

@@ -5,7 +5,7 @@
 * :func:`read_params`: the parameters of a request however the client sent them (query string,
   urlencoded form, multipart form with files, or a JSON object), as Slack and Telegram accept all.
 * :func:`basic_credentials`, :func:`retry_after_headers`, :func:`retry_after_seconds`: header plumbing.
-* :class:`TokenBucket`: a rate limiter on the sandbox's virtual clock (per-channel/per-chat limits).
+* :class:`SlidingWindow`: per-channel/per-chat send limits on the sandbox's virtual clock.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import base64
 import binascii
 import json
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,21 +121,21 @@ def retry_after_seconds(wait: float) -> int:
 
 
 @dataclass
-class TokenBucket:
-    """``burst`` requests at once, refilled at ``per_second``; time comes from the caller (virtual clock)."""
+class SlidingWindow:
+    """At most ``limit`` sends per key (a Slack channel, a Telegram chat) in any ``window_seconds``;
+    time comes from the caller (the virtual clock)."""
 
-    per_second: float
-    burst: int
-    tokens: float | None = None  # None until first used: then a full bucket
-    updated: float = 0.0
+    limit: int
+    window_seconds: float
+    sent_at: dict[Any, deque[float]] = field(default_factory=dict)  # key -> send times inside the window
 
-    def take(self, now: float) -> float:
-        """Spend one token: 0.0 when allowed, else the seconds until one is available (nothing spent)."""
-        if self.tokens is None:
-            self.tokens, self.updated = float(self.burst), now
-        self.tokens = min(float(self.burst), self.tokens + (now - self.updated) * self.per_second)
-        self.updated = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.per_second
+    def take(self, key: Any, now: float) -> float | None:
+        """Record one send and answer None; over the limit, record nothing and answer the seconds until
+        the oldest send in the window ages out (a sliding window, not fixed buckets)."""
+        times = self.sent_at.setdefault(key, deque())
+        while times and times[0] <= now - self.window_seconds:
+            times.popleft()
+        if len(times) >= self.limit:
+            return times[0] + self.window_seconds - now
+        times.append(now)
+        return None

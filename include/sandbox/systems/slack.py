@@ -32,7 +32,6 @@ import itertools
 import json
 import random
 import re
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -41,7 +40,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from include.sandbox.systems._common import ApiError, ErrorRoute, Params, read_params, retry_after_seconds
+from include.sandbox.systems._common import ApiError, ErrorRoute, Params, SlidingWindow, read_params, retry_after_seconds
 from include.sandbox.systems._seed import word_names
 
 NAME = "slack"
@@ -106,12 +105,6 @@ class SlackFile:
 
 
 @dataclass
-class RateLimit:
-    limit: int
-    window_seconds: float
-
-
-@dataclass
 class SlackState:
     now: Callable[[], float]
     tokens: set[str] = field(default_factory=lambda: {BOT_TOKEN})
@@ -120,8 +113,7 @@ class SlackState:
     files: dict[str, SlackFile] = field(default_factory=dict)
     uploads: dict[str, str] = field(default_factory=dict)  # upload id -> file id
     webhooks: dict[str, str] = field(default_factory=dict)  # "T../B../secret" -> channel id
-    rate_limit: RateLimit | None = None
-    sent_at: dict[str, deque[float]] = field(default_factory=dict)  # channel id -> post times in the window
+    rate_limit: SlidingWindow | None = None  # per channel id
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     last_ts: float = 0.0
 
@@ -305,15 +297,8 @@ def _by_id(state: SlackState, ref: Any) -> Channel:
 
 
 def _check_rate(state: SlackState, channel: str) -> None:
-    if state.rate_limit is None:
-        return
-    limit, window, now = state.rate_limit.limit, state.rate_limit.window_seconds, state.now()
-    times = state.sent_at.setdefault(channel, deque())
-    while times and times[0] <= now - window:
-        times.popleft()
-    if len(times) >= limit:  # sliding window: the oldest post in it must age out first
-        raise SlackError("ratelimited", 429, times[0] + window - now)
-    times.append(now)
+    if state.rate_limit is not None and (wait := state.rate_limit.take(channel, state.now())) is not None:
+        raise SlackError("ratelimited", 429, wait)
 
 
 # -- JSON shapes -----------------------------------------------------------------------------------
@@ -692,8 +677,7 @@ def set_rate_limit(request: Request, body: RateLimitBody) -> dict[str, Any]:
     """Per-channel posting limit (chat.postMessage and webhooks): at most ``limit`` posts per channel
     in any ``window_seconds`` (virtual clock), then HTTP 429 ``ratelimited`` with Retry-After."""
     state = _state(request)
-    state.rate_limit = RateLimit(body.limit, body.window_seconds) if body.limit else None
-    state.sent_at.clear()
+    state.rate_limit = SlidingWindow(body.limit, body.window_seconds) if body.limit else None
     return {"limit": body.limit if state.rate_limit else None, "window_seconds": body.window_seconds}
 
 

@@ -7,11 +7,13 @@ downloads to ``/telegram/file/bot<token>/<file_path>``. A malformed token is 404
 unknown one 401 "Unauthorized"; errors are ``{"ok": false, "error_code": N, "description": "..."}``
 and flood control is 429 ``"Too Many Requests: retry after N"`` with ``parameters.retry_after``.
 
-Text is checked like Telegram does after entity parsing (the parsers follow tdlib's, with its error
-wording): 1..4096 characters for messages, at most 1024 for captions; HTML (unknown or unclosed
-tags fail, ``&`` that starts no known entity stays literal as in Telegram), MarkdownV2 (unescaped
-reserved characters fail) and legacy Markdown. Uploads: documents up to 50 MB, photos up to 10 MB
-and at most 10000 for width + height with an aspect ratio of at most 20 (PNG, JPEG or GIF).
+Text is checked like Telegram does after entity parsing (the parser follows tdlib's, with its error
+wording): 1..4096 characters for messages, at most 1024 for captions; ``parse_mode`` HTML (unknown
+or unclosed tags fail, ``&`` that starts no known entity stays literal as in Telegram) or none. The
+product sends HTML only, so MarkdownV2 and legacy Markdown are answered 400 ``Bad Request: sandbox:
+parse_mode ... is not supported by the sandbox`` instead of being passed unchecked. Uploads: documents
+up to 50 MB, photos up to 10 MB and at most 10000 for width + height with an aspect ratio of at most
+20 (PNG, JPEG or GIF).
 
 Seeded chats: ``-1001234567890`` "Alerts" (supergroup), ``-1009876543210`` "CI failures" (forum
 supergroup, topics 1 and 42), ``-1001111111111`` channel ``@devops_announce``, ``555000111`` a user
@@ -23,7 +25,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import deque
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AliasChoices, BaseModel, Field
 
-from include.sandbox.systems._common import ApiError, ErrorRoute, Params, Upload, read_params, retry_after_seconds
+from include.sandbox.systems._common import ApiError, ErrorRoute, Params, SlidingWindow, Upload, read_params, retry_after_seconds
 
 NAME = "telegram"
 PREFIX = "/telegram"
@@ -90,7 +91,7 @@ def error_response(status: int, message: str, retry_after: float | None) -> Resp
     return TelegramError(status, message).response()
 
 
-# -- entity parsing (tdlib's parse_html / parse_markdown_v2 / parse_markdown) ----------------------
+# -- entity parsing (tdlib's parse_html) -----------------------------------------------------------
 class EntityError(ValueError):
     """Text that Telegram cannot parse; the message is tdlib's."""
 
@@ -271,166 +272,22 @@ def _close_html(out: _Builder, tag: str, start: int, attrs: dict[str, str], text
         out.entity(kind, start)
 
 
-_MDV2_RESERVED = set("_*[]()~`>#+-=|{}.!")
-_MDV2_NAMES = {"bold": "Bold", "italic": "Italic", "underline": "Underline", "strikethrough": "Strikethrough", "spoiler": "Spoiler",
-               "text_link": "TextUrl", "custom_emoji": "CustomEmoji", "code": "Code", "pre": "Pre"}  # fmt: skip
-
-
-def parse_markdown_v2(text: str) -> Parsed:
-    out = _Builder()
-    stack: list[tuple[str, int, int, str]] = []  # kind, utf16 start, byte offset, pre language
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        nxt = text[i + 1 : i + 2]
-        kind = stack[-1][0] if stack else None
-        if kind in ("code", "pre"):
-            if c == "\\" and nxt in ("`", "\\"):
-                out.add(nxt)
-                i += 2
-            elif (kind == "code" and c == "`") or (kind == "pre" and text.startswith("```", i)):
-                _, start, _, language = stack.pop()
-                out.entity(kind, start, **({"language": language} if language else {}))
-                i += 1 if kind == "code" else 3
-            else:
-                out.add(c)
-                i += 1
-            continue
-        if c == "\\" and nxt and 0 < ord(nxt) <= 126:
-            out.add(nxt)
-            i += 2
-            continue
-        if c not in _MDV2_RESERVED:
-            out.add(c)
-            i += 1
-            continue
-        closes = {
-            "bold": c == "*", "italic": c == "_" and nxt != "_", "underline": c == "_" and nxt == "_",
-            "strikethrough": c == "~", "spoiler": c == "|" and nxt == "|", "text_link": c == "]", "custom_emoji": c == "]",
-        }.get(kind or "", False)  # fmt: skip
-        if closes and kind is not None:
-            _, start, _, _ = stack.pop()
-            i += 2 if kind in ("underline", "spoiler") else 1
-            if kind in ("text_link", "custom_emoji"):
-                url, i = _mdv2_url(text, i, start, out)
-                extra = {"custom_emoji_id": url.rsplit("id=", 1)[-1]} if kind == "custom_emoji" else {"url": url}
-                out.entity(kind, start, **extra)
-            else:
-                out.entity(kind, start)
-            continue
-        offset = _byte_offset(text, i)
-        if c == "_":
-            stack.append(("underline" if nxt == "_" else "italic", out.utf16, offset, ""))
-            i += 2 if nxt == "_" else 1
-        elif c in "*~[":
-            stack.append(({"*": "bold", "~": "strikethrough", "[": "text_link"}[c], out.utf16, offset, ""))
-            i += 1
-        elif c == "|" and nxt == "|":
-            stack.append(("spoiler", out.utf16, offset, ""))
-            i += 2
-        elif c == "!" and nxt == "[":
-            stack.append(("custom_emoji", out.utf16, offset, ""))
-            i += 2
-        elif c == "`" and text.startswith("```", i):
-            i += 3
-            end = i
-            while end < n and not text[end].isspace() and text[end] != "`":
-                end += 1
-            language = text[i:end] if end < n and text[end] != "`" else ""
-            i = end if language else i
-            if text[i : i + 1] == "\n":
-                i += 1
-            stack.append(("pre", out.utf16, offset, language))
-        elif c == "`":
-            stack.append(("code", out.utf16, offset, ""))
-            i += 1
-        elif c == ">" and (i == 0 or text[i - 1] == "\n"):
-            i += 1  # a blockquote line marker
-        else:
-            raise EntityError(f"Character '{c}' is reserved and must be escaped with the preceding '\\'")
-    if stack:
-        kind, _, offset, language = stack[-1]
-        name = "PreCode" if kind == "pre" and language else _MDV2_NAMES[kind]
-        raise EntityError(f"Can't find end of {name} entity at byte offset {offset}")
-    return out.result()
-
-
-def _mdv2_url(text: str, i: int, start: int, out: _Builder) -> tuple[str, int]:
-    """The ``(url)`` after a link's ``]`` (escapes ``)`` and ``\\``); without one the link text is the URL."""
-    if text[i : i + 1] != "(":
-        return "".join(out.parts)[start:], i
-    begin, i = i, i + 1
-    url: list[str] = []
-    while i < len(text) and text[i] != ")":
-        if text[i] == "\\" and text[i + 1 : i + 2] in (")", "\\"):
-            i += 1
-        url.append(text[i])
-        i += 1
-    if i >= len(text):
-        raise EntityError(f"Can't find end of a URL at byte offset {_byte_offset(text, begin)}")
-    return "".join(url), i + 1
-
-
-def parse_markdown(text: str) -> Parsed:
-    """Legacy Markdown: ``*bold*``, ``_italic_``, ```code```, ``[text](url)``; ``\\`` escapes those."""
-    out = _Builder()
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\" and text[i + 1 : i + 2] in ("_", "*", "`", "["):
-            out.add(text[i + 1])
-            i += 2
-            continue
-        if c not in "_*`[":
-            out.add(c)
-            i += 1
-            continue
-        begin, start = i, out.utf16
-        pre = text.startswith("```", i)
-        end_char = "]" if c == "[" else c
-        i += 3 if pre else 1
-        language = ""
-        if pre:
-            end = i
-            while end < n and not text[end].isspace() and text[end] != "`":
-                end += 1
-            if end > i and end < n and text[end] != "`":
-                language, i = text[i:end], end
-            if text[i : i + 1] == "\n":
-                i += 1
-        while i < n and (text[i] != end_char or (pre and not text.startswith("```", i))):
-            out.add(text[i])
-            i += 1
-        if i >= n:
-            raise EntityError(f"Can't find end of the entity starting at byte offset {_byte_offset(text, begin)}")
-        if c == "[":
-            url = "".join(out.parts)[start:]
-            if text[i + 1 : i + 2] == "(":
-                close = text.find(")", i + 2)
-                url, i = (text[i + 2 : close], close) if close >= 0 else (url, i)
-            out.entity("text_link", start, url=url)
-            i += 1
-        elif pre:
-            out.entity("pre", start, **({"language": language} if language else {}))
-            i += 3
-        else:
-            out.entity({"_": "italic", "*": "bold", "`": "code"}[c], start)
-            i += 1
-    return out.result()
-
-
-PARSERS: dict[str, Callable[[str], Parsed]] = {"html": parse_html, "markdownv2": parse_markdown_v2, "markdown": parse_markdown}
+#: Parse modes Telegram knows but the sandbox does not check (the product sends HTML only): refused
+#: rather than accepted unchecked, so that nothing comes to rely on them silently.
+UNCHECKED_PARSE_MODES = frozenset({"markdownv2", "markdown"})
 
 
 def parse_text(text: str, parse_mode: str | None) -> Parsed:
-    """Plain text and entities of ``text`` under ``parse_mode`` (None/empty: as is)."""
+    """Plain text and entities of ``text`` under ``parse_mode`` (None/empty: as is; only HTML is parsed)."""
     if not parse_mode:
         return Parsed(text)
-    parser = PARSERS.get(parse_mode.lower())
-    if parser is None:
+    mode = parse_mode.lower()
+    if mode in UNCHECKED_PARSE_MODES:
+        raise bad_request(f"sandbox: parse_mode {parse_mode} is not supported by the sandbox (it checks HTML only)")
+    if mode != "html":
         raise bad_request("unsupported parse_mode")
     try:
-        return parser(text)
+        return parse_html(text)
     except EntityError as exc:
         raise bad_request(f"can't parse entities: {exc}") from None
 
@@ -499,8 +356,7 @@ class TelegramState:
     chats: dict[int, Chat] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)  # what the control route lists
     files: dict[str, StoredFile] = field(default_factory=dict)
-    flood: tuple[int, float] | None = None  # (messages, window seconds) per chat
-    sent_at: dict[int, deque[float]] = field(default_factory=dict)  # chat id -> send times in the window
+    flood: SlidingWindow | None = None  # per chat id
     message_ids: dict[int, Iterator[int]] = field(default_factory=dict)  # per chat
     file_ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -559,16 +415,8 @@ def _json_param(params: Params, name: str) -> Any:
 
 
 def _check_flood(state: TelegramState, chat: Chat) -> None:
-    if state.flood is None:
-        return
-    limit, window = state.flood
-    now = state.now()
-    times = state.sent_at.setdefault(chat.id, deque())
-    while times and times[0] <= now - window:
-        times.popleft()
-    if len(times) >= limit:  # sliding window: the oldest send in it must age out first
-        raise too_many_requests(times[0] + window - now)
-    times.append(now)
+    if state.flood is not None and (wait := state.flood.take(chat.id, state.now())) is not None:
+        raise too_many_requests(wait)
 
 
 def _caption(params: Params) -> Parsed | None:
@@ -782,8 +630,7 @@ def set_flood(request: Request, body: FloodBody) -> dict[str, Any]:
     """Per-chat flood control: at most ``limit`` messages per chat in any ``window_seconds`` (on the
     virtual clock), then 429 ``retry after N``; ``limit`` null turns it off."""
     state = _state(request)
-    state.flood = (body.limit, body.window_seconds) if body.limit else None
-    state.sent_at.clear()
+    state.flood = SlidingWindow(body.limit, body.window_seconds) if body.limit else None
     return {"limit": body.limit if state.flood else None, "window_seconds": body.window_seconds}
 
 

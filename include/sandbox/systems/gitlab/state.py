@@ -11,7 +11,7 @@ The model is deliberately small but keeps GitLab's semantics where clients depen
 * a project can carry a *synthetic* block of old pipelines (only counted and materialised one page
   at a time) so the ">10,000 records" paging rule can be exercised cheaply.
 
-Everything here is plain Python; ``gitlab.py`` turns it into HTTP.
+Everything here is plain Python; ``api.py`` turns it into HTTP.
 """
 
 from __future__ import annotations

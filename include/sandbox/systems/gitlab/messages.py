@@ -23,7 +23,7 @@ from email.utils import format_datetime, make_msgid
 from typing import Any
 from urllib.parse import urlsplit
 
-from include.sandbox.systems.gitlab_state import (
+from include.sandbox.systems.gitlab.state import (
     GITLAB_VERSION,
     Commit,
     Job,

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from include.sandbox.app import create_app
-from include.sandbox.systems import gitlab_state
+from include.sandbox.systems.gitlab import state as gitlab_state
 
 TOKEN = "glpat-sandbox-token"
 AUTH = {"PRIVATE-TOKEN": TOKEN}

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from include.sandbox.app import create_app
-from include.sandbox.systems.devlake_state import DUPLICATE_NAME
+from include.sandbox.systems.devlake.state import DUPLICATE_NAME
 
 API = "/devlake"
 CTL = "/_sandbox/devlake"

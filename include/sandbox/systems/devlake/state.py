@@ -1,8 +1,8 @@
 """State and rules of the DevLake sandbox (``../shared/api/devlake.md``), free of HTTP.
 
-Route functions in ``devlake.py`` call :class:`DevLakeState` and turn a raised :class:`DevLakeError`
+Route functions in ``api.py`` call :class:`DevLakeState` and turn a raised :class:`DevLakeError`
 into DevLake's error envelope. The state holds what a fresh DevLake holds: connections (seeded, with
-remote trees from ``devlake_remote``), scope configs, scopes, projects, blueprints, pipelines and
+remote trees from ``remote.py``), scope configs, scopes, projects, blueprints, pipelines and
 tasks, webhook connections and API keys, plus the sandbox's settings and pipeline scripts.
 
 Pipelines are simulated lazily: every request first calls :meth:`DevLakeState.advance`, which
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from include.sandbox.systems import devlake_remote as remote
+from include.sandbox.systems.devlake import remote
 
 # ---- plugins --------------------------------------------------------------------------------------
 
@@ -315,7 +315,7 @@ class ScopeConfig:
 
 @dataclass
 class Scope:
-    """A data scope stored on a connection; ``data`` holds the plugin's columns (``devlake_remote``)."""
+    """A data scope stored on a connection; ``data`` holds the plugin's columns (``remote.py``)."""
 
     plugin: str
     connection_id: int

@@ -8,7 +8,7 @@ Authentication: ``PRIVATE-TOKEN: <token>`` or ``Authorization: Bearer <token>``;
 ``glpat-sandbox-token`` unless changed through the control API. Errors use GitLab's bodies:
 ``{"message": "404 Not found"}``, ``{"message": "401 Unauthorized"}``, ``{"error": "... is invalid"}``.
 
-Seeded data: ``gitlab_state._Seeder``. Webhook and e-mail builders: ``gitlab_messages``.
+Seeded data: ``state._Seeder``. Webhook and e-mail builders: ``messages.py``.
 ``POST /_sandbox/gitlab/emails/deliver`` builds a pipeline e-mail and APPENDs it into a real IMAP folder.
 """
 
@@ -37,7 +37,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from include.sandbox.systems._seed import GITLAB_USERNAME
-from include.sandbox.systems.gitlab_messages import (
+from include.sandbox.systems.gitlab.messages import (
     DEFAULT_EMAIL_HOST,
     hook_headers,
     job_hook,
@@ -45,7 +45,7 @@ from include.sandbox.systems.gitlab_messages import (
     pipeline_hook,
     repo_urls,
 )
-from include.sandbox.systems.gitlab_state import (
+from include.sandbox.systems.gitlab.state import (
     COMPLETED_STATUSES,
     FAILURE_REASONS,
     JOB_STATUSES,
@@ -992,7 +992,7 @@ def set_synthetic_pipelines(request: Request, project_id: str, body: SyntheticBo
 
 @control.get("/scenarios")
 def scenarios(request: Request) -> dict[str, Any]:
-    """The seeded scenarios (see ``gitlab_state._Seeder``) with their pipeline and failed-job ids."""
+    """The seeded scenarios (see ``state._Seeder``) with their pipeline and failed-job ids."""
     return gitlab_state(request).scenarios
 
 

@@ -1,7 +1,7 @@
 """DevLake sandbox: Apache DevLake's REST API (v1.0.x, ``../shared/api/devlake.md``) at ``/devlake``.
 
 A client's base URL is ``http://127.0.0.1:PORT/devlake``. Route functions only translate HTTP to
-:class:`~include.sandbox.systems.devlake_state.DevLakeState` calls; the rules live there. Every
+:class:`~include.sandbox.systems.devlake.state.DevLakeState` calls; the rules live there. Every
 route first brings the simulated pipelines up to the virtual clock's now. DevLake's quirks kept on
 purpose: bare arrays vs ``{count, items}`` lists, 201 vs 200, text/plain ``404 page not found`` for
 unknown routes, the error envelope, raw-path project names, ``/rest`` with Bearer API keys, and the
@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from include.sandbox.core import get_sandbox, json_error
-from include.sandbox.systems.devlake_state import MIGRATION_PENDING, VERSION, DevLakeError, DevLakeState, NoRoute, PipelineScript, int_id
+from include.sandbox.systems.devlake.state import MIGRATION_PENDING, VERSION, DevLakeError, DevLakeState, NoRoute, PipelineScript, int_id
 
 NAME = "devlake"
 PREFIX = "/devlake"
