@@ -33,7 +33,8 @@ LOGICAL = dt.datetime(2026, 11, 23, 6, tzinfo=dt.timezone.utc)
 
 
 class FakeTI:
-    """What the operators need of a task instance outside Airflow: XCom push/pull by task id."""
+    """What the operators need of a task instance outside Airflow: ``xcom_push`` (ensure_projects'
+    report); the DAG's XComArgs are passed to the summary directly."""
 
     def __init__(self, store: dict[str, Any]) -> None:
         self.store = store
@@ -41,16 +42,13 @@ class FakeTI:
     def xcom_push(self, key: str, value: Any) -> None:
         self.store.setdefault(key, []).append(value)
 
-    def xcom_pull(self, task_ids: str, key: str = "return_value") -> Any:
-        return self.store.get(f"{task_ids}:{key}")
-
 
 def run_setup(workers: int, batch_size: int) -> float:
     """One DAG run's work: discover → sync (mapped) → plan → ensure (mapped) → summary."""
     from airflow.sdk.bases.operator import ExecutorSafeguard
 
     ExecutorSafeguard.test_mode = True  # we are the executor here: run the operators' execute() directly
-    from devops_automation.operators.devlake import (
+    from devops_automation.workflows.devlake_project_setup.operators import (
         DevLakeDiscoverConnectionsOperator,
         DevLakeEnsureProjectsOperator,
         DevLakePlanProjectsOperator,
@@ -63,21 +61,19 @@ def run_setup(workers: int, batch_size: int) -> float:
     ctx: dict[str, Any] = {"ti": ti, "logical_date": LOGICAL, "run_id": "bench"}
     t0 = time.perf_counter()
     connections = DevLakeDiscoverConnectionsOperator(task_id="discover_connections").execute(ctx)
-    xcom["discover_connections:return_value"] = connections
     patterns = {"deploymentPattern": "(?i)deploy", "productionPattern": "(?i)prod"}
     with ThreadPoolExecutor(workers) as pool:
         synced = list(pool.map(lambda c: DevLakeSyncScopesOperator(task_id="sync_scopes", connection=c, dora_patterns=patterns).execute(ctx), connections))
-    xcom["sync_scopes:return_value"] = synced
     batches = DevLakePlanProjectsOperator(task_id="plan_projects", synced=synced, batch_size=batch_size).execute(ctx)
-    xcom["plan_projects:return_value"] = batches
 
     def ensure(batch: dict[str, Any]) -> dict[str, Any]:
         return DevLakeEnsureProjectsOperator(task_id="ensure_projects", batch=batch).execute({**ctx, "ti": ti})
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(ensure, batches))
-    xcom["ensure_projects:report"] = xcom.pop("report", [])
-    DevLakeSetupSummaryOperator(task_id="summary", telegram_conn_id=None).execute(ctx)
+    DevLakeSetupSummaryOperator(
+        task_id="summary", connections=connections, synced=synced, batches=batches, reports=xcom.pop("report", []), telegram_conn_id=None
+    ).execute(ctx)
     return time.perf_counter() - t0
 
 
@@ -90,8 +86,10 @@ def main() -> int:
     args = ap.parse_args()
 
     from include.sandbox.client import SandboxClient, SandboxServer
+    from include.sandbox.processes import ProcessGuard
 
-    with SandboxServer(systems=["devlake"], latency_ms=args.latency_ms) as server:
+    # SIGTERM/SIGINT become an exception here, so the sandbox is stopped on any exit
+    with ProcessGuard("devlake_setup"), SandboxServer(systems=["devlake"], latency_ms=args.latency_ms) as server:
         sb = SandboxClient(server.base_url, timeout=60)
         os.environ["AIRFLOW_CONN_DEVLAKE_DEFAULT"] = json.dumps({"conn_type": "http", "host": f"{server.base_url}/devlake", "extra": {"timeout": 60}})
 

@@ -24,7 +24,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "plugins")]
+sys.path[:0] = [str(REPO), str(REPO / "plugins")]
+
+from include.sandbox import processes  # noqa: E402  (the child is stopped however this script ends)
 
 from devops_automation.ci_logs.excerpt import excerpt, tail_excerpt  # noqa: E402
 
@@ -218,7 +219,7 @@ def run_big(cases: list[Case], big_mb: int, budget: int) -> dict[str, object]:
         path = Path(tmp) / "big.log"
         blocks, inserted = make_big_log(base, [c.passed for c in cases], big_mb, path)
         size_mb = path.stat().st_size / 1024 / 1024
-        out = subprocess.run(
+        out = processes.run(
             [sys.executable, __file__, "--big-child", str(path), "--budgets", str(budget)],
             capture_output=True,
             text=True,
@@ -266,4 +267,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with processes.ProcessGuard("excerpt"):  # SIGTERM/SIGINT: the big-log child is stopped too
+        main()

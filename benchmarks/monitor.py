@@ -44,10 +44,12 @@ def main() -> int:
     from airflow.sdk.exceptions import TaskDeferred
 
     from include.sandbox.client import SandboxClient, SandboxServer
+    from include.sandbox.processes import ProcessGuard
 
     ExecutorSafeguard.test_mode = True
     rng = random.Random(7)
-    with SandboxServer(systems=["devlake"]) as server:
+    # SIGTERM/SIGINT become an exception here, so the sandbox is stopped on any exit
+    with ProcessGuard("monitor"), SandboxServer(systems=["devlake"]) as server:
         sb = SandboxClient(server.base_url, timeout=60)
         os.environ["AIRFLOW_CONN_DEVLAKE_DEFAULT"] = json.dumps({"conn_type": "http", "host": f"{server.base_url}/devlake"})
         sb.control("devlake", "POST", "/settings", json={"maxParallel": args.blueprints + 1})

@@ -13,13 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS = REPO / "dags"
+sys.path.insert(0, str(REPO))
+
+from include.sandbox import processes  # noqa: E402  (a probe is stopped however this script ends)
+
 HEAVY = ("openai", "imap_tools", "telegram", "slack_sdk", "matplotlib", "pandas", "numpy", "aiohttp", "fastapi", "psycopg", "psycopg2", "alembic")
 
 FILE_PROBE = r"""
@@ -61,7 +64,7 @@ def probe_env() -> dict[str, str]:
 
 
 def run_probe(code: str, arg: str, env: dict[str, str]) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, arg], env=env, capture_output=True, text=True, timeout=300)
+    out = processes.run([sys.executable, "-c", code, arg], env=env, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
         return {"error": (out.stderr.strip().splitlines() or ["exit %d" % out.returncode])[-1]}
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -111,4 +114,5 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    with processes.ProcessGuard("parse_time"):  # SIGTERM/SIGINT: a running probe is stopped too
+        sys.exit(main())

@@ -12,6 +12,10 @@ and the mapped ``analyse`` stores each job's analysis. The results database is p
 
 Prints one row per e-mail (append → stored analysis) and ends with
 ``emails=… p50_s=… max_s=… analyses=…`` (goal: p50 under 10 s; the tool it replaces polls every 60 s).
+
+Every process it starts (Airflow with all its components and task processes, the sandbox, Dovecot) is
+stopped on any exit, SIGTERM, SIGINT and SIGHUP included (e.g. under ``timeout``): see
+``include/sandbox/processes.py``. Ended by a signal, it exits with 128 + the signal's number.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import socket
 import sqlite3
 import statistics
@@ -110,26 +113,33 @@ def main() -> int:
     args = ap.parse_args()
 
     from include.sandbox.client import SandboxClient
+    from include.sandbox.processes import ProcessGuard
     from include.sandbox.servers import DovecotServer
 
-    home = Path(tempfile.mkdtemp(prefix="bench-triage-"))
     port, sandbox_port, imap_port = free_port(), free_port(), free_port()
-    env = env_for(home, port, sandbox_port, imap_port)
-    logs = home / "bench-logs"
-    logs.mkdir()
-    procs: list[subprocess.Popen] = []
-    dovecot = DovecotServer(port=imap_port)
-    try:
-        subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=env, check=True, stdout=open(logs / "migrate.log", "wb"), stderr=subprocess.STDOUT)
+    with ProcessGuard("triage_latency") as guard:  # on any exit (a signal too) what is started below is stopped
+        home = Path(tempfile.mkdtemp(prefix="bench-triage-"))
+
+        def remove_home() -> None:  # called by the guard after every process is gone
+            if args.keep:
+                print(f"kept {home}")
+            else:
+                shutil.rmtree(home, ignore_errors=True)
+
+        guard.callback(remove_home)
+        env = env_for(home, port, sandbox_port, imap_port)
+        logs = home / "bench-logs"
+        logs.mkdir()
+        print(f"triage_latency: Airflow 127.0.0.1:{port}, sandbox :{sandbox_port}, IMAP :{imap_port}; logs in {logs}", flush=True)
+        guard.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=env, check=True, stdout=open(logs / "migrate.log", "wb"), stderr=subprocess.STDOUT)
         subprocess.run([sys.executable, "-m", "devops_automation.settings_loader", str(REPO / "airflow_settings.yaml")], env=env, check=True,
                        stdout=open(logs / "settings.log", "wb"), stderr=subprocess.STDOUT)
-        subprocess.run([str(VENV_BIN / "airflow"), "connections", "delete", "llm_default"], env=env, check=True,
-                       stdout=open(logs / "settings.log", "ab"), stderr=subprocess.STDOUT)  # the heuristic analyser
-        procs.append(subprocess.Popen([sys.executable, "-m", "include.sandbox", "--port", str(sandbox_port)], cwd=REPO, env=env,
-                                      stdout=open(logs / "sandbox.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True))
-        dovecot.start()
-        procs.append(subprocess.Popen([str(VENV_BIN / "airflow"), "standalone"], cwd=REPO, env=env,
-                                      stdout=open(logs / "airflow.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True))
+        guard.run([str(VENV_BIN / "airflow"), "connections", "delete", "llm_default"], env=env, check=True,
+                  stdout=open(logs / "settings.log", "ab"), stderr=subprocess.STDOUT)  # the heuristic analyser
+        guard.popen([sys.executable, "-m", "include.sandbox", "--port", str(sandbox_port)], cwd=REPO, env=env,
+                    stdout=open(logs / "sandbox.log", "wb"), stderr=subprocess.STDOUT)
+        dovecot = guard.start(DovecotServer(port=imap_port))
+        guard.popen([str(VENV_BIN / "airflow"), "standalone"], cwd=REPO, env=env, stdout=open(logs / "airflow.log", "wb"), stderr=subprocess.STDOUT)
         boot = wait("Airflow health", lambda: healthy(port), 240, 1.0)
         armed = wait("mail watcher in the triggerer", lambda: watcher_running(home / "airflow.db"), 240, 1.0)
         print(f"Airflow healthy after {boot:.0f}s, mail watcher running {armed:.0f}s later", flush=True)
@@ -180,19 +190,6 @@ def main() -> int:
         print(f"\nDAG runs: {runs}; interval between e-mails: {args.interval}s; analyser: heuristic; missing: {len(pipelines) - len(lat)}")
         print(f"emails={len(pipelines)} p50_s={p50:.2f} max_s={mx:.2f} analyses={analyses}")
         return 0 if len(lat) == len(pipelines) else 1
-    finally:
-        for p in procs:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(p.pid, sig)
-                except ProcessLookupError:
-                    break
-                time.sleep(2)
-        dovecot.stop()
-        if not args.keep:
-            shutil.rmtree(home, ignore_errors=True)
-        else:
-            print(f"kept {home}")
 
 
 if __name__ == "__main__":

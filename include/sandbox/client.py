@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -12,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from include.sandbox.processes import Root, terminate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,27 +104,28 @@ class SandboxServer:
             env=env,
             start_new_session=True,
         )
-        deadline = time.monotonic() + timeout
-        client = SandboxClient(self.base_url, timeout=2)
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"sandbox exited with {self.proc.returncode}; see {self.log_path or 'its output'}")
-            try:
-                client.health()
-                return self
-            except Exception:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"sandbox did not answer on {self.base_url} within {timeout}s")
+        self._root = Root.of(self.proc.pid)
+        try:
+            deadline = time.monotonic() + timeout
+            client = SandboxClient(self.base_url, timeout=2)
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"sandbox exited with {self.proc.returncode}; see {self.log_path or 'its output'}")
+                try:
+                    client.health()
+                    return self
+                except Exception:
+                    time.sleep(0.1)
+            raise RuntimeError(f"sandbox did not answer on {self.base_url} within {timeout}s")
+        except BaseException:  # a failed or interrupted start (a `with` block's __exit__ would not run)
+            self.stop()
+            raise
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        """End the sandbox's session (SIGTERM, then SIGKILL after 10 s)."""
+        if self.proc:
+            terminate([self._root], grace=10)
+            self.proc.wait(5)
 
     def __enter__(self) -> "SandboxServer":
         return self.start()

@@ -4,6 +4,11 @@ Used by the test suite (session fixtures), the benchmarks and ``make demo``. Bot
 seconds, listen only on 127.0.0.1 on a free port, and are removed with their temp dir on ``stop()``.
 When a binary is missing, :class:`MissingBinary` names the Debian package that provides it
 (``make system-deps`` installs them when run as root).
+
+Both daemonise into sessions of their own (PostgreSQL's children even call ``setsid`` each), so
+``stop()`` does not rely on the caller's process group: it asks the server to stop, then ends
+whatever is left of it (found by its data or config directory on the command line). A ``start()``
+that fails or is interrupted stops what it had started.
 """
 
 from __future__ import annotations
@@ -12,12 +17,12 @@ import glob
 import os
 import pwd
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from include.sandbox import processes
 from include.sandbox.client import free_port
 
 
@@ -74,11 +79,19 @@ class PostgresServer:
         """The value for ``AIRFLOW_CONN_<ID>`` pointing at this server."""
         return f"postgres://{self.user}@127.0.0.1:{self.port}/{self.database}"
 
-    def _run(self, *cmd: str) -> subprocess.CompletedProcess[str]:
+    def _run(self, *cmd: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         full = ["runuser", "-u", "postgres", "--", *cmd] if _is_root() else list(cmd)
-        return subprocess.run(full, check=True, capture_output=True, text=True, timeout=120)
+        # in a session of its own, ended if interrupted: an initdb cut short leaves no postgres behind
+        return processes.run(full, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
 
     def start(self) -> "PostgresServer":
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> "PostgresServer":
         initdb, pg_ctl = find_pg_bin("initdb"), find_pg_bin("pg_ctl")
         self.dir = Path(tempfile.mkdtemp(prefix="devops-pg-"))
         if _is_root():
@@ -99,14 +112,19 @@ class PostgresServer:
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
-        if self.dir and (self.dir / "data").exists():
+        if not self.dir:
+            return
+        data = self.dir / "data"
+        if (data / "postmaster.pid").exists():
             try:
-                self._run(find_pg_bin("pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop")
-            except subprocess.CalledProcessError:
+                self._run(find_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-t", "15", "stop", timeout=30)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, MissingBinary):
                 pass
-        if self.dir:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        # the postmaster (or an initdb's postgres) has the data directory on its command line; its
+        # children are found through it, although each of them is a session leader
+        processes.terminate([processes.Root.of(pid) for pid in processes.pids_with_arg(str(data))], grace=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
 
     def __enter__(self) -> "PostgresServer":
         return self.start()
@@ -169,6 +187,13 @@ class DovecotServer:
     def start(self) -> "DovecotServer":
         if not self.binary:
             raise MissingBinary("dovecot", "dovecot-imapd")
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> "DovecotServer":
         self.dir = Path(tempfile.mkdtemp(prefix="devops-imap-"))
         if _is_root():
             mail = pwd.getpwnam("mail")
@@ -188,7 +213,7 @@ class DovecotServer:
         (self.dir / "dovecot.conf").write_text(conf)
         # dovecot daemonises; its children keep stdout/stderr open, so never capture them through a pipe
         with open(self.dir / "start.log", "wb") as out:
-            subprocess.run([self.binary, "-c", str(self.dir / "dovecot.conf")], check=True, stdout=out, stderr=subprocess.STDOUT, timeout=30)
+            processes.run([self.binary, "-c", str(self.dir / "dovecot.conf")], check=True, stdout=out, stderr=subprocess.STDOUT, timeout=30)
         try:
             _wait_port(self.port, 15)
         except TimeoutError as exc:
@@ -197,19 +222,25 @@ class DovecotServer:
         return self
 
     def stop(self) -> None:
-        if self.dir:
-            pid_file = self.dir / "run" / "master.pid"
-            if pid_file.exists():
-                try:
-                    pid = int(pid_file.read_text().strip())
-                    os.kill(pid, signal.SIGTERM)
-                    for _ in range(100):
-                        os.kill(pid, 0)
-                        time.sleep(0.05)
-                except (ProcessLookupError, ValueError):
-                    pass
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        """End the master and its session (anvil, log, config, auth, imap-login, imap processes).
+
+        The master is found by its config path on its command line (a pid file could name a later,
+        unrelated process). A master that exited but is not yet reaped (a zombie: its pid is not reused)
+        is taken from the pid file, so that children it left are still found by their session.
+        """
+        if not self.dir:
+            return
+        pids = set(processes.pids_with_arg(str(self.dir / "dovecot.conf")))
+        try:
+            master = int((self.dir / "run" / "master.pid").read_text().strip())
+        except (OSError, ValueError):
+            master = None
+        st = processes.stat(master) if master else None
+        if st and st.state == "Z":  # exited, not yet reaped (so its pid is not reused); children may linger
+            pids.add(master)
+        processes.terminate([processes.Root.of(pid) for pid in pids], grace=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
 
     def __enter__(self) -> "DovecotServer":
         return self.start()

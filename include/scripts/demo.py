@@ -3,11 +3,15 @@
 Steps: prepare ``.demo/airflow`` as AIRFLOW_HOME, migrate its metadata DB, apply
 ``airflow_settings.yaml``, start the sandbox (port 8900), a Dovecot IMAP server (port 8143, when
 installed) and ``airflow standalone`` (port 8080); wait until ``/api/v2/monitor/health`` reports every
-component healthy; print the UI URL and the admin password. Ctrl-C, SIGTERM or ``make stop`` ends
-every process it started: each runs in its own process group and the whole group is killed, because
-``airflow standalone`` leaves its scheduler, triggerer and workers running when only it is killed.
+component healthy; print the UI URL and the admin password. Ctrl-C, SIGTERM, SIGHUP or ``make stop``
+ends every process it started, whenever it comes (``include/sandbox/processes.py``): each runs in a
+session of its own and the whole session is ended, because ``airflow standalone`` leaves its
+scheduler, triggerer, workers and task processes (process groups of their own) running when only it
+is killed. ``make stop`` sends SIGTERM to the running demo, then ends whatever ``.demo/pids.json``
+still names (after a demo killed with SIGKILL).
 
-Ports can be changed with DEMO_PORT, SANDBOX_PORT and IMAP_PORT.
+Ports can be changed with DEMO_PORT, SANDBOX_PORT and IMAP_PORT, the state directory (``.demo``:
+Airflow home, logs, pid file) with DEMO_DIR.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-STATE = REPO / ".demo"
+STATE = Path(os.environ.get("DEMO_DIR") or REPO / ".demo").resolve()
 HOME = STATE / "airflow"
 PIDS = STATE / "pids.json"
 VENV_BIN = Path(sys.executable).parent
@@ -30,7 +34,10 @@ PORT = int(os.environ.get("DEMO_PORT", "8080"))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8900"))
 IMAP_PORT = int(os.environ.get("IMAP_PORT", "8143"))
 HEALTH_TIMEOUT = 180
+GRACE = 10  # seconds between SIGTERM and SIGKILL: time for the scheduler to shut down cleanly
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]  # `include` and `devops_automation`, for start and stop alike
+
+from include.sandbox.processes import ProcessGuard, Root, Terminated, stat, terminate  # noqa: E402
 
 
 def demo_env() -> dict[str, str]:
@@ -56,45 +63,35 @@ def demo_env() -> dict[str, str]:
     return env
 
 
-def kill_groups(pgids: list[int]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        alive = []
-        for pgid in pgids:
-            try:
-                os.killpg(pgid, sig)
-                alive.append(pgid)
-            except ProcessLookupError:
-                pass
-        if not alive:
-            return
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(_group_alive(g) for g in alive):
-            time.sleep(0.2)
-        pgids = [g for g in alive if _group_alive(g)]
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
+def _running(root: Root) -> bool:
+    st = stat(root.pid)
+    return st is not None and st.state != "Z" and (root.start is None or st.start == root.start)
 
 
 def stop() -> int:
+    """``make stop``: SIGTERM to the running demo (which stops all it started), then end what is left."""
     try:
         state = json.loads(PIDS.read_text())
     except FileNotFoundError:  # never started, or already stopped (by Ctrl-C or another `make stop`)
         print("demo: nothing to stop")
         return 0
-    PIDS.unlink(missing_ok=True)  # first: the running demo then knows the stop was asked for
-    kill_groups(state.get("pgids", []))
-    if state.get("dovecot_dir"):
+    except ValueError:
+        state = {}
+    demo = Root(*state["demo"]) if state.get("demo") else None
+    if demo and demo.pid != os.getpid() and _running(demo):
+        os.kill(demo.pid, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE + 30
+        while _running(demo) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    # whatever is still there: the demo was killed with SIGKILL, or did not finish in time
+    terminate([Root(*s) for s in state.get("sessions", [])] + [Root(pid) for pid in state.get("pgids", [])], GRACE)
+    if state.get("dovecot_dir") and Path(state["dovecot_dir"]).exists():
         from include.sandbox.servers import DovecotServer
 
         server = DovecotServer(port=IMAP_PORT)
         server.dir = Path(state["dovecot_dir"])
         server.stop()
+    PIDS.unlink(missing_ok=True)
     print("demo: stopped every process it started")
     return 0
 
@@ -114,27 +111,33 @@ def main() -> int:
     if PIDS.exists():
         print("demo: a previous demo is still recorded as running; stopping it first")
         stop()
-    STATE.mkdir(exist_ok=True)
+    try:
+        return run()
+    except Terminated:  # Ctrl-C, SIGTERM, `make stop`: an asked-for end, and everything is stopped by now
+        print("demo: stopped every process it started", flush=True)
+        return 0
+
+
+def run() -> int:
+    STATE.mkdir(parents=True, exist_ok=True)
     HOME.mkdir(parents=True, exist_ok=True)
     env = demo_env()
-    pgids: list[int] = []
-    dovecot = None
-
-    def record() -> None:
-        PIDS.write_text(json.dumps({"pgids": pgids, "dovecot_dir": str(dovecot.dir) if dovecot and dovecot.dir else None}))
-
-    def shutdown(*_: object) -> None:
-        print("\ndemo: stopping ...", flush=True)
-        stop()
-        sys.exit(0)
-
-    signal.signal(signal.SIGINT, shutdown)
-    signal.signal(signal.SIGTERM, shutdown)
     log_dir = STATE / "logs"
     log_dir.mkdir(exist_ok=True)
-    try:
+    dovecot = None
+    me = Root.of(os.getpid())
+
+    def record() -> None:
+        state = {"demo": list(me), "sessions": [list(r) for r in guard.roots], "dovecot_dir": str(dovecot.dir) if dovecot and dovecot.dir else None}
+        PIDS.with_suffix(".tmp").write_text(json.dumps(state))
+        PIDS.with_suffix(".tmp").replace(PIDS)
+
+    # on any exit (return, exception, SIGTERM, SIGINT, SIGHUP) every process started below is stopped
+    with ProcessGuard("demo", grace=GRACE) as guard:
+        guard.callback(lambda: PIDS.unlink(missing_ok=True))  # last: when all is stopped
+        record()
         print("demo: migrating the Airflow metadata database ...", flush=True)
-        subprocess.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=env, check=True, stdout=open(log_dir / "migrate.log", "wb"), stderr=subprocess.STDOUT)
+        guard.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=env, check=True, stdout=open(log_dir / "migrate.log", "wb"), stderr=subprocess.STDOUT)
         # a known admin password, so the airflow_api connection (run notes) can log in; standalone keeps it
         pw_file = HOME / "simple_auth_manager_passwords.json.generated"
         if not pw_file.exists():
@@ -146,24 +149,22 @@ def main() -> int:
         print("demo: applying airflow_settings.yaml ...", flush=True)
         subprocess.run([sys.executable, "-m", "devops_automation.settings_loader", str(REPO / "airflow_settings.yaml")], env=env, check=True)
 
-        sandbox = subprocess.Popen(
+        sandbox = guard.popen(
             [sys.executable, "-m", "include.sandbox", "--port", str(SANDBOX_PORT)],
-            cwd=REPO, env=env, stdout=open(log_dir / "sandbox.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO, env=env, stdout=open(log_dir / "sandbox.log", "wb"), stderr=subprocess.STDOUT,
         )
-        pgids.append(sandbox.pid)
         record()
         try:
             from include.sandbox.servers import DovecotServer, MissingBinary
 
-            dovecot = DovecotServer(port=IMAP_PORT).start()
+            dovecot = guard.start(DovecotServer(port=IMAP_PORT))
             record()
         except MissingBinary as exc:
             print(f"demo: no IMAP server ({exc}); e-mail intake is unavailable", flush=True)
-        airflow = subprocess.Popen(
+        airflow = guard.popen(
             [str(VENV_BIN / "airflow"), "standalone"],
-            cwd=REPO, env=env, stdout=open(log_dir / "airflow.log", "wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=REPO, env=env, stdout=open(log_dir / "airflow.log", "wb"), stderr=subprocess.STDOUT,
         )
-        pgids.append(airflow.pid)
         record()
 
         print(f"demo: starting Airflow (logs in {log_dir}) ...", flush=True)
@@ -172,7 +173,6 @@ def main() -> int:
         while time.monotonic() - t0 < HEALTH_TIMEOUT:
             if airflow.poll() is not None or sandbox.poll() is not None:
                 print(f"demo: a process exited early; see {log_dir}", file=sys.stderr)
-                stop()
                 return 1
             status = health()
             if status and all(v == "healthy" for v in status.values()) and len(status) >= 4:
@@ -180,7 +180,6 @@ def main() -> int:
             time.sleep(2)
         else:
             print(f"demo: Airflow not healthy after {HEALTH_TIMEOUT}s: {status}; see {log_dir}", file=sys.stderr)
-            stop()
             return 1
         pw_file = HOME / "simple_auth_manager_passwords.json.generated"
         password = json.loads(pw_file.read_text()).get("admin", "?") if pw_file.exists() else "(see airflow.log)"
@@ -194,14 +193,8 @@ def main() -> int:
         )
         while airflow.poll() is None and sandbox.poll() is None:
             time.sleep(1)
-        if not PIDS.exists():  # `make stop` from another shell
-            return 0
         print("demo: a process exited; stopping the rest", file=sys.stderr)
-        stop()
         return 1
-    except BaseException:
-        stop()
-        raise
 
 
 if __name__ == "__main__":
