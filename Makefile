@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
 .PHONY: demo test stop install settings system-deps constraints benchmarks clean
@@ -22,8 +22,11 @@ install: $(STAMP)
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
+# the pins first, then this package editable (no deps: the pins are the tested set) so Airflow finds
+# its provider metadata (connection types and forms); its code stays plugins/devops_automation/
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt -c constraints.txt
+	$(BIN)/pip install -q --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
 system-deps: ## install PostgreSQL and Dovecot with apt when missing (as root)

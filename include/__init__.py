@@ -1,1 +1,1 @@
-"""Non-Python assets (SQL, prompts, templates, config) and the local sandbox. Importable as ``include``."""
+"""Non-Python assets (templates, config), dev scripts and the local sandbox. Importable as ``include``."""

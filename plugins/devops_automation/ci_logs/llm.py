@@ -9,7 +9,7 @@ Flow of :func:`analyse`:
 1. excerpt the log (unless given an :class:`~devops_automation.ci_logs.models.Excerpt`) and classify it
    heuristically (:mod:`~devops_automation.ci_logs.classify`) — the fallback, and a hint for the model;
 2. no model configured → the heuristic result, ``analyser="heuristic"``;
-3. render the prompts from ``include/prompts/`` (Jinja2): the log sits in a delimited data block with
+3. render the prompts from ``ci_logs/prompts/`` (Jinja2): the log sits in a delimited data block with
    a random id, and the system prompt tells the model to ignore instructions found inside it;
 4. **redact** the whole user message (and the job metadata in it) before it leaves the process;
 5. ``chat.completions.create`` with ``response_format`` ``json_schema`` (strict); if the server rejects
@@ -50,9 +50,9 @@ if TYPE_CHECKING:  # the SDK is imported lazily: the heuristic path must work wi
 
 logger = logging.getLogger(__name__)
 
-#: include/prompts/ of the repository (plugins/devops_automation/ci_logs/llm.py → ../../../include/prompts);
+#: ci_logs/prompts/, package data (so an installed package finds them as well as a copied plugins folder);
 #: the environment variable ``DEVOPS_AUTOMATION_PROMPTS_DIR`` or the ``prompts_dir`` argument override it.
-DEFAULT_PROMPTS_DIR = Path(__file__).resolve().parents[3] / "include" / "prompts"
+DEFAULT_PROMPTS_DIR = Path(__file__).resolve().with_name("prompts")
 PROMPTS_DIR_ENV = "DEVOPS_AUTOMATION_PROMPTS_DIR"
 SYSTEM_TEMPLATE = "failure_analysis_system.md"
 USER_TEMPLATE = "failure_analysis_user.md"

@@ -1,10 +1,10 @@
 """Apache DevLake REST API hook (connection ``devlake_default``).
 
-Connection: type ``http``; host = DevLake's base URL, either the backend directly
-(``http://devlake:8080``) or through config-ui (``https://devlake.example.com/api``); password =
-an optional API key. With a key, requests go to ``<host>/rest/...`` with ``Authorization: Bearer``
-(DevLake checks the key only on ``/rest`` paths). Extras: ``timeout``, ``max_retries``,
-``backoff_initial``, ``backoff_max``.
+Connection: type ``devlake`` (``http`` works too); host = DevLake's base URL, either the backend
+directly (``http://devlake:8080``) or through config-ui (``https://devlake.example.com/api``);
+password = an optional API key. With a key, requests go to ``<host>/rest/...`` with
+``Authorization: Bearer`` (DevLake checks the key only on ``/rest`` paths). Extras: ``timeout``,
+``max_retries``, ``backoff_initial``, ``backoff_max``, ``ui_url``.
 
 DevLake facts this hook encodes (``../shared/api/devlake.md``): core lists page with ``page`` and
 ``pageSize`` (camelCase) while the pipeline filter is ``blueprint_id`` (snake_case); plugin scope
@@ -94,7 +94,7 @@ class DevLakeHook(ApiHook):
 
     conn_name_attr = "devlake_conn_id"
     default_conn_name = "devlake_default"
-    conn_type = "http"
+    conn_type = "devlake"  # registered in devops_automation.provider (the UI form); any type works at run time
     hook_name = "Apache DevLake"
     system = "DevLake"
     test_path = "/version"

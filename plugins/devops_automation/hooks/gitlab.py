@@ -1,8 +1,9 @@
 """GitLab REST API v4 hook (connection ``gitlab_default``) for the ``ci_failure_triage`` DAG.
 
-Connection: type ``http``; host = the GitLab instance, gitlab.com or self-managed, with or without a
-path prefix (``https://gitlab.example.com``, ``https://example.com/gitlab``) or already ending in
-``/api/v4``; password = a personal/project/group access token (``read_api``; ``api`` to retry jobs).
+Connection: type ``gitlab`` (``http`` works too); host = the GitLab instance, gitlab.com or
+self-managed, with or without a path prefix (``https://gitlab.example.com``,
+``https://example.com/gitlab``) or already ending in ``/api/v4``; password = a
+personal/project/group access token (``read_api``; ``api`` to retry jobs).
 Extras: ``auth_type`` = ``private_token`` (default, header ``PRIVATE-TOKEN``) or ``oauth``
 (``Authorization: Bearer``, for OAuth2 tokens); plus :class:`ApiHook`'s ``timeout``, ``max_retries``,
 ``backoff_initial``, ``backoff_max``, ``max_retry_wait``, ``headers``.
@@ -88,7 +89,7 @@ class GitLabHook(ApiHook):
 
     conn_name_attr = "gitlab_conn_id"
     default_conn_name = "gitlab_default"
-    conn_type = "http"
+    conn_type = "gitlab"  # registered in devops_automation.provider (the UI form); any type works at run time
     hook_name = "GitLab"
     system = "GitLab"
     test_path = "/user"

@@ -1,6 +1,7 @@
 """``ImapMailboxHook``: the mailbox that receives GitLab pipeline e-mails (connection ``imap_default``).
 
-Connection (type ``imap``): host, port (default 993 with SSL, 143 without), login, password.
+Connection (type ``imap_mailbox``; ``imap`` works too): host, port (default 993 with SSL, 143
+without), login, password.
 Extras (all optional):
 
 * ``use_ssl`` (default true; the strings "false"/"0"/"no" count as false), ``starttls`` (default
@@ -209,8 +210,8 @@ def _check(result: tuple, what: str) -> Any:
 class ImapMailboxHook(BaseHook):
     conn_name_attr = "imap_conn_id"
     default_conn_name = "imap_default"
-    conn_type = "imap"
-    hook_name = "IMAP"
+    conn_type = "imap_mailbox"  # not "imap": that is the IMAP provider's type (other extras)
+    hook_name = "IMAP mailbox"
 
     def __init__(self, imap_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)

@@ -32,14 +32,16 @@ def test_shipped_file_lists_every_connection_and_a_pool_per_api() -> None:
     assert {p.name for p in settings.pools} >= {"devlake_api", "gitlab_api", "github_api", "llm_api", "slack_api", "telegram_api"}
     by_id = {c.conn_id: c for c in settings.connections}
     assert by_id["gitlab_default"].host == "http://127.0.0.1:8900/gitlab"  # sandbox default
-    assert by_id["imap_default"].port == 8143 and by_id["imap_default"].extra["use_ssl"] is False
+    assert by_id["imap_default"].port == 8143
+    assert by_id["imap_default"].extra["use_ssl"] is False
     assert by_id["telegram_default"].host == "-1001234567890"
 
 
 def test_environment_references_are_expanded() -> None:
     settings = load_settings(REPO / "airflow_settings.yaml", env={"SANDBOX_URL": "http://sb:9", "IMAP_PORT": "993", "GITLAB_TOKEN": "glpat-real"})
     by_id = {c.conn_id: c for c in settings.connections}
-    assert by_id["gitlab_default"].host == "http://sb:9/gitlab" and by_id["gitlab_default"].password == "glpat-real"
+    assert by_id["gitlab_default"].host == "http://sb:9/gitlab"
+    assert by_id["gitlab_default"].password == "glpat-real"
     assert by_id["imap_default"].port == 993
     assert by_id["slack_default"].extra["base_url"] == "http://sb:9/slack/api/"
 
@@ -168,7 +170,7 @@ def test_apply_is_idempotent(airflow_db) -> None:
         "variables": {"unchanged": len(settings.variables)},
     }
     assert snapshot() == before
-    assert ("gitlab_default", "http", "http://127.0.0.1:8900/gitlab") in [c[:3] for c in before[0]]
+    assert ("gitlab_default", "gitlab", "http://127.0.0.1:8900/gitlab") in [c[:3] for c in before[0]]
 
     changed = load_settings(REPO / "airflow_settings.yaml", env={"GITLAB_TOKEN": "glpat-rotated"})
     third = apply_settings(changed)

@@ -66,17 +66,9 @@ class TriageAnalyseOperator(TriageOperator):
 
         if not connection_exists(self.llm_conn_id):
             return None
-        from airflow.sdk import BaseHook
+        from devops_automation.hooks.llm import LLMHook
 
-        conn = BaseHook.get_connection(self.llm_conn_id)
-        extra = conn.extra_dejson or {}
-        host = conn.host or ""
-        if host and "://" not in host:
-            host = f"{conn.conn_type if conn.conn_type in ('http', 'https') else 'https'}://{host}"
-        return {
-            "base_url": host or None, "api_key": conn.password or None, "model": extra.get("model"),
-            "timeout": float(extra.get("timeout", 60)), "max_retries": int(extra.get("max_retries", 2)),
-        }
+        return LLMHook(self.llm_conn_id).analyse_kwargs()
 
     def execute(self, context: Context) -> dict[str, Any]:
         from devops_automation.workflows.ci_failure_triage.store import get_analysis
