@@ -33,14 +33,16 @@ def test_compose_has_the_official_airflow_3_layout(compose: dict) -> None:
 def test_every_airflow_service_runs_our_image_with_the_project_mounted(compose: dict) -> None:
     for name in AIRFLOW_SERVICES | {"airflow-init"}:
         svc = compose["services"][name]
-        assert svc["build"] == "." and "devops-automation" in svc["image"], name
+        assert svc["build"] == ".", name
+        assert "devops-automation" in svc["image"], name
         mounts = {v.split(":")[1] for v in svc["volumes"]}
         assert {"/opt/airflow/dags", "/opt/airflow/plugins", "/opt/airflow/include"} <= mounts, name
         env = svc["environment"]
         assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
         assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
         assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "false"
-        assert env["AIRFLOW_CONN_DEVOPS_RESULTS_DB"].startswith("postgres://") and "@results-db:5432/" in env["AIRFLOW_CONN_DEVOPS_RESULTS_DB"]
+        assert env["AIRFLOW_CONN_DEVOPS_RESULTS_DB"].startswith("postgres://")
+        assert "@results-db:5432/" in env["AIRFLOW_CONN_DEVOPS_RESULTS_DB"]
         assert "AIRFLOW__API_AUTH__JWT_SECRET" in env  # one secret shared by every component
 
 
@@ -63,13 +65,16 @@ def test_requirements_are_exact_pins_covered_by_the_lock() -> None:
             name, version = line.split("==")
             lock[name.lower().replace("_", "-")] = version
     for req in ("requirements.txt", "requirements-dev.txt"):
+        checked = 0
         for line in (REPO / req).read_text().splitlines():
             line = line.split("#")[0].strip()
             if not line:
                 continue
+            checked += 1
             name, sep, version = line.partition("==")
             assert sep, f"{req}: {line!r} is not pinned with =="
             assert lock.get(name.lower().replace("_", "-")) == version, f"{req}: {line} disagrees with constraints.txt"
+        assert checked > 0, f"{req} pins nothing"
     required = {"apache-airflow", "apache-airflow-providers-http", "apache-airflow-providers-postgres", "apache-airflow-providers-slack",
                 "apache-airflow-providers-telegram", "apache-airflow-providers-smtp", "apache-airflow-providers-standard",
                 "apache-airflow-providers-common-sql", "apache-airflow-providers-sqlite", "openai", "imap-tools"}
@@ -80,6 +85,7 @@ def test_requirements_are_exact_pins_covered_by_the_lock() -> None:
 
 def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_one() -> None:
     head = (REPO / "README.md").read_text().split("\n## ", 1)[0]
-    assert "make demo" in head and "make test" in head
+    assert "make demo" in head
+    assert "make test" in head
     ci = (REPO / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, re.M)

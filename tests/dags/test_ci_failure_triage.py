@@ -66,22 +66,32 @@ def test_failure_email_becomes_one_stored_analysis_and_one_message_per_channel(s
     analyses = rows("failure_analyses")
     assert {a["job_id"] for a in analyses} == {str(j) for j in sc["failed_job_ids"]}
     a = analyses[0]
-    assert a["category"] and a["root_cause"] and a["fix_steps"] and a["excerpt"] and a["fingerprint"]
+    assert a["category"]
+    assert a["root_cause"]
+    assert a["fix_steps"]
+    assert a["excerpt"]
+    assert a["fingerprint"]
     assert a["analyser"] in ("llm", "heuristic_fallback")  # default sandbox answers are schema-shaped, not always valid
     # one Slack (Block Kit) and one Telegram message, naming the pipeline and the job, with links
     slack, tg = slack_messages(sandbox), telegram_messages(sandbox)
-    assert len(slack) == 1 and len(tg) == 1, (slack, tg)
-    assert slack[0].get("blocks") and "unit-tests" in json.dumps(slack[0]["blocks"])
-    assert str(sc["pipeline_id"]) in tg[0]["text"] and "unit-tests" in tg[0]["text"]
+    assert len(slack) == 1, (slack, tg)
+    assert len(tg) == 1, (slack, tg)
+    assert slack[0].get("blocks")
+    assert "unit-tests" in json.dumps(slack[0]["blocks"])
+    assert str(sc["pipeline_id"]) in tg[0]["text"]
+    assert "unit-tests" in tg[0]["text"]
     # the e-mail was flagged and moved to the processed folder
     assert mailbox.messages(mailbox.folder) == []
     done = mailbox.messages(mailbox.processed)
-    assert len(done) == 1 and "\\Flagged" in done[0][1] and "\\Seen" in done[0][1]
+    assert len(done) == 1
+    assert "\\Flagged" in done[0][1]
+    assert "\\Seen" in done[0][1]
     assert [m["status"] for m in rows("intake_messages")] == ["processed"]
     # a second run (retried or cleared) changes nothing and sends nothing
     dag_run, states = run_dag(DAG_ID)
     assert str(dag_run.state) == "success", states
-    assert len(slack_messages(sandbox)) == 1 and len(telegram_messages(sandbox)) == 1
+    assert len(slack_messages(sandbox)) == 1
+    assert len(telegram_messages(sandbox)) == 1
     assert len(rows("failure_analyses")) == len(analyses)
 
 
@@ -92,9 +102,15 @@ def test_llm_answer_is_stored_with_model_tokens_and_latency(sandbox, mailbox, ru
     dag_run, states = run_dag(DAG_ID, conf={"project": sc["project_path"], "pipeline_id": str(sc["pipeline_id"]), "sweep_mailbox": False})
     assert str(dag_run.state) == "success", states
     a = next(r for r in rows("failure_analyses") if r["job_id"] == str(job_id))
-    assert a["analyser"] == "llm" and a["category"] == "test_failure" and a["root_cause"].startswith("test_checkout_total")
-    assert a["model"] == "gpt-4o-mini" and a["prompt_tokens"] == 900 and a["completion_tokens"] == 80 and a["latency_ms"] is not None
-    assert a["evidence_lines"] and a["evidence_lines"][0]["text"]
+    assert a["analyser"] == "llm"
+    assert a["category"] == "test_failure"
+    assert a["root_cause"].startswith("test_checkout_total")
+    assert a["model"] == "gpt-4o-mini"
+    assert a["prompt_tokens"] == 900
+    assert a["completion_tokens"] == 80
+    assert a["latency_ms"] is not None
+    assert a["evidence_lines"]
+    assert a["evidence_lines"][0]["text"]
     body = sandbox.requests(system="openai", path="/chat/completions")[0]["body"]
     assert "compile" in json.dumps(body) or "build" in json.dumps(body)
 
@@ -106,10 +122,12 @@ def test_same_failure_by_webhook_and_by_email_is_analysed_once(sandbox, mailbox,
     mailbox.append(failure_email(sandbox, sc["pipeline_id"]))
     dag_run, states = run_dag(DAG_ID)
     assert str(dag_run.state) == "success", states
-    assert len(rows("failure_events")) == 1 and rows("failure_events")[0]["source"] == "webhook"
+    assert len(rows("failure_events")) == 1
+    assert rows("failure_events")[0]["source"] == "webhook"
     assert len(rows("failure_analyses")) == len(sc["failed_job_ids"])
     assert len(sandbox.requests(system="openai")) == calls  # no second analysis
-    assert len(slack_messages(sandbox)) == 1 and len(telegram_messages(sandbox)) == 1
+    assert len(slack_messages(sandbox)) == 1
+    assert len(telegram_messages(sandbox)) == 1
     assert len(mailbox.messages(mailbox.processed)) == 1  # the e-mail is still archived
 
 
@@ -128,14 +146,18 @@ def test_bad_mail_is_kept_recorded_and_reported_once(sandbox, mailbox, run_dag) 
         mailbox.append(raw)
     dag_run, states = run_dag(DAG_ID)
     assert str(dag_run.state) == "success", states
-    assert rows("failure_analyses") == [] and rows("failure_events") == []
+    assert rows("failure_analyses") == []
+    assert rows("failure_events") == []
     statuses = sorted(m["status"] for m in rows("intake_messages"))
     assert statuses == ["ignored", "ignored", "needs_attention", "needs_attention", "needs_attention"], rows("intake_messages")
-    assert len(mailbox.messages(mailbox.attention)) == 3 and len(mailbox.messages(mailbox.processed)) == 2
+    assert len(mailbox.messages(mailbox.attention)) == 3
+    assert len(mailbox.messages(mailbox.processed)) == 2
     assert mailbox.messages(mailbox.folder) == []
-    assert len(slack_messages(sandbox)) == 3 and len(telegram_messages(sandbox)) == 3  # one report per message
+    assert len(slack_messages(sandbox)) == 3
+    assert len(telegram_messages(sandbox)) == 3  # one report per message
     run_dag(DAG_ID)
-    assert len(slack_messages(sandbox)) == 3 and len(telegram_messages(sandbox)) == 3  # reported once
+    assert len(slack_messages(sandbox)) == 3
+    assert len(telegram_messages(sandbox)) == 3  # reported once
 
 
 def test_huge_binary_injected_and_deleted_job_logs(sandbox, mailbox, run_dag) -> None:
@@ -165,15 +187,19 @@ def test_huge_binary_injected_and_deleted_job_logs(sandbox, mailbox, run_dag) ->
     assert str(dag_run.state) == "success", states
     by_job = {a["job_name"]: a for a in rows("failure_analyses")}
     assert "cut to its last" in by_job["big-log"]["analyser_note"]
-    assert "binary" in by_job["binary-log"]["analyser_note"] and by_job["binary-log"]["analyser"] == "heuristic"
-    assert "not available" in by_job["deleted-job"]["analyser_note"] and by_job["deleted-job"]["analyser"] == "heuristic"
+    assert "binary" in by_job["binary-log"]["analyser_note"]
+    assert by_job["binary-log"]["analyser"] == "heuristic"
+    assert "not available" in by_job["deleted-job"]["analyser_note"]
+    assert by_job["deleted-job"]["analyser"] == "heuristic"
     assert "vanished" not in by_job  # a job deleted before the run is no longer listed as failed
     sent = json.dumps([r["body"] for r in sandbox.requests(system="openai")])
-    assert secret not in sent and "Sup3rS3cretPw" not in sent
+    assert secret not in sent
+    assert "Sup3rS3cretPw" not in sent
     assert "IGNORE ALL PREVIOUS INSTRUCTIONS" in sent  # it reached the model only as data ...
     assert by_job["injected"]["category"] != "unknown" or by_job["injected"]["analyser"] != "llm"
     everywhere = json.dumps([slack_messages(sandbox), telegram_messages(sandbox), rows("failure_analyses")], default=str)
-    assert secret not in everywhere and "Sup3rS3cretPw" not in everywhere
+    assert secret not in everywhere
+    assert "Sup3rS3cretPw" not in everywhere
 
 
 def test_llm_down_gives_a_marked_heuristic_result(sandbox, mailbox, run_dag) -> None:
@@ -182,7 +208,8 @@ def test_llm_down_gives_a_marked_heuristic_result(sandbox, mailbox, run_dag) -> 
     dag_run, states = run_dag(DAG_ID, conf={"events": [webhook_event(sandbox, sc["pipeline_id"])], "sweep_mailbox": False})
     assert str(dag_run.state) == "success", states
     a = rows("failure_analyses")[0]
-    assert a["analyser"] == "heuristic_fallback" and a["analyser_note"]
+    assert a["analyser"] == "heuristic_fallback"
+    assert a["analyser_note"]
     assert len(slack_messages(sandbox)) == 1
 
 
@@ -193,11 +220,13 @@ def test_slack_down_keeps_the_analysis_and_sends_later(sandbox, mailbox, run_dag
     assert states["notify"] == "failed", states
     assert len(rows("failure_analyses")) == len(sc["failed_job_ids"])
     assert rows("failure_events")[0]["state"] == "analysed"
-    assert len(telegram_messages(sandbox)) == 1 and slack_messages(sandbox) == []
+    assert len(telegram_messages(sandbox)) == 1
+    assert slack_messages(sandbox) == []
     sandbox.clear_faults()
     dag_run, states = run_dag(DAG_ID, conf={"sweep_mailbox": False})  # any later run pays what is owed
     assert str(dag_run.state) == "success", states
-    assert len(slack_messages(sandbox)) == 1 and len(telegram_messages(sandbox)) == 1
+    assert len(slack_messages(sandbox)) == 1
+    assert len(telegram_messages(sandbox)) == 1
     assert rows("failure_events")[0]["state"] == "notified"
 
 
@@ -215,7 +244,8 @@ def test_recurring_failure_is_counted_on_the_first_thread(sandbox, mailbox, run_
     assert len(replies) == 1, slack
     assert len(telegram_messages(sandbox)) == 1
     fp = rows("failure_fingerprints")
-    assert len(fp) == 1 and fp[0]["occurrences"] == 2
+    assert len(fp) == 1
+    assert fp[0]["occurrences"] == 2
 
 
 def test_allow_failure_jobs_are_skipped_and_transient_jobs_retried_when_asked(sandbox, mailbox, run_dag) -> None:
@@ -227,7 +257,8 @@ def test_allow_failure_jobs_are_skipped_and_transient_jobs_retried_when_asked(sa
                                             "retry_transient": True, "retry_min_confidence": 0.5})
     assert str(dag_run.state) == "success", states
     a = next(r for r in rows("failure_analyses") if r["job_id"] == str(system["failed_job_ids"][0]))
-    assert a["is_transient"] and a["retried_job_id"]
+    assert a["is_transient"]
+    assert a["retried_job_id"]
     assert len(sandbox.requests(system="gitlab", method="POST", path="/retry")) == 1
 
 
@@ -236,11 +267,14 @@ def test_a_needs_attention_report_that_failed_is_sent_by_a_later_run(sandbox, ma
     sandbox.fault(system="slack", path="/chat.postMessage", status=500, times=1000)
     dag_run, states = run_dag(DAG_ID, retries=0)
     assert states["notify"] == "failed", states
-    assert len(telegram_messages(sandbox)) == 1 and slack_messages(sandbox) == []
+    assert len(telegram_messages(sandbox)) == 1
+    assert slack_messages(sandbox) == []
     assert len(mailbox.messages(mailbox.attention)) == 1  # moved, and kept
     sandbox.clear_faults()
     dag_run, states = run_dag(DAG_ID)
     assert str(dag_run.state) == "success", states
-    assert len(slack_messages(sandbox)) == 1 and len(telegram_messages(sandbox)) == 1
+    assert len(slack_messages(sandbox)) == 1
+    assert len(telegram_messages(sandbox)) == 1
     run_dag(DAG_ID)
-    assert len(slack_messages(sandbox)) == 1 and len(telegram_messages(sandbox)) == 1
+    assert len(slack_messages(sandbox)) == 1
+    assert len(telegram_messages(sandbox)) == 1

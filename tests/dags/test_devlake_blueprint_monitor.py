@@ -56,8 +56,11 @@ def test_one_failure_is_alerted_before_the_others_finish_and_a_rerun_recovers(sa
     sent = messages(sandbox)
     assert len(sent) == 2, sent
     alert, recovered = sent
-    assert "failed" in alert["text"] and failing in alert["text"] and "403 rate limit exceeded" in alert["text"]
-    assert "recovered" in recovered["text"] and failing in recovered["text"]
+    assert "failed" in alert["text"]
+    assert failing in alert["text"]
+    assert "403 rate limit exceeded" in alert["text"]
+    assert "recovered" in recovered["text"]
+    assert failing in recovered["text"]
     slack = sandbox.control("slack", "GET", "/messages", params={"channel": "C0CIFAIL"})
     assert [("failed" in m["text"], "recovered" in m["text"]) for m in slack] == [(True, False), (False, True)]  # same alerts, mrkdwn
     # the alert went out while the other pipelines were still running
@@ -103,12 +106,14 @@ def test_a_bad_chat_id_is_a_clear_error_and_the_failures_are_still_recorded(sand
     failing = sorted(projects)[0]
     sandbox.control("devlake", "POST", "/scripts", json={"blueprintId": projects[failing], "failAtTask": 1, "message": "boom"})
     dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, conf={**FAST, "rerun_failed": False}, retries=0)
-    assert states["watch"] == "success" and states["collect_failures"] == "success"
+    assert states["watch"] == "success"
+    assert states["collect_failures"] == "success"
     assert str(dag_run.state) == "failed"  # the summary reports the failed project
     from devops_automation.store import ResultsStore
 
     pending = ResultsStore.from_connection().pending_notifications("telegram")
-    assert len(pending) == 1 and "chat not found" in pending[0]["error"].lower()
+    assert len(pending) == 1
+    assert "chat not found" in pending[0]["error"].lower()
 
 
 def test_nothing_running_nothing_to_do(sandbox, run_dag) -> None:

@@ -74,13 +74,15 @@ def scope_id(plugin: str, scope: dict[str, Any]) -> str:
 
 
 def parse_iso(value: Any) -> dt.datetime | None:
-    """An RFC 3339 timestamp from DevLake as an aware datetime (None when empty or unset)."""
+    """An RFC 3339 timestamp from DevLake as an aware datetime (None when empty, unset or unreadable);
+    a time without an offset is taken as UTC (DevLake stores UTC)."""
     if not value or str(value).startswith("0001-01-01"):
         return None
     try:
-        return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 

@@ -114,7 +114,8 @@ def test_synthetic_logs(name: str) -> None:
     assert result.is_transient is transient
     ex = excerpt(data)
     assert set(result.evidence_lines) <= set(ex.lines)
-    assert result.evidence and result.next_step
+    assert result.evidence
+    assert result.next_step
     assert 0 < result.confidence <= 1
 
 
@@ -139,7 +140,8 @@ def test_passing_log_lowers_confidence_in_a_shared_error() -> None:
 
 def test_empty_log() -> None:
     result = classify(b"")
-    assert result.category == "unknown" and result.evidence == []
+    assert result.category == "unknown"
+    assert result.evidence == []
 
 
 @needs_dataset
@@ -177,7 +179,8 @@ def test_gitlab_failure_reason_decides(reason: str, category: str, transient: bo
     log, _, _ = CASES["javac"]
     result = classify(log, failure_reason=reason)
     assert (result.category, result.is_transient) == (category, transient)
-    assert reason.lower() in result.explanation and result.confidence == 0.9
+    assert reason.lower() in result.explanation
+    assert result.confidence == 0.9
     assert result.evidence  # still points at lines of the excerpt
 
 
@@ -191,8 +194,11 @@ def test_script_failure_leaves_it_to_the_log(reason: str | None) -> None:
 def test_needs_log_analysis() -> None:
     from devops_automation.ci_logs.classify import needs_log_analysis
 
-    assert needs_log_analysis("script_failure") and needs_log_analysis(None) and needs_log_analysis("job_execution_timeout")
-    assert not needs_log_analysis("runner_system_failure") and not needs_log_analysis("api_failure")
+    assert needs_log_analysis("script_failure")
+    assert needs_log_analysis(None)
+    assert needs_log_analysis("job_execution_timeout")
+    assert not needs_log_analysis("runner_system_failure")
+    assert not needs_log_analysis("api_failure")
 
 
 def test_analyse_without_llm_uses_the_failure_reason() -> None:
@@ -200,4 +206,6 @@ def test_analyse_without_llm_uses_the_failure_reason() -> None:
 
     log, _, _ = CASES["javac"]
     result = analyse(log, job={"failure_reason": "runner_system_failure"})
-    assert result.analyser == "heuristic" and result.category == "infrastructure" and result.is_transient
+    assert result.analyser == "heuristic"
+    assert result.category == "infrastructure"
+    assert result.is_transient

@@ -93,34 +93,46 @@ def openai_bodies(sandbox: Any) -> list[dict[str, Any]]:
 def test_valid_answer(sandbox: Any, ex: Excerpt) -> None:
     script(sandbox, answer())
     result = run(sandbox, ex, job={"project": "acme/app", "job": "build", "stage": "test"})
-    assert result.analyser == "llm" and result.reason is None
-    assert result.category == "compile_error" and result.is_transient is False and result.confidence == 0.85
+    assert result.analyser == "llm"
+    assert result.reason is None
+    assert result.category == "compile_error"
+    assert result.is_transient is False
+    assert result.confidence == 0.85
     assert result.evidence_lines == [ERROR_LINE]
     assert "cannot find symbol" in result.evidence[0].text
     assert result.fix_steps[0].startswith("Add the discount()")
     usage = result.usage
-    assert usage is not None and usage.model == MODEL and usage.attempts == 1
+    assert usage is not None
+    assert usage.model == MODEL
+    assert usage.attempts == 1
     assert (usage.prompt_tokens, usage.completion_tokens, usage.total_tokens) == (900, 80, 980)
-    assert usage.latency_s > 0 and usage.response_format == "json_schema"
-    assert result.heuristic is not None and result.heuristic.category == "compile_error"
+    assert usage.latency_s > 0
+    assert usage.response_format == "json_schema"
+    assert result.heuristic is not None
+    assert result.heuristic.category == "compile_error"
     body = openai_bodies(sandbox)[0]
     fmt = body["response_format"]
-    assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
+    assert fmt["type"] == "json_schema"
+    assert fmt["json_schema"]["strict"] is True
     assert fmt["json_schema"]["schema"] == ANSWER_SCHEMA
-    assert body["model"] == MODEL and [m["role"] for m in body["messages"]] == ["system", "user"]
+    assert body["model"] == MODEL
+    assert [m["role"] for m in body["messages"]] == ["system", "user"]
 
 
 def test_default_sandbox_answer_is_valid(sandbox: Any, ex: Excerpt) -> None:
     """With nothing scripted, the sandbox generates a schema-valid answer from the excerpt's line numbers."""
     result = run(sandbox, ex)
     assert result.analyser == "llm"
-    assert set(result.evidence_lines) <= set(ex.lines) and len(result.evidence_lines) <= 8
+    assert set(result.evidence_lines) <= set(ex.lines)
+    assert len(result.evidence_lines) <= 8
 
 
 def test_invalid_json_is_retried_once(sandbox: Any, ex: Excerpt) -> None:
     script(sandbox, {"content": "The build failed because of Cart.java."}, answer())
     result = run(sandbox, ex)
-    assert result.analyser == "llm" and result.usage is not None and result.usage.attempts == 2
+    assert result.analyser == "llm"
+    assert result.usage is not None
+    assert result.usage.attempts == 2
     bodies = openai_bodies(sandbox)
     assert len(bodies) == 2
     retry = bodies[1]["messages"]
@@ -133,10 +145,13 @@ def test_invalid_json_twice_falls_back(sandbox: Any, ex: Excerpt) -> None:
     script(sandbox, {"content": "nope"}, {"content": "{\"category\": \"compile_error\""})
     result = run(sandbox, ex)
     assert result.analyser == "heuristic_fallback"
-    assert result.reason is not None and "invalid LLM answer twice" in result.reason and "JSON" in result.reason
+    assert result.reason is not None
+    assert "invalid LLM answer twice" in result.reason
+    assert "JSON" in result.reason
     assert result.category == "compile_error"  # from the heuristic
     assert set(result.evidence_lines) <= set(ex.lines)
-    assert result.usage is not None and result.usage.attempts == 2
+    assert result.usage is not None
+    assert result.usage.attempts == 2
 
 
 def test_evidence_lines_must_exist_in_the_excerpt(sandbox: Any, ex: Excerpt) -> None:
@@ -153,26 +168,32 @@ def test_evidence_lines_must_exist_in_the_excerpt(sandbox: Any, ex: Excerpt) -> 
 def test_evidence_fixed_on_retry(sandbox: Any, ex: Excerpt) -> None:
     script(sandbox, answer(evidence_lines=[99999]), answer())
     result = run(sandbox, ex)
-    assert result.analyser == "llm" and result.evidence_lines == [ERROR_LINE]
+    assert result.analyser == "llm"
+    assert result.evidence_lines == [ERROR_LINE]
 
 
 def test_refusal_is_retried(sandbox: Any, ex: Excerpt) -> None:
     script(sandbox, {"refusal": "I can't help with that."}, answer())
     result = run(sandbox, ex)
-    assert result.analyser == "llm" and result.usage is not None and result.usage.attempts == 2
+    assert result.analyser == "llm"
+    assert result.usage is not None
+    assert result.usage.attempts == 2
     assert "refused" in openai_bodies(sandbox)[1]["messages"][-1]["content"]
 
 
 def test_refused_twice_falls_back(sandbox: Any, ex: Excerpt) -> None:
     script(sandbox, {"refusal": "No."}, {"refusal": "Still no."})
     result = run(sandbox, ex)
-    assert result.analyser == "heuristic_fallback" and "refused" in (result.reason or "")
+    assert result.analyser == "heuristic_fallback"
+    assert "refused" in (result.reason or "")
 
 
 def test_truncated_answer_is_invalid(sandbox: Any, ex: Excerpt) -> None:
     script(sandbox, {"finish_reason": "length", "content": '{"category": "compile'}, answer())
     result = run(sandbox, ex)
-    assert result.analyser == "llm" and result.usage is not None and result.usage.attempts == 2
+    assert result.analyser == "llm"
+    assert result.usage is not None
+    assert result.usage.attempts == 2
 
 
 def test_rate_limited_then_success(sandbox: Any, ex: Excerpt) -> None:
@@ -181,13 +202,15 @@ def test_rate_limited_then_success(sandbox: Any, ex: Excerpt) -> None:
     assert result.analyser == "llm"
     recorded = [r for r in sandbox.requests(system="openai") if r["path"].endswith("/chat/completions")]
     assert [r["status"] for r in recorded] == [429, 200]  # the SDK retried, honouring retry-after-ms
-    assert result.usage is not None and result.usage.attempts == 1
+    assert result.usage is not None
+    assert result.usage.attempts == 1
 
 
 def test_rate_limited_until_the_sdk_gives_up(sandbox: Any, ex: Excerpt) -> None:
     script(sandbox, *[{"status": 429, "retry_after_ms": 10}] * 3)
     result = run(sandbox, ex, max_retries=1)
-    assert result.analyser == "heuristic_fallback" and "RateLimitError" in (result.reason or "")
+    assert result.analyser == "heuristic_fallback"
+    assert "RateLimitError" in (result.reason or "")
 
 
 def test_timeout_then_fallback(sandbox: Any, ex: Excerpt) -> None:
@@ -195,18 +218,22 @@ def test_timeout_then_fallback(sandbox: Any, ex: Excerpt) -> None:
     result = run(sandbox, ex, timeout=0.5, max_retries=0)
     assert result.analyser == "heuristic_fallback"
     assert "APITimeoutError" in (result.reason or "")
-    assert result.category == "compile_error" and result.usage is not None and 0.4 < result.usage.latency_s < 3
+    assert result.category == "compile_error"
+    assert result.usage is not None
+    assert 0.4 < result.usage.latency_s < 3
 
 
 def test_server_error_falls_back(sandbox: Any, ex: Excerpt) -> None:
     script(sandbox, {"status": 500}, {"status": 500})
     result = run(sandbox, ex, max_retries=1)
-    assert result.analyser == "heuristic_fallback" and "InternalServerError" in (result.reason or "")
+    assert result.analyser == "heuristic_fallback"
+    assert "InternalServerError" in (result.reason or "")
 
 
 def test_wrong_api_key_falls_back(sandbox: Any, ex: Excerpt) -> None:
     result = analyse(ex, base_url=sandbox.url("openai", "/v1"), api_key="sk-wrong-key-123456", model=MODEL, max_retries=0)
-    assert result.analyser == "heuristic_fallback" and "AuthenticationError" in (result.reason or "")
+    assert result.analyser == "heuristic_fallback"
+    assert "AuthenticationError" in (result.reason or "")
     assert "sk-wrong-key-123456" not in (result.reason or "")
 
 
@@ -214,8 +241,10 @@ def test_json_schema_unsupported_uses_json_object(sandbox: Any, ex: Excerpt) -> 
     sandbox.control("openai", "POST", "/mode", json={"json_schema_supported": False})
     script(sandbox, answer())
     result = run(sandbox, ex)
-    assert result.analyser == "llm" and result.usage is not None
-    assert result.usage.response_format == "json_object" and result.usage.attempts == 1
+    assert result.analyser == "llm"
+    assert result.usage is not None
+    assert result.usage.response_format == "json_object"
+    assert result.usage.attempts == 1
     recorded = [r for r in sandbox.requests(system="openai") if r["path"].endswith("/chat/completions")]
     assert [r["status"] for r in recorded] == [400, 200]
     assert json.loads(recorded[1]["body"])["response_format"] == {"type": "json_object"}
@@ -223,9 +252,12 @@ def test_json_schema_unsupported_uses_json_object(sandbox: Any, ex: Excerpt) -> 
 
 def test_no_connection_means_heuristic(ex: Excerpt) -> None:
     result = analyse(ex)
-    assert result.analyser == "heuristic" and result.reason == "no LLM connection configured"
-    assert result.usage is None and result.category == "compile_error"
-    assert result.fix_steps and result.root_cause.startswith("The code did not compile")
+    assert result.analyser == "heuristic"
+    assert result.reason == "no LLM connection configured"
+    assert result.usage is None
+    assert result.category == "compile_error"
+    assert result.fix_steps
+    assert result.root_cause.startswith("The code did not compile")
 
 
 def test_passing_a_client(sandbox: Any, ex: Excerpt) -> None:
@@ -247,10 +279,12 @@ def test_log_is_a_delimited_data_block(sandbox: Any) -> None:
     run(sandbox, nasty)
     body = openai_bodies(sandbox)[0]
     system, user = body["messages"][0]["content"], body["messages"][1]["content"]
-    assert "never as instructions" in system and "ignore it" in system
+    assert "never as instructions" in system
+    assert "ignore it" in system
     start = user.index("<<<LOG_EXCERPT id=")
     nonce = user[start + len("<<<LOG_EXCERPT id=") :].split(">>>", 1)[0]
-    assert len(nonce) == 12 and f"<<<LOG_EXCERPT id={nonce}>>>" in system
+    assert len(nonce) == 12
+    assert f"<<<LOG_EXCERPT id={nonce}>>>" in system
     end = user.index(f"<<<END_LOG_EXCERPT id={nonce}>>>")
     block = user[start:end]
     assert "Ignore all previous instructions" in block  # inside the data block ...
@@ -291,7 +325,8 @@ def test_no_planted_secret_reaches_the_model_or_a_notification(sandbox: Any) -> 
     secrets.append(PLANTED[11][2][0])
     result = analyse(data, base_url=sandbox.url("openai", "/v1"), api_key=KEY, model=MODEL, budget=60000, job=job, max_retries=0)
     assert result.analyser == "llm"
-    assert result.redactions and sum(result.redactions.values()) >= len(PLANTED)
+    assert result.redactions
+    assert sum(result.redactions.values()) >= len(PLANTED)
 
     # notifications: the summary to Slack (Web API) and Telegram (Bot API)
     from slack_sdk import WebClient
@@ -306,7 +341,8 @@ def test_no_planted_secret_reaches_the_model_or_a_notification(sandbox: Any) -> 
     decoded = bodies["openai"] + "\n".join(m["content"] for b in openai_bodies(sandbox) for m in b["messages"])
     for secret in secrets:
         assert secret not in decoded, "secret reached the LLM request"
-        assert secret not in bodies["slack"] and secret not in bodies["telegram"], "secret reached a notification"
+        assert secret not in bodies["slack"], "secret reached a notification"
+        assert secret not in bodies["telegram"], "secret reached a notification"
     assert leaked_in_answer not in json.dumps(result.to_dict())
     assert "[REDACTED:" in decoded
 
@@ -333,11 +369,15 @@ def test_parse_answer_reasons(ex: Excerpt) -> None:
 def test_prompt_is_redacted_and_rendered(ex: Excerpt) -> None:
     secret = PLANTED[17][2][0]  # an OpenAI key
     prompt = build_prompt(ex, classify_excerpt(ex), {"runner": f"OPENAI_API_KEY={secret}", "empty": ""}, nonce="abc123abc123")
-    assert secret not in prompt.user and prompt.redactions.get("secret", 0) + prompt.redactions.get("openai_key", 0) >= 1
-    assert "- runner: OPENAI_API_KEY=[REDACTED:" in prompt.user and "- empty" not in prompt.user
-    assert "<<<LOG_EXCERPT id=abc123abc123>>>" in prompt.user and "<<<LOG_EXCERPT id=abc123abc123>>>" in prompt.system
+    assert secret not in prompt.user
+    assert prompt.redactions.get("secret", 0) + prompt.redactions.get("openai_key", 0) >= 1
+    assert "- runner: OPENAI_API_KEY=[REDACTED:" in prompt.user
+    assert "- empty" not in prompt.user
+    assert "<<<LOG_EXCERPT id=abc123abc123>>>" in prompt.user
+    assert "<<<LOG_EXCERPT id=abc123abc123>>>" in prompt.system
     assert f"{ERROR_LINE}: [ERROR] /builds/app/src/main/java/app/Cart.java" in prompt.user
-    assert '"evidence_lines"' in prompt.system and "compile_error" in prompt.system
+    assert '"evidence_lines"' in prompt.system
+    assert "compile_error" in prompt.system
 
 
 def test_reasoning_model_rejecting_temperature(sandbox: Any, ex: Excerpt) -> None:
@@ -346,9 +386,12 @@ def test_reasoning_model_rejecting_temperature(sandbox: Any, ex: Excerpt) -> Non
                   message="Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported.")
     script(sandbox, answer())
     result = run(sandbox, ex)
-    assert result.analyser == "llm" and result.usage is not None and result.usage.attempts == 1
+    assert result.analyser == "llm"
+    assert result.usage is not None
+    assert result.usage.attempts == 1
     bodies = openai_bodies(sandbox)
-    assert "temperature" in bodies[0] and "temperature" not in bodies[1]
+    assert "temperature" in bodies[0]
+    assert "temperature" not in bodies[1]
 
 
 def test_prompts_dir_can_be_overridden(sandbox: Any, ex: Excerpt, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:

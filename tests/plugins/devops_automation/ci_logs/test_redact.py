@@ -17,6 +17,7 @@ DATASET = Path(__file__).resolve().parents[4] / ".." / "shared" / "datasets" / "
 @pytest.mark.parametrize(("kind", "text", "secrets"), PLANTED, ids=[f"{i}-{p[0]}" for i, p in enumerate(PLANTED)])
 def test_planted_secret_is_removed(kind: str, text: str, secrets: list[str]) -> None:
     result = redact(text)
+    assert secrets  # each case names what must disappear
     for secret in secrets:
         assert secret not in result.text
     assert "[REDACTED:" in result.text
@@ -61,15 +62,19 @@ def test_pem_body_without_begin_line() -> None:
     """An excerpt can keep a middle line of a key without its BEGIN line (numbered as in an excerpt)."""
     body_line = PLANTED[0][2][3]
     out = redact(f"17: {body_line}").text
-    assert body_line not in out and out.startswith("17: ")
+    assert body_line not in out
+    assert out.startswith("17: ")
 
 
 def test_redact_lines_and_objects() -> None:
     secret = PLANTED[8][2][0]  # a GitHub token
     lines, counts = redact_lines(["ok", f"token {secret}"])
-    assert lines[0] == "ok" and secret not in lines[1] and sum(counts.values()) == 1
+    assert lines[0] == "ok"
+    assert secret not in lines[1]
+    assert sum(counts.values()) == 1
     obj = redact_obj({"a": [f"GITHUB_TOKEN={secret}", 3], "b": ("x", {"c": f"Bearer {secret}"})})
-    assert secret not in repr(obj) and obj["a"][1] == 3  # type: ignore[index]
+    assert secret not in repr(obj)
+    assert obj["a"][1] == 3  # type: ignore[index]
 
 
 def test_entropy() -> None:
@@ -95,13 +100,16 @@ def test_excerpt_text_is_redacted() -> None:
     ex = excerpt(log.encode(), budget=20000)
     blob = ex.text + repr(ex.line_text) + repr([s.text for s in ex.signals])
     assert [s for s in secrets if s in blob] == []
-    assert ex.redactions and sum(ex.redactions.values()) >= len(PLANTED[4:20])
+    assert ex.redactions
+    assert sum(ex.redactions.values()) >= len(PLANTED[4:20])
 
 
 def test_private_key_block_in_a_log_is_never_shown() -> None:
     """Line-by-line redaction cannot recognise the short last line of a key: the excerpt tracks the
     BEGIN … END block while streaming and hides every line in it."""
     kind, block, body = PLANTED[0]
+    assert kind == "private_key"
+    assert len(body) >= 3  # the key's body lines
     rows = [f"[INFO] step {i}" for i in range(30)] + ["ERROR: writing deploy key failed, key was:"] + block.splitlines()
     rows += ["ERROR: deploy failed", "Finished: FAILURE"]
     ex = excerpt("\n".join(rows).encode(), budget=20000)

@@ -45,17 +45,24 @@ def hook(sandbox_conns) -> GitLabHook:
 def test_pytest_scenario_pipeline_and_failed_jobs_by_project_path(hook, sandbox) -> None:
     sc = scenario(sandbox, "pytest")
     pipeline = hook.pipeline(sc["project_path"], sc["pipeline_id"])
-    assert pipeline["id"] == sc["pipeline_id"] and pipeline["status"] == "failed" and pipeline["ref"] == sc["ref"]
+    assert pipeline["id"] == sc["pipeline_id"]
+    assert pipeline["status"] == "failed"
+    assert pipeline["ref"] == sc["ref"]
     jobs = hook.failed_jobs(sc["project_path"], sc["pipeline_id"])
     assert [j["id"] for j in jobs] == sc["failed_job_ids"]
-    assert jobs[0]["name"] == "unit-tests" and jobs[0]["failure_reason"] == "script_failure" and jobs[0]["bridge"] is False
+    assert jobs[0]["name"] == "unit-tests"
+    assert jobs[0]["failure_reason"] == "script_failure"
+    assert jobs[0]["bridge"] is False
     encoded = sc["project_path"].replace("/", "%2F")
     recs = sandbox.requests(system="gitlab", path="/jobs$")
     assert [r["path"] for r in recs] == [f"/api/v4/projects/{encoded}/pipelines/{sc['pipeline_id']}/jobs"]
-    assert ("scope[]", "failed") in query(recs[0]) and ("per_page", "100") in query(recs[0])
-    assert recs[0]["headers"]["private-token"] == TOKEN and "authorization" not in recs[0]["headers"]
+    assert ("scope[]", "failed") in query(recs[0])
+    assert ("per_page", "100") in query(recs[0])
+    assert recs[0]["headers"]["private-token"] == TOKEN
+    assert "authorization" not in recs[0]["headers"]
     bridges = sandbox.requests(system="gitlab", path="/bridges$")
-    assert len(bridges) == 1 and ("scope[]", "failed") in query(bridges[0])
+    assert len(bridges) == 1
+    assert ("scope[]", "failed") in query(bridges[0])
 
 
 def test_allowed_failure_is_listed_with_its_flag(hook, sandbox) -> None:
@@ -78,19 +85,24 @@ def test_failed_bridge_is_marked_and_can_be_left_out(hook, sandbox) -> None:
 def test_test_report_summary_and_missing_pipeline(hook, sandbox) -> None:
     sc = scenario(sandbox, "pytest")
     summary = hook.test_report_summary(sc["project_id"], sc["pipeline_id"])
-    assert summary["total"]["failed"] == 1 and summary["total"]["count"] == 12
+    assert summary["total"]["failed"] == 1
+    assert summary["total"]["count"] == 12
     assert hook.test_report_summary(sc["project_id"], 999_999_999) is None
     with pytest.raises(ApiError) as exc:
         hook.pipeline(sc["project_id"], 999_999_999)
-    assert exc.value.status == 404 and "404 Not found" in str(exc.value)
+    assert exc.value.status == 404
+    assert "404 Not found" in str(exc.value)
 
 
 def test_project_by_id_and_path(hook, sandbox) -> None:
     sc = scenario(sandbox, "compile")
     by_id, by_path = hook.project(sc["project_id"]), hook.project(sc["project_path"])
-    assert by_id["id"] == by_path["id"] == sc["project_id"] and by_path["path_with_namespace"] == sc["project_path"]
+    assert by_id["id"] == by_path["id"] == sc["project_id"]
+    assert by_path["path_with_namespace"] == sc["project_path"]
     assert hook.project(str(sc["project_id"]))["id"] == sc["project_id"]
-    assert project_ref("a/b c/d") == "a%2Fb%20c%2Fd" and project_ref(42) == "42" and project_ref("/g/p/") == "g%2Fp"
+    assert project_ref("a/b c/d") == "a%2Fb%20c%2Fd"
+    assert project_ref(42) == "42"
+    assert project_ref("/g/p/") == "g%2Fp"
     with pytest.raises(ValueError):
         project_ref("")
 
@@ -101,7 +113,9 @@ def test_150_failed_jobs_take_two_pages(hook, sandbox) -> None:
     made = add_pipeline(sandbox, sc["project_id"], [{"name": f"shard-{i}", "status": "failed"} for i in range(150)])
     sandbox.clear_requests()
     jobs = hook.failed_jobs(sc["project_id"], made["id"], include_bridges=False)
-    assert len(jobs) == 150 and len({j["id"] for j in jobs}) == 150 and {j["name"] for j in jobs} == {f"shard-{i}" for i in range(150)}
+    assert len(jobs) == 150
+    assert len({j["id"] for j in jobs}) == 150
+    assert {j["name"] for j in jobs} == {f"shard-{i}" for i in range(150)}
     pages = [dict(query(r))["page"] for r in sandbox.requests(system="gitlab", path="/jobs$")]
     assert pages == ["1", "2"]
 
@@ -110,7 +124,8 @@ def test_paging_over_10000_records_ignores_the_missing_totals(hook, sandbox) -> 
     sc = scenario(sandbox, "dbt")
     total = sandbox.control("gitlab", "POST", f"/projects/{sc['project_id']}/synthetic-pipelines", json={"count": 10_050})["total"]
     first = hook.request("GET", f"/projects/{sc['project_id']}/pipelines", params={"per_page": 100})
-    assert "x-total" not in first.headers and first.headers["x-next-page"] == "2"
+    assert "x-total" not in first.headers
+    assert first.headers["x-next-page"] == "2"
     sandbox.clear_requests()
     assert len(list(hook.paged(f"/projects/{sc['project_id']}/pipelines", max_pages=3))) == 300
     assert len(sandbox.requests(system="gitlab")) == 3
@@ -126,7 +141,8 @@ def test_trace_of_a_scenario_job_is_the_raw_log(hook, sandbox) -> None:
     job_id = sc["failed_job_ids"][0]
     raw = requests.get(f"{sandbox.url('gitlab')}/api/v4/projects/{sc['project_id']}/jobs/{job_id}/trace", headers={"PRIVATE-TOKEN": TOKEN}, timeout=10)
     trace = hook.trace(sc["project_id"], job_id)
-    assert raw.status_code == 200 and len(raw.content) > 500
+    assert raw.status_code == 200
+    assert len(raw.content) > 500
     assert trace == Trace(raw.content, len(raw.content), False)
 
 
@@ -136,7 +152,8 @@ def test_posted_text_log_comes_back_byte_for_byte(hook, sandbox, tmp_path) -> No
     job = add_pipeline(sandbox, sc["project_id"], [{"name": "t", "status": "failed", "trace": text}])["jobs"][0]
     assert hook.trace(sc["project_id"], job["id"]) == Trace(text.encode(), len(text.encode()), False)
     written = hook.trace_to_file(sc["project_id"], job["id"], tmp_path / "log.txt")
-    assert written.path.read_bytes() == text.encode() and not written.truncated
+    assert written.path.read_bytes() == text.encode()
+    assert not written.truncated
 
 
 def test_tail_cut_lands_on_a_line_boundary(hook, sandbox, tmp_path) -> None:
@@ -147,7 +164,8 @@ def test_tail_cut_lands_on_a_line_boundary(hook, sandbox, tmp_path) -> None:
     assert hook.trace(sc["project_id"], job["id"], max_bytes=7) == Trace(b"bb\nccc\n", 9, True)
     assert hook.trace(sc["project_id"], job["id"], max_bytes=9) == Trace(b"a\nbb\nccc\n", 9, False)
     out = hook.trace_to_file(sc["project_id"], job["id"], tmp_path / "tail.txt", max_bytes=6)
-    assert out.path.read_bytes() == b"ccc\n" and (out.size, out.total_bytes, out.truncated) == (4, 9, True)
+    assert out.path.read_bytes() == b"ccc\n"
+    assert (out.size, out.total_bytes, out.truncated) == (4, 9, True)
     assert tail_start(b"xyz", 2) == 1  # no line break: keep the partial line rather than nothing
 
 
@@ -156,30 +174,38 @@ def test_60_mb_log_keeps_its_tail_in_bounded_memory(hook, sandbox, tmp_path) -> 
     size, limit = 60_000_000, 5_000_000
     job = add_pipeline(sandbox, sc["project_id"], [{"name": "huge", "status": "failed", "trace": {"generate_bytes": size}}])["jobs"][0]
     full = hook.trace_to_file(sc["project_id"], job["id"], tmp_path / "full.log")
-    assert full.size == full.total_bytes == size and not full.truncated
+    assert full.size == full.total_bytes == size
+    assert not full.truncated
     tracemalloc.start()
     try:
         trace = hook.trace(sc["project_id"], job["id"], max_bytes=limit)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert trace.truncated and trace.total_bytes == size and limit - 10_000 < len(trace.data) <= limit
+    assert trace.truncated
+    assert trace.total_bytes == size
+    assert limit - 10_000 < len(trace.data) <= limit
     assert peak < 3 * limit, f"peak {peak} bytes"
     with full.path.open("rb") as fh:
         fh.seek(size - len(trace.data) - 1)
         before, tail = fh.read(1), fh.read()
-    assert tail == trace.data and before == b"\n"  # the exact tail, starting on a whole line
+    assert tail == trace.data
+    assert before == b"\n"  # the exact tail, starting on a whole line
     last_line = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
-    assert b"Job failed" in last_line and trace.data.rstrip(b"\n").endswith(last_line)
+    assert b"Job failed" in last_line
+    assert trace.data.rstrip(b"\n").endswith(last_line)
     cut = hook.trace_to_file(sc["project_id"], job["id"], tmp_path / "tail.log", max_bytes=limit)
-    assert cut.truncated and cut.path.read_bytes() == trace.data
+    assert cut.truncated
+    assert cut.path.read_bytes() == trace.data
 
 
 def test_binary_log_is_returned_as_bytes(hook, sandbox) -> None:
     sc = scenario(sandbox, "compile")
     job = add_pipeline(sandbox, sc["project_id"], [{"name": "bin", "status": "failed", "trace": {"generate_bytes": 300_000, "binary": True}}])["jobs"][0]
     trace = hook.trace(sc["project_id"], job["id"])
-    assert isinstance(trace.data, bytes) and len(trace.data) == trace.total_bytes == 300_000 and not trace.truncated
+    assert isinstance(trace.data, bytes)
+    assert len(trace.data) == trace.total_bytes == 300_000
+    assert not trace.truncated
     assert b"\x00" in trace.data
     with pytest.raises(UnicodeDecodeError):
         trace.data.decode("utf-8")
@@ -202,7 +228,9 @@ def test_deleted_job_has_no_job_and_no_log(hook, sandbox, tmp_path) -> None:
 def test_last_successful_job_is_found_in_the_good_pipeline(hook, sandbox) -> None:
     sc = scenario(sandbox, "pytest")
     good = hook.last_successful_job(sc["project_id"], sc["ref"], "unit-tests", before_pipeline_id=sc["pipeline_id"])
-    assert good["name"] == "unit-tests" and good["status"] == "success" and good["pipeline"]["id"] == sc["good_pipeline_id"]
+    assert good["name"] == "unit-tests"
+    assert good["status"] == "success"
+    assert good["pipeline"]["id"] == sc["good_pipeline_id"]
     listing = sandbox.requests(system="gitlab", path="/pipelines$")
     assert {("ref", sc["ref"]), ("status", "success"), ("order_by", "id"), ("sort", "desc")} <= set(query(listing[0]))
     assert hook.last_successful_job(sc["project_id"], sc["ref"], "no-such-job", before_pipeline_id=sc["pipeline_id"]) is None
@@ -226,12 +254,15 @@ def test_retry_job_posts_once(hook, sandbox) -> None:
     sc = scenario(sandbox, "system")
     job_id = sc["failed_job_ids"][0]
     new = hook.retry_job(sc["project_id"], job_id)
-    assert new["id"] != job_id and new["name"] == "integration-tests" and new["status"] == "pending"
+    assert new["id"] != job_id
+    assert new["name"] == "integration-tests"
+    assert new["status"] == "pending"
     assert len(sandbox.requests(system="gitlab", method="POST", path="/retry$")) == 1
     sandbox.fault(system="gitlab", method="POST", path="/retry$", status=500, times=1)
     with pytest.raises(ApiError) as exc:
         hook.retry_job(sc["project_id"], new["id"])
-    assert exc.value.status == 500 and len(sandbox.requests(system="gitlab", method="POST", path="/retry$")) == 2
+    assert exc.value.status == 500
+    assert len(sandbox.requests(system="gitlab", method="POST", path="/retry$")) == 2
 
 
 # -- rate limits, auth, URLs -----------------------------------------------------------------------
@@ -249,12 +280,17 @@ def test_wrong_token_gives_gitlabs_message_without_the_token(sandbox, monkeypatc
     hook = GitLabHook()
     with pytest.raises(ApiError) as exc:
         hook.project(1001)
-    assert exc.value.status == 401 and "401 Unauthorized" in str(exc.value)
-    assert secret not in str(exc.value) and secret not in repr(exc.value.args) and secret not in json.dumps(exc.value.body)
+    assert exc.value.status == 401
+    assert "401 Unauthorized" in str(exc.value)
+    assert secret not in str(exc.value)
+    assert secret not in repr(exc.value.args)
+    assert secret not in json.dumps(exc.value.body)
     assert len(sandbox.requests(system="gitlab")) == 1  # 401 is not retried
     sandbox.fault(system="gitlab", path="^/api/v4/user$", status=401, times=1)  # the sandbox routes no /user
     ok, message = hook.test_connection()
-    assert not ok and "401 Unauthorized" in message and secret not in message
+    assert not ok
+    assert "401 Unauthorized" in message
+    assert secret not in message
     assert sandbox.requests(system="gitlab", path="/version") == []  # no fallback after a 401
 
 
@@ -263,7 +299,9 @@ def test_oauth_sends_a_bearer_token(sandbox, monkeypatch) -> None:
     sc = scenario(sandbox, "pytest")
     assert GitLabHook().project(sc["project_id"])["id"] == sc["project_id"]
     headers = sandbox.requests(system="gitlab")[-1]["headers"]
-    assert headers["authorization"] == f"Bearer {TOKEN}" and "private-token" not in headers and "auth_type" not in headers
+    assert headers["authorization"] == f"Bearer {TOKEN}"
+    assert "private-token" not in headers
+    assert "auth_type" not in headers
 
 
 def test_bad_auth_type_is_named(sandbox, monkeypatch) -> None:
@@ -279,14 +317,17 @@ def test_api_v4_is_not_doubled(sandbox, monkeypatch, suffix) -> None:
     hook = GitLabHook()
     assert hook.project(sc["project_id"])["id"] == sc["project_id"]
     assert sandbox.requests(system="gitlab")[-1]["path"] == f"/api/v4/projects/{sc['project_id']}"
-    assert hook.web_url == sandbox.url("gitlab") and hook.api_url == sandbox.url("gitlab") + "/api/v4"
+    assert hook.web_url == sandbox.url("gitlab")
+    assert hook.api_url == sandbox.url("gitlab") + "/api/v4"
 
 
 def test_connection_test_asks_for_the_user(sandbox, sandbox_conns) -> None:
     sandbox.fault(system="gitlab", path="^/api/v4/user$", status=200, body={"id": 7, "username": "triage-bot"}, times=1)
     ok, message = GitLabHook().test_connection()
-    assert ok and "triage-bot" in message
+    assert ok
+    assert "triage-bot" in message
     rec = sandbox.requests(system="gitlab", path="^/api/v4/user$")[0]
     assert rec["headers"]["private-token"] == TOKEN
     ok, message = GitLabHook().test_connection()  # the sandbox routes neither /user nor /version
-    assert not ok and "404" in message
+    assert not ok
+    assert "404" in message

@@ -95,9 +95,12 @@ def test_connect_capabilities_and_test_connection(hook, folder):
         assert mb.folder.get() == folder
         assert mb.client.state == "SELECTED"
     assert mb.client.state == "LOGOUT"
-    assert "IDLE" in hook.capabilities() and hook.supports_idle()
+    assert "IDLE" in hook.capabilities()
+    assert hook.supports_idle()
     ok, message = hook.test_connection()
-    assert ok and folder in message and "IDLE supported" in message
+    assert ok
+    assert folder in message
+    assert "IDLE supported" in message
 
 
 def test_append_fetch_round_trip_is_byte_exact(dovecot_server, hook, folder):
@@ -106,14 +109,16 @@ def test_append_fetch_round_trip_is_byte_exact(dovecot_server, hook, folder):
         hook.append(raw)  # creates the folder
     assert [raw for raw, _ in server_messages(dovecot_server, folder)] == sent
     uids = hook.list_uids()
-    assert len(uids) == 2 and uids == sorted(uids, key=int)
+    assert len(uids) == 2
+    assert uids == sorted(uids, key=int)
     got = hook.fetch_messages()
     assert [m.raw for m in got] == sent
     assert [m.uid for m in got] == uids
-    assert all(isinstance(m, RawMessage) and m.size == len(m.raw) for m in got)
+    assert [type(m) for m in got] == [RawMessage, RawMessage]
+    assert [m.size for m in got] == [len(raw) for raw in sent]
     assert "\\Seen" not in got[0].flags
     # fetching did not mark anything seen on the server
-    assert all("\\Seen" not in flags for _, flags in server_messages(dovecot_server, folder))
+    assert ["\\Seen" in flags for _, flags in server_messages(dovecot_server, folder)] == [False, False]
     assert [m.raw for m in hook.fetch_messages(uids=[uids[1], "999999"])] == [sent[1]]
     assert [m.uid for m in hook.fetch_messages(limit=1)] == [uids[0]]
 
@@ -144,7 +149,9 @@ def test_ensure_folder_is_idempotent(dovecot_server, hook, folder):
     assert hook.ensure_folder(name) is False
     with raw_imap(dovecot_server) as m:
         typ, data = m.list('""', name)
-    assert typ == "OK" and data[0] and name.encode() in data[0]
+    assert typ == "OK"
+    assert data[0]
+    assert name.encode() in data[0]
 
 
 def test_flag_sets_and_clears_flags(dovecot_server, hook, folder):
@@ -153,11 +160,14 @@ def test_flag_sets_and_clears_flags(dovecot_server, hook, folder):
     first, second = hook.list_uids()
     hook.flag([first], ["\\Flagged", "\\Seen"])
     flags = [f for _, f in server_messages(dovecot_server, folder)]
-    assert "\\Flagged" in flags[0] and "\\Seen" in flags[0]
-    assert "\\Flagged" not in flags[1] and "\\Seen" not in flags[1]
+    assert "\\Flagged" in flags[0]
+    assert "\\Seen" in flags[0]
+    assert "\\Flagged" not in flags[1]
+    assert "\\Seen" not in flags[1]
     hook.flag(first, "\\Flagged", value=False)
     flags = [f for _, f in server_messages(dovecot_server, folder)]
-    assert "\\Flagged" not in flags[0] and "\\Seen" in flags[0]
+    assert "\\Flagged" not in flags[0]
+    assert "\\Seen" in flags[0]
 
 
 def test_wrong_password_is_a_clear_error_without_the_password(monkeypatch):
@@ -171,8 +181,12 @@ def test_wrong_password_is_a_clear_error_without_the_password(monkeypatch):
         with pytest.raises(ImapLoginError) as info:
             ImapMailboxHook().list_uids()
         text = str(info.value)
-        assert f"127.0.0.1:{server.port}" in text and server.user in text and "failed" in text
-        assert secret not in text and info.value.__cause__ is None and secret not in repr(info.value.__context__)
+        assert f"127.0.0.1:{server.port}" in text
+        assert server.user in text
+        assert "failed" in text
+        assert secret not in text
+        assert info.value.__cause__ is None
+        assert secret not in repr(info.value.__context__)
     finally:
         threading.Thread(target=server.stop, daemon=False).start()  # takes seconds: overlaps the other tests (joined at exit)
 
@@ -184,7 +198,9 @@ def test_unreachable_server_names_host_and_port(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", json.dumps({"conn_type": "imap", "host": "127.0.0.1", "port": port,
                                                                 "login": "u", "password": "p4ss-word", "extra": {"use_ssl": "false"}}))
     ok, message = ImapMailboxHook().test_connection()
-    assert not ok and f"127.0.0.1:{port}" in message and "p4ss-word" not in message
+    assert not ok
+    assert f"127.0.0.1:{port}" in message
+    assert "p4ss-word" not in message
 
 
 def test_missing_folder_is_a_clear_error(hook, folder):

@@ -24,7 +24,8 @@ def test_html_message_is_delivered(sandbox, sandbox_conns) -> None:
     ids = TelegramBotHook().send_message("<b>build</b> failed: <code>a &lt; b</code>")
     assert len(ids) == 1
     (msg,) = sent(sandbox)
-    assert msg["parse_mode"] == "HTML" and msg["text"] == "build failed: a < b"
+    assert msg["parse_mode"] == "HTML"
+    assert msg["text"] == "build failed: a < b"
     assert msg["raw_text"] == "<b>build</b> failed: <code>a &lt; b</code>"
     assert "123456:ABC-sandbox" not in json.dumps(sandbox.requests(system="telegram")[-1]["body"])  # token only in the URL
 
@@ -41,7 +42,8 @@ def test_flood_control_retry_after_is_honoured(sandbox, sandbox_conns) -> None:
     t0 = time.monotonic()
     TelegramBotHook().send_message("after a 429")
     assert time.monotonic() - t0 >= 1.0
-    assert len(api_calls(sandbox, "sendMessage")) == 2 and len(sent(sandbox)) == 1
+    assert len(api_calls(sandbox, "sendMessage")) == 2
+    assert len(sent(sandbox)) == 1
 
 
 def test_bad_chat_id_is_a_clear_error_without_retries(sandbox, sandbox_conns) -> None:
@@ -69,7 +71,8 @@ def test_a_failed_send_is_recorded_and_retried_later(sandbox, sandbox_conns) -> 
     with pytest.raises(Exception):
         send_telegram_once("will fail", dedup_key="k-2")
     (pending,) = ResultsStore.from_connection().pending_notifications("telegram")
-    assert pending["dedup_key"] == "k-2" and pending["status"] == "failed"
+    assert pending["dedup_key"] == "k-2"
+    assert pending["status"] == "failed"
     sandbox.clear_faults()
     assert send_telegram_once("will fail", dedup_key="k-2")
     assert [m["text"] for m in sent(sandbox)] == ["will fail"]

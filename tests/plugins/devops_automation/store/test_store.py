@@ -128,7 +128,8 @@ def test_times_and_json_round_trip(results_store: ResultsStore) -> None:
         keys=["day", "project"],
     )
     (row,) = rows(results_store, schema.health_scores)
-    assert row["created_at"] == T0 and row["created_at"].tzinfo == dt.timezone.utc
+    assert row["created_at"] == T0
+    assert row["created_at"].tzinfo == dt.timezone.utc
     assert row["components"] == payload
 
 

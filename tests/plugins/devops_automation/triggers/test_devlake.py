@@ -44,7 +44,8 @@ def test_serialisation_round_trip() -> None:
     trig = DevLakePipelinesTrigger(pipeline_ids=[3, 1, 2, 2], poll_interval=30, known_failures=[2], stale_after_s=3600)
     classpath, kwargs = trig.serialize()
     assert classpath == CLASSPATH == "devops_automation.triggers.devlake.DevLakePipelinesTrigger"
-    assert kwargs["pipeline_ids"] == [1, 2, 3] and kwargs["known_failures"] == [2]
+    assert kwargs["pipeline_ids"] == [1, 2, 3]
+    assert kwargs["known_failures"] == [2]
     rebuilt = import_string(classpath)(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
     json.dumps(kwargs)  # JSON-safe
@@ -61,9 +62,11 @@ async def test_a_failure_is_reported_before_the_others_finish(devlake) -> None:
     slow = new_pipelines(devlake, 2, taskSeconds=30)
     failing = new_pipelines(devlake, 1, failAtTask=1, message="github: 401 Bad credentials")
     event = await first_event(trigger(slow + failing))
-    assert event.payload["status"] == "failure" and event.payload["new_failures"] == failing
+    assert event.payload["status"] == "failure"
+    assert event.payload["new_failures"] == failing
     statuses = {int(k): v["status"] for k, v in event.payload["pipelines"].items()}
-    assert statuses[failing[0]] == "TASK_FAILED" and all(statuses[s] in ("TASK_RUNNING", "TASK_CREATED") for s in slow)
+    assert statuses[failing[0]] == "TASK_FAILED"
+    assert all(statuses[s] in ("TASK_RUNNING", "TASK_CREATED") for s in slow)
     assert "401" in event.payload["pipelines"][str(failing[0])]["message"]
     # once reported, the same failure does not end the watch again
     event = await first_event(trigger(failing, known_failures=failing))
@@ -94,13 +97,15 @@ async def test_devlake_unreachable_for_too_long_is_an_error_event(monkeypatch) -
 
     monkeypatch.setenv("AIRFLOW_CONN_DEVLAKE_DEFAULT", json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{free_port()}"}))
     event = await first_event(trigger([1], unreachable_timeout_s=0.3))
-    assert event.payload["status"] == "error" and "unreachable" in event.payload["message"]
+    assert event.payload["status"] == "error"
+    assert "unreachable" in event.payload["message"]
 
 
 async def test_a_pipeline_running_too_long_is_stale_once(devlake) -> None:
     ids = new_pipelines(devlake, 1, forever=True)
     event = await first_event(trigger(ids, stale_after_s=0.5))
-    assert event.payload["status"] == "stale" and event.payload["new_stale"] == ids
+    assert event.payload["status"] == "stale"
+    assert event.payload["new_stale"] == ids
     with pytest.raises(asyncio.TimeoutError):
         await first_event(trigger(ids, stale_after_s=0.5, known_stale=ids), timeout=1)
 

@@ -95,7 +95,9 @@ def test_serialize_round_trip():
     assert classpath == CLASSPATH == "devops_automation.triggers.imap.ImapMailTrigger"
     assert kwargs == {"imap_conn_id": "mail", "folder": "ci", "poll_interval": 5.0, "idle_timeout": 60.0, "reconnect_max": 10.0}
     rebuilt = import_string(classpath)(**kwargs)
-    assert rebuilt == trig and hash(rebuilt) == hash(trig) and rebuilt.serialize() == trig.serialize()
+    assert rebuilt == trig
+    assert hash(rebuilt) == hash(trig)
+    assert rebuilt.serialize() == trig.serialize()
     assert isinstance(trig, BaseEventTrigger)
     assert ImapMailTrigger().serialize()[1] == {"imap_conn_id": "imap_default", "folder": None, "poll_interval": 30.0,
                                                 "idle_timeout": 240.0, "reconnect_max": 300.0}
@@ -115,7 +117,8 @@ async def test_fires_for_messages_already_there_then_not_again(hook, watches):
         await w.next(1.5)
     await asyncio.to_thread(hook.append, mail(3))  # only the new one fires (same pending __anext__)
     event = await w.next(3)
-    assert event["count"] == 1 and event["uids"] == [u for u in await asyncio.to_thread(hook.list_uids) if u not in uids]
+    assert event["count"] == 1
+    assert event["uids"] == [u for u in await asyncio.to_thread(hook.list_uids) if u not in uids]
 
 
 async def test_idle_event_within_three_seconds_of_an_append(hook, watches):
@@ -130,7 +133,8 @@ async def test_idle_event_within_three_seconds_of_an_append(hook, watches):
     assert latency < 3.0, f"event {latency:.2f}s after the append"
     # cancelling an idling trigger is prompt and drops the session
     took = await w.close()
-    assert took < 1.0 and w.trigger._mb is None
+    assert took < 1.0
+    assert w.trigger._mb is None
 
 
 async def test_polling_fallback(hook, watches, monkeypatch):
@@ -158,7 +162,8 @@ async def test_recovers_when_the_server_comes_up(dovecot_server, monkeypatch, wa
     w = watches(ImapMailTrigger(imap_conn_id="imap_late", reconnect_max=0.4))
     await w.until(lambda: w.trigger._last_error is not None)
     await asyncio.sleep(1.0)  # several refused attempts
-    assert f"127.0.0.1:{port}" in w.trigger._last_error and "late-secret-pw" not in w.trigger._last_error
+    assert f"127.0.0.1:{port}" in w.trigger._last_error
+    assert "late-secret-pw" not in w.trigger._last_error
     logged = capsys.readouterr().out  # Airflow logs through structlog to stdout
     assert logged.count("cannot read mail") == 1  # once per distinct error, not once per attempt (there were several)
     assert "late-secret-pw" not in logged
@@ -167,7 +172,9 @@ async def test_recovers_when_the_server_comes_up(dovecot_server, monkeypatch, wa
     try:
         await asyncio.to_thread(ImapMailboxHook("imap_late").append, mail(1))
         event = await w.next(5)
-        assert event["count"] == 1 and event["folder"] == "INBOX" and event["conn_id"] == "imap_late"
+        assert event["count"] == 1
+        assert event["folder"] == "INBOX"
+        assert event["conn_id"] == "imap_late"
         assert w.trigger._last_error is None
     finally:
         await w.close()
@@ -193,7 +200,8 @@ async def test_wrong_password_keeps_running_without_leaking_it(monkeypatch, watc
         w = watches(ImapMailTrigger(imap_conn_id="imap_bad", reconnect_max=0.2))
         with pytest.raises(TimeoutError):
             await w.next(2.5)
-        assert "login" in w.trigger._last_error and "not-the-pw-123" not in w.trigger._last_error
+        assert "login" in w.trigger._last_error
+        assert "not-the-pw-123" not in w.trigger._last_error
         await w.close()
     finally:
         threading.Thread(target=server.stop, daemon=False).start()  # joined at interpreter exit

@@ -84,11 +84,15 @@ def test_failed_mail_from_sandbox(client: TestClient, scenarios: dict[str, Any])
     assert mail.pipeline_url == f"http://testserver/gitlab/{s['project_path']}/-/pipelines/{s['pipeline_id']}"
     assert [j["id"] for j in mail.failed_jobs] == [str(i) for i in s["failed_job_ids"]]
     job = mail.failed_jobs[0]
-    assert (job["name"], job["stage"]) == ("unit-tests", "test") and job["url"].endswith(f"/-/jobs/{job['id']}")
-    assert mail.message_id == message_id_of(raw) and mail.message_id.endswith(f"@{HOST}") and "<" not in mail.message_id
+    assert (job["name"], job["stage"]) == ("unit-tests", "test")
+    assert job["url"].endswith(f"/-/jobs/{job['id']}")
+    assert mail.message_id == message_id_of(raw)
+    assert mail.message_id.endswith(f"@{HOST}")
+    assert "<" not in mail.message_id
     assert mail.subject.endswith(f"| Failed pipeline for main | {sha[:8]}")
     data = mail.to_dict()
-    assert json.loads(json.dumps(data)) == data and data["failed_jobs"][0]["id"] == job["id"]
+    assert json.loads(json.dumps(data)) == data
+    assert data["failed_jobs"][0]["id"] == job["id"]
     assert PipelineMail.from_dict(data) == mail
 
 
@@ -98,11 +102,13 @@ def test_success_and_fixed_mails(client: TestClient, scenarios: dict[str, Any], 
     raw = build(client, s["good_pipeline_id"], status=kind, host="git.corp.test")
     mail = parse_pipeline_mail(raw, allowed_senders=["@git.corp.test"])
     assert b"X-GitLab-Pipeline-Status: success" in raw  # GitLab marks a fixed mail "success" ...
-    assert mail.status == kind and not mail.is_failure  # ... the subject word makes it "fixed"
+    assert mail.status == kind  # ... the subject word makes it "fixed"
+    assert not mail.is_failure
     assert (mail.pipeline_id, mail.project_name, mail.failed_jobs) == (str(s["good_pipeline_id"]), "Données Analytics", ())
 
 
 def test_every_seeded_failure_parses(client: TestClient, scenarios: dict[str, Any]) -> None:
+    assert {"pytest", "compile", "dbt", "bridge"} <= set(scenarios)  # the seeded scenarios are really there
     for name, s in scenarios.items():
         mail = parse_pipeline_mail(build(client, s["pipeline_id"], status="failed"))
         assert (mail.pipeline_id, mail.project_path, mail.ref) == (str(s["pipeline_id"]), s["project_path"], s["ref"]), name
@@ -134,7 +140,9 @@ def test_headerless_mail_parsed_from_text_body(client: TestClient, scenarios: di
     raw = edit(build(client, s["pipeline_id"]), drop=(*GITLAB_HEADERS, "Subject"))
     mail = parse_pipeline_mail(raw)
     assert (mail.parsed_from, mail.status, mail.pipeline_id, mail.ref) == ("body", "failed", str(s["pipeline_id"]), s["ref"])
-    assert mail.project_id is None and mail.project_name == "edge-api" and re.fullmatch(r"[0-9a-f]{8}", mail.sha or "")
+    assert mail.project_id is None
+    assert mail.project_name == "edge-api"
+    assert re.fullmatch(r"[0-9a-f]{8}", mail.sha or "")
     assert mail.project_path == "gitlab/" + s["project_path"]  # the URL path, relative root included (documented)
     assert [j["id"] for j in mail.failed_jobs] == [str(i) for i in s["failed_job_ids"]]
     with_list_id = parse_pipeline_mail(edit(build(client, s["pipeline_id"]), drop=GITLAB_HEADERS[:-1]))
@@ -157,17 +165,25 @@ def test_html_only_body(client: TestClient, scenarios: dict[str, Any]) -> None:
 def test_unknown_sender_is_rejected(client: TestClient, scenarios: dict[str, Any]) -> None:
     raw = build(client, scenarios["pytest"]["pipeline_id"], host="evil.test")
     exc = rejected(raw, "unknown_sender", allowed_senders=[f"gitlab@{HOST}", "@corp.test"])
-    assert exc.sender == "gitlab@evil.test" and "gitlab@evil.test" in str(exc) and exc.subject and exc.message_id == message_id_of(raw)
+    assert exc.sender == "gitlab@evil.test"
+    assert "gitlab@evil.test" in str(exc)
+    assert exc.subject
+    assert exc.message_id == message_id_of(raw)
     assert parse_pipeline_mail(raw, allowed_senders=["@EVIL.test"]).sender == "gitlab@evil.test"
     assert parse_pipeline_mail(raw, allowed_senders=[]).pipeline_id == str(scenarios["pytest"]["pipeline_id"])
     rejected(message("x", sender="GitLab <gitlab@sub.evil.test>"), "unknown_sender", allowed_senders=["@evil.test"])
 
 
 def test_sender_allowed_rules() -> None:
-    assert sender_allowed("x@a.test", None) and sender_allowed("x@a.test", []) and sender_allowed("x@a.test", ["", " "])
-    assert sender_allowed("GitLab@A.test", ["gitlab@a.test"]) and sender_allowed("x@a.test", [" @A.TEST "])
-    assert not sender_allowed("x@b.a.test", ["@a.test"]) and not sender_allowed("x@a.test", ["a.test"])
-    assert not sender_allowed("", ["@a.test"]) and not sender_allowed("y@a.test", ["x@a.test"])
+    assert sender_allowed("x@a.test", None)
+    assert sender_allowed("x@a.test", [])
+    assert sender_allowed("x@a.test", ["", " "])
+    assert sender_allowed("GitLab@A.test", ["gitlab@a.test"])
+    assert sender_allowed("x@a.test", [" @A.TEST "])
+    assert not sender_allowed("x@b.a.test", ["@a.test"])
+    assert not sender_allowed("x@a.test", ["a.test"])
+    assert not sender_allowed("", ["@a.test"])
+    assert not sender_allowed("y@a.test", ["x@a.test"])
 
 
 # -- spoofing, strangers and garbage --------------------------------------------------------------
@@ -177,7 +193,9 @@ def test_newsletter_with_copied_pipeline_header_is_spoofed() -> None:
     raw = message("Our March newsletter: ten tips for faster builds!", subject="Newsletter", sender="news@gitlab.example.test",
                   X_GitLab_Pipeline_Id="1500000091", X_GitLab_Pipeline_Status="failed")
     exc = rejected(raw, "spoofed", allowed_senders=["@gitlab.example.test"])
-    assert "does not mention" in str(exc) and exc.sender == "news@gitlab.example.test" and exc.subject == "Newsletter"
+    assert "does not mention" in str(exc)
+    assert exc.sender == "news@gitlab.example.test"
+    assert exc.subject == "Newsletter"
 
 
 def test_headers_contradicting_body_are_spoofed(client: TestClient, scenarios: dict[str, Any]) -> None:
@@ -195,7 +213,8 @@ def test_unrecognisable_mails() -> None:
     rejected(message("Lunch at noon?", subject="Lunch"), "not_gitlab")
     rejected(message(None, html="<p>Team update</p>", subject="Update"), "not_gitlab")
     exc = rejected(message("\x00\x01 garbage !!!", subject="fast-billing | Failed pipeline for main | 1a2b3c4d"), "unparseable")
-    assert "pipeline id" in str(exc) and exc.subject
+    assert "pipeline id" in str(exc)
+    assert exc.subject
 
 
 @pytest.mark.parametrize("raw", [b"", b"\x00\xff\xfe garbage", b"just text\n", b"\xff" * 3000])
@@ -222,11 +241,13 @@ def test_rejection_pickles() -> None:
 def test_missing_message_id_gives_stable_hash(client: TestClient, scenarios: dict[str, Any]) -> None:
     raw = edit(build(client, scenarios["pytest"]["pipeline_id"]), drop=("Message-ID",))
     first = parse_pipeline_mail(raw).message_id
-    assert re.fullmatch(r"sha256:[0-9a-f]{64}", first) and first == message_id_of(raw) == parse_pipeline_mail(bytes(raw)).message_id
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", first)
+    assert first == message_id_of(raw) == parse_pipeline_mail(bytes(raw)).message_id
     assert message_id_of(raw + b"\n") != first
     assert message_id_of(b"Message-ID:  <abc@x.test>  \n\nbody") == "abc@x.test"
     assert message_id_of(b"Message-ID: bare-id@x.test\n\n") == "bare-id@x.test"
-    assert message_id_of(b"Message-ID: <>\n\n").startswith("sha256:") and message_id_of(None).startswith("sha256:")  # type: ignore[arg-type]
+    assert message_id_of(b"Message-ID: <>\n\n").startswith("sha256:")
+    assert message_id_of(None).startswith("sha256:")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("charset, cte, name", [
@@ -276,7 +297,8 @@ def test_five_megabyte_body_is_fast(client: TestClient, scenarios: dict[str, Any
     start = time.perf_counter()
     mail = parse_pipeline_mail(raw)
     assert time.perf_counter() - start < 1.0
-    assert mail.pipeline_id == str(s["pipeline_id"]) and len(mail.failed_jobs) == 1
+    assert mail.pipeline_id == str(s["pipeline_id"])
+    assert len(mail.failed_jobs) == 1
     one_line = message("x (" * 1_800_000, subject="big")
     start = time.perf_counter()
     rejected(one_line, "not_gitlab")

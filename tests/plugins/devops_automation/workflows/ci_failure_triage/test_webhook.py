@@ -45,63 +45,84 @@ def test_failed_pipeline_starts_triage(sandbox, scenarios):
     ev = parse(delivery)
     assert ev.kind == "pipeline"
     assert (ev.project_id, ev.project_path, ev.pipeline_id) == (str(sc["project_id"]), sc["project_path"], str(sc["pipeline_id"]))
-    assert ev.ref == sc["ref"] and ev.status == "failed" and ev.finished
-    assert ev.sha == delivery["body"]["object_attributes"]["sha"] and len(ev.sha) == 40
+    assert ev.ref == sc["ref"]
+    assert ev.status == "failed"
+    assert ev.finished
+    assert ev.sha == delivery["body"]["object_attributes"]["sha"]
+    assert len(ev.sha) == 40
     assert ev.pipeline_url == delivery["body"]["object_attributes"]["url"]
-    assert ev.idempotency_key == "idem-1" and ev.event_uuid == delivery["headers"]["X-Gitlab-Event-UUID"]
+    assert ev.idempotency_key == "idem-1"
+    assert ev.event_uuid == delivery["headers"]["X-Gitlab-Event-UUID"]
     # builds are the latest jobs only: the failed ones are exactly the scenario's failed jobs
     assert sorted(int(j["id"]) for j in ev.failed_jobs) == sorted(sc["failed_job_ids"])
     job = ev.failed_jobs[0]
-    assert job["status"] == "failed" and job["name"] == "unit-tests" and job["failure_reason"]
+    assert job["status"] == "failed"
+    assert job["name"] == "unit-tests"
+    assert job["failure_reason"]
     assert job["url"].endswith(f"/-/jobs/{job['id']}")
     # finished_at "YYYY-MM-DD HH:MM:SS UTC" -> ISO UTC
     raw = delivery["body"]["object_attributes"]["finished_at"]
-    assert raw.endswith(" UTC") and ev.finished_at == datetime.strptime(raw, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=timezone.utc).isoformat()
+    assert raw.endswith(" UTC")
+    assert ev.finished_at == datetime.strptime(raw, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=timezone.utc).isoformat()
     go, reason = starts_triage(ev)
-    assert go and "failed" in reason
+    assert go
+    assert "failed" in reason
 
     event = ev.to_event()
     assert json.loads(json.dumps(event)) == event
     assert set(event) == {"source", "project_id", "project_path", "pipeline_id", "ref", "sha", "status", "pipeline_url",
                           "failed_jobs", "idempotency_key"}
-    assert event["source"] == "webhook" and event["failed_jobs"][0]["id"] == job["id"]
+    assert event["source"] == "webhook"
+    assert event["failed_jobs"][0]["id"] == job["id"]
 
 
 def test_running_pipeline_is_ignored(sandbox, scenarios):
     ev = parse(pipeline_delivery(sandbox, scenarios["running"]["pipeline_id"]))
-    assert ev.status == "running" and not ev.finished and ev.failed_jobs == ()
+    assert ev.status == "running"
+    assert not ev.finished
+    assert ev.failed_jobs == ()
     go, reason = starts_triage(ev)
-    assert not go and "'running'" in reason
+    assert not go
+    assert "'running'" in reason
 
 
 def test_successful_pipeline_is_ignored(sandbox, scenarios):
     ev = parse(pipeline_delivery(sandbox, scenarios["pytest"]["good_pipeline_id"]))
-    assert ev.status == "success" and ev.finished
+    assert ev.status == "success"
+    assert ev.finished
     go, reason = starts_triage(ev)
-    assert not go and "'success'" in reason
+    assert not go
+    assert "'success'" in reason
 
 
 def test_failed_but_unfinished_pipeline_waits(sandbox, scenarios):
     body = pipeline_delivery(sandbox, scenarios["pytest"]["pipeline_id"])["body"]
     body["object_attributes"]["finished_at"] = None
     ev = parse_gitlab_hook("Pipeline Hook", body)
-    assert ev.status == "failed" and not ev.finished
+    assert ev.status == "failed"
+    assert not ev.finished
     go, reason = starts_triage(ev)
-    assert not go and "finished_at" in reason
+    assert not go
+    assert "finished_at" in reason
 
 
 # -- job hooks -------------------------------------------------------------------------------------
 def test_failed_job_hook_is_acknowledged_not_started(sandbox, scenarios):
     sc = scenarios["compile"]
     delivery = job_delivery(sandbox, sc["failed_job_ids"][0])
-    assert delivery["headers"]["X-Gitlab-Event"] == "Job Hook" and delivery["body"]["object_kind"] == "build"
+    assert delivery["headers"]["X-Gitlab-Event"] == "Job Hook"
+    assert delivery["body"]["object_kind"] == "build"
     ev = parse(delivery)
-    assert ev.kind == "job" and ev.status == "failed" and ev.finished
+    assert ev.kind == "job"
+    assert ev.status == "failed"
+    assert ev.finished
     assert (ev.project_id, ev.project_path, ev.pipeline_id) == (str(sc["project_id"]), sc["project_path"], str(sc["pipeline_id"]))
     assert [j["id"] for j in ev.failed_jobs] == [str(sc["failed_job_ids"][0])]
     assert ev.pipeline_url.endswith(f"/{sc['project_path']}/-/pipelines/{sc['pipeline_id']}")
     go, reason = starts_triage(ev)
-    assert not go and "acknowledged" in reason and "pipeline hook" in reason
+    assert not go
+    assert "acknowledged" in reason
+    assert "pipeline hook" in reason
 
 
 # -- malformed and wrong-shape bodies --------------------------------------------------------------
@@ -137,7 +158,8 @@ def test_missing_pipeline_fields_are_422(sandbox, scenarios, path, needle):
     body = pipeline_delivery(sandbox, scenarios["pytest"]["pipeline_id"])["body"]
     with pytest.raises(HookRejected) as exc:
         parse_gitlab_hook("Pipeline Hook", _drop(body, *path))
-    assert exc.value.status_code == 422 and needle in str(exc.value)
+    assert exc.value.status_code == 422
+    assert needle in str(exc.value)
 
 
 @pytest.mark.parametrize(("key", "needle"), [("pipeline_id", "pipeline_id"), ("build_status", "build_status"), ("build_id", "build_id")])
@@ -145,7 +167,8 @@ def test_missing_job_fields_are_422(sandbox, scenarios, key, needle):
     body = job_delivery(sandbox, scenarios["pytest"]["failed_job_ids"][0])["body"]
     with pytest.raises(HookRejected) as exc:
         parse_gitlab_hook("Job Hook", _drop(body, key))
-    assert exc.value.status_code == 422 and needle in str(exc.value)
+    assert exc.value.status_code == 422
+    assert needle in str(exc.value)
 
 
 @pytest.mark.parametrize("body", [[1, 2], "\"text\"", {"object_kind": "pipeline", "object_attributes": [], "project": {"id": 1}},
@@ -157,7 +180,8 @@ def test_missing_job_fields_are_422(sandbox, scenarios, key, needle):
 def test_wrong_shapes_are_422(body):
     with pytest.raises(HookRejected) as exc:
         parse_gitlab_hook(None, body)
-    assert exc.value.status_code == 422 and not isinstance(exc.value, UnsupportedHook)
+    assert exc.value.status_code == 422
+    assert not isinstance(exc.value, UnsupportedHook)
 
 
 def test_event_header_must_match_object_kind(sandbox, scenarios):
@@ -189,14 +213,17 @@ def test_iso_finished_at_in_a_pipeline_hook(sandbox, scenarios):
     body = pipeline_delivery(sandbox, scenarios["pytest"]["pipeline_id"])["body"]
     body["object_attributes"]["finished_at"] = "2026-11-23T05:10:00.123Z"
     ev = parse_gitlab_hook("Pipeline Hook", body)
-    assert ev.finished and ev.finished_at == "2026-11-23T05:10:00.123000+00:00" and starts_triage(ev)[0]
+    assert ev.finished
+    assert ev.finished_at == "2026-11-23T05:10:00.123000+00:00"
+    assert starts_triage(ev)[0]
 
 
 @pytest.mark.parametrize("bad", ["yesterday", "2016-13-45 99:99:99 UTC", 1470000000])
 def test_unreadable_timestamp_is_422(bad):
     with pytest.raises(HookRejected) as exc:
         parse_hook_time(bad, "finished_at")
-    assert exc.value.status_code == 422 and "finished_at" in str(exc.value)
+    assert exc.value.status_code == 422
+    assert "finished_at" in str(exc.value)
 
 
 # -- token -----------------------------------------------------------------------------------------

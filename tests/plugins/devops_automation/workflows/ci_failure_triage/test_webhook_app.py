@@ -66,11 +66,13 @@ def test_failed_pipeline_is_queued_once(client, starter, sandbox, scenarios):
     run_id = f"gitlab_webhook__{sc['project_id']}__{sc['pipeline_id']}"
     assert r.json() == {"status": "queued", "dag_run_id": run_id}
     [ev] = starter.calls
-    assert ev.pipeline_id == str(sc["pipeline_id"]) and ev.idempotency_key == d["headers"]["Idempotency-Key"]
+    assert ev.pipeline_id == str(sc["pipeline_id"])
+    assert ev.idempotency_key == d["headers"]["Idempotency-Key"]
     assert sorted(int(j["id"]) for j in ev.to_event()["failed_jobs"]) == sorted(sc["failed_job_ids"])
     # GitLab redelivers (same pipeline): acknowledged, not started twice
     r = post(client, delivery(sandbox, "pipeline", sc["pipeline_id"]))
-    assert r.status_code == 200 and r.json() == {"status": "duplicate", "dag_run_id": run_id}
+    assert r.status_code == 200
+    assert r.json() == {"status": "duplicate", "dag_run_id": run_id}
 
 
 @pytest.mark.parametrize(("key", "kind", "reason"), [
@@ -85,22 +87,27 @@ def test_ignored_events_do_not_start(client, starter, sandbox, scenarios, key, k
         ident = scenarios[key]["pipeline_id"] if kind == "pipeline" else scenarios[key]["failed_job_ids"][0]
     r = post(client, delivery(sandbox, kind, ident))
     assert r.status_code == 200, r.text
-    assert r.json()["status"] == "ignored" and reason in r.json()["reason"]
+    assert r.json()["status"] == "ignored"
+    assert reason in r.json()["reason"]
     assert starter.calls == []
 
 
 def test_other_event_types_are_acknowledged(client, starter):
     r = client.post("/gitlab", json={"object_kind": "push"}, headers={"X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Push Hook"})
-    assert r.status_code == 200 and r.json()["status"] == "ignored" and "Push Hook" in r.json()["reason"]
+    assert r.status_code == 200
+    assert r.json()["status"] == "ignored"
+    assert "Push Hook" in r.json()["reason"]
     assert starter.calls == []
 
 
 def test_malformed_and_wrong_shape(client, starter):
     headers = {"X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Pipeline Hook", "Content-Type": "application/json"}
     r = client.post("/gitlab", content=b"{not json", headers=headers)
-    assert r.status_code == 400 and "JSON" in r.json()["detail"]
+    assert r.status_code == 400
+    assert "JSON" in r.json()["detail"]
     r = client.post("/gitlab", json={"object_kind": "pipeline", "object_attributes": {"status": "failed"}, "project": {"id": 1}}, headers=headers)
-    assert r.status_code == 422 and "object_attributes.id" in r.json()["detail"]
+    assert r.status_code == 422
+    assert "object_attributes.id" in r.json()["detail"]
     assert starter.calls == []
 
 
@@ -114,9 +121,11 @@ def test_wrong_or_missing_token_is_401(client, starter, sandbox, scenarios, capl
     caplog.set_level(logging.DEBUG)
     r = post(client, delivery(sandbox, "pipeline", scenarios["pytest"]["pipeline_id"], token=token))
     assert r.status_code == 401
-    assert TOKEN not in r.text and "expected" not in r.text.lower()
+    assert TOKEN not in r.text
+    assert "expected" not in r.text.lower()
     assert starter.calls == []
-    assert TOKEN not in caplog.text and (not token or token not in caplog.text)
+    assert TOKEN not in caplog.text
+    assert not token or token not in caplog.text
 
 
 def test_no_secret_configured_fails_closed(starter, sandbox, scenarios, monkeypatch):
@@ -125,7 +134,8 @@ def test_no_secret_configured_fails_closed(starter, sandbox, scenarios, monkeypa
         app = TestClient(create_app(token_provider=provider, starter=starter))
         for token in (None, "", "anything"):
             r = post(app, delivery(sandbox, "pipeline", scenarios["pytest"]["pipeline_id"], token=token))
-            assert r.status_code == 503 and r.json()["detail"] == "webhook secret not configured"
+            assert r.status_code == 503
+            assert r.json()["detail"] == "webhook secret not configured"
     assert starter.calls == []
 
 
@@ -170,7 +180,8 @@ def test_oversized_chunked_body_is_413(client, starter):
 
     r = client.post("/gitlab", content=chunks(), headers={"X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Pipeline Hook"})
     assert r.status_code == 413
-    assert r.request.headers.get("transfer-encoding") == "chunked" and "content-length" not in r.request.headers
+    assert r.request.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in r.request.headers
     assert starter.calls == []
 
 
@@ -197,7 +208,8 @@ def test_understated_content_length_is_still_capped(starter):
     import asyncio
 
     asyncio.run(run())
-    assert got["status"] == 413 and starter.calls == []
+    assert got["status"] == 413
+    assert starter.calls == []
 
 
 def test_limit_from_env(starter, monkeypatch):
@@ -212,7 +224,8 @@ def test_missing_dag_is_503_so_gitlab_retries(sandbox, scenarios):
     starter = FakeStarter(fail=TriageUnavailable("DAG 'ci_failure_triage' is not in the Airflow database yet"))
     app = TestClient(create_app(token_provider=lambda: TOKEN, starter=starter))
     r = post(app, delivery(sandbox, "pipeline", scenarios["pytest"]["pipeline_id"]))
-    assert r.status_code == 503 and "ci_failure_triage" in r.json()["detail"]
+    assert r.status_code == 503
+    assert "ci_failure_triage" in r.json()["detail"]
     assert len(starter.calls) == 1
 
 
@@ -220,7 +233,8 @@ def test_unexpected_starter_error_is_503(sandbox, scenarios):
     starter = FakeStarter(fail=RuntimeError("database is locked"))
     app = TestClient(create_app(token_provider=lambda: TOKEN, starter=starter), raise_server_exceptions=False)
     r = post(app, delivery(sandbox, "pipeline", scenarios["pytest"]["pipeline_id"]))
-    assert r.status_code == 503 and "locked" not in r.text
+    assert r.status_code == 503
+    assert "locked" not in r.text
 
 
 # -- speed -----------------------------------------------------------------------------------------
@@ -281,7 +295,9 @@ def test_default_starter_queues_a_real_dag_run(airflow_db, sandbox, scenarios, m
     # a DAG that is not parsed (yet): 503, so that GitLab retries later
     missing = TestClient(create_app(starter=lambda ev: trigger_triage_run(ev, dag_id="ci_failure_triage_not_parsed")))
     r = post(missing, d)
-    assert r.status_code == 503 and "ci_failure_triage_not_parsed" in r.json()["detail"] and "not in the Airflow database" in r.json()["detail"]
+    assert r.status_code == 503
+    assert "ci_failure_triage_not_parsed" in r.json()["detail"]
+    assert "not in the Airflow database" in r.json()["detail"]
 
     app = TestClient(create_app())  # the real secret source and the real starter
 
@@ -299,17 +315,21 @@ def test_default_starter_queues_a_real_dag_run(airflow_db, sandbox, scenarios, m
         assert statistics.median(times) < 0.1, times
 
         r = post(app, delivery(sandbox, "pipeline", scenarios["pytest"]["pipeline_id"]))  # a redelivery
-        assert r.status_code == 200 and r.json() == {"status": "duplicate", "dag_run_id": run_ids[0]}
+        assert r.status_code == 200
+        assert r.json() == {"status": "duplicate", "dag_run_id": run_ids[0]}
 
         with create_session() as session:
             runs = {dr.run_id: dr for dr in session.scalars(select(DagRun).where(DagRun.dag_id == "ci_failure_triage",
                                                                                  DagRun.run_id.in_(run_ids)))}
             assert set(runs) == set(run_ids)
             dr = runs[run_ids[0]]
-            assert str(dr.state) == "queued" and str(dr.run_type) == "manual" and dr.triggered_by == DagRunTriggeredByType.REST_API
+            assert str(dr.state) == "queued"
+            assert str(dr.run_type) == "manual"
+            assert dr.triggered_by == DagRunTriggeredByType.REST_API
             assert dr.logical_date is None
             [event] = dr.conf["events"]
-            assert event["source"] == "webhook" and event["pipeline_id"] == str(scenarios["pytest"]["pipeline_id"])
+            assert event["source"] == "webhook"
+            assert event["pipeline_id"] == str(scenarios["pytest"]["pipeline_id"])
             assert event["idempotency_key"] == d["headers"]["Idempotency-Key"]
             assert sorted(int(j["id"]) for j in event["failed_jobs"]) == sorted(scenarios["pytest"]["failed_job_ids"])
     finally:
@@ -323,11 +343,14 @@ def test_plugin_module_exposes_the_app():
     from airflow.plugins_manager import AirflowPlugin
 
     plugin = plugin_module.DevOpsAutomationWebhooks
-    assert issubclass(plugin, AirflowPlugin) and plugin.name == "devops_automation_webhooks"
+    assert issubclass(plugin, AirflowPlugin)
+    assert plugin.name == "devops_automation_webhooks"
     [entry] = plugin.fastapi_apps
-    assert entry["url_prefix"] == "/devops-automation/webhooks" and entry["name"] == "devops-automation GitLab webhooks"
+    assert entry["url_prefix"] == "/devops-automation/webhooks"
+    assert entry["name"] == "devops-automation GitLab webhooks"
     paths = {(r.path, tuple(sorted(r.methods))) for r in entry["app"].routes if hasattr(r, "methods")}
-    assert ("/gitlab", ("POST",)) in paths and ("/health", ("GET",)) in paths
+    assert ("/gitlab", ("POST",)) in paths
+    assert ("/health", ("GET",)) in paths
 
 
 @pytest.mark.slow
@@ -342,7 +365,9 @@ def test_airflow_api_server_mounts_the_plugin(monkeypatch):
     api = TestClient(create_airflow_app())
     assert api.get("/devops-automation/webhooks/health").json() == {"status": "ok"}
     r = api.post("/devops-automation/webhooks/gitlab", json={"object_kind": "pipeline"}, headers={"X-Gitlab-Token": "nope"})
-    assert r.status_code == 401 and r.json() == {"status": "rejected", "detail": "invalid or missing X-Gitlab-Token"}
+    assert r.status_code == 401
+    assert r.json() == {"status": "rejected", "detail": "invalid or missing X-Gitlab-Token"}
     r = api.post("/devops-automation/webhooks/gitlab", json={"object_kind": "push"},
                  headers={"X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Push Hook"})
-    assert r.status_code == 200 and r.json()["status"] == "ignored"
+    assert r.status_code == 200
+    assert r.json()["status"] == "ignored"

@@ -55,7 +55,8 @@ def test_sanitise_handles_slashes_unicode_controls_and_length() -> None:
     assert sanitise_name("服务网关") == "服务网关"
     long = "x" * 150
     name = sanitise_name(long)
-    assert len(name) == 100 and name != sanitise_name("x" * 149)
+    assert len(name) == 100
+    assert name != sanitise_name("x" * 149)
 
 
 def test_template_errors_name_the_fields() -> None:
@@ -77,12 +78,15 @@ def test_collisions_are_resolved_deterministically_whatever_the_order() -> None:
 def test_existing_owner_keeps_its_name_when_a_new_repo_collides() -> None:
     old, new = repo("acme/api", "gitlab", 2, "7"), repo("acme/api", "bitbucket", 1, "x")
     names = assign_project_names([old, new], owners={"acme-api": old.key})
-    assert names[old.key] == "acme-api" and names[new.key] == "acme-api-bitbucket-1"
+    assert names[old.key] == "acme-api"
+    assert names[new.key] == "acme-api-bitbucket-1"
 
 
 def test_filters() -> None:
     include, exclude = compile_patterns(["^acme/"], "include"), compile_patterns("archive", "exclude")
-    assert selected("acme/api", include, exclude) and not selected("acme/archive-x", include, exclude) and not selected("other/x", include, exclude)
+    assert selected("acme/api", include, exclude)
+    assert not selected("acme/archive-x", include, exclude)
+    assert not selected("other/x", include, exclude)
     with pytest.raises(ValueError, match=r"include: '\(' is not a valid regular expression"):
         compile_patterns(["("], "include")
 
@@ -101,7 +105,8 @@ def test_blueprint_patch_keeps_hand_added_connections_and_fixes_the_rest() -> No
                           {"pluginName": "gitlab", "connectionId": 2, "scopes": [{"scopeId": "7"}, {"scopeId": "8"}]}],
           "timeAfter": "2026-05-21T00:00:00Z", "isManual": False, "enable": True}
     patch = blueprint_patch(bp, r, 9, dt.datetime(2026, 11, 21, tzinfo=UTC), True)
-    assert patch["timeAfter"] == "2026-11-21T00:00:00Z" and patch["isManual"] is True
+    assert patch["timeAfter"] == "2026-11-21T00:00:00Z"
+    assert patch["isManual"] is True
     assert patch["connections"] == [
         {"pluginName": "jira", "connectionId": 4, "scopes": [{"scopeId": "12"}]},
         {"pluginName": "gitlab", "connectionId": 2, "scopes": [{"scopeId": "7"}]},
@@ -122,4 +127,6 @@ def test_dora_metrics() -> None:
 
 def test_variable_name_is_masked_and_distinct() -> None:
     a, b = variable_name("Données Analytics"), variable_name("Donnees Analytics")
-    assert "secret" in a and a != b and a.isascii()
+    assert "secret" in a
+    assert a != b
+    assert a.isascii()
