@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt constraints.txt pyproject.toml | cksum | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: demo test stop install settings system-deps constraints benchmarks clean
+.PHONY: demo test lint format stop install settings system-deps constraints benchmarks clean
 
 demo: install system-deps ## local Airflow (standalone) + sandbox; prints the UI URL and password
 	$(BIN)/python include/scripts/demo.py
@@ -14,8 +14,16 @@ demo: install system-deps ## local Airflow (standalone) + sandbox; prints the UI
 stop: ## stop everything `make demo` started
 	$(BIN)/python include/scripts/demo.py --stop
 
-test: install system-deps ## the whole test suite (real PostgreSQL, Dovecot and the sandbox)
+test: install system-deps lint ## ruff, then the whole test suite (real PostgreSQL, Dovecot and the sandbox)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install ## ruff: lint and format check (config in pyproject.toml); fails on any finding
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 install: $(STAMP)
 

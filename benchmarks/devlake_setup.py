@@ -29,7 +29,7 @@ os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="bench-devlake-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")  # the table, not the task logs
 
-LOGICAL = dt.datetime(2026, 11, 23, 6, tzinfo=dt.timezone.utc)
+LOGICAL = dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
 
 
 class FakeTI:
@@ -63,7 +63,14 @@ def run_setup(workers: int, batch_size: int) -> float:
     connections = DevLakeDiscoverConnectionsOperator(task_id="discover_connections").execute(ctx)
     patterns = {"deploymentPattern": "(?i)deploy", "productionPattern": "(?i)prod"}
     with ThreadPoolExecutor(workers) as pool:
-        synced = list(pool.map(lambda c: DevLakeSyncScopesOperator(task_id="sync_scopes", connection=c, dora_patterns=patterns).execute(ctx), connections))
+        synced = list(
+            pool.map(
+                lambda c: DevLakeSyncScopesOperator(
+                    task_id="sync_scopes", connection=c, dora_patterns=patterns
+                ).execute(ctx),
+                connections,
+            )
+        )
     batches = DevLakePlanProjectsOperator(task_id="plan_projects", synced=synced, batch_size=batch_size).execute(ctx)
 
     def ensure(batch: dict[str, Any]) -> dict[str, Any]:
@@ -72,7 +79,12 @@ def run_setup(workers: int, batch_size: int) -> float:
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(ensure, batches))
     DevLakeSetupSummaryOperator(
-        task_id="summary", connections=connections, synced=synced, batches=batches, reports=xcom.pop("report", []), telegram_conn_id=None
+        task_id="summary",
+        connections=connections,
+        synced=synced,
+        batches=batches,
+        reports=xcom.pop("report", []),
+        telegram_conn_id=None,
     ).execute(ctx)
     return time.perf_counter() - t0
 
@@ -81,7 +93,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repos", type=int, default=1000)
     ap.add_argument("--latency-ms", type=int, default=20)
-    ap.add_argument("--pool-slots", type=int, default=8, help="slots of the devlake_api pool (mapped tasks running at once)")
+    ap.add_argument(
+        "--pool-slots", type=int, default=8, help="slots of the devlake_api pool (mapped tasks running at once)"
+    )
     ap.add_argument("--batch-size", type=int, default=25)
     args = ap.parse_args()
 
@@ -91,7 +105,9 @@ def main() -> int:
     # SIGTERM/SIGINT become an exception here, so the sandbox is stopped on any exit
     with ProcessGuard("devlake_setup"), SandboxServer(systems=["devlake"], latency_ms=args.latency_ms) as server:
         sb = SandboxClient(server.base_url, timeout=60)
-        os.environ["AIRFLOW_CONN_DEVLAKE_DEFAULT"] = json.dumps({"conn_type": "http", "host": f"{server.base_url}/devlake", "extra": {"timeout": 60}})
+        os.environ["AIRFLOW_CONN_DEVLAKE_DEFAULT"] = json.dumps(
+            {"conn_type": "http", "host": f"{server.base_url}/devlake", "extra": {"timeout": 60}}
+        )
 
         from unittest import mock
 

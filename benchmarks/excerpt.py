@@ -33,9 +33,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]
 
-from include.sandbox import processes  # noqa: E402  (the child is stopped however this script ends)
-
 from devops_automation.ci_logs.excerpt import excerpt, tail_excerpt  # noqa: E402
+from include.sandbox import processes  # noqa: E402  (the child is stopped however this script ends)
 
 DEFAULT_DATASET = (REPO / ".." / "shared" / "datasets" / "ci-breakages").resolve()
 
@@ -152,7 +151,9 @@ def print_label_notes(cases: list[Case]) -> None:
     notes = []
     for c in cases:
         for i, (a, b) in enumerate(c.blocks):
-            outer = [f"{x}-{y}" for j, (x, y) in enumerate(c.blocks) if j != i and x <= a and b <= y and (x, y) != (a, b)]
+            outer = [
+                f"{x}-{y}" for j, (x, y) in enumerate(c.blocks) if j != i and x <= a and b <= y and (x, y) != (a, b)
+            ]
             if outer:
                 notes.append(f"{c.name}: E {a}-{b} lies inside E {', '.join(outer)}")
             if i and a < c.blocks[i - 1][0]:
@@ -210,11 +211,24 @@ def big_child(path: str, budget: int) -> None:
     ex = excerpt(Path(path), budget=budget)
     dt, cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"seconds": dt, "cpu_seconds": cpu, "peak_rss_mb": rss_kb / 1024, "lines": ex.lines, "chars": ex.chars, "total_lines": ex.total_lines}))
+    print(
+        json.dumps(
+            {
+                "seconds": dt,
+                "cpu_seconds": cpu,
+                "peak_rss_mb": rss_kb / 1024,
+                "lines": ex.lines,
+                "chars": ex.chars,
+                "total_lines": ex.total_lines,
+            }
+        )
+    )
 
 
 def run_big(cases: list[Case], big_mb: int, budget: int) -> dict[str, object]:
-    base = next((c for c in cases if c.name.startswith("juliac")), None) or max(cases, key=lambda c: c.fail.stat().st_size)
+    base = next((c for c in cases if c.name.startswith("juliac")), None) or max(
+        cases, key=lambda c: c.fail.stat().st_size
+    )
     with tempfile.TemporaryDirectory(prefix="bench-excerpt-") as tmp:
         path = Path(tmp) / "big.log"
         blocks, inserted = make_big_log(base, [c.passed for c in cases], big_mb, path)
@@ -227,9 +241,19 @@ def run_big(cases: list[Case], big_mb: int, budget: int) -> dict[str, object]:
         )
         res = json.loads(out.stdout.strip().splitlines()[-1])
     br, lr, allhit = measure(set(res["lines"]), blocks)
-    print(f"\n## big log: {size_mb:.1f} MB ({res['total_lines']} lines; {inserted} lines of build output inserted into {base.name}), budget {budget}")
-    print(f"time {res['seconds']:.2f} s wall ({res['cpu_seconds']:.2f} s CPU; load average {os.getloadavg()[0]:.1f}), peak RSS {res['peak_rss_mb']:.0f} MB, excerpt {res['chars']} chars, block recall {100 * br:.0f}%, line recall {100 * lr:.1f}%")
-    return {"big_log_mb": round(size_mb), "big_log_s": round(res["seconds"], 2), "big_log_cpu_s": round(res["cpu_seconds"], 2), "peak_rss_mb": round(res["peak_rss_mb"]), "big_log_block_recall": round(br, 3)}
+    print(
+        f"\n## big log: {size_mb:.1f} MB ({res['total_lines']} lines; {inserted} lines of build output inserted into {base.name}), budget {budget}"
+    )
+    print(
+        f"time {res['seconds']:.2f} s wall ({res['cpu_seconds']:.2f} s CPU; load average {os.getloadavg()[0]:.1f}), peak RSS {res['peak_rss_mb']:.0f} MB, excerpt {res['chars']} chars, block recall {100 * br:.0f}%, line recall {100 * lr:.1f}%"
+    )
+    return {
+        "big_log_mb": round(size_mb),
+        "big_log_s": round(res["seconds"], 2),
+        "big_log_cpu_s": round(res["cpu_seconds"], 2),
+        "peak_rss_mb": round(res["peak_rss_mb"]),
+        "big_log_block_recall": round(br, 3),
+    }
 
 
 def main() -> None:
@@ -257,10 +281,23 @@ def main() -> None:
         summary.update(run_big(cases, args.big_mb, 4000 if 4000 in budgets else budgets[0]))
     print_label_notes(cases)
     main_budget = 4000 if 4000 in budgets else budgets[0]
-    keys = ["cases", f"all_blocks_hit_{main_budget}", f"median_chars_{main_budget}", f"block_recall_{main_budget}", f"tail_all_blocks_hit_{main_budget}"]
+    keys = [
+        "cases",
+        f"all_blocks_hit_{main_budget}",
+        f"median_chars_{main_budget}",
+        f"block_recall_{main_budget}",
+        f"tail_all_blocks_hit_{main_budget}",
+    ]
     keys += ["big_log_mb", "big_log_s", "peak_rss_mb"]
     for b in budgets:  # the rest, after the headline keys
-        keys += [f"block_recall_{b}", f"all_blocks_hit_{b}", f"median_chars_{b}", f"tail_all_blocks_hit_{b}", f"all_blocks_hit_{b}_pass", f"median_chars_{b}_pass"]
+        keys += [
+            f"block_recall_{b}",
+            f"all_blocks_hit_{b}",
+            f"median_chars_{b}",
+            f"tail_all_blocks_hit_{b}",
+            f"all_blocks_hit_{b}_pass",
+            f"median_chars_{b}_pass",
+        ]
     keys += ["big_log_cpu_s", "big_log_block_recall"]
     keys = list(dict.fromkeys(keys))
     print("\n" + " ".join(f"{k}={summary[k]}" for k in keys if k in summary))

@@ -51,7 +51,9 @@ def main() -> int:
     # SIGTERM/SIGINT become an exception here, so the sandbox is stopped on any exit
     with ProcessGuard("monitor"), SandboxServer(systems=["devlake"]) as server:
         sb = SandboxClient(server.base_url, timeout=60)
-        os.environ["AIRFLOW_CONN_DEVLAKE_DEFAULT"] = json.dumps({"conn_type": "http", "host": f"{server.base_url}/devlake"})
+        os.environ["AIRFLOW_CONN_DEVLAKE_DEFAULT"] = json.dumps(
+            {"conn_type": "http", "host": f"{server.base_url}/devlake"}
+        )
         sb.control("devlake", "POST", "/settings", json={"maxParallel": args.blueprints + 1})
         from devops_automation.hooks.devlake import DevLakeHook
         from devops_automation.sensors.devlake import DevLakePipelinesSensor
@@ -59,9 +61,18 @@ def main() -> int:
         hook = DevLakeHook()
         ids = []
         for i in range(args.blueprints):
-            pid = int(hook.request_json("POST", "/pipelines", json={"name": f"bp-{i}", "plan": PLAN, "blueprintId": i + 1})["id"])
+            pid = int(
+                hook.request_json("POST", "/pipelines", json={"name": f"bp-{i}", "plan": PLAN, "blueprintId": i + 1})[
+                    "id"
+                ]
+            )
             # two tasks: the pipeline ends somewhere within the simulated window
-            sb.control("devlake", "POST", "/scripts", json={"pipelineId": pid, "taskSeconds": rng.uniform(30, args.minutes * 30)})
+            sb.control(
+                "devlake",
+                "POST",
+                "/scripts",
+                json={"pipelineId": pid, "taskSeconds": rng.uniform(30, args.minutes * 30)},
+            )
             ids.append(pid)
         sb.clear_requests()
 
@@ -72,8 +83,14 @@ def main() -> int:
             polls.append(trigger.requests_made - sum(polls))
             sb.advance(seconds)
 
-        sensor = DevLakePipelinesSensor(task_id="watch", pipelines=ids, poll_interval=args.poll_s, page_size=args.page_size, alert=False,
-                                        max_wait_s=args.minutes * 60 * 4)
+        sensor = DevLakePipelinesSensor(
+            task_id="watch",
+            pipelines=ids,
+            poll_interval=args.poll_s,
+            page_size=args.page_size,
+            alert=False,
+            max_wait_s=args.minutes * 60 * 4,
+        )
         ctx = {"run_id": "bench", "ti": None}
         slot = 0.0
         t0 = time.perf_counter()
@@ -100,10 +117,16 @@ def main() -> int:
             print(f"{i:5d} {n:9d}")
         elif i == 6:
             print(f"{'…':>5}")
-    print(f"polls={len(polls)} simulated_minutes={len(polls) * args.poll_s / 60:.0f} final={statuses} wait_wall_s={wait_wall:.1f} "
-          f"(pages of {args.page_size}: ceil({args.blueprints}/{args.page_size}) = {-(-args.blueprints // args.page_size)} requests per poll at most)")
-    print(f"for comparison, one GET /pipelines/{{id}} per watched pipeline would be {args.blueprints} requests per poll, {args.blueprints * len(polls)} in all")
-    print(f"blueprints={args.blueprints} requests_per_poll_max={max(polls)} requests_total={total} worker_slot_s={slot:.4f}")
+    print(
+        f"polls={len(polls)} simulated_minutes={len(polls) * args.poll_s / 60:.0f} final={statuses} wait_wall_s={wait_wall:.1f} "
+        f"(pages of {args.page_size}: ceil({args.blueprints}/{args.page_size}) = {-(-args.blueprints // args.page_size)} requests per poll at most)"
+    )
+    print(
+        f"for comparison, one GET /pipelines/{{id}} per watched pipeline would be {args.blueprints} requests per poll, {args.blueprints * len(polls)} in all"
+    )
+    print(
+        f"blueprints={args.blueprints} requests_per_poll_max={max(polls)} requests_total={total} worker_slot_s={slot:.4f}"
+    )
     return 0
 
 

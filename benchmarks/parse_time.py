@@ -23,7 +23,20 @@ sys.path.insert(0, str(REPO))
 
 from include.sandbox import processes  # noqa: E402  (a probe is stopped however this script ends)
 
-HEAVY = ("openai", "imap_tools", "telegram", "slack_sdk", "matplotlib", "pandas", "numpy", "aiohttp", "fastapi", "psycopg", "psycopg2", "alembic")
+HEAVY = (
+    "openai",
+    "imap_tools",
+    "telegram",
+    "slack_sdk",
+    "matplotlib",
+    "pandas",
+    "numpy",
+    "aiohttp",
+    "fastapi",
+    "psycopg",
+    "psycopg2",
+    "alembic",
+)
 
 FILE_PROBE = r"""
 import json, sys, time, runpy

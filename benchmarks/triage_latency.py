@@ -47,22 +47,24 @@ def free_port() -> int:
 
 def env_for(home: Path, port: int, sandbox_port: int, imap_port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_"))}
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-        "SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
-        "IMAP_PORT": str(imap_port),
-        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")]),
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+            "SANDBOX_URL": f"http://127.0.0.1:{sandbox_port}",
+            "IMAP_PORT": str(imap_port),
+            "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "plugins")]),
+        }
+    )
     return env
 
 
@@ -98,8 +100,12 @@ def stored(results_db: Path) -> dict[str, float]:
     """pipeline id -> first time (monotonic) an analysis of it was seen."""
     try:
         with sqlite3.connect(results_db, timeout=1) as c:
-            return {str(p): 0.0 for (p,) in c.execute(
-                "SELECT DISTINCT e.pipeline_id FROM failure_analyses a JOIN failure_events e ON e.id = a.event_id")}
+            return {
+                str(p): 0.0
+                for (p,) in c.execute(
+                    "SELECT DISTINCT e.pipeline_id FROM failure_analyses a JOIN failure_events e ON e.id = a.event_id"
+                )
+            }
     except sqlite3.Error:
         return {}
 
@@ -130,16 +136,46 @@ def main() -> int:
         env = env_for(home, port, sandbox_port, imap_port)
         logs = home / "bench-logs"
         logs.mkdir()
-        print(f"triage_latency: Airflow 127.0.0.1:{port}, sandbox :{sandbox_port}, IMAP :{imap_port}; logs in {logs}", flush=True)
-        guard.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=env, check=True, stdout=open(logs / "migrate.log", "wb"), stderr=subprocess.STDOUT)
-        subprocess.run([sys.executable, "-m", "devops_automation.settings_loader", str(REPO / "airflow_settings.yaml")], env=env, check=True,
-                       stdout=open(logs / "settings.log", "wb"), stderr=subprocess.STDOUT)
-        guard.run([str(VENV_BIN / "airflow"), "connections", "delete", "llm_default"], env=env, check=True,
-                  stdout=open(logs / "settings.log", "ab"), stderr=subprocess.STDOUT)  # the heuristic analyser
-        guard.popen([sys.executable, "-m", "include.sandbox", "--port", str(sandbox_port)], cwd=REPO, env=env,
-                    stdout=open(logs / "sandbox.log", "wb"), stderr=subprocess.STDOUT)
+        print(
+            f"triage_latency: Airflow 127.0.0.1:{port}, sandbox :{sandbox_port}, IMAP :{imap_port}; logs in {logs}",
+            flush=True,
+        )
+        guard.run(
+            [str(VENV_BIN / "airflow"), "db", "migrate"],
+            env=env,
+            check=True,
+            stdout=open(logs / "migrate.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        subprocess.run(
+            [sys.executable, "-m", "devops_automation.settings_loader", str(REPO / "airflow_settings.yaml")],
+            env=env,
+            check=True,
+            stdout=open(logs / "settings.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
+        guard.run(
+            [str(VENV_BIN / "airflow"), "connections", "delete", "llm_default"],
+            env=env,
+            check=True,
+            stdout=open(logs / "settings.log", "ab"),
+            stderr=subprocess.STDOUT,
+        )  # the heuristic analyser
+        guard.popen(
+            [sys.executable, "-m", "include.sandbox", "--port", str(sandbox_port)],
+            cwd=REPO,
+            env=env,
+            stdout=open(logs / "sandbox.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
         dovecot = guard.start(DovecotServer(port=imap_port))
-        guard.popen([str(VENV_BIN / "airflow"), "standalone"], cwd=REPO, env=env, stdout=open(logs / "airflow.log", "wb"), stderr=subprocess.STDOUT)
+        guard.popen(
+            [str(VENV_BIN / "airflow"), "standalone"],
+            cwd=REPO,
+            env=env,
+            stdout=open(logs / "airflow.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
         boot = wait("Airflow health", lambda: healthy(port), 240, 1.0)
         armed = wait("mail watcher in the triggerer", lambda: watcher_running(home / "airflow.db"), 240, 1.0)
         print(f"Airflow healthy after {boot:.0f}s, mail watcher running {armed:.0f}s later", flush=True)
@@ -149,10 +185,23 @@ def main() -> int:
         pipelines = []
         for i in range(args.emails):
             log = f"$ pytest -q\nFAILED tests/test_case_{i}.py::test_{i} - AssertionError: assert {i} == {i + 1}\nERROR: Job failed: exit code 1\n"
-            jobs = [{"name": "build", "stage": "build", "trace": "ok\n"},
-                    {"name": f"unit-tests-{i}", "stage": "test", "status": "failed", "failure_reason": "script_failure", "trace": log}]
-            pipelines.append(sandbox.control("gitlab", "POST", f"/projects/{project}/pipelines", json={"jobs": jobs})["id"])
-        emails = [sandbox.control("gitlab", "POST", "/emails/pipeline", json={"pipeline_id": p})["eml"].encode() for p in pipelines]
+            jobs = [
+                {"name": "build", "stage": "build", "trace": "ok\n"},
+                {
+                    "name": f"unit-tests-{i}",
+                    "stage": "test",
+                    "status": "failed",
+                    "failure_reason": "script_failure",
+                    "trace": log,
+                },
+            ]
+            pipelines.append(
+                sandbox.control("gitlab", "POST", f"/projects/{project}/pipelines", json={"jobs": jobs})["id"]
+            )
+        emails = [
+            sandbox.control("gitlab", "POST", "/emails/pipeline", json={"pipeline_id": p})["eml"].encode()
+            for p in pipelines
+        ]
 
         import imaplib
 
@@ -183,11 +232,17 @@ def main() -> int:
             print(f"{i + 1:>3} {p:>9} {lat[p]:>18.2f}" if p in lat else f"{i + 1:>3} {p:>9} {'(not stored)':>18}")
         with sqlite3.connect(results_db) as c:
             analyses = c.execute("SELECT COUNT(*) FROM failure_analyses").fetchone()[0]
-            runs = sqlite3.connect(home / "airflow.db").execute("SELECT COUNT(*) FROM dag_run WHERE dag_id='ci_failure_triage'").fetchone()[0]
+            runs = (
+                sqlite3.connect(home / "airflow.db")
+                .execute("SELECT COUNT(*) FROM dag_run WHERE dag_id='ci_failure_triage'")
+                .fetchone()[0]
+            )
         values = sorted(lat.values())
         p50 = statistics.median(values) if values else float("nan")
         mx = max(values) if values else float("nan")
-        print(f"\nDAG runs: {runs}; interval between e-mails: {args.interval}s; analyser: heuristic; missing: {len(pipelines) - len(lat)}")
+        print(
+            f"\nDAG runs: {runs}; interval between e-mails: {args.interval}s; analyser: heuristic; missing: {len(pipelines) - len(lat)}"
+        )
         print(f"emails={len(pipelines)} p50_s={p50:.2f} max_s={mx:.2f} analyses={analyses}")
         return 0 if len(lat) == len(pipelines) else 1
 

@@ -45,7 +45,9 @@ with DAG(
     dag_id="ci_failure_triage",
     description="GitLab pipeline failures (e-mail, webhook) -> root cause and fix -> stored and notified",
     doc_md=__doc__,
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("17 * * * *", timezone="UTC"), assets=[gitlab_failure_mail()]),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("17 * * * *", timezone="UTC"), assets=[gitlab_failure_mail()]
+    ),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=16,  # webhook runs (one per pipeline) must not queue behind each other
@@ -53,17 +55,53 @@ with DAG(
     tags=["gitlab", "ci", "devops-automation"],
     default_args=default_args(retry_minutes=1),
     params={
-        "project": Param("", type="string", description="Triage one pipeline by hand: GitLab project id or path (group/project). Leave empty otherwise."),
-        "pipeline_id": Param("", type=["string", "integer"], description="Triage one pipeline by hand: its id (with project)."),
-        "events": Param([], type="array", description="Failure events given by the webhook receiver (filled in automatically; leave empty)."),
-        "sweep_mailbox": Param(True, type="boolean", description="Read the imap_default mailbox for GitLab failure e-mails."),
-        "force": Param(False, type="boolean", description="Analyse again even when the pipeline was analysed before (messages are still sent once)."),
-        "retry_transient": Param(False, type="boolean", description="Retry a failed job once through the GitLab API when the analysis calls it transient with high confidence."),
-        "retry_min_confidence": Param(0.8, type="number", minimum=0, maximum=1, description="Confidence needed for the automatic retry."),
-        "budget": Param(4000, type="integer", minimum=500, description="Size of the log excerpt sent to the LLM, in characters."),
-        "max_trace_mb": Param(20, type="number", minimum=1, description="Read at most this many MB of a job log (the end of the log is kept)."),
-        "fingerprint_window_hours": Param(24, type="number", minimum=0, description="The same failure again within this window is counted in the first message's thread, not re-sent."),
-        "notify": Param(True, type="boolean", description="Send Slack/Telegram messages (the analysis is stored either way)."),
+        "project": Param(
+            "",
+            type="string",
+            description="Triage one pipeline by hand: GitLab project id or path (group/project). Leave empty otherwise.",
+        ),
+        "pipeline_id": Param(
+            "", type=["string", "integer"], description="Triage one pipeline by hand: its id (with project)."
+        ),
+        "events": Param(
+            [],
+            type="array",
+            description="Failure events given by the webhook receiver (filled in automatically; leave empty).",
+        ),
+        "sweep_mailbox": Param(
+            True, type="boolean", description="Read the imap_default mailbox for GitLab failure e-mails."
+        ),
+        "force": Param(
+            False,
+            type="boolean",
+            description="Analyse again even when the pipeline was analysed before (messages are still sent once).",
+        ),
+        "retry_transient": Param(
+            False,
+            type="boolean",
+            description="Retry a failed job once through the GitLab API when the analysis calls it transient with high confidence.",
+        ),
+        "retry_min_confidence": Param(
+            0.8, type="number", minimum=0, maximum=1, description="Confidence needed for the automatic retry."
+        ),
+        "budget": Param(
+            4000, type="integer", minimum=500, description="Size of the log excerpt sent to the LLM, in characters."
+        ),
+        "max_trace_mb": Param(
+            20,
+            type="number",
+            minimum=1,
+            description="Read at most this many MB of a job log (the end of the log is kept).",
+        ),
+        "fingerprint_window_hours": Param(
+            24,
+            type="number",
+            minimum=0,
+            description="The same failure again within this window is counted in the first message's thread, not re-sent.",
+        ),
+        "notify": Param(
+            True, type="boolean", description="Send Slack/Telegram messages (the analysis is stored either way)."
+        ),
     },
 ) as dag:
     collected = TriageCollectOperator(

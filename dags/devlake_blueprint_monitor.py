@@ -27,19 +27,21 @@ from airflow.sdk import DAG, AssetOrTimeSchedule, CronTriggerTimetable, Param
 
 from devops_automation.assets import DEVLAKE_PROJECTS
 from devops_automation.dag_defaults import START_DATE, default_args
+from devops_automation.sensors.devlake import DevLakePipelinesSensor
 from devops_automation.workflows.devlake_blueprint_monitor.operators import (
     DevLakeCollectFailuresOperator,
     DevLakeMonitorSummaryOperator,
     DevLakeRerunFailedOperator,
     DevLakeStartPipelinesOperator,
 )
-from devops_automation.sensors.devlake import DevLakePipelinesSensor
 
 with DAG(
     dag_id="devlake_blueprint_monitor",
     description="Run DevLake blueprints, watch their pipelines, alert on failures only",
     doc_md=__doc__,
-    schedule=AssetOrTimeSchedule(timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"), assets=[DEVLAKE_PROJECTS]),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 6 * * *", timezone="UTC"), assets=[DEVLAKE_PROJECTS]
+    ),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -47,14 +49,37 @@ with DAG(
     tags=["devlake", "devops-automation"],
     default_args=default_args(retry_minutes=2),
     params={
-        "trigger": Param("all", enum=["all", "pattern", "none"], description="Which blueprints to start: all, projects matching the pattern, or none (only watch what runs)."),
-        "project_pattern": Param("", type="string", description="Regex on the project name, used when trigger = pattern."),
-        "skip_collectors": Param(False, type="boolean", description="Re-transform existing data only (DevLake skipCollectors)."),
-        "full_sync": Param(False, type="boolean", description="Collect everything again, ignoring incremental state (DevLake fullSync)."),
-        "rerun_failed": Param(True, type="boolean", description="Rerun each failed pipeline once automatically and watch it again."),
-        "stale_after_minutes": Param(180, type="integer", minimum=1, description="Report a pipeline still running after this many minutes (once)."),
-        "poll_interval_seconds": Param(60, type="integer", minimum=1, description="How often the watcher looks at DevLake's pipeline list."),
-        "timeout_hours": Param(12, type="number", minimum=0.1, description="Give up watching after this long (the task fails)."),
+        "trigger": Param(
+            "all",
+            enum=["all", "pattern", "none"],
+            description="Which blueprints to start: all, projects matching the pattern, or none (only watch what runs).",
+        ),
+        "project_pattern": Param(
+            "", type="string", description="Regex on the project name, used when trigger = pattern."
+        ),
+        "skip_collectors": Param(
+            False, type="boolean", description="Re-transform existing data only (DevLake skipCollectors)."
+        ),
+        "full_sync": Param(
+            False,
+            type="boolean",
+            description="Collect everything again, ignoring incremental state (DevLake fullSync).",
+        ),
+        "rerun_failed": Param(
+            True, type="boolean", description="Rerun each failed pipeline once automatically and watch it again."
+        ),
+        "stale_after_minutes": Param(
+            180,
+            type="integer",
+            minimum=1,
+            description="Report a pipeline still running after this many minutes (once).",
+        ),
+        "poll_interval_seconds": Param(
+            60, type="integer", minimum=1, description="How often the watcher looks at DevLake's pipeline list."
+        ),
+        "timeout_hours": Param(
+            12, type="number", minimum=0.1, description="Give up watching after this long (the task fails)."
+        ),
     },
 ) as dag:
     started = DevLakeStartPipelinesOperator(
@@ -72,6 +97,8 @@ with DAG(
     }
     watched = DevLakePipelinesSensor(task_id="watch", pipelines=started.output, **watch_args)
     failures = DevLakeCollectFailuresOperator(task_id="collect_failures", pipelines=watched.output)
-    reruns = DevLakeRerunFailedOperator(task_id="rerun_failed", failed=failures.output, enabled="{{ params.rerun_failed }}")
+    reruns = DevLakeRerunFailedOperator(
+        task_id="rerun_failed", failed=failures.output, enabled="{{ params.rerun_failed }}"
+    )
     rewatched = DevLakePipelinesSensor(task_id="watch_reruns", pipelines=reruns.output, **watch_args)
     summary = DevLakeMonitorSummaryOperator(task_id="summary", first=watched.output, reruns=rewatched.output)

@@ -55,9 +55,17 @@ with DAG(
             type="array",
             description="DevLake plugins whose connections are set up (github, gitlab, bitbucket, jira, azuredevops_go).",
         ),
-        "include": Param([], type="array", description="Regexes; when given, only repositories whose full name matches one are set up."),
-        "exclude": Param([], type="array", description="Regexes; repositories whose full name matches one are skipped."),
-        "dry_run": Param(False, type="boolean", description="Plan only: log every change that would be made, write nothing."),
+        "include": Param(
+            [],
+            type="array",
+            description="Regexes; when given, only repositories whose full name matches one are set up.",
+        ),
+        "exclude": Param(
+            [], type="array", description="Regexes; repositories whose full name matches one are skipped."
+        ),
+        "dry_run": Param(
+            False, type="boolean", description="Plan only: log every change that would be made, write nothing."
+        ),
         "project_name_template": Param(
             "{full_name}",
             type="string",
@@ -69,12 +77,28 @@ with DAG(
             enum=["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"],
             description="Each blueprint collects data from this weekday 00:00 before the run's logical date.",
         ),
-        "timezone": Param("UTC", type="string", description="IANA time zone of that midnight, e.g. UTC or Europe/Berlin."),
-        "is_manual": Param(True, type="boolean", description="Blueprints run only when triggered (Airflow schedules them, not DevLake's cron)."),
-        "trigger_blueprints": Param(False, type="boolean", description="Trigger every blueprint once the setup is done."),
-        "deployment_pattern": Param("(?i)(deploy|release)", type="string", description="DORA: CI job/workflow names that are deployments (Go RE2)."),
-        "production_pattern": Param("(?i)prod", type="string", description="DORA: which deployments are production (Go RE2)."),
-        "batch_size": Param(25, type="integer", minimum=1, maximum=500, description="Repositories per ensure_projects task."),
+        "timezone": Param(
+            "UTC", type="string", description="IANA time zone of that midnight, e.g. UTC or Europe/Berlin."
+        ),
+        "is_manual": Param(
+            True,
+            type="boolean",
+            description="Blueprints run only when triggered (Airflow schedules them, not DevLake's cron).",
+        ),
+        "trigger_blueprints": Param(
+            False, type="boolean", description="Trigger every blueprint once the setup is done."
+        ),
+        "deployment_pattern": Param(
+            "(?i)(deploy|release)",
+            type="string",
+            description="DORA: CI job/workflow names that are deployments (Go RE2).",
+        ),
+        "production_pattern": Param(
+            "(?i)prod", type="string", description="DORA: which deployments are production (Go RE2)."
+        ),
+        "batch_size": Param(
+            25, type="integer", minimum=1, maximum=500, description="Repositories per ensure_projects task."
+        ),
     },
 ) as dag:
     connections = DevLakeDiscoverConnectionsOperator(task_id="discover_connections", plugins="{{ params.plugins }}")
@@ -83,7 +107,10 @@ with DAG(
         pool="devlake_api",
         include="{{ params.include }}",
         exclude="{{ params.exclude }}",
-        dora_patterns={"deploymentPattern": "{{ params.deployment_pattern }}", "productionPattern": "{{ params.production_pattern }}"},
+        dora_patterns={
+            "deploymentPattern": "{{ params.deployment_pattern }}",
+            "productionPattern": "{{ params.production_pattern }}",
+        },
         dry_run="{{ params.dry_run }}",
         map_index_template="{{ task.connection['plugin'] }}#{{ task.connection['connection_id'] }}",
     ).expand(connection=connections.output)

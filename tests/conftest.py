@@ -64,7 +64,7 @@ def airflow_db() -> Path:
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator["PostgresServer"]:  # noqa: F821
+def pg_server() -> Iterator[PostgresServer]:  # noqa: F821
     from include.sandbox.servers import MissingBinary, PostgresServer
 
     server = PostgresServer()
@@ -82,13 +82,13 @@ _db_names = itertools.count(1)
 
 
 @pytest.fixture
-def pg_url(pg_server: "PostgresServer") -> str:  # noqa: F821
+def pg_url(pg_server: PostgresServer) -> str:  # noqa: F821
     """SQLAlchemy URL of a new, empty database on the throwaway PostgreSQL server."""
     return pg_server.create_database(f"t{os.getpid()}_{next(_db_names)}")
 
 
 @pytest.fixture(scope="session")
-def dovecot_server() -> Iterator["DovecotServer"]:  # noqa: F821
+def dovecot_server() -> Iterator[DovecotServer]:  # noqa: F821
     from include.sandbox.servers import DovecotServer, MissingBinary
 
     server = DovecotServer()
@@ -114,7 +114,7 @@ def results_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def results_store(results_url: str) -> Iterator["ResultsStore"]:  # noqa: F821
+def results_store(results_url: str) -> Iterator[ResultsStore]:  # noqa: F821
     from devops_automation.store import ResultsStore
 
     store = ResultsStore(results_url)
@@ -126,7 +126,7 @@ def results_store(results_url: str) -> Iterator["ResultsStore"]:  # noqa: F821
 
 
 @pytest.fixture(scope="session")
-def sandbox_server() -> Iterator["SandboxServer"]:  # noqa: F821
+def sandbox_server() -> Iterator[SandboxServer]:  # noqa: F821
     from include.sandbox.client import SandboxServer
 
     with SandboxServer(log_path=AIRFLOW_HOME / "sandbox.log") as server:
@@ -134,7 +134,7 @@ def sandbox_server() -> Iterator["SandboxServer"]:  # noqa: F821
 
 
 @pytest.fixture
-def sandbox(sandbox_server: "SandboxServer") -> "SandboxClient":  # noqa: F821
+def sandbox(sandbox_server: SandboxServer) -> SandboxClient:  # noqa: F821
     """The sandbox, reset to its seeded state (records and faults cleared) for this test."""
     from include.sandbox.client import SandboxClient
 
@@ -156,7 +156,9 @@ def sandbox_connections(sandbox_url: str, results_db: Path) -> dict[str, str]:
     fast = {"timeout": 10, "max_retries": 3, "backoff_initial": 0.01, "backoff_max": 0.05}
 
     def http(path: str, password: str | None = None, **extra: object) -> str:
-        return json.dumps({"conn_type": "http", "host": f"{sandbox_url}/{path}", "password": password, "extra": {**fast, **extra}})
+        return json.dumps(
+            {"conn_type": "http", "host": f"{sandbox_url}/{path}", "password": password, "extra": {**fast, **extra}}
+        )
 
     return {
         "AIRFLOW_CONN_DEVLAKE_DEFAULT": http("devlake"),
@@ -164,18 +166,35 @@ def sandbox_connections(sandbox_url: str, results_db: Path) -> dict[str, str]:
         "AIRFLOW_CONN_GITHUB_DEFAULT": http("github", "ghp_sandboxtoken000000000000000000000000"),
         "AIRFLOW_CONN_PROMETHEUS_DEFAULT": http("prometheus"),
         "AIRFLOW_CONN_SONARQUBE_DEFAULT": http("sonarqube", "squ_sandbox"),
-        "AIRFLOW_CONN_LLM_DEFAULT": json.dumps({"conn_type": "generic", "host": f"{sandbox_url}/openai/v1", "password": "sk-sandbox",
-                                                "extra": {"model": "gpt-4o-mini", "timeout": 10, "max_retries": 1}}),
-        "AIRFLOW_CONN_SLACK_DEFAULT": json.dumps({"conn_type": "slack", "password": "xoxb-sandbox-token",
-                                                  "extra": {"base_url": f"{sandbox_url}/slack/api/", "channel": "C0CIFAIL"}}),
-        "AIRFLOW_CONN_TELEGRAM_DEFAULT": json.dumps({"conn_type": "telegram", "host": TELEGRAM_CHAT, "password": TELEGRAM_TOKEN,
-                                                     "extra": {"base_url": f"{sandbox_url}/telegram/bot"}}),
+        "AIRFLOW_CONN_LLM_DEFAULT": json.dumps(
+            {
+                "conn_type": "generic",
+                "host": f"{sandbox_url}/openai/v1",
+                "password": "sk-sandbox",
+                "extra": {"model": "gpt-4o-mini", "timeout": 10, "max_retries": 1},
+            }
+        ),
+        "AIRFLOW_CONN_SLACK_DEFAULT": json.dumps(
+            {
+                "conn_type": "slack",
+                "password": "xoxb-sandbox-token",
+                "extra": {"base_url": f"{sandbox_url}/slack/api/", "channel": "C0CIFAIL"},
+            }
+        ),
+        "AIRFLOW_CONN_TELEGRAM_DEFAULT": json.dumps(
+            {
+                "conn_type": "telegram",
+                "host": TELEGRAM_CHAT,
+                "password": TELEGRAM_TOKEN,
+                "extra": {"base_url": f"{sandbox_url}/telegram/bot"},
+            }
+        ),
         "AIRFLOW_CONN_DEVOPS_RESULTS_DB": json.dumps({"conn_type": "sqlite", "host": str(results_db)}),
     }
 
 
 @pytest.fixture
-def sandbox_conns(sandbox: "SandboxClient", monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:  # noqa: F821
+def sandbox_conns(sandbox: SandboxClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:  # noqa: F821
     """Every connection points at the (reset) sandbox; the results store is a fresh SQLite file."""
     conns = sandbox_connections(sandbox.base_url, tmp_path / "results.db")
     for key, value in conns.items():
@@ -192,13 +211,14 @@ def run_dag(airflow_db: Path, sandbox_conns: dict[str, str]):
     """
     import datetime as dt
 
-    from sqlalchemy import select
-
     from airflow.dag_processing.dagbag import DagBag
     from airflow.models import TaskInstance
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
-    def run(dag_id: str, *, logical_date: "dt.datetime | None" = None, conf: dict | None = None, retries: int | None = None):
+    def run(
+        dag_id: str, *, logical_date: dt.datetime | None = None, conf: dict | None = None, retries: int | None = None
+    ):
         bag = DagBag(str(REPO / "dags"))
         assert not bag.import_errors, bag.import_errors
         dag = bag.dags[dag_id]
@@ -207,10 +227,14 @@ def run_dag(airflow_db: Path, sandbox_conns: dict[str, str]):
                 task.retries = retries
                 task.retry_delay = dt.timedelta(0)
         kwargs = {"run_conf": conf} if conf else {}
-        dag_run = dag.test(logical_date=logical_date or dt.datetime(2026, 11, 23, 6, tzinfo=dt.timezone.utc), **kwargs)
+        dag_run = dag.test(logical_date=logical_date or dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC), **kwargs)
         with create_session() as session:
-            tis = session.scalars(select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == dag_run.run_id)).all()
-            states = {(ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis}
+            tis = session.scalars(
+                select(TaskInstance).where(TaskInstance.dag_id == dag_id, TaskInstance.run_id == dag_run.run_id)
+            ).all()
+            states = {
+                (ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]"): str(ti.state) for ti in tis
+            }
         return dag_run, states
 
     return run
@@ -232,17 +256,24 @@ def airflow_api_server(airflow_db: Path) -> Iterator[dict[str, str]]:
     passwords = AIRFLOW_HOME / "api_passwords.json"
     passwords.write_text(json.dumps({"admin": password}))
     env = dict(os.environ)
-    env.update({
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "1",
-    })
+    env.update(
+        {
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__WORKERS": "1",
+        }
+    )
     log = open(AIRFLOW_HOME / "api-server.log", "wb")
-    proc = subprocess.Popen([str(Path(sys.executable).parent / "airflow"), "api-server", "--port", str(port), "--host", "127.0.0.1"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "airflow"), "api-server", "--port", str(port), "--host", "127.0.0.1"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

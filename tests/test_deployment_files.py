@@ -9,7 +9,13 @@ import yaml
 
 from tests.conftest import REPO
 
-AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-worker"}
+AIRFLOW_SERVICES = {
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-worker",
+}
 
 
 @pytest.fixture(scope="module")
@@ -75,10 +81,22 @@ def test_requirements_are_exact_pins_covered_by_the_lock() -> None:
             assert sep, f"{req}: {line!r} is not pinned with =="
             assert lock.get(name.lower().replace("_", "-")) == version, f"{req}: {line} disagrees with constraints.txt"
         assert checked > 0, f"{req} pins nothing"
-    required = {"apache-airflow", "apache-airflow-providers-http", "apache-airflow-providers-postgres", "apache-airflow-providers-slack",
-                "apache-airflow-providers-telegram", "apache-airflow-providers-smtp", "apache-airflow-providers-standard",
-                "apache-airflow-providers-common-sql", "apache-airflow-providers-sqlite", "openai", "imap-tools"}
-    pinned = {line.split("==")[0].lower() for line in (REPO / "requirements.txt").read_text().splitlines() if "==" in line}
+    required = {
+        "apache-airflow",
+        "apache-airflow-providers-http",
+        "apache-airflow-providers-postgres",
+        "apache-airflow-providers-slack",
+        "apache-airflow-providers-telegram",
+        "apache-airflow-providers-smtp",
+        "apache-airflow-providers-standard",
+        "apache-airflow-providers-common-sql",
+        "apache-airflow-providers-sqlite",
+        "openai",
+        "imap-tools",
+    }
+    pinned = {
+        line.split("==")[0].lower() for line in (REPO / "requirements.txt").read_text().splitlines() if "==" in line
+    }
     assert required <= pinned
     assert lock["apache-airflow"] == "3.3.2"
 

@@ -38,13 +38,27 @@ OURS = {
 
 
 def _provider_entry_point() -> metadata.EntryPoint:
-    found = [ep for ep in metadata.entry_points(group="apache_airflow_provider") if ep.dist is not None and ep.dist.name == "devops-automation"]
-    assert len(found) == 1, "devops-automation is not installed in this environment: run `make install` (pip install --no-deps -e .)"
+    found = [
+        ep
+        for ep in metadata.entry_points(group="apache_airflow_provider")
+        if ep.dist is not None and ep.dist.name == "devops-automation"
+    ]
+    assert len(found) == 1, (
+        "devops-automation is not installed in this environment: run `make install` (pip install --no-deps -e .)"
+    )
     return found[0]
 
 
 def _python(code: str, **env: str) -> str:
-    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120, env={**_base_env(), **env}, cwd="/")
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**_base_env(), **env},
+        cwd="/",
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
 
@@ -67,7 +81,11 @@ def test_the_entry_point_is_installed_and_returns_our_provider_info() -> None:
     assert info["versions"] == [ep.dist.version]
     # `make install` installs this checkout editable: one copy of the code, plugins/ itself (the
     # build's plugins/devops_automation.egg-info is a second, equal view of the same metadata)
-    installed = [json.loads(d.read_text("direct_url.json")) for d in metadata.distributions(name="devops-automation") if d.read_text("direct_url.json")]
+    installed = [
+        json.loads(d.read_text("direct_url.json"))
+        for d in metadata.distributions(name="devops-automation")
+        if d.read_text("direct_url.json")
+    ]
     assert len(installed) == 1, installed
     direct_url = installed[0]
     assert direct_url.get("dir_info") == {"editable": True}
@@ -125,7 +143,9 @@ def test_providers_manager_lists_our_connection_types_without_importing_hooks() 
     for conn_type, (class_name, hook_name) in OURS.items():
         assert got["meta"][conn_type][:2] == [class_name, hook_name], conn_type  # ours, not another provider's
     assert got["meta"]["llm"][2]["relabeling"] == {"host": "Base URL", "password": "API key"}
-    assert got["meta"]["telegram"][0] == "airflow.providers.telegram.hooks.telegram.TelegramHook"  # we share the provider's type
+    assert (
+        got["meta"]["telegram"][0] == "airflow.providers.telegram.hooks.telegram.TelegramHook"
+    )  # we share the provider's type
     assert got["hooks_imported"] == []  # the UI form needs no hook import
 
 
@@ -138,7 +158,12 @@ def test_the_ui_connection_form_shows_labelled_fields() -> None:
     assert llm.hook_name == "LLM (OpenAI-compatible)"
     fields = llm.standard_fields
     assert (fields.host.title, fields.password.title) == ("Base URL", "API key")
-    assert (fields.login.hidden, fields.port.hidden, fields.url_schema.hidden, fields.host.hidden) == (True, True, True, False)
+    assert (fields.login.hidden, fields.port.hidden, fields.url_schema.hidden, fields.host.hidden) == (
+        True,
+        True,
+        True,
+        False,
+    )
     assert "api.openai.com/v1" in fields.host.placeholder
     extras = llm.extra_fields
     assert list(extras) == ["model", "timeout", "max_retries"]
@@ -152,7 +177,10 @@ def test_the_ui_connection_form_shows_labelled_fields() -> None:
     assert (imap.standard_fields.url_schema.hidden, imap.standard_fields.port.hidden) == (True, False)
     assert imap.extra_fields["use_ssl"]["value"] is True  # SSL stays on unless unticked
     assert {k: imap.extra_fields[k]["value"] for k in ("folder", "processed_folder", "needs_attention_folder")} == {
-        "folder": "INBOX", "processed_folder": "Processed", "needs_attention_folder": "needs-attention"}
+        "folder": "INBOX",
+        "processed_folder": "Processed",
+        "needs_attention_folder": "needs-attention",
+    }
 
 
 def test_defaults_shown_in_the_form_are_the_hooks_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -162,15 +190,30 @@ def test_defaults_shown_in_the_form_are_the_hooks_defaults(monkeypatch: pytest.M
     from devops_automation.hooks.llm import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
     from devops_automation.provider import CONNECTION_TYPES
 
-    prefilled = {c["connection-type"]: {k: f["schema"].get("default") for k, f in c["conn-fields"].items()} for c in CONNECTION_TYPES}
+    prefilled = {
+        c["connection-type"]: {k: f["schema"].get("default") for k, f in c["conn-fields"].items()}
+        for c in CONNECTION_TYPES
+    }
     assert prefilled["devlake"]["timeout"] == prefilled["gitlab"]["timeout"] == ApiHook.default_timeout
     assert prefilled["devlake"]["max_retries"] == prefilled["gitlab"]["max_retries"] == ApiHook.default_max_retries
     assert (prefilled["llm"]["timeout"], prefilled["llm"]["max_retries"]) == (DEFAULT_TIMEOUT, DEFAULT_MAX_RETRIES)
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_BARE", json.dumps({"conn_type": "imap_mailbox", "host": "m"}))
     bare = ImapMailboxHook("imap_bare")
-    assert (bare.use_ssl, bare.starttls, bare.folder, bare.processed_folder, bare.needs_attention_folder, bare.timeout) == (
-        prefilled["imap_mailbox"]["use_ssl"], prefilled["imap_mailbox"]["starttls"], prefilled["imap_mailbox"]["folder"],
-        prefilled["imap_mailbox"]["processed_folder"], prefilled["imap_mailbox"]["needs_attention_folder"], prefilled["imap_mailbox"]["timeout"])
+    assert (
+        bare.use_ssl,
+        bare.starttls,
+        bare.folder,
+        bare.processed_folder,
+        bare.needs_attention_folder,
+        bare.timeout,
+    ) == (
+        prefilled["imap_mailbox"]["use_ssl"],
+        prefilled["imap_mailbox"]["starttls"],
+        prefilled["imap_mailbox"]["folder"],
+        prefilled["imap_mailbox"]["processed_folder"],
+        prefilled["imap_mailbox"]["needs_attention_folder"],
+        prefilled["imap_mailbox"]["timeout"],
+    )
 
 
 def test_task_runtime_resolves_our_types_to_our_hooks() -> None:
@@ -186,7 +229,12 @@ def test_task_runtime_resolves_our_types_to_our_hooks() -> None:
         for conn_type, (class_name, hook_name) in OURS.items():
             info = hooks[conn_type]
             assert info is not None, conn_type
-            assert (info.hook_class_name, info.hook_name, info.package_name, info.connection_testable) == (class_name, hook_name, "devops-automation", True)
+            assert (info.hook_class_name, info.hook_name, info.package_name, info.connection_testable) == (
+                class_name,
+                hook_name,
+                "devops-automation",
+                True,
+            )
     hook = Connection(conn_id="llm_x", conn_type="llm", host="llm.example.test/v1").get_hook()
     assert isinstance(hook, LLMHook)
     assert hook.llm_conn_id == "llm_x"
@@ -199,7 +247,11 @@ def test_every_connection_type_in_the_settings_file_is_known_to_airflow() -> Non
     conns = yaml.safe_load((REPO / "airflow_settings.yaml").read_text())["airflow"]["connections"]
     types = {c["conn_id"]: c["conn_type"] for c in conns}
     assert {k: types[k] for k in ("devlake_default", "gitlab_default", "imap_default", "llm_default")} == {
-        "devlake_default": "devlake", "gitlab_default": "gitlab", "imap_default": "imap_mailbox", "llm_default": "llm"}
+        "devlake_default": "devlake",
+        "gitlab_default": "gitlab",
+        "imap_default": "imap_mailbox",
+        "llm_default": "llm",
+    }
     assert set(types.values()) <= known, set(types.values()) - known
 
 
@@ -209,14 +261,45 @@ def test_every_connection_type_in_the_settings_file_is_known_to_airflow() -> Non
 def test_llm_hook_turns_the_connection_into_analyse_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     from devops_automation.hooks.llm import LLMHook
 
-    monkeypatch.setenv("AIRFLOW_CONN_LLM_A", json.dumps({"conn_type": "llm", "host": "api.example.test/v1", "password": "sk-x",
-                                                         "extra": {"model": "m1", "timeout": 5, "max_retries": 0}}))
-    assert LLMHook("llm_a").analyse_kwargs() == {"base_url": "https://api.example.test/v1", "api_key": "sk-x", "model": "m1", "timeout": 5.0, "max_retries": 0}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LLM_A",
+        json.dumps(
+            {
+                "conn_type": "llm",
+                "host": "api.example.test/v1",
+                "password": "sk-x",
+                "extra": {"model": "m1", "timeout": 5, "max_retries": 0},
+            }
+        ),
+    )
+    assert LLMHook("llm_a").analyse_kwargs() == {
+        "base_url": "https://api.example.test/v1",
+        "api_key": "sk-x",
+        "model": "m1",
+        "timeout": 5.0,
+        "max_retries": 0,
+    }
     # a form saved with empty optional fields (null) gets the defaults; "generic" (the old type) still works
-    monkeypatch.setenv("AIRFLOW_CONN_LLM_B", json.dumps({"conn_type": "generic", "host": "http://localhost:11434/v1",
-                                                         "extra": {"model": None, "timeout": None, "max_retries": None}}))
-    assert LLMHook("llm_b").analyse_kwargs() == {"base_url": "http://localhost:11434/v1", "api_key": None, "model": None, "timeout": 60.0, "max_retries": 2}
-    monkeypatch.setenv("AIRFLOW_CONN_LLM_C", json.dumps({"conn_type": "llm", "host": "h", "extra": {"timeout": "soon"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LLM_B",
+        json.dumps(
+            {
+                "conn_type": "generic",
+                "host": "http://localhost:11434/v1",
+                "extra": {"model": None, "timeout": None, "max_retries": None},
+            }
+        ),
+    )
+    assert LLMHook("llm_b").analyse_kwargs() == {
+        "base_url": "http://localhost:11434/v1",
+        "api_key": None,
+        "model": None,
+        "timeout": 60.0,
+        "max_retries": 2,
+    }
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LLM_C", json.dumps({"conn_type": "llm", "host": "h", "extra": {"timeout": "soon"}})
+    )
     with pytest.raises(ValueError, match="'llm_c': extras 'timeout' and 'max_retries' must be numbers"):
         LLMHook("llm_c").analyse_kwargs()
 
@@ -225,7 +308,14 @@ def test_llm_hook_test_connection_against_the_sandbox(sandbox: Any, monkeypatch:
     from devops_automation.hooks.llm import LLMHook
 
     def conn(model: str | None, key: str = "sk-sandbox") -> str:
-        return json.dumps({"conn_type": "llm", "host": sandbox.url("openai", "/v1"), "password": key, "extra": {"model": model, "max_retries": 0}})
+        return json.dumps(
+            {
+                "conn_type": "llm",
+                "host": sandbox.url("openai", "/v1"),
+                "password": key,
+                "extra": {"model": model, "max_retries": 0},
+            }
+        )
 
     monkeypatch.setenv("AIRFLOW_CONN_LLM_OK", conn("gpt-4o-mini"))
     monkeypatch.setenv("AIRFLOW_CONN_LLM_NOMODEL", conn(None))
@@ -248,7 +338,9 @@ def test_pyproject_matches_the_pins_and_the_install_paths() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     meta = project["project"]
     assert (meta["name"], meta["requires-python"]) == ("devops-automation", ">=3.11")
-    assert meta["entry-points"]["apache_airflow_provider"] == {"provider_info": "devops_automation.provider:get_provider_info"}
+    assert meta["entry-points"]["apache_airflow_provider"] == {
+        "provider_info": "devops_automation.provider:get_provider_info"
+    }
     deps = {}
     for dep in meta["dependencies"]:
         name, sep, bound = dep.partition(">=")
@@ -289,8 +381,13 @@ def _build_wheel(tmp_path: Path) -> Path:
     shutil.copy(REPO / "pyproject.toml", src)
     shutil.copytree(PLUGINS, src / "plugins", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     # build isolation fetches pyproject's build requirement (setuptools) from the index, as `make install` does
-    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
-                         check=False, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"), str(src)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     (wheel,) = (tmp_path / "dist").glob("devops_automation-*.whl")
     return wheel
@@ -301,8 +398,11 @@ def test_the_wheel_ships_migrations_and_prompts_and_works_installed(tmp_path: Pa
     wheel = _build_wheel(tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     data = _package_data()
-    assert {"devops_automation/store/migrations/env.py", "devops_automation/store/migrations/script.py.mako",
-            "devops_automation/ci_logs/prompts/failure_analysis_system.md"} <= data
+    assert {
+        "devops_automation/store/migrations/env.py",
+        "devops_automation/store/migrations/script.py.mako",
+        "devops_automation/ci_logs/prompts/failure_analysis_system.md",
+    } <= data
     assert data <= names, data - names
     assert {"devops_automation/provider.py", "devops_automation/hooks/llm.py"} <= names
     assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/", "include/", "dags/"))]
@@ -311,8 +411,13 @@ def test_the_wheel_ships_migrations_and_prompts_and_works_installed(tmp_path: Pa
 
     # installed outside the checkout, the package finds its prompts and migrates a fresh database
     site = tmp_path / "site"
-    out = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
-                         check=False, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     got = _python(
         "import json\n"

@@ -50,7 +50,9 @@ def create_app(seed: int = 0, systems: list[str] | None = None, latency_ms: int 
         return {"status": "ok", "systems": {n: m.PREFIX for n, m in modules.items()}, "seed": sandbox.seed}
 
     @app.get("/_sandbox/requests")
-    def list_requests(request: Request, system: str | None = None, method: str | None = None, path: str | None = None, since: int = 0) -> list[dict[str, Any]]:
+    def list_requests(
+        request: Request, system: str | None = None, method: str | None = None, path: str | None = None, since: int = 0
+    ) -> list[dict[str, Any]]:
         return [r.as_dict() for r in get_sandbox(request).find(system, method, path) if r.id > since]
 
     @app.delete("/_sandbox/requests")

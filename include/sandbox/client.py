@@ -45,7 +45,9 @@ class SandboxClient:
     def reset(self, seed: int | None = None) -> None:
         self._call("POST", "/reset", json={"seed": seed})
 
-    def requests(self, system: str | None = None, method: str | None = None, path: str | None = None) -> list[dict[str, Any]]:
+    def requests(
+        self, system: str | None = None, method: str | None = None, path: str | None = None
+    ) -> list[dict[str, Any]]:
         params = {k: v for k, v in {"system": system, "method": method, "path": path}.items() if v}
         return self._call("GET", "/requests", params=params)
 
@@ -92,11 +94,21 @@ class SandboxServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> "SandboxServer":
+    def start(self, timeout: float = 30.0) -> SandboxServer:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "include.sandbox", "--port", str(self.port), "--seed", str(self.seed), "--latency-ms", str(self.latency_ms)]
+            [
+                sys.executable,
+                "-m",
+                "include.sandbox",
+                "--port",
+                str(self.port),
+                "--seed",
+                str(self.seed),
+                "--latency-ms",
+                str(self.latency_ms),
+            ]
             + (["--systems", *self.systems] if self.systems else []),
             cwd=REPO_ROOT,
             stdout=log,
@@ -110,7 +122,9 @@ class SandboxServer:
             client = SandboxClient(self.base_url, timeout=2)
             while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"sandbox exited with {self.proc.returncode}; see {self.log_path or 'its output'}")
+                    raise RuntimeError(
+                        f"sandbox exited with {self.proc.returncode}; see {self.log_path or 'its output'}"
+                    )
                 try:
                     client.health()
                     return self
@@ -127,7 +141,7 @@ class SandboxServer:
             terminate([self._root], grace=10)
             self.proc.wait(5)
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

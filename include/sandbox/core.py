@@ -24,8 +24,9 @@ import itertools
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
@@ -41,7 +42,7 @@ class SystemModule(Protocol):
     NAME: str  # "devlake"
     PREFIX: str  # "/devlake"; the real API's paths follow below it
 
-    def make_state(self, seed: int, sandbox: "Sandbox") -> Any: ...  # fresh, deterministic state
+    def make_state(self, seed: int, sandbox: Sandbox) -> Any: ...  # fresh, deterministic state
 
     router: Any  # fastapi.APIRouter with the real API's routes, mounted at PREFIX
     control: Any  # fastapi.APIRouter with test controls, mounted at /_sandbox/<NAME>
@@ -172,14 +173,18 @@ class Sandbox:
             return None
 
     # -- record --------------------------------------------------------------------------------
-    def record(self, system: str, method: str, path: str, query: str, headers: dict[str, str], body: bytes) -> RecordedRequest:
+    def record(
+        self, system: str, method: str, path: str, query: str, headers: dict[str, str], body: bytes
+    ) -> RecordedRequest:
         text = body[:MAX_RECORDED_BODY].decode("utf-8", errors="replace")
         rec = RecordedRequest(next(self._ids), time.time(), system, method, path, query, headers, text)
         with self.lock:
             self.requests.append(rec)
         return rec
 
-    def find(self, system: str | None = None, method: str | None = None, path: str | None = None) -> list[RecordedRequest]:
+    def find(
+        self, system: str | None = None, method: str | None = None, path: str | None = None
+    ) -> list[RecordedRequest]:
         with self.lock:
             out = list(self.requests)
         return [
@@ -236,7 +241,9 @@ def fault_response(module: Any, rule: FaultRule) -> Response:
     else:
         response = module.error_response(status, rule.message, rule.retry_after)
     if rule.retry_after is not None and "retry-after" not in response.headers:
-        response.headers["Retry-After"] = str(int(rule.retry_after) if float(rule.retry_after).is_integer() else rule.retry_after)
+        response.headers["Retry-After"] = str(
+            int(rule.retry_after) if float(rule.retry_after).is_integer() else rule.retry_after
+        )
     return response
 
 
@@ -244,7 +251,9 @@ def get_sandbox(request: Request) -> Sandbox:
     return request.app.state.sandbox
 
 
-def json_error(status: int, body: Any, retry_after: float | None = None, headers: dict[str, str] | None = None) -> JSONResponse:
+def json_error(
+    status: int, body: Any, retry_after: float | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     """A JSON error response with an optional Retry-After header (helper for system modules)."""
     h = dict(headers or {})
     if retry_after is not None:

@@ -75,7 +75,7 @@ class Root(NamedTuple):
     start: int | None = None
 
     @classmethod
-    def of(cls, pid: int) -> "Root":
+    def of(cls, pid: int) -> Root:
         st = stat(pid)
         return cls(pid, st.start if st else None)
 
@@ -184,8 +184,16 @@ def _run_kwargs(kwargs: dict[str, Any], input: Any, capture_output: bool) -> dic
     return kwargs
 
 
-def run(args: Sequence[str] | str, *, check: bool = False, timeout: float | None = None, input: Any = None,
-        capture_output: bool = False, grace: float = 5.0, **kwargs: Any) -> subprocess.CompletedProcess:
+def run(
+    args: Sequence[str] | str,
+    *,
+    check: bool = False,
+    timeout: float | None = None,
+    input: Any = None,
+    capture_output: bool = False,
+    grace: float = 5.0,
+    **kwargs: Any,
+) -> subprocess.CompletedProcess:
     """``subprocess.run`` in a new session; on any exception (a signal, a timeout) the session is ended."""
     kwargs = _run_kwargs(kwargs, input, capture_output)
     with subprocess.Popen(args, start_new_session=True, **kwargs) as proc:
@@ -256,7 +264,7 @@ class ProcessGuard:
                 signum, self._pending = self._pending, None
                 self._raise(signum)
 
-    def __enter__(self) -> "ProcessGuard":
+    def __enter__(self) -> ProcessGuard:
         for sig in self.signals:
             try:
                 self._previous[sig] = signal.signal(sig, self._on_signal)
@@ -284,8 +292,16 @@ class ProcessGuard:
             self.roots.append(Root.of(proc.pid))
         return proc
 
-    def run(self, args: Sequence[str] | str, *, check: bool = False, timeout: float | None = None, input: Any = None,
-            capture_output: bool = False, **kwargs: Any) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        args: Sequence[str] | str,
+        *,
+        check: bool = False,
+        timeout: float | None = None,
+        input: Any = None,
+        capture_output: bool = False,
+        **kwargs: Any,
+    ) -> subprocess.CompletedProcess:
         """``subprocess.run`` in a new session, ended at once if interrupted (and on close, if it left any)."""
         proc = self.popen(args, **_run_kwargs(kwargs, input, capture_output))
         with proc:

@@ -82,16 +82,18 @@ class PostgresServer:
     def _run(self, *cmd: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         full = ["runuser", "-u", "postgres", "--", *cmd] if _is_root() else list(cmd)
         # in a session of its own, ended if interrupted: an initdb cut short leaves no postgres behind
-        return processes.run(full, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout)
+        return processes.run(
+            full, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout
+        )
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         try:
             return self._start()
         except BaseException:
             self.stop()
             raise
 
-    def _start(self) -> "PostgresServer":
+    def _start(self) -> PostgresServer:
         initdb, pg_ctl = find_pg_bin("initdb"), find_pg_bin("pg_ctl")
         self.dir = Path(tempfile.mkdtemp(prefix="devops-pg-"))
         if _is_root():
@@ -102,13 +104,37 @@ class PostgresServer:
         opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
         self._run(pg_ctl, "-D", str(data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
         psql = find_pg_bin("psql")
-        self._run(psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres", "-c", f"CREATE DATABASE {self.database}")
+        self._run(
+            psql,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            self.user,
+            "-d",
+            "postgres",
+            "-c",
+            f"CREATE DATABASE {self.database}",
+        )
         return self
 
     def create_database(self, name: str) -> str:
         """Create another empty database on the server; returns its SQLAlchemy URL."""
         psql = find_pg_bin("psql")
-        self._run(psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d", "postgres", "-c", f"CREATE DATABASE {name}")
+        self._run(
+            psql,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            self.user,
+            "-d",
+            "postgres",
+            "-c",
+            f"CREATE DATABASE {name}",
+        )
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{name}"
 
     def stop(self) -> None:
@@ -126,7 +152,7 @@ class PostgresServer:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
 
-    def __enter__(self) -> "PostgresServer":
+    def __enter__(self) -> PostgresServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -172,7 +198,9 @@ service imap-login {{
 class DovecotServer:
     """A Dovecot IMAP server with one user, plain IMAP on a loopback port (IDLE supported)."""
 
-    def __init__(self, port: int | None = None, user: str = "ci@example.test", password: str = "sandbox-imap-pw") -> None:
+    def __init__(
+        self, port: int | None = None, user: str = "ci@example.test", password: str = "sandbox-imap-pw"
+    ) -> None:
         self.port = port or free_port()
         self.user = user
         self.password = password
@@ -182,9 +210,11 @@ class DovecotServer:
     def airflow_conn(self) -> str:
         from urllib.parse import quote
 
-        return f"imap://{quote(self.user, safe='')}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/?use_ssl=false"
+        return (
+            f"imap://{quote(self.user, safe='')}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/?use_ssl=false"
+        )
 
-    def start(self) -> "DovecotServer":
+    def start(self) -> DovecotServer:
         if not self.binary:
             raise MissingBinary("dovecot", "dovecot-imapd")
         try:
@@ -193,7 +223,7 @@ class DovecotServer:
             self.stop()
             raise
 
-    def _start(self) -> "DovecotServer":
+    def _start(self) -> DovecotServer:
         self.dir = Path(tempfile.mkdtemp(prefix="devops-imap-"))
         if _is_root():
             mail = pwd.getpwnam("mail")
@@ -213,7 +243,13 @@ class DovecotServer:
         (self.dir / "dovecot.conf").write_text(conf)
         # dovecot daemonises; its children keep stdout/stderr open, so never capture them through a pipe
         with open(self.dir / "start.log", "wb") as out:
-            processes.run([self.binary, "-c", str(self.dir / "dovecot.conf")], check=True, stdout=out, stderr=subprocess.STDOUT, timeout=30)
+            processes.run(
+                [self.binary, "-c", str(self.dir / "dovecot.conf")],
+                check=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=30,
+            )
         try:
             _wait_port(self.port, 15)
         except TimeoutError as exc:
@@ -242,7 +278,7 @@ class DovecotServer:
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir = None
 
-    def __enter__(self) -> "DovecotServer":
+    def __enter__(self) -> DovecotServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -57,7 +57,9 @@ def demo_env() -> dict[str, str]:
             "SANDBOX_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
             "IMAP_PORT": str(IMAP_PORT),
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # standalone starts `airflow ...`
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), str(REPO / "plugins"), os.environ.get("PYTHONPATH")])),
+            "PYTHONPATH": os.pathsep.join(
+                filter(None, [str(REPO), str(REPO / "plugins"), os.environ.get("PYTHONPATH")])
+            ),
         }
     )
     return env
@@ -128,7 +130,11 @@ def run() -> int:
     me = Root.of(os.getpid())
 
     def record() -> None:
-        state = {"demo": list(me), "sessions": [list(r) for r in guard.roots], "dovecot_dir": str(dovecot.dir) if dovecot and dovecot.dir else None}
+        state = {
+            "demo": list(me),
+            "sessions": [list(r) for r in guard.roots],
+            "dovecot_dir": str(dovecot.dir) if dovecot and dovecot.dir else None,
+        }
         PIDS.with_suffix(".tmp").write_text(json.dumps(state))
         PIDS.with_suffix(".tmp").replace(PIDS)
 
@@ -137,7 +143,13 @@ def run() -> int:
         guard.callback(lambda: PIDS.unlink(missing_ok=True))  # last: when all is stopped
         record()
         print("demo: migrating the Airflow metadata database ...", flush=True)
-        guard.run([str(VENV_BIN / "airflow"), "db", "migrate"], env=env, check=True, stdout=open(log_dir / "migrate.log", "wb"), stderr=subprocess.STDOUT)
+        guard.run(
+            [str(VENV_BIN / "airflow"), "db", "migrate"],
+            env=env,
+            check=True,
+            stdout=open(log_dir / "migrate.log", "wb"),
+            stderr=subprocess.STDOUT,
+        )
         # a known admin password, so the airflow_api connection (run notes) can log in; standalone keeps it
         pw_file = HOME / "simple_auth_manager_passwords.json.generated"
         if not pw_file.exists():
@@ -147,11 +159,18 @@ def run() -> int:
         env["AIRFLOW_API_PASSWORD"] = json.loads(pw_file.read_text())["admin"]
         env["AIRFLOW_API_URL"] = f"http://127.0.0.1:{PORT}"
         print("demo: applying airflow_settings.yaml ...", flush=True)
-        subprocess.run([sys.executable, "-m", "devops_automation.settings_loader", str(REPO / "airflow_settings.yaml")], env=env, check=True)
+        subprocess.run(
+            [sys.executable, "-m", "devops_automation.settings_loader", str(REPO / "airflow_settings.yaml")],
+            env=env,
+            check=True,
+        )
 
         sandbox = guard.popen(
             [sys.executable, "-m", "include.sandbox", "--port", str(SANDBOX_PORT)],
-            cwd=REPO, env=env, stdout=open(log_dir / "sandbox.log", "wb"), stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdout=open(log_dir / "sandbox.log", "wb"),
+            stderr=subprocess.STDOUT,
         )
         record()
         try:
@@ -163,7 +182,10 @@ def run() -> int:
             print(f"demo: no IMAP server ({exc}); e-mail intake is unavailable", flush=True)
         airflow = guard.popen(
             [str(VENV_BIN / "airflow"), "standalone"],
-            cwd=REPO, env=env, stdout=open(log_dir / "airflow.log", "wb"), stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=env,
+            stdout=open(log_dir / "airflow.log", "wb"),
+            stderr=subprocess.STDOUT,
         )
         record()
 

@@ -53,7 +53,6 @@ class Edge:
     line: int
 
 
-
 def module_name(path: Path, plugins: Path) -> str:
     parts = list(path.relative_to(plugins).with_suffix("").parts)
     if parts[-1] == "__init__":
@@ -91,7 +90,9 @@ def edges(repo: Path = REPO) -> list[Edge]:
         source = module_name(path, plugins)
         found += [Edge(source, target, path, line) for target, line in imports_of(path, source)]
     for path in sorted((repo / "dags").glob("*.py")):
-        found += [Edge(f"dags/{path.name}", target, path, line) for target, line in imports_of(path, f"dags.{path.stem}")]
+        found += [
+            Edge(f"dags/{path.name}", target, path, line) for target, line in imports_of(path, f"dags.{path.stem}")
+        ]
     return found
 
 
@@ -122,9 +123,13 @@ def violations(found: list[Edge]) -> list[str]:
             if top == "airflow" and not (e.target == "airflow.sdk" or e.target.startswith("airflow.sdk.")):
                 out.append(f"{where}: {e.source} imports {e.target}: a DAG file imports only airflow.sdk from Airflow")
             elif top == PACKAGE and target_wf is not None and target_wf != dag_id:
-                out.append(f"{where}: {e.source} imports {e.target}: a DAG file imports only its own workflow package ({dag_id})")
+                out.append(
+                    f"{where}: {e.source} imports {e.target}: a DAG file imports only its own workflow package ({dag_id})"
+                )
             elif top not in ("airflow", PACKAGE, "__future__"):
-                out.append(f"{where}: {e.source} imports {e.target}: a DAG file imports only airflow.sdk, its workflow package and shared parts")
+                out.append(
+                    f"{where}: {e.source} imports {e.target}: a DAG file imports only airflow.sdk, its workflow package and shared parts"
+                )
             if len(out) > before:
                 reported.add(where)
             continue

@@ -34,11 +34,19 @@ def _optional(type_: str) -> list[str]:
 
 def _timeout(description: str, default: float) -> dict[str, Any]:
     """Seconds, prefilled with the hook's default (not nullable: the hooks read a number)."""
-    return {"label": "Timeout (s)", "description": description, "schema": {"type": "number", "minimum": 1, "default": default}}
+    return {
+        "label": "Timeout (s)",
+        "description": description,
+        "schema": {"type": "number", "minimum": 1, "default": default},
+    }
 
 
 def _retries(description: str, default: int) -> dict[str, Any]:
-    return {"label": "Max retries", "description": description, "schema": {"type": "integer", "minimum": 0, "default": default}}
+    return {
+        "label": "Max retries",
+        "description": description,
+        "schema": {"type": "integer", "minimum": 0, "default": default},
+    }
 
 
 # ApiHook's defaults (hooks/api.py): the form shows what applies when the extra is absent
@@ -98,16 +106,28 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
         "ui-field-behaviour": {
             "hidden-fields": ["schema"],
             "relabeling": {"host": "IMAP server", "login": "User"},
-            "placeholders": {"host": "imap.example.com", "port": "993 with SSL, 143 without", "login": "ci-mail@example.com"},
+            "placeholders": {
+                "host": "imap.example.com",
+                "port": "993 with SSL, 143 without",
+                "login": "ci-mail@example.com",
+            },
         },
         "conn-fields": {
-            "use_ssl": {"label": "SSL", "description": "Implicit TLS (port 993).", "schema": {"type": "boolean", "default": True}},
+            "use_ssl": {
+                "label": "SSL",
+                "description": "Implicit TLS (port 993).",
+                "schema": {"type": "boolean", "default": True},
+            },
             "starttls": {
                 "label": "STARTTLS",
                 "description": "Plain connection upgraded with STARTTLS (port 143); takes precedence over SSL.",
                 "schema": {"type": "boolean", "default": False},
             },
-            "folder": {"label": "Folder", "description": "The folder GitLab's mails arrive in.", "schema": {"type": "string", "default": "INBOX"}},
+            "folder": {
+                "label": "Folder",
+                "description": "The folder GitLab's mails arrive in.",
+                "schema": {"type": "string", "default": "INBOX"},
+            },
             "processed_folder": {
                 "label": "Processed folder",
                 "description": "Handled mails are moved here (nothing is deleted).",

@@ -41,7 +41,11 @@ CONNECTION_FIELDS = {
 POOL_FIELDS = {"pool_name": str, "pool_slot": int, "pool_description": str}
 VARIABLE_FIELDS = {"variable_name": str, "variable_value": str}
 SECTIONS = {"connections": CONNECTION_FIELDS, "pools": POOL_FIELDS, "variables": VARIABLE_FIELDS}
-REQUIRED = {"connections": ("conn_id",), "pools": ("pool_name", "pool_slot"), "variables": ("variable_name", "variable_value")}
+REQUIRED = {
+    "connections": ("conn_id",),
+    "pools": ("pool_name", "pool_slot"),
+    "variables": ("variable_name", "variable_value"),
+}
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
@@ -100,12 +104,19 @@ def _expand(value: str, node: yaml.Node, where: str, source: str, env: Mapping[s
             return env[name]
         if default is not None:
             return default
-        raise SettingsError(source, _line(node), where, f"environment variable {name} is not set (write ${{{name}:-default}} for a default)")
+        raise SettingsError(
+            source,
+            _line(node),
+            where,
+            f"environment variable {name} is not set (write ${{{name}:-default}} for a default)",
+        )
 
     return ENV_REF.sub(sub, value)
 
 
-def _value(loader: yaml.SafeLoader, node: yaml.Node, expected: Any, where: str, source: str, env: Mapping[str, str]) -> Any:
+def _value(
+    loader: yaml.SafeLoader, node: yaml.Node, expected: Any, where: str, source: str, env: Mapping[str, str]
+) -> Any:
     value = loader.construct_object(node, deep=True)
     if value is None:
         return None
@@ -132,7 +143,9 @@ def _value(loader: yaml.SafeLoader, node: yaml.Node, expected: Any, where: str, 
             raise SettingsError(source, _line(node), where, "expected a JSON object")
         return value
     if not isinstance(value, dict):
-        raise SettingsError(source, _line(node), where, f"expected a mapping or a JSON string, got a {type(value).__name__}")
+        raise SettingsError(
+            source, _line(node), where, f"expected a mapping or a JSON string, got a {type(value).__name__}"
+        )
     return {k: _expand(v, node, f"{where}.{k}", source, env) if isinstance(v, str) else v for k, v in value.items()}
 
 
@@ -168,7 +181,12 @@ def parse_settings(text: str, source: str = "airflow_settings.yaml", env: Mappin
     for key_node, section_node in airflow.value:
         section = key_node.value
         if section not in SECTIONS:
-            raise SettingsError(source, _line(key_node), f"airflow.{section}", f"unknown section (expected one of {', '.join(SECTIONS)})")
+            raise SettingsError(
+                source,
+                _line(key_node),
+                f"airflow.{section}",
+                f"unknown section (expected one of {', '.join(SECTIONS)})",
+            )
         if isinstance(section_node, yaml.ScalarNode) and section_node.value in ("", "~", "null"):
             continue
         if not isinstance(section_node, yaml.SequenceNode):
@@ -180,7 +198,12 @@ def parse_settings(text: str, source: str = "airflow_settings.yaml", env: Mappin
             fields: dict[str, Any] = {}
             for fk, fv in item.value:
                 if fk.value not in SECTIONS[section]:
-                    raise SettingsError(source, _line(fk), f"{where}.{fk.value}", f"unknown field (expected one of {', '.join(SECTIONS[section])})")
+                    raise SettingsError(
+                        source,
+                        _line(fk),
+                        f"{where}.{fk.value}",
+                        f"unknown field (expected one of {', '.join(SECTIONS[section])})",
+                    )
                 fields[fk.value] = _value(loader, fv, SECTIONS[section][fk.value], f"{where}.{fk.value}", source, env)
             for req in REQUIRED[section]:
                 if fields.get(req) in (None, ""):
@@ -188,7 +211,12 @@ def parse_settings(text: str, source: str = "airflow_settings.yaml", env: Mappin
             name_field = REQUIRED[section][0]
             name = fields[name_field]
             if name in seen[section]:
-                raise SettingsError(source, _line(item), f"{where}.{name_field}", f"duplicate {name!r} (first at line {seen[section][name]})")
+                raise SettingsError(
+                    source,
+                    _line(item),
+                    f"{where}.{name_field}",
+                    f"duplicate {name!r} (first at line {seen[section][name]})",
+                )
             seen[section][name] = _line(item)
             if section == "connections":
                 settings.connections.append(_connection(fields, source, _line(item), where))
@@ -205,7 +233,12 @@ def _connection(fields: dict[str, Any], source: str, line: int, where: str) -> C
     uri = fields.get("conn_uri")
     others = [k for k in CONNECTION_FIELDS if k not in ("conn_id", "conn_uri") and fields.get(k) not in (None, "", {})]
     if uri and others:
-        raise SettingsError(source, line, f"{where}.conn_uri", f"give either conn_uri or the separate fields, not both (also set: {', '.join(others)})")
+        raise SettingsError(
+            source,
+            line,
+            f"{where}.conn_uri",
+            f"give either conn_uri or the separate fields, not both (also set: {', '.join(others)})",
+        )
     if not uri and not fields.get("conn_type"):
         raise SettingsError(source, line, f"{where}.conn_type", "required field is missing (or give conn_uri)")
     return ConnectionSpec(
@@ -235,10 +268,9 @@ def _conn_state(conn: Any) -> tuple[Any, ...]:
 
 def apply_settings(settings: Settings) -> dict[str, Counter[str]]:
     """Write the settings into the Airflow metadata DB; returns created/updated/unchanged per kind."""
-    from sqlalchemy import select
-
     from airflow.models import Connection, Pool, Variable
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     report: dict[str, Counter[str]] = {"connections": Counter(), "pools": Counter(), "variables": Counter()}
     with create_session() as session:
@@ -285,7 +317,9 @@ def apply_settings(settings: Settings) -> dict[str, Counter[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m devops_automation.settings_loader", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m devops_automation.settings_loader", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("file", nargs="?", default="airflow_settings.yaml")
     ap.add_argument("--check", action="store_true", help="only validate the file")
     args = ap.parse_args(argv)
@@ -294,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, SettingsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    counts = f"{len(settings.connections)} connections, {len(settings.pools)} pools, {len(settings.variables)} variables"
+    counts = (
+        f"{len(settings.connections)} connections, {len(settings.pools)} pools, {len(settings.variables)} variables"
+    )
     if args.check:
         print(f"{args.file}: ok ({counts})")
         return 0

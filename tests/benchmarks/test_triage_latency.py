@@ -38,10 +38,23 @@ def test_sigterm_mid_run_stops_airflow_sandbox_and_dovecot(tmp_path: Path) -> No
     if not DovecotServer().binary:  # the benchmark needs it
         _unavailable("Dovecot IMAP", MissingBinary("dovecot", "dovecot-imapd"))
     out = tmp_path / "out.txt"
-    cmd = [sys.executable, str(REPO / "benchmarks" / "triage_latency.py"), "--emails", "60", "--interval", "0.5", "--timeout", "120"]
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks" / "triage_latency.py"),
+        "--emails",
+        "60",
+        "--interval",
+        "0.5",
+        "--timeout",
+        "120",
+    ]
     with Watch() as watch, open(out, "w") as log:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        text = wait_for("the ports line", lambda: out.read_text() if "logs in" in out.read_text() or proc.poll() is not None else "", 30)
+        text = wait_for(
+            "the ports line",
+            lambda: out.read_text() if "logs in" in out.read_text() or proc.poll() is not None else "",
+            30,
+        )
         m = re.search(r"Airflow 127\.0\.0\.1:(\d+), sandbox :(\d+), IMAP :(\d+); logs in (\S+)", text)
         assert m, text
         ports, home = [int(x) for x in m.groups()[:3]], Path(m.group(4)).parent
@@ -57,8 +70,17 @@ def test_sigterm_mid_run_stops_airflow_sandbox_and_dovecot(tmp_path: Path) -> No
         wait_for("a task process", lambda: any(p.pgrp != p.sid for p in airflow_session()), 30, 0.1)
         started = watch.started()
         cmds = [p.cmd for p in started.values()]
-        for part in ("airflow standalone", "airflow scheduler", "airflow triggerer", "airflow dag-processor", "airflow api_server",
-                     "LocalExecutor", "-m include.sandbox", "dovecot -c", "dovecot/"):
+        for part in (
+            "airflow standalone",
+            "airflow scheduler",
+            "airflow triggerer",
+            "airflow dag-processor",
+            "airflow api_server",
+            "LocalExecutor",
+            "-m include.sandbox",
+            "dovecot -c",
+            "dovecot/",
+        ):
             assert any(part in c for c in cmds), f"{part!r} not running before the signal: {cmds}"
         assert all(port_open(p) for p in ports)
         assert home.is_dir()
@@ -69,7 +91,9 @@ def test_sigterm_mid_run_stops_airflow_sandbox_and_dovecot(tmp_path: Path) -> No
         took = time.monotonic() - t0
         left = alive(started) + list(watch.started().values())
         assert not left, f"left behind: {[p.cmd for p in left]}"
-        assert not in_sessions({p.sid for p in started.values()} | {proc.pid}), "a session it started still has processes"
+        assert not in_sessions({p.sid for p in started.values()} | {proc.pid}), (
+            "a session it started still has processes"
+        )
         assert all(port_free(p) for p in ports), [(p, port_free(p)) for p in ports]
         assert not home.exists()
         text = out.read_text()

@@ -90,9 +90,21 @@ def guard(events: list[list[str]]) -> None:
         for name in names:
             original = cls.__dict__[name]
             fn = recorder(kind, f"{cls.__module__}.{cls.__qualname__}.{name}", original)
-            setattr(cls, name, classmethod(lambda _cls, *a, _fn=fn, **k: _fn(*a, **k)) if isinstance(original, classmethod) else staticmethod(fn))
-    for kind, name in [("variable", "_get_variable"), ("connection", "_get_connection"), ("connection", "_async_get_connection")]:
-        setattr(sdk_context, name, recorder(kind, f"airflow.sdk.execution_time.context.{name}", getattr(sdk_context, name)))
+            setattr(
+                cls,
+                name,
+                classmethod(lambda _cls, *a, _fn=fn, **k: _fn(*a, **k))
+                if isinstance(original, classmethod)
+                else staticmethod(fn),
+            )
+    for kind, name in [
+        ("variable", "_get_variable"),
+        ("connection", "_get_connection"),
+        ("connection", "_async_get_connection"),
+    ]:
+        setattr(
+            sdk_context, name, recorder(kind, f"airflow.sdk.execution_time.context.{name}", getattr(sdk_context, name))
+        )
 
 
 def audit(events: list[list[str]], current: list[str]) -> None:

@@ -56,7 +56,12 @@ def test_each_dag_explains_itself(dagbag) -> None:
 
 def test_dag_files_import_only_what_they_declare_with() -> None:
     """Parsing a DAG file must not import heavy client libraries (they load inside tasks)."""
-    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "parse_time.py"), "--json"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "parse_time.py"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert [f["file"] for f in result["files"]] == [p.name for p in DAG_FILES]  # every file was measured
@@ -67,7 +72,14 @@ def test_dag_files_import_only_what_they_declare_with() -> None:
 def parse_guarded(paths: list[Path]) -> dict[str, dict]:
     """Run ``paths`` through tests/dags/parse_guard.py (a fresh interpreter); its report per file name."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO)])}
-    out = subprocess.run([sys.executable, str(PARSE_GUARD), *map(str, paths)], capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, str(PARSE_GUARD), *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=REPO,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     reports = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
     assert [Path(r["file"]).name for r in reports] == [p.name for p in paths], out.stderr[-3000:]
@@ -80,7 +92,11 @@ def dag_file_reports() -> dict[str, dict]:
 
 
 def test_there_are_dag_files_to_check() -> None:
-    assert [p.name for p in DAG_FILES] == ["ci_failure_triage.py", "devlake_blueprint_monitor.py", "devlake_project_setup.py"]
+    assert [p.name for p in DAG_FILES] == [
+        "ci_failure_triage.py",
+        "devlake_blueprint_monitor.py",
+        "devlake_project_setup.py",
+    ]
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
@@ -96,26 +112,49 @@ def test_dag_file_has_no_top_level_io(path: Path, dag_file_reports: dict[str, di
 # swallowing the exception, as a careless file would) and must be caught.
 PLANTED = {
     "clean": ("", []),
-    "variable_sdk": ("from airflow.sdk import Variable\ntry:\n    Variable.get('threshold', default='1')\nexcept Exception:\n    pass\n", ["variable"]),
-    "variable_models": ("from airflow.models import Variable\ntry:\n    Variable.get('threshold', default_var='1')\nexcept Exception:\n    pass\n",
-                        ["variable"]),
-    "variable_env_only": ("import os\nos.environ['AIRFLOW_VAR_THRESHOLD'] = '1'\nfrom airflow.sdk import Variable\nVariable.get('threshold')\n",
-                          ["variable"]),
-    "connection_basehook": ("from airflow.sdk import BaseHook\ntry:\n    BaseHook.get_connection('gitlab_default')\nexcept Exception:\n    pass\n",
-                            ["connection"]),
-    "connection_legacy_import": ("from airflow.hooks.base import BaseHook\nBaseHook.get_connection('gitlab_default')\n", ["connection"]),
-    "connection_sdk": ("from airflow.sdk import Connection\ntry:\n    Connection.get('gitlab_default')\nexcept Exception:\n    pass\n", ["connection"]),
-    "connection_models": ("from airflow.models import Connection\ntry:\n    Connection.get_connection_from_secrets('x')\nexcept Exception:\n    pass\n",
-                          ["connection"]),
-    "hook_property": ("from devops_automation.hooks.devlake import DevLakeHook\ntry:\n    DevLakeHook().ui_url()\nexcept Exception:\n    pass\n",
-                      ["connection"]),
+    "variable_sdk": (
+        "from airflow.sdk import Variable\ntry:\n    Variable.get('threshold', default='1')\nexcept Exception:\n    pass\n",
+        ["variable"],
+    ),
+    "variable_models": (
+        "from airflow.models import Variable\ntry:\n    Variable.get('threshold', default_var='1')\nexcept Exception:\n    pass\n",
+        ["variable"],
+    ),
+    "variable_env_only": (
+        "import os\nos.environ['AIRFLOW_VAR_THRESHOLD'] = '1'\nfrom airflow.sdk import Variable\nVariable.get('threshold')\n",
+        ["variable"],
+    ),
+    "connection_basehook": (
+        "from airflow.sdk import BaseHook\ntry:\n    BaseHook.get_connection('gitlab_default')\nexcept Exception:\n    pass\n",
+        ["connection"],
+    ),
+    "connection_legacy_import": (
+        "from airflow.hooks.base import BaseHook\nBaseHook.get_connection('gitlab_default')\n",
+        ["connection"],
+    ),
+    "connection_sdk": (
+        "from airflow.sdk import Connection\ntry:\n    Connection.get('gitlab_default')\nexcept Exception:\n    pass\n",
+        ["connection"],
+    ),
+    "connection_models": (
+        "from airflow.models import Connection\ntry:\n    Connection.get_connection_from_secrets('x')\nexcept Exception:\n    pass\n",
+        ["connection"],
+    ),
+    "hook_property": (
+        "from devops_automation.hooks.devlake import DevLakeHook\ntry:\n    DevLakeHook().ui_url()\nexcept Exception:\n    pass\n",
+        ["connection"],
+    ),
     "file_outside": ("open({outside!r}).read()\n", ["file"]),
     "file_in_repo_not_python": ("open({readme!r}).read()\n", ["file"]),
     "file_write": ("open({written!r}, 'w').write('x')\n", ["file"]),
-    "socket": ("import socket\ns = socket.socket()\ns.settimeout(0.5)\ntry:\n    s.connect(('127.0.0.1', {port}))\nexcept OSError:\n    pass\n",
-               ["network"]),
-    "http": ("import urllib.request\ntry:\n    urllib.request.urlopen('http://localhost:{port}/', timeout=0.5)\nexcept Exception:\n    pass\n",
-             ["network"]),
+    "socket": (
+        "import socket\ns = socket.socket()\ns.settimeout(0.5)\ntry:\n    s.connect(('127.0.0.1', {port}))\nexcept OSError:\n    pass\n",
+        ["network"],
+    ),
+    "http": (
+        "import urllib.request\ntry:\n    urllib.request.urlopen('http://localhost:{port}/', timeout=0.5)\nexcept Exception:\n    pass\n",
+        ["network"],
+    ),
     "sqlite": ("import sqlite3\nsqlite3.connect(':memory:')\n", ["database"]),
     "subprocess": ("import subprocess\nsubprocess.run(['true'])\n", ["process"]),
 }
@@ -130,9 +169,13 @@ def planted_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]
     outside.write_text("threshold: 1\n")
     files = []
     for name, (body, _) in PLANTED.items():
-        code = body.format(outside=str(outside), readme=str(REPO / "README.md"), written=str(tmp / "out.txt"), port=free_port())
+        code = body.format(
+            outside=str(outside), readme=str(REPO / "README.md"), written=str(tmp / "out.txt"), port=free_port()
+        )
         dag_file = tmp / f"planted_{name}.py"
-        dag_file.write_text(f"from airflow.sdk import DAG\n{code}\nwith DAG('planted_{name}', schedule=None) as dag:\n    pass\n")
+        dag_file.write_text(
+            f"from airflow.sdk import DAG\n{code}\nwith DAG('planted_{name}', schedule=None) as dag:\n    pass\n"
+        )
         files.append(dag_file)
     return parse_guarded(files)
 

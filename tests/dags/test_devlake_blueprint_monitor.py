@@ -16,7 +16,7 @@ from tests.conftest import TELEGRAM_CHAT
 pytestmark = pytest.mark.slow
 
 DAG_ID = "devlake_blueprint_monitor"
-MONDAY = dt.datetime(2026, 11, 23, 6, tzinfo=dt.timezone.utc)
+MONDAY = dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
 FAST = {"poll_interval_seconds": 1}
 
 
@@ -48,7 +48,17 @@ def test_all_pipelines_succeed_no_alert_and_the_dag_ends(sandbox, run_dag, proje
 def test_one_failure_is_alerted_before_the_others_finish_and_a_rerun_recovers(sandbox, run_dag, projects) -> None:
     names = sorted(projects)
     failing = names[0]
-    sandbox.control("devlake", "POST", "/scripts", json={"blueprintId": projects[failing], "failAtTask": 1, "message": "github: 403 rate limit exceeded", "succeedOnRerun": True})
+    sandbox.control(
+        "devlake",
+        "POST",
+        "/scripts",
+        json={
+            "blueprintId": projects[failing],
+            "failAtTask": 1,
+            "message": "github: 403 rate limit exceeded",
+            "succeedOnRerun": True,
+        },
+    )
     for name in names[1:]:
         sandbox.control("devlake", "POST", "/scripts", json={"blueprintId": projects[name], "taskSeconds": 4})
     dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, conf=FAST)
@@ -62,12 +72,18 @@ def test_one_failure_is_alerted_before_the_others_finish_and_a_rerun_recovers(sa
     assert "recovered" in recovered["text"]
     assert failing in recovered["text"]
     slack = sandbox.control("slack", "GET", "/messages", params={"channel": "C0CIFAIL"})
-    assert [("failed" in m["text"], "recovered" in m["text"]) for m in slack] == [(True, False), (False, True)]  # same alerts, mrkdwn
+    assert [("failed" in m["text"], "recovered" in m["text"]) for m in slack] == [
+        (True, False),
+        (False, True),
+    ]  # same alerts, mrkdwn
     # the alert went out while the other pipelines were still running
-    from devops_automation.hooks.devlake import parse_iso
-    from devops_automation.hooks.devlake import DevLakeHook
+    from devops_automation.hooks.devlake import DevLakeHook, parse_iso
 
-    others_done = max(parse_iso(p["finishedAt"]).timestamp() for p in DevLakeHook().pipelines() if int(p["blueprintId"]) != projects[failing])
+    others_done = max(
+        parse_iso(p["finishedAt"]).timestamp()
+        for p in DevLakeHook().pipelines()
+        if int(p["blueprintId"]) != projects[failing]
+    )
     alert_sent = sandbox.requests(system="telegram", path="/sendMessage$")[0]["ts"]
     assert alert_sent < others_done
 
@@ -81,7 +97,9 @@ def test_a_retried_watch_does_not_alert_twice(sandbox, run_dag, projects) -> Non
     from devops_automation.sensors.devlake import DevLakePipelinesSensor
 
     failing = sorted(projects)[0]
-    sandbox.control("devlake", "POST", "/scripts", json={"blueprintId": projects[failing], "failAtTask": 1, "message": "boom"})
+    sandbox.control(
+        "devlake", "POST", "/scripts", json={"blueprintId": projects[failing], "failAtTask": 1, "message": "boom"}
+    )
     pipeline = DevLakeHook().trigger_blueprint(projects[failing])
     sensor = DevLakePipelinesSensor(task_id="watch", pipelines=[pipeline["id"]], poll_interval=0.2)
     ExecutorSafeguard.test_mode = True
@@ -100,11 +118,15 @@ def test_a_retried_watch_does_not_alert_twice(sandbox, run_dag, projects) -> Non
     assert len(messages(sandbox)) == 1
 
 
-def test_a_bad_chat_id_is_a_clear_error_and_the_failures_are_still_recorded(sandbox, run_dag, projects, monkeypatch, sandbox_conns) -> None:
+def test_a_bad_chat_id_is_a_clear_error_and_the_failures_are_still_recorded(
+    sandbox, run_dag, projects, monkeypatch, sandbox_conns
+) -> None:
     conn = json.loads(sandbox_conns["AIRFLOW_CONN_TELEGRAM_DEFAULT"])
     monkeypatch.setenv("AIRFLOW_CONN_TELEGRAM_DEFAULT", json.dumps({**conn, "host": "-100999"}))
     failing = sorted(projects)[0]
-    sandbox.control("devlake", "POST", "/scripts", json={"blueprintId": projects[failing], "failAtTask": 1, "message": "boom"})
+    sandbox.control(
+        "devlake", "POST", "/scripts", json={"blueprintId": projects[failing], "failAtTask": 1, "message": "boom"}
+    )
     dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, conf={**FAST, "rerun_failed": False}, retries=0)
     assert states["watch"] == "success"
     assert states["collect_failures"] == "success"
@@ -128,7 +150,11 @@ def test_devlake_unreachable_sends_one_alert_then_fails(sandbox, sandbox_conns) 
     from devops_automation.sensors.devlake import DevLakePipelinesSensor
 
     sensor = DevLakePipelinesSensor(task_id="watch", pipelines=[1])
-    event = {"status": "error", "message": "DevLake unreachable for 900s: connection refused", "state": {"pipeline_ids": [1]}}
+    event = {
+        "status": "error",
+        "message": "DevLake unreachable for 900s: connection refused",
+        "state": {"pipeline_ids": [1]},
+    }
     ExecutorSafeguard.test_mode = True
     try:
         for _ in range(2):  # the task and its retry

@@ -12,8 +12,8 @@ from tests.conftest import TELEGRAM_CHAT
 pytestmark = pytest.mark.slow
 
 DAG_ID = "devlake_project_setup"
-MONDAY = dt.datetime(2026, 11, 23, 6, tzinfo=dt.timezone.utc)
-TUESDAY = dt.datetime(2026, 11, 24, 6, tzinfo=dt.timezone.utc)
+MONDAY = dt.datetime(2026, 11, 23, 6, tzinfo=dt.UTC)
+TUESDAY = dt.datetime(2026, 11, 24, 6, tzinfo=dt.UTC)
 
 
 def devlake_counts(sandbox) -> dict:
@@ -37,10 +37,9 @@ def remote_repo_count(sandbox) -> int:
 
 
 def run_note(run_id: str) -> str | None:
-    from sqlalchemy import select
-
     from airflow.models import DagRun
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as s:
         return s.scalar(select(DagRun).where(DagRun.dag_id == DAG_ID, DagRun.run_id == run_id)).note
@@ -50,16 +49,30 @@ def telegram_messages(sandbox) -> list[dict]:
     return sandbox.control("telegram", "GET", "/messages", params={"chat_id": TELEGRAM_CHAT})
 
 
-def test_fresh_devlake_gets_one_project_per_repository_then_a_rerun_writes_nothing(sandbox, run_dag, airflow_api_server, monkeypatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API", json.dumps({"conn_type": "http", "host": airflow_api_server["url"],
-                                                               "login": airflow_api_server["login"], "password": airflow_api_server["password"]}))
+def test_fresh_devlake_gets_one_project_per_repository_then_a_rerun_writes_nothing(
+    sandbox, run_dag, airflow_api_server, monkeypatch
+) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AIRFLOW_API",
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": airflow_api_server["url"],
+                "login": airflow_api_server["login"],
+                "password": airflow_api_server["password"],
+            }
+        ),
+    )
     expected = remote_repo_count(sandbox)
     assert expected >= 50
     sandbox.clear_requests()
 
     dag_run, states = run_dag(DAG_ID, logical_date=MONDAY)
     assert str(dag_run.state) == "success", states
-    assert run_note(dag_run.run_id) == f"projects created {expected}, updated 0, unchanged 0, failed 0; new scopes {expected}"
+    assert (
+        run_note(dag_run.run_id)
+        == f"projects created {expected}, updated 0, unchanged 0, failed 0; new scopes {expected}"
+    )
     counts = devlake_counts(sandbox)
     assert counts["projects"] == expected == counts["scopes"] == counts["webhookConnections"]
     assert counts["scopeConfigs"] == sum(counts["connections"].values())  # one per connection
@@ -85,11 +98,10 @@ def test_fresh_devlake_gets_one_project_per_repository_then_a_rerun_writes_nothi
         assert "/" not in p["name"]
 
     # the webhook API keys went to masked Variables, never to XCom
-    from sqlalchemy import select
-
     from airflow.models import Variable
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
+    from sqlalchemy import select
 
     with create_session() as s:
         keys = [v for v in s.scalars(select(Variable)) if v.key.startswith("devlake_webhook_secret_")]
@@ -113,7 +125,9 @@ def test_a_repository_added_remotely_becomes_exactly_one_new_project(sandbox, ru
     from devops_automation.hooks.devlake import DevLakeHook
 
     conn = DevLakeHook().connections("github")[0]
-    sandbox.control("devlake", "POST", f"/connections/github/{conn['id']}/remote-repos", json={"name": "brand-new-service"})
+    sandbox.control(
+        "devlake", "POST", f"/connections/github/{conn['id']}/remote-repos", json={"name": "brand-new-service"}
+    )
     sandbox.clear_requests()
     dag_run, states = run_dag(DAG_ID, logical_date=TUESDAY)
     assert str(dag_run.state) == "success", states
@@ -128,7 +142,12 @@ def test_failures_in_one_connection_do_not_stop_the_others_and_are_reported_once
 
     hook = DevLakeHook()
     broken = hook.connections("gitlab")[0]
-    sandbox.control("devlake", "POST", f"/connections/gitlab/{broken['id']}/remote-failure", json={"status": 502, "message": "GitLab is down"})
+    sandbox.control(
+        "devlake",
+        "POST",
+        f"/connections/gitlab/{broken['id']}/remote-failure",
+        json={"status": 502, "message": "GitLab is down"},
+    )
     # bursts of 429 and 500 on the write path: retried, honouring Retry-After
     sandbox.fault(system="devlake", method="POST", path=r"^/projects$", status=429, retry_after=0, times=3)
     sandbox.fault(system="devlake", method="PATCH", path=r"^/blueprints/", status=500, times=2)
@@ -158,7 +177,15 @@ def test_failures_in_one_connection_do_not_stop_the_others_and_are_reported_once
 
 def test_a_batch_that_dies_half_way_is_completed_by_its_retry(sandbox, run_dag) -> None:
     # the 4th blueprint PATCH fails hard once (400: not retried inside the hook); the task retry redoes the batch
-    sandbox.fault(system="devlake", method="PATCH", path=r"^/blueprints/", status=400, message="transient validation", skip=3, times=1)
+    sandbox.fault(
+        system="devlake",
+        method="PATCH",
+        path=r"^/blueprints/",
+        status=400,
+        message="transient validation",
+        skip=3,
+        times=1,
+    )
     dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, retries=1)
     assert str(dag_run.state) == "success", states
     counts = devlake_counts(sandbox)
@@ -216,7 +243,11 @@ def test_a_connection_without_remote_repositories_is_fine(sandbox, run_dag) -> N
     from devops_automation.hooks.devlake import DevLakeHook
 
     hook = DevLakeHook()
-    hook.request_json("POST", "/plugins/github/connections", json={"name": "empty-org", "endpoint": "https://api.github.com/", "token": "t"})
+    hook.request_json(
+        "POST",
+        "/plugins/github/connections",
+        json={"name": "empty-org", "endpoint": "https://api.github.com/", "token": "t"},
+    )
     expected = remote_repo_count(sandbox)
     dag_run, states = run_dag(DAG_ID, logical_date=MONDAY)
     assert str(dag_run.state) == "success", states
@@ -224,7 +255,10 @@ def test_a_connection_without_remote_repositories_is_fine(sandbox, run_dag) -> N
 
 
 def test_a_wrong_api_key_fails_clearly_without_a_retry_storm(sandbox, run_dag, monkeypatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_DEVLAKE_DEFAULT", json.dumps({"conn_type": "http", "host": f"{sandbox.base_url}/devlake", "password": "not-a-key"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEVLAKE_DEFAULT",
+        json.dumps({"conn_type": "http", "host": f"{sandbox.base_url}/devlake", "password": "not-a-key"}),
+    )
     sandbox.clear_requests()
     dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, retries=0)
     assert states["discover_connections"] == "failed"

@@ -21,9 +21,21 @@ class Mailbox:
         self.server = server
         tag = uuid.uuid4().hex[:8]
         self.folder, self.processed, self.attention = f"in-{tag}", f"done-{tag}", f"attention-{tag}"
-        extra = {"use_ssl": False, "folder": self.folder, "processed_folder": self.processed, "needs_attention_folder": self.attention,
-                 "allowed_senders": [GITLAB_SENDER]}
-        conn = {"conn_type": "imap", "host": "127.0.0.1", "port": server.port, "login": server.user, "password": server.password, "extra": extra}
+        extra = {
+            "use_ssl": False,
+            "folder": self.folder,
+            "processed_folder": self.processed,
+            "needs_attention_folder": self.attention,
+            "allowed_senders": [GITLAB_SENDER],
+        }
+        conn = {
+            "conn_type": "imap",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "login": server.user,
+            "password": server.password,
+            "extra": extra,
+        }
         monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", json.dumps(conn))
         with self._imap() as m:
             m.create(self.folder)
@@ -90,11 +102,24 @@ def rows(table: str) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(sa.select(t).order_by(t.c[list(t.c.keys())[0]]))]
 
 
-def add_failed_pipeline(sandbox: Any, project_id: int, trace: Any, *, name: str = "unit-tests", reason: str = "script_failure",
-                        ref: str = "main", extra_jobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def add_failed_pipeline(
+    sandbox: Any,
+    project_id: int,
+    trace: Any,
+    *,
+    name: str = "unit-tests",
+    reason: str = "script_failure",
+    ref: str = "main",
+    extra_jobs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A new pipeline whose job ``name`` failed with ``trace`` (text, or {"generate_bytes": n, ...})."""
-    jobs = [{"name": "build", "stage": "build", "trace": "ok\n"}, {"name": name, "stage": "test", "status": "failed", "failure_reason": reason, "trace": trace}]
-    return sandbox.control("gitlab", "POST", f"/projects/{project_id}/pipelines", json={"ref": ref, "jobs": jobs + (extra_jobs or [])})
+    jobs = [
+        {"name": "build", "stage": "build", "trace": "ok\n"},
+        {"name": name, "stage": "test", "status": "failed", "failure_reason": reason, "trace": trace},
+    ]
+    return sandbox.control(
+        "gitlab", "POST", f"/projects/{project_id}/pipelines", json={"ref": ref, "jobs": jobs + (extra_jobs or [])}
+    )
 
 
 def webhook_event(sandbox: Any, pipeline_id: int) -> dict[str, Any]:

@@ -83,7 +83,9 @@ async def read_params(request: Request, json_body: bool = True) -> Params:
         form = await request.form()
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
-                params.files[key] = Upload(value.filename or key, value.content_type or "application/octet-stream", await value.read())
+                params.files[key] = Upload(
+                    value.filename or key, value.content_type or "application/octet-stream", await value.read()
+                )
             else:
                 params.values[key] = value
     elif content_type == "application/json" and json_body:

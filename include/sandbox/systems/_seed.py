@@ -16,7 +16,20 @@ import unicodedata
 from dataclasses import dataclass
 
 _ADJECTIVES = ("fast", "blue", "core", "edge", "smart", "quiet", "bright", "solid", "rapid", "open", "prime", "lucid")
-_NOUNS = ("api", "worker", "gateway", "billing", "search", "ledger", "portal", "auth", "catalog", "notifier", "scheduler", "metrics")
+_NOUNS = (
+    "api",
+    "worker",
+    "gateway",
+    "billing",
+    "search",
+    "ledger",
+    "portal",
+    "auth",
+    "catalog",
+    "notifier",
+    "scheduler",
+    "metrics",
+)
 
 #: GitLab project (name, path) pairs with unicode or characters that need sanitising (GitLab allows
 #: letters, digits, emoji, "_", ".", "+", "-" and spaces in names; the path is an ASCII slug).
@@ -44,7 +57,9 @@ def word_names(rng: random.Random, count: int, numbered_from: int | None = None)
     """``count`` distinct "adjective-noun" names (at most 144), or "adjective-noun-<n>" numbered from
     ``numbered_from`` when given (any count, for bulk generation)."""
     if numbered_from is not None:
-        return [f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{n}" for n in range(numbered_from, numbered_from + count)]
+        return [
+            f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{n}" for n in range(numbered_from, numbered_from + count)
+        ]
     return rng.sample([f"{a}-{n}" for a in _ADJECTIVES for n in _NOUNS], count)
 
 

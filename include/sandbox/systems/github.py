@@ -27,7 +27,7 @@ import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -60,18 +60,18 @@ def iso(ts: float | None) -> str | None:
     """GitHub's timestamp format: ``2026-01-01T12:00:00Z`` (UTC, seconds)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(int(ts), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def day_start(ts: float) -> float:
-    d = datetime.fromtimestamp(ts, timezone.utc)
-    return datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()
+    d = datetime.fromtimestamp(ts, UTC)
+    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
 
 
 def week_start(ts: float) -> float:
     """Sunday 00:00 UTC of the week holding ``ts`` (GitHub's stats weeks)."""
     d0 = day_start(ts)
-    weekday = (datetime.fromtimestamp(d0, timezone.utc).weekday() + 1) % 7  # Sunday = 0
+    weekday = (datetime.fromtimestamp(d0, UTC).weekday() + 1) % 7  # Sunday = 0
     return d0 - weekday * DAY
 
 
@@ -84,12 +84,12 @@ def _parse_instant(text: str) -> tuple[float, bool]:
     text = text.strip()
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-            return datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp(), True
+            return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp(), True
         dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
     except ValueError as exc:
         raise BadDate(text) from exc
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return dt.timestamp(), False
 
 
@@ -294,7 +294,9 @@ class Run:
 
     def updated_at(self, now: float, upto: int | None = None) -> float:
         attempt = self.attempts[(upto or len(self.attempts)) - 1]
-        times = [attempt.run_started_at] + [t for j in self.latest_jobs(upto) for t in (j.started_at, j.finished_at(now)) if t is not None and t <= now]
+        times = [attempt.run_started_at] + [
+            t for j in self.latest_jobs(upto) for t in (j.started_at, j.finished_at(now)) if t is not None and t <= now
+        ]
         return max(times)
 
 
@@ -346,7 +348,16 @@ class GitHubState:
 
 
 ACTORS = ("alice", "bob", "carol", "dave", "erin", "dependabot[bot]")
-BRANCHES = ("main", "main", "main", "develop", "feature/login", "feature/search", "fix/flaky-cache", "dependabot/pip/requests-2.32")
+BRANCHES = (
+    "main",
+    "main",
+    "main",
+    "develop",
+    "feature/login",
+    "feature/search",
+    "fix/flaky-cache",
+    "dependabot/pip/requests-2.32",
+)
 SEED_REPOS = (
     # name, default branch, runs per day, stars, forks, watchers, language, license
     ("api", "main", 36, 1250, 210, 48, "Python", "mit"),
@@ -355,8 +366,15 @@ SEED_REPOS = (
     ("empty", "main", 0, 0, 0, 1, "", None),
 )
 SEED_WORKFLOWS = {
-    "api": [("CI", "ci.yml", ("lint", "test", "build"), ("push", "pull_request")), ("Deploy", "deploy.yml", ("deploy",), ("push",)), ("Nightly", "nightly.yml", ("e2e",), ("schedule",))],
-    "web": [("CI", "ci.yml", ("lint", "unit", "build"), ("push", "pull_request")), ("Release", "release.yml", ("publish",), ("workflow_dispatch",))],
+    "api": [
+        ("CI", "ci.yml", ("lint", "test", "build"), ("push", "pull_request")),
+        ("Deploy", "deploy.yml", ("deploy",), ("push",)),
+        ("Nightly", "nightly.yml", ("e2e",), ("schedule",)),
+    ],
+    "web": [
+        ("CI", "ci.yml", ("lint", "unit", "build"), ("push", "pull_request")),
+        ("Release", "release.yml", ("publish",), ("workflow_dispatch",)),
+    ],
     "infra": [("Terraform", "terraform.yml", ("plan", "apply"), ("push", "pull_request"))],
     "empty": [],
 }
@@ -385,8 +403,18 @@ class Seeder:
             self.s.user(login)
         for i, (name, branch, per_day, stars, forks, subs, lang, lic) in enumerate(SEED_REPOS):
             repo = Repo(
-                1_000_001 + i, owner, name, branch, self.t0 - (900 - 100 * i) * DAY, self.t0 - 3600 * (i + 1),
-                stars, forks, subs, lang, lic, description=f"acme {name}",
+                1_000_001 + i,
+                owner,
+                name,
+                branch,
+                self.t0 - (900 - 100 * i) * DAY,
+                self.t0 - 3600 * (i + 1),
+                stars,
+                forks,
+                subs,
+                lang,
+                lic,
+                description=f"acme {name}",
             )
             key = repo.full_name.lower()
             self.s.repos[key] = repo
@@ -414,8 +442,16 @@ class Seeder:
                     continue
                 login = self.rng.choice(ACTORS[:5])
                 linked = self.rng.random() > 0.08
-                out.append(Commit(ts, self.s.user(login) if linked else None, f"{login}@acme.dev" if linked else self.rng.choice(anon),
-                                  self.rng.randint(1, 400), self.rng.randint(0, 200), merge=self.rng.random() < 0.1))
+                out.append(
+                    Commit(
+                        ts,
+                        self.s.user(login) if linked else None,
+                        f"{login}@acme.dev" if linked else self.rng.choice(anon),
+                        self.rng.randint(1, 400),
+                        self.rng.randint(0, 200),
+                        merge=self.rng.random() < 0.1,
+                    )
+                )
         out.sort(key=lambda c: c.ts)
         return out
 
@@ -426,7 +462,14 @@ class Seeder:
             created = self.t0 - (total - n + 1) * 90 * DAY / total - self.rng.randint(0, 3600)
             is_pr = self.rng.random() < 0.6
             user = self.s.user(self.rng.choice(ACTORS))
-            issue = Issue(n, f"{'Change' if is_pr else 'Bug'} #{n}: {self.rng.choice(['cache', 'login', 'search', 'deploy', 'docs'])}", user, is_pr, created, created)
+            issue = Issue(
+                n,
+                f"{'Change' if is_pr else 'Bug'} #{n}: {self.rng.choice(['cache', 'login', 'search', 'deploy', 'docs'])}",
+                user,
+                is_pr,
+                created,
+                created,
+            )
             r = self.rng.random()
             if r < 0.65:  # closed (PRs: mostly merged)
                 issue.closed_at = min(self.t0 - 60, created + self.rng.randint(600, 5 * DAY))
@@ -448,9 +491,38 @@ class Seeder:
         out = []
         for k in range(12):
             created = self.t0 - (12 - k) * WEEK + 3600
-            out.append(Release(5_000_000 + repo.id * 100 + k, f"v1.{k}.0", f"v1.{k}.0", self.s.user("alice"), created, created + 600))
-        out.append(Release(5_000_000 + repo.id * 100 + 50, "v1.12.0-rc1", "v1.12.0 RC1", self.s.user("bob"), self.t0 - 2 * DAY, self.t0 - 2 * DAY + 60, prerelease=True))
-        out.append(Release(5_000_000 + repo.id * 100 + 51, "v1.12.0", "v1.12.0 (draft)", self.s.user("bob"), self.t0 - DAY, None, draft=True))
+            out.append(
+                Release(
+                    5_000_000 + repo.id * 100 + k,
+                    f"v1.{k}.0",
+                    f"v1.{k}.0",
+                    self.s.user("alice"),
+                    created,
+                    created + 600,
+                )
+            )
+        out.append(
+            Release(
+                5_000_000 + repo.id * 100 + 50,
+                "v1.12.0-rc1",
+                "v1.12.0 RC1",
+                self.s.user("bob"),
+                self.t0 - 2 * DAY,
+                self.t0 - 2 * DAY + 60,
+                prerelease=True,
+            )
+        )
+        out.append(
+            Release(
+                5_000_000 + repo.id * 100 + 51,
+                "v1.12.0",
+                "v1.12.0 (draft)",
+                self.s.user("bob"),
+                self.t0 - DAY,
+                None,
+                draft=True,
+            )
+        )
         return out
 
     def runs(self, repo: Repo, per_day: int) -> None:
@@ -463,11 +535,17 @@ class Seeder:
             created = self.t0 - 30 * DAY + (k + self.rng.random() * 0.8) * (30 * DAY - 3 * 3600) / total
             wf = workflows[0] if self.rng.random() < 0.7 or len(workflows) == 1 else self.rng.choice(workflows[1:])
             event = self.rng.choice(wf.events)
-            branch = repo.default_branch if event in ("schedule", "workflow_dispatch") or wf.name in ("Deploy", "Release") else self.rng.choice(BRANCHES).replace("main", repo.default_branch)
+            branch = (
+                repo.default_branch
+                if event in ("schedule", "workflow_dispatch") or wf.name in ("Deploy", "Release")
+                else self.rng.choice(BRANCHES).replace("main", repo.default_branch)
+            )
             if event == "pull_request" and branch == repo.default_branch:
                 branch = "feature/login"
             roll = self.rng.random()
-            outcome = "flaky" if roll < 0.06 else "failure" if roll < 0.18 else "cancelled" if roll < 0.21 else "success"
+            outcome = (
+                "flaky" if roll < 0.06 else "failure" if roll < 0.18 else "cancelled" if roll < 0.21 else "success"
+            )
             actor = "dependabot[bot]" if branch.startswith("dependabot/") else self.rng.choice(ACTORS[:5])
             numbers[wf.id] = numbers.get(wf.id, 0) + 1
             self.add_run(repo, wf, numbers[wf.id], event, branch, actor, created, outcome, self.rng)
@@ -476,16 +554,64 @@ class Seeder:
         """Two runs that are still going at reset time: one queued, one in progress."""
         wf = self.s.workflows[repo.full_name.lower()][0]
         n = sum(1 for r in self.s.repo_runs(repo) if r.workflow is wf)
-        self.add_run(repo, wf, n + 1, "push", "main", "alice", self.t0 - 120, "success", self.rng, queue=(60, 60), duration=(600, 600))
-        self.add_run(repo, wf, n + 2, "pull_request", "feature/search", "bob", self.t0 - 30, "success", self.rng, queue=(900, 900), duration=(300, 300))
+        self.add_run(
+            repo,
+            wf,
+            n + 1,
+            "push",
+            "main",
+            "alice",
+            self.t0 - 120,
+            "success",
+            self.rng,
+            queue=(60, 60),
+            duration=(600, 600),
+        )
+        self.add_run(
+            repo,
+            wf,
+            n + 2,
+            "pull_request",
+            "feature/search",
+            "bob",
+            self.t0 - 30,
+            "success",
+            self.rng,
+            queue=(900, 900),
+            duration=(300, 300),
+        )
 
-    def add_run(self, repo: Repo, wf: Workflow, number: int, event: str, branch: str, actor: str, created: float, outcome: str,
-                rng: random.Random, queue: tuple[int, int] | None = None, duration: tuple[int, int] | None = None) -> Run:
+    def add_run(
+        self,
+        repo: Repo,
+        wf: Workflow,
+        number: int,
+        event: str,
+        branch: str,
+        actor: str,
+        created: float,
+        outcome: str,
+        rng: random.Random,
+        queue: tuple[int, int] | None = None,
+        duration: tuple[int, int] | None = None,
+    ) -> Run:
         return add_run(self.s, repo, wf, number, event, branch, actor, created, outcome, rng, queue, duration)
 
 
-def add_run(state: GitHubState, repo: Repo, wf: Workflow, number: int, event: str, branch: str, actor: str, created: float, outcome: str,
-            rng: random.Random, queue: tuple[int, int] | None = None, duration: tuple[int, int] | None = None) -> Run:
+def add_run(
+    state: GitHubState,
+    repo: Repo,
+    wf: Workflow,
+    number: int,
+    event: str,
+    branch: str,
+    actor: str,
+    created: float,
+    outcome: str,
+    rng: random.Random,
+    queue: tuple[int, int] | None = None,
+    duration: tuple[int, int] | None = None,
+) -> Run:
     """Add one run. ``outcome``: success | failure | cancelled | timed_out | flaky (attempt 1 fails,
     attempt 2 re-runs the failed job and succeeds)."""
     run_id = next(state.run_ids)
@@ -493,8 +619,20 @@ def add_run(state: GitHubState, repo: Repo, wf: Workflow, number: int, event: st
     pr = None
     if event == "pull_request":
         pr = 1 + (run_id % 50)
-    run = Run(run_id, repo, wf, number, event, branch, _sha(repo.full_name, run_id), user, created,
-              f"{wf.name} #{number} on {branch}", 30_000_000_000 + run_id % 10_000_000, pull_request=pr)
+    run = Run(
+        run_id,
+        repo,
+        wf,
+        number,
+        event,
+        branch,
+        _sha(repo.full_name, run_id),
+        user,
+        created,
+        f"{wf.name} #{number} on {branch}",
+        30_000_000_000 + run_id % 10_000_000,
+        pull_request=pr,
+    )
     failing = rng.randrange(len(wf.jobs)) if outcome in ("failure", "flaky", "timed_out") else None
     first = Attempt(1, created + rng.randint(0, 3), user)
     for idx, job_name in enumerate(wf.jobs):
@@ -515,13 +653,32 @@ def add_run(state: GitHubState, repo: Repo, wf: Workflow, number: int, event: st
     return run
 
 
-def plan_job(state: GitHubState, run: Run, attempt: int, name: str, created: float, conclusion: str, rng: random.Random,
-             queue: tuple[int, int] | None = None, duration: tuple[int, int] | None = None) -> Job:
+def plan_job(
+    state: GitHubState,
+    run: Run,
+    attempt: int,
+    name: str,
+    created: float,
+    conclusion: str,
+    rng: random.Random,
+    queue: tuple[int, int] | None = None,
+    duration: tuple[int, int] | None = None,
+) -> Job:
     wait = rng.randint(*queue) if queue else (rng.randint(300, 1200) if rng.random() < 0.08 else rng.randint(2, 90))
     took = rng.randint(*duration) if duration else rng.randint(30, 900)
     started = created + wait
-    job = Job(next(state.job_ids), run.id, attempt, name, created, started, started + took, conclusion,
-              f"GitHub Actions {rng.randint(1, 999)}", failure_text=rng.choice(FAILURES) if conclusion != "success" else "")
+    job = Job(
+        next(state.job_ids),
+        run.id,
+        attempt,
+        name,
+        created,
+        started,
+        started + took,
+        conclusion,
+        f"GitHub Actions {rng.randint(1, 999)}",
+        failure_text=rng.choice(FAILURES) if conclusion != "success" else "",
+    )
     state.jobs[job.id] = job
     return job
 
@@ -538,13 +695,28 @@ def error_response(status: int, message: str, retry_after: float | None) -> Resp
     headers.update(retry_after_headers(retry_after))
     if status in (403, 429) and retry_after is None:
         headers.update({"x-ratelimit-remaining": "0", "x-ratelimit-limit": "5000", "x-ratelimit-resource": "core"})
-    return JSONResponse({"message": message, "documentation_url": DOCS, "status": str(status)}, status_code=status, headers=headers)
+    return JSONResponse(
+        {"message": message, "documentation_url": DOCS, "status": str(status)}, status_code=status, headers=headers
+    )
 
 
 class GitHubError(ApiError):
-    def __init__(self, status: int, message: str, doc: str = DOCS, headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        doc: str = DOCS,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
-        self.status, self.message, self.doc, self.headers, self.extra = status, message, doc, dict(headers or {}), extra or {}
+        self.status, self.message, self.doc, self.headers, self.extra = (
+            status,
+            message,
+            doc,
+            dict(headers or {}),
+            extra or {},
+        )
 
     def response(self) -> Response:
         if self.status == 401 and self.message == "Bad credentials":
@@ -559,7 +731,11 @@ def not_found() -> GitHubError:
 
 
 def validation_failed(message: str, field_name: str = "q", code: str = "invalid") -> GitHubError:
-    return GitHubError(422, "Validation Failed", extra={"errors": [{"message": message, "resource": "Search", "field": field_name, "code": code}]})
+    return GitHubError(
+        422,
+        "Validation Failed",
+        extra={"errors": [{"message": message, "resource": "Search", "field": field_name, "code": code}]},
+    )
 
 
 router = APIRouter(route_class=ErrorRoute)
@@ -592,7 +768,11 @@ class Ctx:
 def _bucket(state: GitHubState, identity: str, resource: str, now: float) -> RateBucket:
     key = (identity, resource)
     bucket = state.rates.get(key)
-    limit = state.limits["anonymous"] if identity == "anonymous" and resource == "core" else state.limits.get(resource, 5000)
+    limit = (
+        state.limits["anonymous"]
+        if identity == "anonymous" and resource == "core"
+        else state.limits.get(resource, 5000)
+    )
     if resource == "search" and identity == "anonymous":
         limit = 10
     window = 60 if resource == "search" else 3600
@@ -631,17 +811,31 @@ def ctx(request: Request, resource: str = "core", spend: bool = True) -> Ctx:
         raise GitHubError(401, "Bad credentials")
     bucket = _bucket(state, identity, resource, now)
     sec = state.secondary
-    if sec and (sec.get("remaining") is None or sec["remaining"] > 0) and re.search(sec.get("path") or ".*", request.url.path[len(PREFIX):]):
+    if (
+        sec
+        and (sec.get("remaining") is None or sec["remaining"] > 0)
+        and re.search(sec.get("path") or ".*", request.url.path[len(PREFIX) :])
+    ):
         if sec.get("remaining") is not None:
             sec["remaining"] -= 1
         state.count("secondary_rate_limited")
         rid = f"SANDBOX:{state.counts['requests']:08X}"
         headers = {**rate_headers(bucket, resource), **retry_after_headers(sec.get("retry_after", 60))}
-        raise GitHubError(403, SECONDARY_MESSAGE.format(rid=rid), f"{DOCS}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits", headers)
+        raise GitHubError(
+            403,
+            SECONDARY_MESSAGE.format(rid=rid),
+            f"{DOCS}/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
+            headers,
+        )
     if spend and bucket.remaining <= 0:
         state.count("rate_limited")
         who = "user ID 1" if identity != "anonymous" else "127.0.0.1"
-        raise GitHubError(bucket.status, f"API rate limit exceeded for {who}.", f"{DOCS}/overview/rate-limits-for-the-rest-api#about-primary-rate-limits", rate_headers(bucket, resource))
+        raise GitHubError(
+            bucket.status,
+            f"API rate limit exceeded for {who}.",
+            f"{DOCS}/overview/rate-limits-for-the-rest-api#about-primary-rate-limits",
+            rate_headers(bucket, resource),
+        )
     return Ctx(request, state, identity, resource, bucket, version, now)
 
 
@@ -649,7 +843,9 @@ def etag_of(payload: bytes) -> str:
     return 'W/"' + hashlib.sha256(payload).hexdigest()[:40] + '"'
 
 
-def respond(c: Ctx, body: Any, status: int = 200, headers: dict[str, str] | None = None, spend: bool = True) -> Response:
+def respond(
+    c: Ctx, body: Any, status: int = 200, headers: dict[str, str] | None = None, spend: bool = True
+) -> Response:
     """JSON answer with rate-limit headers and an ETag; ``if-none-match`` on an unchanged body -> 304
     (which spends no rate limit when authenticated)."""
     payload = b"" if status == 204 else json.dumps(body, separators=(",", ":")).encode()
@@ -701,7 +897,7 @@ def paginate(c: Ctx, items: list[Any], default: int = 30, cap: int | None = None
     query = [(k, v) for k, v in parse_qsl(c.request.url.query, keep_blank_values=True) if k != "page"]
 
     def href(n: int) -> str:
-        return f"{c.base}{c.request.url.path[len(PREFIX):]}?{urlencode(query + [('page', str(n))])}"
+        return f"{c.base}{c.request.url.path[len(PREFIX) :]}?{urlencode(query + [('page', str(n))])}"
 
     links = []
     if page < pages:
@@ -724,8 +920,16 @@ def repo_of(c: Ctx, owner: str, name: str) -> Repo:
 def user_json(c: Ctx, u: User | None) -> dict[str, Any] | None:
     if u is None:
         return None
-    return {"login": u.login, "id": u.id, "node_id": f"U_{u.id}", "type": u.type, "site_admin": False,
-            "url": f"{c.base}/users/{u.login}", "html_url": f"https://github.com/{u.login}", "avatar_url": f"https://avatars.githubusercontent.com/u/{u.id}"}
+    return {
+        "login": u.login,
+        "id": u.id,
+        "node_id": f"U_{u.id}",
+        "type": u.type,
+        "site_admin": False,
+        "url": f"{c.base}/users/{u.login}",
+        "html_url": f"https://github.com/{u.login}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{u.id}",
+    }
 
 
 def repo_json(c: Ctx, r: Repo, full: bool = True) -> dict[str, Any]:
@@ -733,14 +937,37 @@ def repo_json(c: Ctx, r: Repo, full: bool = True) -> dict[str, Any]:
     open_items = sum(1 for i in c.state.issues.get(key, []) if i.state == "open")
     url = f"{c.base}/repos/{r.full_name}"
     out: dict[str, Any] = {
-        "id": r.id, "node_id": f"R_{r.id}", "name": r.name, "full_name": r.full_name, "private": r.private,
-        "owner": user_json(c, r.owner), "html_url": f"https://github.com/{r.full_name}", "description": r.description,
-        "fork": False, "url": url, "created_at": iso(r.created_at), "updated_at": iso(r.pushed_at), "pushed_at": iso(r.pushed_at),
-        "stargazers_count": r.stars, "watchers_count": r.stars, "watchers": r.stars, "forks_count": r.forks, "forks": r.forks,
-        "open_issues_count": open_items, "open_issues": open_items, "language": r.language or None, "archived": r.archived,
-        "disabled": False, "visibility": "private" if r.private else "public", "default_branch": r.default_branch,
+        "id": r.id,
+        "node_id": f"R_{r.id}",
+        "name": r.name,
+        "full_name": r.full_name,
+        "private": r.private,
+        "owner": user_json(c, r.owner),
+        "html_url": f"https://github.com/{r.full_name}",
+        "description": r.description,
+        "fork": False,
+        "url": url,
+        "created_at": iso(r.created_at),
+        "updated_at": iso(r.pushed_at),
+        "pushed_at": iso(r.pushed_at),
+        "stargazers_count": r.stars,
+        "watchers_count": r.stars,
+        "watchers": r.stars,
+        "forks_count": r.forks,
+        "forks": r.forks,
+        "open_issues_count": open_items,
+        "open_issues": open_items,
+        "language": r.language or None,
+        "archived": r.archived,
+        "disabled": False,
+        "visibility": "private" if r.private else "public",
+        "default_branch": r.default_branch,
         "license": {"key": r.license, "name": r.license.upper(), "spdx_id": r.license.upper()} if r.license else None,
-        "has_issues": True, "has_projects": True, "has_wiki": True, "has_downloads": True, "size": 1024 + r.id % 977,
+        "has_issues": True,
+        "has_projects": True,
+        "has_wiki": True,
+        "has_downloads": True,
+        "size": 1024 + r.id % 977,
     }
     if c.version >= "2026-03-10":
         out.pop("has_downloads")
@@ -753,26 +980,56 @@ def repo_json(c: Ctx, r: Repo, full: bool = True) -> dict[str, Any]:
 def issue_json(c: Ctx, repo: Repo, i: Issue, as_pull: bool = False) -> dict[str, Any]:
     base = f"{c.base}/repos/{repo.full_name}"
     out: dict[str, Any] = {
-        "id": repo.id * 10_000 + i.number, "node_id": f"I_{repo.id}_{i.number}", "number": i.number, "title": i.title,
-        "user": user_json(c, i.user), "state": i.state, "locked": False, "labels": [{"name": n} for n in i.labels],
-        "created_at": iso(i.created_at), "updated_at": iso(i.updated_at), "closed_at": iso(i.closed_at),
-        "url": f"{base}/{'pulls' if as_pull else 'issues'}/{i.number}", "html_url": f"https://github.com/{repo.full_name}/{'pull' if i.is_pr else 'issues'}/{i.number}",
+        "id": repo.id * 10_000 + i.number,
+        "node_id": f"I_{repo.id}_{i.number}",
+        "number": i.number,
+        "title": i.title,
+        "user": user_json(c, i.user),
+        "state": i.state,
+        "locked": False,
+        "labels": [{"name": n} for n in i.labels],
+        "created_at": iso(i.created_at),
+        "updated_at": iso(i.updated_at),
+        "closed_at": iso(i.closed_at),
+        "url": f"{base}/{'pulls' if as_pull else 'issues'}/{i.number}",
+        "html_url": f"https://github.com/{repo.full_name}/{'pull' if i.is_pr else 'issues'}/{i.number}",
         "author_association": "MEMBER",
     }
     if as_pull:
-        out.update({"merged_at": iso(i.merged_at), "draft": i.draft, "head": {"ref": i.head_branch, "sha": _sha(repo.full_name, i.number)},
-                    "base": {"ref": i.base_branch}, "merge_commit_sha": _sha("merge", i.number) if i.merged_at else None})
+        out.update(
+            {
+                "merged_at": iso(i.merged_at),
+                "draft": i.draft,
+                "head": {"ref": i.head_branch, "sha": _sha(repo.full_name, i.number)},
+                "base": {"ref": i.base_branch},
+                "merge_commit_sha": _sha("merge", i.number) if i.merged_at else None,
+            }
+        )
     elif i.is_pr:
         out["draft"] = i.draft
-        out["pull_request"] = {"url": f"{base}/pulls/{i.number}", "html_url": out["html_url"], "merged_at": iso(i.merged_at)}
+        out["pull_request"] = {
+            "url": f"{base}/pulls/{i.number}",
+            "html_url": out["html_url"],
+            "merged_at": iso(i.merged_at),
+        }
     return out
 
 
 def release_json(c: Ctx, repo: Repo, r: Release) -> dict[str, Any]:
-    return {"id": r.id, "tag_name": r.tag_name, "name": r.name, "draft": r.draft, "prerelease": r.prerelease,
-            "created_at": iso(r.created_at), "published_at": iso(r.published_at), "author": user_json(c, r.author),
-            "url": f"{c.base}/repos/{repo.full_name}/releases/{r.id}", "html_url": f"https://github.com/{repo.full_name}/releases/tag/{r.tag_name}",
-            "target_commitish": repo.default_branch, "assets": []}
+    return {
+        "id": r.id,
+        "tag_name": r.tag_name,
+        "name": r.name,
+        "draft": r.draft,
+        "prerelease": r.prerelease,
+        "created_at": iso(r.created_at),
+        "published_at": iso(r.published_at),
+        "author": user_json(c, r.author),
+        "url": f"{c.base}/repos/{repo.full_name}/releases/{r.id}",
+        "html_url": f"https://github.com/{repo.full_name}/releases/tag/{r.tag_name}",
+        "target_commitish": repo.default_branch,
+        "assets": [],
+    }
 
 
 # -- repository routes -----------------------------------------------------------------------------
@@ -880,8 +1137,14 @@ async def stats_contributors(request: Request, owner: str, repo: str) -> Respons
             wk[0] += 0 if big else cm.additions
             wk[1] += 0 if big else cm.deletions
             wk[2] += 1
-        rows = [{"author": user_json(c, authors[k]), "total": sum(v[2] for v in ws.values()),
-                 "weeks": [{"w": int(w), "a": v[0], "d": v[1], "c": v[2]} for w, v in sorted(ws.items())]} for k, ws in per.items()]
+        rows = [
+            {
+                "author": user_json(c, authors[k]),
+                "total": sum(v[2] for v in ws.values()),
+                "weeks": [{"w": int(w), "a": v[0], "d": v[1], "c": v[2]} for w, v in sorted(ws.items())],
+            }
+            for k, ws in per.items()
+        ]
         return sorted(rows, key=lambda r: r["total"])
 
     return await _stats(request, owner, repo, build)
@@ -922,7 +1185,9 @@ async def participation(request: Request, owner: str, repo: str) -> Response:
     return await _stats(request, owner, repo, build)
 
 
-def _sort_items(items: list[Issue], request: Request, keys: dict[str, Callable[[Issue], Any]], default: str) -> list[Issue]:
+def _sort_items(
+    items: list[Issue], request: Request, keys: dict[str, Callable[[Issue], Any]], default: str
+) -> list[Issue]:
     sort = request.query_params.get("sort", default)
     if sort not in keys:
         sort = default
@@ -933,7 +1198,9 @@ def _sort_items(items: list[Issue], request: Request, keys: dict[str, Callable[[
 def _state_filter(request: Request, items: list[Issue]) -> list[Issue]:
     wanted = request.query_params.get("state", "open")
     if wanted not in ("open", "closed", "all"):
-        raise GitHubError(422, "Validation Failed", extra={"errors": [{"resource": "Issue", "field": "state", "code": "invalid"}]})
+        raise GitHubError(
+            422, "Validation Failed", extra={"errors": [{"resource": "Issue", "field": "state", "code": "invalid"}]}
+        )
     return [i for i in items if wanted == "all" or i.state == wanted]
 
 
@@ -944,8 +1211,12 @@ async def list_pulls(request: Request, owner: str, repo: str) -> Response:
     items = _state_filter(request, [i for i in c.state.issues[r.full_name.lower()] if i.is_pr])
     if request.query_params.get("base"):
         items = [i for i in items if i.base_branch == request.query_params["base"]]
-    keys = {"created": lambda i: i.created_at, "updated": lambda i: i.updated_at, "popularity": lambda i: i.number % 7,
-            "long-running": lambda i: (i.closed_at or c.now) - i.created_at}
+    keys = {
+        "created": lambda i: i.created_at,
+        "updated": lambda i: i.updated_at,
+        "popularity": lambda i: i.number % 7,
+        "long-running": lambda i: (i.closed_at or c.now) - i.created_at,
+    }
     items = _sort_items(items, request, keys, "created")
     page, link = paginate(c, items)
     return respond(c, [issue_json(c, r, i, as_pull=True) for i in page], headers=link)
@@ -972,7 +1243,9 @@ async def list_issues(request: Request, owner: str, repo: str) -> Response:
         try:
             t = _parse_instant(since)[0]
         except BadDate:
-            raise GitHubError(422, "Validation Failed", extra={"errors": [{"resource": "Issue", "field": "since", "code": "invalid"}]}) from None
+            raise GitHubError(
+                422, "Validation Failed", extra={"errors": [{"resource": "Issue", "field": "since", "code": "invalid"}]}
+            ) from None
         items = [i for i in items if i.updated_at >= t]
     keys = {"created": lambda i: i.created_at, "updated": lambda i: i.updated_at, "comments": lambda i: i.number % 5}
     items = _sort_items(items, request, keys, "created")
@@ -1032,9 +1305,13 @@ def _search_filter(c: Ctx, q: str) -> list[tuple[Repo, Issue]]:
             continue
         if key in ("is", "type", "state"):
             check = {
-                "pr": lambda i: i.is_pr, "issue": lambda i: not i.is_pr, "open": lambda i: i.state == "open",
-                "closed": lambda i: i.state == "closed", "merged": lambda i: i.merged_at is not None,
-                "unmerged": lambda i: i.is_pr and i.closed_at is not None and i.merged_at is None, "draft": lambda i: i.draft,
+                "pr": lambda i: i.is_pr,
+                "issue": lambda i: not i.is_pr,
+                "open": lambda i: i.state == "open",
+                "closed": lambda i: i.state == "closed",
+                "merged": lambda i: i.merged_at is not None,
+                "unmerged": lambda i: i.is_pr and i.closed_at is not None and i.merged_at is None,
+                "draft": lambda i: i.draft,
             }.get(value)
         elif key in ("created", "updated", "closed", "merged"):
             try:
@@ -1075,23 +1352,36 @@ async def search_issues(request: Request) -> Response:
     items = _search_filter(c, q)
     sort = request.query_params.get("sort")
     if sort in ("created", "updated"):
-        items.sort(key=lambda ri: getattr(ri[1], f"{sort}_at"), reverse=request.query_params.get("order", "desc") != "asc")
+        items.sort(
+            key=lambda ri: getattr(ri[1], f"{sort}_at"), reverse=request.query_params.get("order", "desc") != "asc"
+        )
     else:
         items.sort(key=lambda ri: (ri[0].id, -ri[1].number))
     per_page, page = page_params(request)
     if (page - 1) * per_page >= SEARCH_CAP:
         raise validation_failed("Only the first 1000 search results are available", field_name="page")
     chunk, link = paginate(c, items, cap=SEARCH_CAP)
-    body = {"total_count": len(items), "incomplete_results": False, "items": [{**issue_json(c, r, i), "score": 1.0} for r, i in chunk]}
+    body = {
+        "total_count": len(items),
+        "incomplete_results": False,
+        "items": [{**issue_json(c, r, i), "score": 1.0} for r, i in chunk],
+    }
     return respond(c, body, headers=link)
 
 
 # -- Actions ---------------------------------------------------------------------------------------
 def workflow_json(c: Ctx, repo: Repo, wf: Workflow) -> dict[str, Any]:
-    return {"id": wf.id, "node_id": f"W_{wf.id}", "name": wf.name, "path": wf.path, "state": "active",
-            "created_at": iso(repo.created_at), "updated_at": iso(repo.pushed_at),
-            "url": f"{c.base}/repos/{repo.full_name}/actions/workflows/{wf.id}",
-            "html_url": f"https://github.com/{repo.full_name}/blob/{repo.default_branch}/{wf.path}"}
+    return {
+        "id": wf.id,
+        "node_id": f"W_{wf.id}",
+        "name": wf.name,
+        "path": wf.path,
+        "state": "active",
+        "created_at": iso(repo.created_at),
+        "updated_at": iso(repo.pushed_at),
+        "url": f"{c.base}/repos/{repo.full_name}/actions/workflows/{wf.id}",
+        "html_url": f"https://github.com/{repo.full_name}/blob/{repo.default_branch}/{wf.path}",
+    }
 
 
 def run_json(c: Ctx, run: Run, attempt: int | None = None, exclude_prs: bool = False) -> dict[str, Any]:
@@ -1099,40 +1389,88 @@ def run_json(c: Ctx, run: Run, attempt: int | None = None, exclude_prs: bool = F
     att = run.attempts[n - 1]
     repo = run.repo
     url = f"{c.base}/repos/{repo.full_name}/actions/runs/{run.id}"
-    prs = [] if exclude_prs or run.pull_request is None else [
-        {"number": run.pull_request, "url": f"{c.base}/repos/{repo.full_name}/pulls/{run.pull_request}",
-         "head": {"ref": run.head_branch, "sha": run.head_sha}, "base": {"ref": repo.default_branch}}]
-    small_repo = {"id": repo.id, "name": repo.name, "full_name": repo.full_name, "owner": user_json(c, repo.owner), "private": repo.private,
-                  "url": f"{c.base}/repos/{repo.full_name}"}
+    prs = (
+        []
+        if exclude_prs or run.pull_request is None
+        else [
+            {
+                "number": run.pull_request,
+                "url": f"{c.base}/repos/{repo.full_name}/pulls/{run.pull_request}",
+                "head": {"ref": run.head_branch, "sha": run.head_sha},
+                "base": {"ref": repo.default_branch},
+            }
+        ]
+    )
+    small_repo = {
+        "id": repo.id,
+        "name": repo.name,
+        "full_name": repo.full_name,
+        "owner": user_json(c, repo.owner),
+        "private": repo.private,
+        "url": f"{c.base}/repos/{repo.full_name}",
+    }
     return {
-        "id": run.id, "name": run.workflow.name, "node_id": f"WFR_{run.id}", "check_suite_id": run.check_suite_id,
-        "head_branch": run.head_branch, "head_sha": run.head_sha, "path": run.workflow.path, "display_title": run.display_title,
-        "run_number": run.run_number, "event": run.event, "status": run.status(c.now, n), "conclusion": run.conclusion(c.now, n),
-        "workflow_id": run.workflow.id, "url": url, "html_url": f"https://github.com/{repo.full_name}/actions/runs/{run.id}",
-        "pull_requests": prs, "created_at": iso(run.created_at), "updated_at": iso(run.updated_at(c.now, n)),
-        "actor": user_json(c, run.actor), "triggering_actor": user_json(c, att.triggering_actor), "run_attempt": n,
-        "run_started_at": iso(att.run_started_at), "jobs_url": f"{url}/jobs", "logs_url": f"{url}/logs",
-        "check_suite_url": f"{c.base}/repos/{repo.full_name}/check-suites/{run.check_suite_id}", "artifacts_url": f"{url}/artifacts",
-        "cancel_url": f"{url}/cancel", "rerun_url": f"{url}/rerun",
+        "id": run.id,
+        "name": run.workflow.name,
+        "node_id": f"WFR_{run.id}",
+        "check_suite_id": run.check_suite_id,
+        "head_branch": run.head_branch,
+        "head_sha": run.head_sha,
+        "path": run.workflow.path,
+        "display_title": run.display_title,
+        "run_number": run.run_number,
+        "event": run.event,
+        "status": run.status(c.now, n),
+        "conclusion": run.conclusion(c.now, n),
+        "workflow_id": run.workflow.id,
+        "url": url,
+        "html_url": f"https://github.com/{repo.full_name}/actions/runs/{run.id}",
+        "pull_requests": prs,
+        "created_at": iso(run.created_at),
+        "updated_at": iso(run.updated_at(c.now, n)),
+        "actor": user_json(c, run.actor),
+        "triggering_actor": user_json(c, att.triggering_actor),
+        "run_attempt": n,
+        "run_started_at": iso(att.run_started_at),
+        "jobs_url": f"{url}/jobs",
+        "logs_url": f"{url}/logs",
+        "check_suite_url": f"{c.base}/repos/{repo.full_name}/check-suites/{run.check_suite_id}",
+        "artifacts_url": f"{url}/artifacts",
+        "cancel_url": f"{url}/cancel",
+        "rerun_url": f"{url}/rerun",
         "previous_attempt_url": f"{url}/attempts/{n - 1}" if n > 1 else None,
         "workflow_url": f"{c.base}/repos/{repo.full_name}/actions/workflows/{run.workflow.id}",
-        "head_commit": {"id": run.head_sha, "tree_id": _sha("tree", run.head_sha), "message": run.display_title,
-                        "timestamp": iso(run.created_at - 5), "author": {"name": run.actor.login, "email": f"{run.actor.login}@acme.dev"}},
-        "repository": small_repo, "head_repository": small_repo,
+        "head_commit": {
+            "id": run.head_sha,
+            "tree_id": _sha("tree", run.head_sha),
+            "message": run.display_title,
+            "timestamp": iso(run.created_at - 5),
+            "author": {"name": run.actor.login, "email": f"{run.actor.login}@acme.dev"},
+        },
+        "repository": small_repo,
+        "head_repository": small_repo,
     }
 
 
 def _steps(job: Job, now: float) -> list[dict[str, Any]]:
     names = ["Set up job", "Checkout", f"Run {job.name}", "Complete job"]
     span = job.completed_at - job.started_at
-    cuts = [job.started_at, job.started_at + span * 0.05, job.started_at + span * 0.15, job.started_at + span * 0.97, job.completed_at]
+    cuts = [
+        job.started_at,
+        job.started_at + span * 0.05,
+        job.started_at + span * 0.15,
+        job.started_at + span * 0.97,
+        job.completed_at,
+    ]
     end = job.finished_at(now)
     outcome = job.outcome(now)
     out = []
     for k, name in enumerate(names):
         start, stop = cuts[k], cuts[k + 1]
         if now < start or (end is not None and start > end):
-            status, conclusion, s_at, c_at = ("completed", "skipped", None, None) if end is not None else ("queued", None, None, None)
+            status, conclusion, s_at, c_at = (
+                ("completed", "skipped", None, None) if end is not None else ("queued", None, None, None)
+            )
         elif now < stop and end is None:
             status, conclusion, s_at, c_at = "in_progress", None, start, None
         else:
@@ -1140,7 +1478,16 @@ def _steps(job: Job, now: float) -> list[dict[str, Any]]:
             conclusion = outcome if k == 2 and outcome != "success" else "success"
             if k == 3 and outcome == "cancelled":
                 conclusion = "cancelled"
-        out.append({"name": name, "status": status, "conclusion": conclusion, "number": k + 1, "started_at": iso(s_at), "completed_at": iso(c_at)})
+        out.append(
+            {
+                "name": name,
+                "status": status,
+                "conclusion": conclusion,
+                "number": k + 1,
+                "started_at": iso(s_at),
+                "completed_at": iso(c_at),
+            }
+        )
     return out
 
 
@@ -1148,20 +1495,44 @@ def job_json(c: Ctx, run: Run, job: Job) -> dict[str, Any]:
     repo = run.repo.full_name
     status = job.status(c.now)
     return {
-        "id": job.id, "run_id": run.id, "run_attempt": job.run_attempt, "node_id": f"CR_{job.id}", "head_sha": run.head_sha,
-        "head_branch": run.head_branch, "workflow_name": run.workflow.name, "name": job.name, "status": status,
-        "conclusion": job.outcome(c.now), "created_at": iso(job.created_at),
-        "started_at": iso(job.started_at if status != "queued" else job.created_at), "completed_at": iso(job.finished_at(c.now)),
-        "url": f"{c.base}/repos/{repo}/actions/jobs/{job.id}", "html_url": f"https://github.com/{repo}/actions/runs/{run.id}/job/{job.id}",
-        "run_url": f"{c.base}/repos/{repo}/actions/runs/{run.id}", "check_run_url": f"{c.base}/repos/{repo}/check-runs/{job.id}",
-        "steps": _steps(job, c.now), "labels": list(job.labels),
-        "runner_id": None if status == "queued" else job.id % 1000, "runner_name": None if status == "queued" else job.runner,
-        "runner_group_id": None if status == "queued" else 1, "runner_group_name": None if status == "queued" else "GitHub Actions",
+        "id": job.id,
+        "run_id": run.id,
+        "run_attempt": job.run_attempt,
+        "node_id": f"CR_{job.id}",
+        "head_sha": run.head_sha,
+        "head_branch": run.head_branch,
+        "workflow_name": run.workflow.name,
+        "name": job.name,
+        "status": status,
+        "conclusion": job.outcome(c.now),
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at if status != "queued" else job.created_at),
+        "completed_at": iso(job.finished_at(c.now)),
+        "url": f"{c.base}/repos/{repo}/actions/jobs/{job.id}",
+        "html_url": f"https://github.com/{repo}/actions/runs/{run.id}/job/{job.id}",
+        "run_url": f"{c.base}/repos/{repo}/actions/runs/{run.id}",
+        "check_run_url": f"{c.base}/repos/{repo}/check-runs/{job.id}",
+        "steps": _steps(job, c.now),
+        "labels": list(job.labels),
+        "runner_id": None if status == "queued" else job.id % 1000,
+        "runner_name": None if status == "queued" else job.runner,
+        "runner_group_id": None if status == "queued" else 1,
+        "runner_group_name": None if status == "queued" else "GitHub Actions",
     }
 
 
 _STATUSES = {"queued", "in_progress", "completed", "requested", "waiting", "pending"}
-_CONCLUSIONS = {"action_required", "cancelled", "failure", "neutral", "skipped", "stale", "startup_failure", "success", "timed_out"}
+_CONCLUSIONS = {
+    "action_required",
+    "cancelled",
+    "failure",
+    "neutral",
+    "skipped",
+    "stale",
+    "startup_failure",
+    "success",
+    "timed_out",
+}
 _CAPPING = ("actor", "branch", "check_suite_id", "created", "event", "head_sha", "status")
 
 
@@ -1181,13 +1552,21 @@ def _filter_runs(c: Ctx, runs: list[Run]) -> tuple[list[Run], bool]:
     if q.get("status"):
         wanted = q["status"]
         if wanted not in _STATUSES | _CONCLUSIONS:
-            raise GitHubError(422, f"Invalid status: {wanted}", extra={"errors": [{"resource": "WorkflowRun", "field": "status", "code": "invalid"}]})
+            raise GitHubError(
+                422,
+                f"Invalid status: {wanted}",
+                extra={"errors": [{"resource": "WorkflowRun", "field": "status", "code": "invalid"}]},
+            )
         out = [r for r in out if r.status(c.now) == wanted or r.conclusion(c.now) == wanted]
     if q.get("created"):
         try:
             lo, hi = date_range(q["created"])
         except BadDate:
-            raise GitHubError(422, f"Invalid created parameter: {q['created']}", extra={"errors": [{"resource": "WorkflowRun", "field": "created", "code": "invalid"}]}) from None
+            raise GitHubError(
+                422,
+                f"Invalid created parameter: {q['created']}",
+                extra={"errors": [{"resource": "WorkflowRun", "field": "created", "code": "invalid"}]},
+            ) from None
         out = [r for r in out if lo <= r.created_at < hi]
     return out, any(q.get(k) for k in _CAPPING)
 
@@ -1197,7 +1576,11 @@ def _list_runs(c: Ctx, runs: list[Run]) -> Response:
     exclude = c.request.query_params.get("exclude_pull_requests", "").lower() in ("1", "true")
     page, link = paginate(c, runs, cap=SEARCH_CAP if capped else None)
     c.state.count("runs_listed", len(page))
-    return respond(c, {"total_count": len(runs), "workflow_runs": [run_json(c, r, exclude_prs=exclude) for r in page]}, headers=link)
+    return respond(
+        c,
+        {"total_count": len(runs), "workflow_runs": [run_json(c, r, exclude_prs=exclude) for r in page]},
+        headers=link,
+    )
 
 
 @router.get("/repos/{owner}/{repo}/actions/workflows")
@@ -1276,7 +1659,11 @@ async def list_jobs(request: Request, owner: str, repo: str, run_id: int) -> Res
     run = _run(c, owner, repo, run_id)
     which = request.query_params.get("filter", "latest")
     if which not in ("latest", "all"):
-        raise GitHubError(422, f"Invalid filter: {which}", extra={"errors": [{"resource": "WorkflowJob", "field": "filter", "code": "invalid"}]})
+        raise GitHubError(
+            422,
+            f"Invalid filter: {which}",
+            extra={"errors": [{"resource": "WorkflowJob", "field": "filter", "code": "invalid"}]},
+        )
     jobs = [j for a in run.attempts for j in a.jobs] if which == "all" else run.latest_jobs()
     return _jobs_page(c, run, jobs)
 
@@ -1305,7 +1692,7 @@ async def get_job(request: Request, owner: str, repo: str, job_id: int) -> Respo
 
 # -- logs ------------------------------------------------------------------------------------------
 def _stamp(ts: float) -> str:
-    d = datetime.fromtimestamp(ts, timezone.utc)
+    d = datetime.fromtimestamp(ts, UTC)
     return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{d.microsecond * 10:07d}Z"
 
 
@@ -1315,11 +1702,18 @@ def job_log(run: Run, job: Job, now: float) -> str:
     span = max(1.0, job.completed_at - job.started_at)
     t = job.started_at
     lines: list[tuple[float, str]] = [
-        (t, f"Current runner version: '2.321.0'"), (t, f"Runner name: '{job.runner}'"),
-        (t, "##[group]Operating System"), (t, "Ubuntu 24.04"), (t, "##[endgroup]"),
-        (t + span * 0.05, "##[group]Run actions/checkout@v4"), (t + span * 0.05, f"Syncing repository: {run.repo.full_name}"),
-        (t + span * 0.06, f"Checking out ref: refs/heads/{run.head_branch} ({run.head_sha[:7]})"), (t + span * 0.14, "##[endgroup]"),
-        (t + span * 0.15, f"##[group]Run make {job.name}"), (t + span * 0.15, f"make {job.name}"), (t + span * 0.16, "##[endgroup]"),
+        (t, "Current runner version: '2.321.0'"),
+        (t, f"Runner name: '{job.runner}'"),
+        (t, "##[group]Operating System"),
+        (t, "Ubuntu 24.04"),
+        (t, "##[endgroup]"),
+        (t + span * 0.05, "##[group]Run actions/checkout@v4"),
+        (t + span * 0.05, f"Syncing repository: {run.repo.full_name}"),
+        (t + span * 0.06, f"Checking out ref: refs/heads/{run.head_branch} ({run.head_sha[:7]})"),
+        (t + span * 0.14, "##[endgroup]"),
+        (t + span * 0.15, f"##[group]Run make {job.name}"),
+        (t + span * 0.15, f"make {job.name}"),
+        (t + span * 0.16, "##[endgroup]"),
     ]
     for k in range(5):
         lines.append((t + span * (0.2 + 0.15 * k), f"[{job.name}] step {k + 1}/5 ok"))
@@ -1327,7 +1721,11 @@ def job_log(run: Run, job: Job, now: float) -> str:
     if outcome in ("failure", "timed_out"):
         lines.append((t + span * 0.95, job.failure_text or "tests failed"))
         lines.append((t + span * 0.96, "##[warning]Some tests were retried"))
-        msg = "Process completed with exit code 1." if outcome == "failure" else f"The job running on runner {job.runner} has exceeded the maximum execution time of 360 minutes."
+        msg = (
+            "Process completed with exit code 1."
+            if outcome == "failure"
+            else f"The job running on runner {job.runner} has exceeded the maximum execution time of 360 minutes."
+        )
         lines.append((t + span * 0.96, f"##[error]{msg}"))
     elif outcome == "cancelled":
         lines.append((end, "##[error]The operation was canceled."))
@@ -1352,11 +1750,17 @@ async def get_blob(request: Request, kind: str, key: str) -> Response:
     state = gh_state(request)
     found = state.blobs.get(key)
     if found is None:
-        return Response("<?xml version=\"1.0\"?><Error><Code>BlobNotFound</Code></Error>", status_code=404, media_type="application/xml")
+        return Response(
+            '<?xml version="1.0"?><Error><Code>BlobNotFound</Code></Error>',
+            status_code=404,
+            media_type="application/xml",
+        )
     expires, content_type, data = found
     if state.now() > expires:
-        body = ("<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate "
-                f"the request. Signed expiry time [{iso(expires)}] must be after current time [{iso(state.now())}]</Message></Error>")
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate '
+            f"the request. Signed expiry time [{iso(expires)}] must be after current time [{iso(state.now())}]</Message></Error>"
+        )
         return Response(body, status_code=403, media_type="application/xml")
     return Response(data, media_type=content_type)
 
@@ -1380,8 +1784,12 @@ def _logs_zip(c: Ctx, run: Run, jobs: list[Job]) -> Response:
             text = job_log(run, job, c.now)
             zf.writestr(f"{n}_{job.name}.txt", text)
             for step in _steps(job, c.now):
-                zf.writestr(f"{job.name}/{step['number']}_{step['name']}.txt", "".join(
-                    line + "\n" for line in text.splitlines() if step["name"] != "Set up job" or "Runner" in line))
+                zf.writestr(
+                    f"{job.name}/{step['number']}_{step['name']}.txt",
+                    "".join(
+                        line + "\n" for line in text.splitlines() if step["name"] != "Set up job" or "Runner" in line
+                    ),
+                )
     c.state.count("run_logs")
     return _blob(c, "run-logs", "application/zip", buf.getvalue())
 
@@ -1405,16 +1813,26 @@ def _check_rerunnable(c: Ctx, run: Run) -> None:
     if run.status(c.now) != "completed":
         raise GitHubError(403, "This workflow is already running", f"{DOCS}/actions/workflow-runs#re-run-a-workflow")
     if c.now - run.created_at > RERUN_WINDOW:
-        raise GitHubError(403, "Unable to re-run this workflow run because it was created over a month ago", f"{DOCS}/actions/workflow-runs#re-run-a-workflow")
+        raise GitHubError(
+            403,
+            "Unable to re-run this workflow run because it was created over a month ago",
+            f"{DOCS}/actions/workflow-runs#re-run-a-workflow",
+        )
     if run.run_attempt >= 50:
-        raise GitHubError(403, "This workflow run has reached the maximum number of re-run attempts", f"{DOCS}/actions/workflow-runs#re-run-a-workflow")
+        raise GitHubError(
+            403,
+            "This workflow run has reached the maximum number of re-run attempts",
+            f"{DOCS}/actions/workflow-runs#re-run-a-workflow",
+        )
 
 
 def rerun(state: GitHubState, run: Run, names: list[str], now: float, actor: str = "sandbox-bot") -> Attempt:
     """A new attempt re-running ``names`` (queued at ``now``; outcome ``state.rerun_conclusion``)."""
     attempt = Attempt(run.run_attempt + 1, now, state.user(actor))
     for name in names:
-        attempt.jobs.append(plan_job(state, run, attempt.number, name, now, state.rerun_conclusion, state.rng, (5, 30), (60, 300)))
+        attempt.jobs.append(
+            plan_job(state, run, attempt.number, name, now, state.rerun_conclusion, state.rng, (5, 30), (60, 300))
+        )
     run.attempts.append(attempt)
     state.count("reruns")
     return attempt
@@ -1422,7 +1840,7 @@ def rerun(state: GitHubState, run: Run, names: list[str], now: float, actor: str
 
 def _dependents(run: Run, first: str) -> list[str]:
     order = list(run.workflow.jobs)
-    return order[order.index(first):] if first in order else [first]
+    return order[order.index(first) :] if first in order else [first]
 
 
 @router.post("/repos/{owner}/{repo}/actions/runs/{run_id}/rerun")
@@ -1441,7 +1859,11 @@ async def rerun_failed(request: Request, owner: str, repo: str, run_id: int) -> 
     _check_rerunnable(c, run)
     failed = [j.name for j in run.latest_jobs() if j.outcome(c.now) in ("failure", "cancelled", "timed_out")]
     if not failed:
-        raise GitHubError(403, "This workflow run cannot be re-run because it has no failed jobs", f"{DOCS}/actions/workflow-runs#re-run-failed-jobs-from-a-workflow-run")
+        raise GitHubError(
+            403,
+            "This workflow run cannot be re-run because it has no failed jobs",
+            f"{DOCS}/actions/workflow-runs#re-run-failed-jobs-from-a-workflow-run",
+        )
     names = [n for n in run.workflow.jobs if n in set().union(*(_dependents(run, f) for f in failed))]
     rerun(c.state, run, names, c.now)
     return respond(c, {}, status=201)
@@ -1460,7 +1882,11 @@ async def _cancel(request: Request, owner: str, repo: str, run_id: int) -> Respo
     c = ctx(request)
     run = _run(c, owner, repo, run_id)
     if run.status(c.now) == "completed":
-        raise GitHubError(409, "Cannot cancel a workflow run that is completed.", f"{DOCS}/actions/workflow-runs#cancel-a-workflow-run")
+        raise GitHubError(
+            409,
+            "Cannot cancel a workflow run that is completed.",
+            f"{DOCS}/actions/workflow-runs#cancel-a-workflow-run",
+        )
     for job in run.latest_jobs():
         if job.status(c.now) != "completed":
             job.cancelled_at = c.now
@@ -1544,7 +1970,11 @@ def add_runs(request: Request, owner: str, repo: str, body: RunsBody) -> dict[st
     for spec in body.runs:
         if spec.outcome not in ("success", "failure", "cancelled", "timed_out", "flaky"):
             raise HTTPException(400, f"bad outcome {spec.outcome!r}")
-        wf = wfs[0] if spec.workflow is None else next((w for w in wfs if spec.workflow in (w.name, str(w.id), w.path.rsplit("/", 1)[-1])), None)
+        wf = (
+            wfs[0]
+            if spec.workflow is None
+            else next((w for w in wfs if spec.workflow in (w.name, str(w.id), w.path.rsplit("/", 1)[-1])), None)
+        )
         if wf is None:
             raise HTTPException(400, f"unknown workflow {spec.workflow!r}")
         if spec.created_at is None:
@@ -1557,8 +1987,20 @@ def add_runs(request: Request, owner: str, repo: str, body: RunsBody) -> dict[st
             number = 1 + sum(1 for x in state.repo_runs(r) if x.workflow is wf)
             q = (spec.queue_s, spec.queue_s) if spec.queue_s is not None else None
             d = (spec.duration_s, spec.duration_s) if spec.duration_s is not None else None
-            run = add_run(state, r, wf, number, spec.event, spec.branch or r.default_branch, spec.actor, start - k * spec.spacing_s,
-                          spec.outcome, state.rng, q, d)
+            run = add_run(
+                state,
+                r,
+                wf,
+                number,
+                spec.event,
+                spec.branch or r.default_branch,
+                spec.actor,
+                start - k * spec.spacing_s,
+                spec.outcome,
+                state.rng,
+                q,
+                d,
+            )
             created.append(run.id)
     return {"created": len(created), "run_ids": created}
 
@@ -1580,7 +2022,14 @@ def set_rate_limit(request: Request, body: RateBody) -> dict[str, Any]:
         bucket.reset = now + body.reset_in
     if body.status is not None:
         bucket.status = body.status
-    return {"resource": body.resource, "limit": bucket.limit, "remaining": bucket.remaining, "used": bucket.used, "reset": int(bucket.reset), "status": bucket.status}
+    return {
+        "resource": body.resource,
+        "limit": bucket.limit,
+        "remaining": bucket.remaining,
+        "used": bucket.used,
+        "reset": int(bucket.reset),
+        "status": bucket.status,
+    }
 
 
 @control.post("/secondary_rate_limit")
@@ -1614,8 +2063,14 @@ def set_rerun_conclusion(request: Request, body: RerunBody) -> dict[str, Any]:
 @control.get("/counts")
 def counts(request: Request) -> dict[str, Any]:
     state = gh_state(request)
-    rates = {f"{'anonymous' if ident == 'anonymous' else 'token'}:{res}": {"limit": b.limit, "remaining": b.remaining, "used": b.used}
-             for (ident, res), b in state.rates.items()}
+    rates = {
+        f"{'anonymous' if ident == 'anonymous' else 'token'}:{res}": {
+            "limit": b.limit,
+            "remaining": b.remaining,
+            "used": b.used,
+        }
+        for (ident, res), b in state.rates.items()
+    }
     return {**state.counts, "rate": rates}
 
 

@@ -69,9 +69,20 @@ def _state(request: Request) -> OpenAIState:
     return request.app.state.sandbox.state(NAME)
 
 
-def error_body(status: int, message: str, type_: str | None = None, code: str | None = None, param: str | None = None) -> dict[str, Any]:
-    default_type, default_code = _ERROR_TYPES.get(status, ("server_error", None) if status >= 500 else ("invalid_request_error", None))
-    return {"error": {"message": message, "type": type_ or default_type, "param": param, "code": code if code is not None else default_code}}
+def error_body(
+    status: int, message: str, type_: str | None = None, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
+    default_type, default_code = _ERROR_TYPES.get(
+        status, ("server_error", None) if status >= 500 else ("invalid_request_error", None)
+    )
+    return {
+        "error": {
+            "message": message,
+            "type": type_ or default_type,
+            "param": param,
+            "code": code if code is not None else default_code,
+        }
+    }
 
 
 def error_response(status: int, message: str, retry_after: float | None, retry_after_ms: int | None = None) -> Response:
@@ -79,17 +90,27 @@ def error_response(status: int, message: str, retry_after: float | None, retry_a
     if retry_after_ms is not None:
         headers["retry-after-ms"] = str(int(retry_after_ms))
     if status == 429:
-        headers.update({"x-ratelimit-limit-requests": "500", "x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s"})
+        headers.update(
+            {
+                "x-ratelimit-limit-requests": "500",
+                "x-ratelimit-remaining-requests": "0",
+                "x-ratelimit-reset-requests": "1s",
+            }
+        )
     return JSONResponse(error_body(status, message), status_code=status, headers=headers)
 
 
 class OpenAIError(ApiError):
-    def __init__(self, status: int, message: str, code: str | None = None, param: str | None = None, type_: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: str | None = None, param: str | None = None, type_: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.code, self.param, self.type_ = status, message, code, param, type_
 
     def response(self) -> JSONResponse:
-        return JSONResponse(error_body(self.status, self.message, self.type_, self.code, self.param), status_code=self.status)
+        return JSONResponse(
+            error_body(self.status, self.message, self.type_, self.code, self.param), status_code=self.status
+        )
 
 
 def _authenticate(request: Request) -> OpenAIState:
@@ -104,7 +125,11 @@ def _authenticate(request: Request) -> OpenAIState:
         )
     if key not in state.api_keys:
         shown = key[:3] + "*" * max(0, len(key) - 7) + key[-4:] if len(key) > 8 else key
-        raise OpenAIError(401, f"Incorrect API key provided: {shown}. You can find your API key at https://platform.openai.com/account/api-keys.", code="invalid_api_key")
+        raise OpenAIError(
+            401,
+            f"Incorrect API key provided: {shown}. You can find your API key at https://platform.openai.com/account/api-keys.",
+            code="invalid_api_key",
+        )
     return state
 
 
@@ -298,7 +323,9 @@ async def list_models(request: Request) -> dict[str, Any]:
 async def get_model(request: Request, model_id: str) -> dict[str, Any]:
     _authenticate(request)
     if model_id not in MODELS:
-        raise OpenAIError(404, f"The model '{model_id}' does not exist or you do not have access to it.", code="model_not_found")
+        raise OpenAIError(
+            404, f"The model '{model_id}' does not exist or you do not have access to it.", code="model_not_found"
+        )
     return _model_obj(model_id)
 
 
@@ -323,30 +350,65 @@ def _check_request(state: OpenAIState, body: dict[str, Any]) -> dict[str, Any] |
         raise OpenAIError(400, "you must provide a model parameter", param="model")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        raise OpenAIError(400, "Missing required parameter: 'messages'." if messages is None else "Invalid 'messages': empty array. Expected an array with minimum length 1.", param="messages", code="missing_required_parameter" if messages is None else "empty_array")
+        raise OpenAIError(
+            400,
+            "Missing required parameter: 'messages'."
+            if messages is None
+            else "Invalid 'messages': empty array. Expected an array with minimum length 1.",
+            param="messages",
+            code="missing_required_parameter" if messages is None else "empty_array",
+        )
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or m.get("role") not in ("system", "developer", "user", "assistant", "tool", "function"):
-            raise OpenAIError(400, f"Invalid value for 'messages[{i}].role'.", param=f"messages[{i}].role", code="invalid_value")
+        if not isinstance(m, dict) or m.get("role") not in (
+            "system",
+            "developer",
+            "user",
+            "assistant",
+            "tool",
+            "function",
+        ):
+            raise OpenAIError(
+                400, f"Invalid value for 'messages[{i}].role'.", param=f"messages[{i}].role", code="invalid_value"
+            )
     fmt = body.get("response_format")
     if fmt is None:
         return None
     kind = fmt.get("type") if isinstance(fmt, dict) else None
     if kind not in ("text", "json_object", "json_schema"):
-        raise OpenAIError(400, f"Invalid value: '{kind}'. Supported values are: 'json_object', 'json_schema', and 'text'.", param="response_format.type", code="invalid_value")
+        raise OpenAIError(
+            400,
+            f"Invalid value: '{kind}'. Supported values are: 'json_object', 'json_schema', and 'text'.",
+            param="response_format.type",
+            code="invalid_value",
+        )
     if kind != "json_schema":
         if kind == "json_object" and "json" not in _prompt_text(messages).lower():
-            raise OpenAIError(400, "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.", param="messages")
+            raise OpenAIError(
+                400,
+                "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+                param="messages",
+            )
         return None
     if not state.json_schema_supported:
         raise OpenAIError(400, "response_format json_schema is not supported", param="response_format")
     block = fmt.get("json_schema")
     if not isinstance(block, dict) or not block.get("name"):
-        raise OpenAIError(400, "Missing required parameter: 'response_format.json_schema.name'.", param="response_format.json_schema.name", code="missing_required_parameter")
+        raise OpenAIError(
+            400,
+            "Missing required parameter: 'response_format.json_schema.name'.",
+            param="response_format.json_schema.name",
+            code="missing_required_parameter",
+        )
     schema = block.get("schema") or {}
     if block.get("strict"):
         problem = strict_problem(schema)
         if problem:
-            raise OpenAIError(400, f"Invalid schema for response_format '{block['name']}': {problem}", param="response_format", code="invalid_json_schema")
+            raise OpenAIError(
+                400,
+                f"Invalid schema for response_format '{block['name']}': {problem}",
+                param="response_format",
+                code="invalid_json_schema",
+            )
     return block
 
 
@@ -368,7 +430,12 @@ def _usage(prompt: int, completion: int) -> dict[str, Any]:
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": 0,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 
@@ -382,7 +449,11 @@ async def chat_completions(request: Request) -> Response:
         await asyncio.sleep(float(item["delay_ms"]) / 1000)
     if item.get("status"):
         status = int(item["status"])
-        message = item.get("message") or ("Rate limit reached for requests" if status == 429 else "The server had an error while processing your request. Sorry about that!")
+        message = item.get("message") or (
+            "Rate limit reached for requests"
+            if status == 429
+            else "The server had an error while processing your request. Sorry about that!"
+        )
         return error_response(status, message, item.get("retry_after"), item.get("retry_after_ms"))
     state.completions += 1
     refusal = item.get("refusal")
@@ -416,10 +487,27 @@ async def chat_completions(request: Request) -> Response:
     )
 
 
-def _stream(cid: str, created: int, model: str, content: str | None, refusal: str | None, finish: str, usage: dict[str, Any], body: dict[str, Any]) -> Response:
+def _stream(
+    cid: str,
+    created: int,
+    model: str,
+    content: str | None,
+    refusal: str | None,
+    finish: str,
+    usage: dict[str, Any],
+    body: dict[str, Any],
+) -> Response:
     def chunk(delta: dict[str, Any], finish_reason: str | None, with_usage: Any = None, choices: bool = True) -> str:
-        data = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "system_fingerprint": "fp_sandbox",
-                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}] if choices else []}
+        data = {
+            "id": cid,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": "fp_sandbox",
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]
+            if choices
+            else [],
+        }
         if with_usage is not None:
             data["usage"] = with_usage
         return f"data: {json.dumps(data)}\n\n"
@@ -438,7 +526,18 @@ def _stream(cid: str, created: int, model: str, content: str | None, refusal: st
 
 
 # -- controls (/_sandbox/openai) -------------------------------------------------------------------
-_ITEM_KEYS = {"content", "refusal", "finish_reason", "status", "retry_after", "retry_after_ms", "message", "delay_ms", "prompt_tokens", "completion_tokens"}
+_ITEM_KEYS = {
+    "content",
+    "refusal",
+    "finish_reason",
+    "status",
+    "retry_after",
+    "retry_after_ms",
+    "message",
+    "delay_ms",
+    "prompt_tokens",
+    "completion_tokens",
+}
 
 
 class ModeBody(BaseModel):

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -56,7 +57,9 @@ class PromError(ApiError):
         self.status, self.error_type, self.message = status, error_type, message
 
     def response(self) -> Response:
-        return JSONResponse({"status": "error", "errorType": self.error_type, "error": self.message}, status_code=self.status)
+        return JSONResponse(
+            {"status": "error", "errorType": self.error_type, "error": self.message}, status_code=self.status
+        )
 
 
 def bad_data(message: str) -> PromError:
@@ -99,7 +102,7 @@ def parse_time(text: str) -> float:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"cannot parse {text!r} to a valid timestamp") from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 def format_value(v: float) -> str:
@@ -178,7 +181,9 @@ class Target:
                 merged.append([a, b])
         total = 0
         for a, b in merged:  # points p with a <= p < b and lo < p <= hi
-            total += max(0, grid_count(max(lo, a - 1e-3), min(hi, b - 1e-3)))  # epsilon: below SCRAPE, above the float ulp at 1e9
+            total += max(
+                0, grid_count(max(lo, a - 1e-3), min(hi, b - 1e-3))
+            )  # epsilon: below SCRAPE, above the float ulp at 1e9
         return total
 
 
@@ -230,7 +235,11 @@ class Series:
     def latest(self, t: float) -> tuple[float, float] | None:
         """The sample an instant selector sees at ``t`` (stale after an outage starts; 5 min lookback)."""
         p = math.floor(t / SCRAPE) * SCRAPE
-        if self.target is not None and self.target.state_at(p) is not None and not (self.is_up and self.target.state_at(p) == "down"):
+        if (
+            self.target is not None
+            and self.target.state_at(p) is not None
+            and not (self.is_up and self.target.state_at(p) == "down")
+        ):
             return None  # stale marker: the target stopped answering
         while p > t - LOOKBACK:
             if self.has_sample(p):
@@ -239,7 +248,9 @@ class Series:
         return None
 
 
-def sine_counter(rate: float, amplitude: float = 0.5, start: float = T0, phase: float = 0.0) -> Callable[[float], float]:
+def sine_counter(
+    rate: float, amplitude: float = 0.5, start: float = T0, phase: float = 0.0
+) -> Callable[[float], float]:
     """Cumulative count since ``start`` of a rate ``rate * (1 + amplitude * sin(2π t / day + phase))``."""
     k = 2 * math.pi / DAY
 
@@ -308,15 +319,29 @@ def _seed_target(state: PromState, job: str, instance: str, rps: float, err: flo
     for method, m_share in (("GET", 0.8), ("POST", 0.2)):
         for code, c_share in (("200", 1 - err - 0.02), ("404", 0.02), ("500", err)):
             share = m_share * c_share
-            state.add(Series({"__name__": "http_requests_total", **base, "method": method, "code": code}, "counter",
-                             lambda t, s=share: total(t) * s, target))
+            state.add(
+                Series(
+                    {"__name__": "http_requests_total", **base, "method": method, "code": code},
+                    "counter",
+                    lambda t, s=share: total(t) * s,
+                    target,
+                )
+            )
     for le in BUCKETS:
         frac = lognormal_cdf(le, median)
-        state.add(Series({"__name__": "http_request_duration_seconds_bucket", **base, "le": format_value(le)}, "counter",
-                         lambda t, f=frac: total(t) * f, target))
+        state.add(
+            Series(
+                {"__name__": "http_request_duration_seconds_bucket", **base, "le": format_value(le)},
+                "counter",
+                lambda t, f=frac: total(t) * f,
+                target,
+            )
+        )
     mean = median * math.exp(0.6**2 / 2)
     state.add(Series({"__name__": "http_request_duration_seconds_count", **base}, "counter", total, target))
-    state.add(Series({"__name__": "http_request_duration_seconds_sum", **base}, "counter", lambda t: total(t) * mean, target))
+    state.add(
+        Series({"__name__": "http_request_duration_seconds_sum", **base}, "counter", lambda t: total(t) * mean, target)
+    )
 
 
 def make_state(seed: int, sandbox: Any) -> PromState:
@@ -334,17 +359,36 @@ def make_state(seed: int, sandbox: Any) -> PromState:
 AGGREGATIONS = {"sum", "avg", "min", "max", "count", "group", "stddev", "stdvar", "topk", "bottomk", "quantile"}
 _PARAM_AGGS = {"topk", "bottomk", "quantile"}
 _KEYWORD_OPS = {"and", "or", "unless", "atan2"}
-_PRECEDENCE = {"or": 1, "and": 2, "unless": 2, "==": 3, "!=": 3, "<=": 3, ">=": 3, "<": 3, ">": 3,
-               "+": 4, "-": 4, "*": 5, "/": 5, "%": 5, "atan2": 5, "^": 6}
+_PRECEDENCE = {
+    "or": 1,
+    "and": 2,
+    "unless": 2,
+    "==": 3,
+    "!=": 3,
+    "<=": 3,
+    ">=": 3,
+    "<": 3,
+    ">": 3,
+    "+": 4,
+    "-": 4,
+    "*": 5,
+    "/": 5,
+    "%": 5,
+    "atan2": 5,
+    "^": 6,
+}
 _COMPARISON = {"==", "!=", "<=", ">=", "<", ">"}
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
     (?P<ws>\s+|\#[^\n]*)
   | (?P<duration>(?:\d+(?:ms|s|m|h|d|w|y))+(?![\w.]))
   | (?P<number>0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
   | (?P<string>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`)
   | (?P<ident>[a-zA-Z_:][a-zA-Z0-9_:]*)
   | (?P<op>==|!=|<=|>=|=~|!~|[-+*/%^<>=(){}\[\],:@])
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 
 
 @dataclass
@@ -432,7 +476,9 @@ def _unquote(s: str) -> str:
     if s.startswith("`"):
         return s[1:-1]
     body = s[1:-1]
-    return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}.get(m.group(1), m.group(1)), body)
+    return re.sub(
+        r"\\(.)", lambda m: {"n": "\n", "t": "\t", "\\": "\\", '"': '"', "'": "'"}.get(m.group(1), m.group(1)), body
+    )
 
 
 class Parser:
@@ -531,7 +577,10 @@ class Parser:
                     self.take("-")
                 d = parse_duration(self.take(kind="duration").text)
                 if not isinstance(node, Selector):
-                    raise ParseError(self.tok.pos, "offset modifier must be preceded by an instant vector selector or range vector selector")
+                    raise ParseError(
+                        self.tok.pos,
+                        "offset modifier must be preceded by an instant vector selector or range vector selector",
+                    )
                 node.offset = -d if neg else d
             elif self.tok.text == "@":
                 raise ParseError(self.tok.pos, "the @ modifier is not supported by the sandbox")
@@ -575,7 +624,9 @@ class Parser:
                 label = self.take(kind="ident").text
                 op = self.take(kind="op").text
                 if op not in ("=", "!=", "=~", "!~"):
-                    raise ParseError(self.tok.pos, f"unexpected {op!r} in label matching, expected one of \"=\", \"!=\", \"=~\" or \"!~\"")
+                    raise ParseError(
+                        self.tok.pos, f'unexpected {op!r} in label matching, expected one of "=", "!=", "=~" or "!~"'
+                    )
                 value = _unquote(self.take(kind="string").text)
                 if op in ("=~", "!~"):
                     try:
@@ -587,7 +638,9 @@ class Parser:
                     self.take(",")
             self.take("}")
         if name is None:
-            if not any(op in ("=", "=~") and not re.fullmatch(v if op == "=~" else re.escape(v), "") for _, op, v in matchers):
+            if not any(
+                op in ("=", "=~") and not re.fullmatch(v if op == "=~" else re.escape(v), "") for _, op, v in matchers
+            ):
                 raise ParseError(self.tok.pos, "vector selector must contain at least one non-empty matcher")
         return Selector(name, matchers)
 
@@ -706,7 +759,9 @@ class _Endpoints(list):  # type: ignore[type-arg]
         self.n = n
 
 
-def extrapolated_rate(samples: list[tuple[float, float]], lo: float, hi: float, is_counter: bool, is_rate: bool) -> float | None:
+def extrapolated_rate(
+    samples: list[tuple[float, float]], lo: float, hi: float, is_counter: bool, is_rate: bool
+) -> float | None:
     """Prometheus' extrapolatedRate (promql/functions.go)."""
     n = getattr(samples, "n", len(samples))
     if n < 2:
@@ -751,8 +806,12 @@ def _range_fn(name: str, s: Series, lo: float, hi: float, arg: float | None = No
             return None
         ones = count - zeros
         return {
-            "avg_over_time": (ones * value) / count, "sum_over_time": ones * value, "count_over_time": float(count),
-            "min_over_time": 0.0 if zeros else value, "max_over_time": value if ones else 0.0, "present_over_time": 1.0,
+            "avg_over_time": (ones * value) / count,
+            "sum_over_time": ones * value,
+            "count_over_time": float(count),
+            "min_over_time": 0.0 if zeros else value,
+            "max_over_time": value if ones else 0.0,
+            "present_over_time": 1.0,
             "last_over_time": s.value(math.floor(hi / SCRAPE) * SCRAPE),
             "stddev_over_time": math.sqrt(max(0.0, ones * value * value / count - (ones * value / count) ** 2)),
         }.get(name)
@@ -830,12 +889,54 @@ def bucket_quantile(q: float, buckets: list[tuple[float, float]]) -> float:
     return start + (end - start) * (rank / count) if count else start
 
 
-RANGE_FUNCTIONS = {"rate", "irate", "increase", "delta", "idelta", "avg_over_time", "min_over_time", "max_over_time", "sum_over_time",
-                   "count_over_time", "last_over_time", "present_over_time", "stddev_over_time", "quantile_over_time", "changes", "resets"}
-_MATH = {"abs": abs, "ceil": math.ceil, "floor": math.floor, "exp": math.exp, "sqrt": math.sqrt, "ln": math.log, "log2": math.log2,
-         "log10": math.log10, "sgn": lambda v: math.copysign(1.0, v) if v else 0.0}
-FUNCTIONS = RANGE_FUNCTIONS | set(_MATH) | {"round", "clamp", "clamp_min", "clamp_max", "scalar", "vector", "time", "timestamp",
-                                             "histogram_quantile", "absent", "sort", "sort_desc", "label_replace"}
+RANGE_FUNCTIONS = {
+    "rate",
+    "irate",
+    "increase",
+    "delta",
+    "idelta",
+    "avg_over_time",
+    "min_over_time",
+    "max_over_time",
+    "sum_over_time",
+    "count_over_time",
+    "last_over_time",
+    "present_over_time",
+    "stddev_over_time",
+    "quantile_over_time",
+    "changes",
+    "resets",
+}
+_MATH = {
+    "abs": abs,
+    "ceil": math.ceil,
+    "floor": math.floor,
+    "exp": math.exp,
+    "sqrt": math.sqrt,
+    "ln": math.log,
+    "log2": math.log2,
+    "log10": math.log10,
+    "sgn": lambda v: math.copysign(1.0, v) if v else 0.0,
+}
+FUNCTIONS = (
+    RANGE_FUNCTIONS
+    | set(_MATH)
+    | {
+        "round",
+        "clamp",
+        "clamp_min",
+        "clamp_max",
+        "scalar",
+        "vector",
+        "time",
+        "timestamp",
+        "histogram_quantile",
+        "absent",
+        "sort",
+        "sort_desc",
+        "label_replace",
+    }
+)
 
 
 def _type(v: Any) -> str:
@@ -903,7 +1004,9 @@ class Evaluator:
                 return [(_drop_name(l), -x) for l, x in v]
             if isinstance(v, float):
                 return -v
-            raise bad_data(f"unary expression only allowed on expressions of type scalar or instant vector, got {_type(v)!r}")
+            raise bad_data(
+                f"unary expression only allowed on expressions of type scalar or instant vector, got {_type(v)!r}"
+            )
         if isinstance(node, Call):
             return self.call(node, t)
         if isinstance(node, Agg):
@@ -955,7 +1058,10 @@ class Evaluator:
             return [(_drop_name(l), _safe(_MATH[f], x)) for l, x in self._vector_arg(node, 0, t)]
         if f == "round":
             nearest = self._scalar_arg(node, 1, t) if len(node.args) > 1 else 1.0
-            return [(_drop_name(l), math.floor(x / nearest + 0.5) * nearest if math.isfinite(x) else x) for l, x in self._vector_arg(node, 0, t)]
+            return [
+                (_drop_name(l), math.floor(x / nearest + 0.5) * nearest if math.isfinite(x) else x)
+                for l, x in self._vector_arg(node, 0, t)
+            ]
         if f in ("clamp", "clamp_min", "clamp_max"):
             v = self._vector_arg(node, 0, t)
             lo = self._scalar_arg(node, 1, t) if f in ("clamp", "clamp_min") else -math.inf
@@ -1022,8 +1128,12 @@ class Evaluator:
                 out.extend(ordered[: max(0, k)])
                 continue
             value = {
-                "sum": lambda: sum(xs), "avg": lambda: sum(xs) / len(xs), "min": lambda: min(xs), "max": lambda: max(xs),
-                "count": lambda: float(len(xs)), "group": lambda: 1.0,
+                "sum": lambda: sum(xs),
+                "avg": lambda: sum(xs) / len(xs),
+                "min": lambda: min(xs),
+                "max": lambda: max(xs),
+                "count": lambda: float(len(xs)),
+                "group": lambda: 1.0,
                 "stddev": lambda: math.sqrt(sum((x - sum(xs) / len(xs)) ** 2 for x in xs) / len(xs)),
                 "stdvar": lambda: sum((x - sum(xs) / len(xs)) ** 2 for x in xs) / len(xs),
                 "quantile": lambda: _quantile(param if isinstance(param, float) else math.nan, xs),
@@ -1036,7 +1146,9 @@ class Evaluator:
         op = node.op
         for side in (lhs, rhs):
             if isinstance(side, (RangeVector, str)):
-                raise bad_data(f"binary expression must contain only scalar and instant vector types, got {_type(side)}")
+                raise bad_data(
+                    f"binary expression must contain only scalar and instant vector types, got {_type(side)}"
+                )
         comparison = op in _COMPARISON
         if op in ("and", "or", "unless"):
             if not (isinstance(lhs, list) and isinstance(rhs, list)):
@@ -1085,8 +1197,12 @@ class Evaluator:
             key = self._key(node, l)
             if key in one_by_key:
                 side = "right" if many_is_left else "left"
-                raise PromError(422, "execution", f"found duplicate series for the match group {dict(key)} on the {side} hand-side of the operation: "
-                                "many-to-many matching not allowed: matching labels must be unique on one side")
+                raise PromError(
+                    422,
+                    "execution",
+                    f"found duplicate series for the match group {dict(key)} on the {side} hand-side of the operation: "
+                    "many-to-many matching not allowed: matching labels must be unique on one side",
+                )
             one_by_key[key] = (l, x)
         seen: set[tuple[tuple[str, str], ...]] = set()
         out: Vector = []
@@ -1097,8 +1213,12 @@ class Evaluator:
                 continue
             if node.group is None:
                 if key in seen:
-                    raise PromError(422, "execution", f"found duplicate series for the match group {dict(key)} on the left hand-side of the operation: "
-                                    "many-to-many matching not allowed: matching labels must be unique on one side")
+                    raise PromError(
+                        422,
+                        "execution",
+                        f"found duplicate series for the match group {dict(key)} on the left hand-side of the operation: "
+                        "many-to-many matching not allowed: matching labels must be unique on one side",
+                    )
                 seen.add(key)
             ol, ox = match
             a, b = (x, ox) if many_is_left else (ox, x)
@@ -1122,7 +1242,10 @@ class Evaluator:
 
 # -- query execution -------------------------------------------------------------------------------
 def _vector_json(v: Vector, t: float) -> list[dict[str, Any]]:
-    return [{"metric": dict(label_key(l)), "value": [format_ts(t), format_value(x)]} for l, x in sorted(v, key=lambda lx: label_key(lx[0]))]
+    return [
+        {"metric": dict(label_key(l)), "value": [format_ts(t), format_value(x)]}
+        for l, x in sorted(v, key=lambda lx: label_key(lx[0]))
+    ]
 
 
 def instant_query(state: PromState, query: str, t: float, limit: int = 0) -> dict[str, Any]:
@@ -1158,9 +1281,13 @@ def range_query(state: PromState, query: str, start: float, end: float, step: fl
         t = start + k * step
         result = ev.eval(node, t)
         if isinstance(result, RangeVector):
-            raise bad_data('invalid parameter "query": invalid expression type "range vector" for range query, must be Scalar or instant Vector')
+            raise bad_data(
+                'invalid parameter "query": invalid expression type "range vector" for range query, must be Scalar or instant Vector'
+            )
         if isinstance(result, str):
-            raise bad_data('invalid parameter "query": invalid expression type "string" for range query, must be Scalar or instant Vector')
+            raise bad_data(
+                'invalid parameter "query": invalid expression type "string" for range query, must be Scalar or instant Vector'
+            )
         items = result if isinstance(result, list) else [({}, result)]
         for l, x in items:
             series.setdefault(label_key(l), []).append([format_ts(t), format_value(x)])
@@ -1175,12 +1302,23 @@ def range_query(state: PromState, query: str, start: float, end: float, step: fl
 # -- HTTP API --------------------------------------------------------------------------------------
 router = APIRouter(route_class=ErrorRoute)
 control = APIRouter()
-_ERROR_TYPES = {400: "bad_data", 404: "not_found", 406: "not_acceptable", 422: "execution", 499: "canceled", 503: "timeout"}
+_ERROR_TYPES = {
+    400: "bad_data",
+    404: "not_found",
+    406: "not_acceptable",
+    422: "execution",
+    499: "canceled",
+    503: "timeout",
+}
 
 
 def error_response(status: int, message: str, retry_after: float | None) -> Response:
     error_type = _ERROR_TYPES.get(status, "internal" if status < 500 or status == 500 else "unavailable")
-    return JSONResponse({"status": "error", "errorType": error_type, "error": message}, status_code=status, headers=retry_after_headers(retry_after))
+    return JSONResponse(
+        {"status": "error", "errorType": error_type, "error": message},
+        status_code=status,
+        headers=retry_after_headers(retry_after),
+    )
 
 
 def prom_state(request: Request) -> PromState:
@@ -1214,11 +1352,13 @@ def _time_param(params: dict[str, str], name: str, default: float | None) -> flo
 
 def _timeout_and_limit(params: dict[str, Any]) -> int:
     """Validate ``timeout``; return ``limit`` (0 = no limit)."""
-    if "timeout" in params and params["timeout"]:
+    if params.get("timeout"):
         try:
             parse_duration(params["timeout"])
         except ValueError:
-            raise bad_data(f'invalid parameter "timeout": cannot parse "{params["timeout"]}" to a valid duration') from None
+            raise bad_data(
+                f'invalid parameter "timeout": cannot parse "{params["timeout"]}" to a valid duration'
+            ) from None
     try:
         limit = int(params.get("limit") or 0)
     except ValueError:
@@ -1266,9 +1406,13 @@ async def query_range(request: Request) -> Response:
     except ValueError:
         raise bad_data(f'invalid parameter "step": cannot parse "{raw}" to a valid duration') from None
     if step <= 0:
-        raise bad_data('invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer')
+        raise bad_data(
+            'invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer'
+        )
     if (end - start) / step > MAX_POINTS:
-        raise bad_data("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")
+        raise bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+        )
     if not params.get("query"):
         raise bad_data('invalid parameter "query": 1:1: parse error: no expression found in input')
     state.queries += 1
@@ -1316,7 +1460,10 @@ async def label_values(request: Request, name: str) -> Response:
 
 @router.get("/api/v1/status/buildinfo")
 async def buildinfo() -> dict[str, Any]:
-    return {"status": "success", "data": {"version": "3.5.0", "revision": "sandbox", "branch": "HEAD", "goVersion": "go1.24.0"}}
+    return {
+        "status": "success",
+        "data": {"version": "3.5.0", "revision": "sandbox", "branch": "HEAD", "goVersion": "go1.24.0"},
+    }
 
 
 @router.get("/-/healthy")
@@ -1416,7 +1563,18 @@ def set_series(request: Request, body: SeriesBody) -> dict[str, Any]:
         fn = lambda t, c=constant: c  # noqa: E731
     if body.type not in ("gauge", "counter"):
         raise HTTPException(400, "type must be gauge or counter")
-    s = state.add(Series(labels, body.type, fn, target, is_up=body.metric == "up", constant=constant, start=start, monotonic=monotonic))
+    s = state.add(
+        Series(
+            labels,
+            body.type,
+            fn,
+            target,
+            is_up=body.metric == "up",
+            constant=constant,
+            start=start,
+            monotonic=monotonic,
+        )
+    )
     return {"metric": dict(label_key(s.labels)), "series": len(state.series)}
 
 

@@ -32,15 +32,22 @@ import itertools
 import json
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
-from include.sandbox.systems._common import ApiError, ErrorRoute, Params, SlidingWindow, read_params, retry_after_seconds
+from include.sandbox.systems._common import (
+    ApiError,
+    ErrorRoute,
+    Params,
+    SlidingWindow,
+    read_params,
+    retry_after_seconds,
+)
 from include.sandbox.systems._seed import word_names
 
 NAME = "slack"
@@ -60,8 +67,29 @@ MAX_HEADER_TEXT = 150
 MAX_BLOCK_ID = 255
 MAX_MARKDOWN_TEXT = 12000
 MAX_MESSAGE_TEXT = 40000
-_MIMETYPES = {"html": "text/html", "md": "text/markdown", "txt": "text/plain", "png": "image/png", "csv": "text/csv", "json": "application/json", "pdf": "application/pdf"}
-BLOCK_TYPES = {"section", "header", "divider", "context", "actions", "image", "input", "rich_text", "markdown", "file", "video", "table"}
+_MIMETYPES = {
+    "html": "text/html",
+    "md": "text/markdown",
+    "txt": "text/plain",
+    "png": "image/png",
+    "csv": "text/csv",
+    "json": "application/json",
+    "pdf": "application/pdf",
+}
+BLOCK_TYPES = {
+    "section",
+    "header",
+    "divider",
+    "context",
+    "actions",
+    "image",
+    "input",
+    "rich_text",
+    "markdown",
+    "file",
+    "video",
+    "table",
+}
 
 
 # -- state -----------------------------------------------------------------------------------------
@@ -140,7 +168,10 @@ def make_state(seed: int, sandbox: Any) -> SlackState:
         Channel("C0ARCHIVED", "old-alerts", is_archived=True),
     ]
     rng = random.Random(f"slack-{seed}")
-    seeded += [Channel(f"C0TEAM{n:03d}", f"team-{name}", created=1_600_000_000 + n * 86400) for n, name in enumerate(word_names(rng, 22))]
+    seeded += [
+        Channel(f"C0TEAM{n:03d}", f"team-{name}", created=1_600_000_000 + n * 86400)
+        for n, name in enumerate(word_names(rng, 22))
+    ]
     state.channels = {c.id: c for c in seeded}
     state.webhooks = {
         "T000/B000/XXXX": "C0ALERTS",
@@ -268,7 +299,9 @@ def _authenticate(request: Request, params: Params) -> SlackState:
 def _visible(state: SlackState, ref: Any) -> Channel:
     """A channel by ID, ``#name`` or name that the bot can see (private ones only as a member)."""
     ref = str(ref or "")
-    channel = state.channels.get(ref) or next((c for c in state.channels.values() if c.name == ref.removeprefix("#")), None)
+    channel = state.channels.get(ref) or next(
+        (c for c in state.channels.values() if c.name == ref.removeprefix("#")), None
+    )
     if channel is None or (channel.is_private and not channel.is_member):
         raise SlackError("channel_not_found")
     return channel
@@ -358,7 +391,15 @@ def _is_private_id(channel_id: str) -> bool:
 
 
 def message_json(state: SlackState, m: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "message", "text": m.text, "user": BOT_USER_ID, "bot_id": BOT_ID, "app_id": APP_ID, "team": TEAM_ID, "ts": m.ts}
+    out: dict[str, Any] = {
+        "type": "message",
+        "text": m.text,
+        "user": BOT_USER_ID,
+        "bot_id": BOT_ID,
+        "app_id": APP_ID,
+        "team": TEAM_ID,
+        "ts": m.ts,
+    }
     if m.blocks is not None:
         out["blocks"] = m.blocks
     if m.attachments is not None:
@@ -368,7 +409,13 @@ def message_json(state: SlackState, m: Message) -> dict[str, Any]:
     if m.thread_ts:
         out["thread_ts"] = m.thread_ts
     if m.replies:
-        out.update(thread_ts=m.ts, reply_count=len(m.replies), reply_users=[BOT_USER_ID], reply_users_count=1, latest_reply=m.replies[-1])
+        out.update(
+            thread_ts=m.ts,
+            reply_count=len(m.replies),
+            reply_users=[BOT_USER_ID],
+            reply_users_count=1,
+            latest_reply=m.replies[-1],
+        )
     if m.edited_ts:
         out["edited"] = {"user": BOT_USER_ID, "ts": m.edited_ts}
     if m.files:
@@ -418,7 +465,15 @@ def _truthy(value: Any) -> bool:
 
 # -- Web API methods -------------------------------------------------------------------------------
 def auth_test(request: Request, state: SlackState, params: Params) -> dict[str, Any]:
-    return {"url": "https://sandbox.slack.com/", "team": TEAM_NAME, "user": "devops-bot", "team_id": TEAM_ID, "user_id": BOT_USER_ID, "bot_id": BOT_ID, "is_enterprise_install": False}
+    return {
+        "url": "https://sandbox.slack.com/",
+        "team": TEAM_NAME,
+        "user": "devops-bot",
+        "team_id": TEAM_ID,
+        "user_id": BOT_USER_ID,
+        "bot_id": BOT_ID,
+        "is_enterprise_install": False,
+    }
 
 
 def chat_post_message(request: Request, state: SlackState, params: Params) -> dict[str, Any]:
@@ -432,7 +487,15 @@ def chat_post_message(request: Request, state: SlackState, params: Params) -> di
         raise SlackError("msg_too_long")
     _check_rate(state, channel.id)
     thread_ts = str(params.get("thread_ts") or "") or None
-    message = _post(state, channel, text, blocks=blocks, attachments=attachments, thread_ts=thread_ts, username=params.get("username"))
+    message = _post(
+        state,
+        channel,
+        text,
+        blocks=blocks,
+        attachments=attachments,
+        thread_ts=thread_ts,
+        username=params.get("username"),
+    )
     return {"channel": channel.id, "ts": message.ts, "message": message_json(state, message)}
 
 
@@ -465,7 +528,10 @@ def conversations_list(request: Request, state: SlackState, params: Params) -> d
     channels = [
         c
         for c in state.channels.values()
-        if (("private_channel" in types and c.is_private and c.is_member) or ("public_channel" in types and not c.is_private))
+        if (
+            ("private_channel" in types and c.is_private and c.is_member)
+            or ("public_channel" in types and not c.is_private)
+        )
         and not (c.is_archived and _truthy(params.get("exclude_archived")))
     ]
     page, next_cursor = _page(params, channels, default=100, maximum=1000)
@@ -481,7 +547,11 @@ def conversations_replies(request: Request, state: SlackState, params: Params) -
         raise SlackError("thread_not_found")
     thread = [parent] + [m for m in state.messages[channel.id] if m.ts in parent.replies]
     page, next_cursor = _page(params, thread, default=1000, maximum=1000)
-    return {"messages": [message_json(state, m) for m in page], "has_more": bool(next_cursor), "response_metadata": {"next_cursor": next_cursor}}
+    return {
+        "messages": [message_json(state, m) for m in page],
+        "has_more": bool(next_cursor),
+        "response_metadata": {"next_cursor": next_cursor},
+    }
 
 
 def files_get_upload_url_external(request: Request, state: SlackState, params: Params) -> dict[str, Any]:
@@ -493,7 +563,9 @@ def files_get_upload_url_external(request: Request, state: SlackState, params: P
     except ValueError:
         raise invalid("invalid_arguments", ["invalid value for field: length"]) from None
     n = next(state.ids)
-    file = SlackFile(f"F0SANDBOX{n:04d}", str(params.get("filename")), length, int(state.now()), title=str(params.get("title") or ""))
+    file = SlackFile(
+        f"F0SANDBOX{n:04d}", str(params.get("filename")), length, int(state.now()), title=str(params.get("title") or "")
+    )
     state.files[file.id] = file
     state.uploads[file.id] = file.id
     upload_url = str(request.base_url).rstrip("/") + f"{PREFIX}/upload/{file.id}"
@@ -524,7 +596,14 @@ def files_complete_upload_external(request: Request, state: SlackState, params: 
         file.title = str(entry.get("title") or file.title or file.name)
         file.channels = [c.id for c in channels]
     for channel in channels:
-        _post(state, channel, str(params.get("initial_comment") or ""), thread_ts=thread_ts, files=[f.id for f, _ in files], via="file")
+        _post(
+            state,
+            channel,
+            str(params.get("initial_comment") or ""),
+            thread_ts=thread_ts,
+            files=[f.id for f, _ in files],
+            via="file",
+        )
     return {"files": [file_json(request, f) for f, _ in files]}
 
 
@@ -612,7 +691,9 @@ async def incoming_webhook(request: Request, team: str, bot: str, secret: str) -
     try:
         _check_rate(state, channel.id)
     except SlackError as exc:
-        return PlainTextResponse("rate_limited", status_code=429, headers={"Retry-After": str(retry_after_seconds(exc.retry_after or 1))})
+        return PlainTextResponse(
+            "rate_limited", status_code=429, headers={"Retry-After": str(retry_after_seconds(exc.retry_after or 1))}
+        )
     _post(state, channel, str(body.get("text") or ""), blocks=blocks, attachments=attachments, via="webhook")
     return PlainTextResponse("ok")
 
@@ -650,7 +731,15 @@ def control_message(state: SlackState, m: Message) -> dict[str, Any]:
         "username": m.username,
         "via": m.via,
         "edited": m.edited_ts is not None,
-        "files": [{"id": fid, "name": state.files[fid].name, "title": state.files[fid].title, "size": len(state.files[fid].data or b"")} for fid in m.files],
+        "files": [
+            {
+                "id": fid,
+                "name": state.files[fid].name,
+                "title": state.files[fid].title,
+                "size": len(state.files[fid].data or b""),
+            }
+            for fid in m.files
+        ],
     }
 
 
@@ -659,8 +748,14 @@ def list_messages(request: Request, channel: str | None = None) -> list[dict[str
     """Posted messages in posting order, each with its ``channel`` id; ``channel`` (id, name or
     ``#name``) keeps one channel's."""
     state = _state(request)
-    wanted = None if channel is None else next((c.id for c in state.channels.values() if channel in (c.id, c.name, "#" + c.name)), channel)
-    messages = sorted((m for cid, msgs in state.messages.items() if wanted in (None, cid) for m in msgs), key=lambda m: float(m.ts))
+    wanted = (
+        None
+        if channel is None
+        else next((c.id for c in state.channels.values() if channel in (c.id, c.name, "#" + c.name)), channel)
+    )
+    messages = sorted(
+        (m for cid, msgs in state.messages.items() if wanted in (None, cid) for m in msgs), key=lambda m: float(m.ts)
+    )
     return [control_message(state, m) for m in messages]
 
 
@@ -704,8 +799,17 @@ def list_files(request: Request) -> list[dict[str, Any]]:
     """Every file from upload v2: id, filename (also ``name``), title, declared length, uploaded size,
     completed, channel (the first shared to, else None) and channels."""
     return [
-        {"id": f.id, "filename": f.name, "name": f.name, "title": f.title, "length": f.length, "size": len(f.data or b""), "completed": f.completed,
-         "channel": f.channels[0] if f.channels else None, "channels": f.channels}  # fmt: skip
+        {
+            "id": f.id,
+            "filename": f.name,
+            "name": f.name,
+            "title": f.title,
+            "length": f.length,
+            "size": len(f.data or b""),
+            "completed": f.completed,
+            "channel": f.channels[0] if f.channels else None,
+            "channels": f.channels,
+        }  # fmt: skip
         for f in _state(request).files.values()
     ]
 

@@ -15,9 +15,10 @@ current measures, and ``alert_status`` follows it.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -45,7 +46,13 @@ METRICS: dict[str, tuple[str, str, str, bool, str | None]] = {
     "new_code_smells": ("New Code Smells", "INT", "Maintainability", False, "0"),
     "security_hotspots": ("Security Hotspots", "INT", "SecurityReview", False, "0"),
     "security_hotspots_reviewed": ("Security Hotspots Reviewed", "PERCENT", "SecurityReview", True, "100.0"),
-    "new_security_hotspots_reviewed": ("Security Hotspots Reviewed on New Code", "PERCENT", "SecurityReview", True, "100.0"),
+    "new_security_hotspots_reviewed": (
+        "Security Hotspots Reviewed on New Code",
+        "PERCENT",
+        "SecurityReview",
+        True,
+        "100.0",
+    ),
     "security_review_rating": ("Security Review Rating", "RATING", "SecurityReview", False, "1.0"),
     "sqale_index": ("Technical Debt", "WORK_DUR", "Maintainability", False, "0"),
     "sqale_debt_ratio": ("Technical Debt Ratio", "PERCENT", "Maintainability", False, "0.0"),
@@ -78,21 +85,84 @@ DEV_COST_MIN_PER_LINE = 30
 
 SEED_PROJECTS = {
     # key: (name, overall measures, new-code measures, gate)
-    "acme_api": ("acme/api", {"coverage": 82.6, "bugs": 3, "vulnerabilities": 0, "code_smells": 145, "security_hotspots": 2,
-                              "security_hotspots_reviewed": 50.0, "duplicated_lines_density": 3.4, "ncloc": 48213, "sqale_index": 2310,
-                              "reliability_rating": 3.0, "security_rating": 1.0, "security_review_rating": 4.0},
-                 {"new_coverage": 86.1, "new_bugs": 0, "new_vulnerabilities": 0, "new_code_smells": 4, "new_duplicated_lines_density": 1.2,
-                  "new_reliability_rating": 1.0, "new_security_rating": 1.0, "new_maintainability_rating": 1.0,
-                  "new_security_hotspots_reviewed": 100.0, "new_lines": 812}, True),
-    "acme_web": ("acme/web", {"coverage": 64.1, "bugs": 17, "vulnerabilities": 2, "code_smells": 611, "security_hotspots": 9,
-                              "security_hotspots_reviewed": 11.1, "duplicated_lines_density": 8.9, "ncloc": 23950, "sqale_index": 41300,
-                              "reliability_rating": 4.0, "security_rating": 3.0, "security_review_rating": 5.0},
-                 {"new_coverage": 61.4, "new_bugs": 2, "new_vulnerabilities": 1, "new_code_smells": 23, "new_duplicated_lines_density": 5.6,
-                  "new_reliability_rating": 3.0, "new_security_rating": 2.0, "new_maintainability_rating": 1.0,
-                  "new_security_hotspots_reviewed": 0.0, "new_lines": 1570}, True),
-    "acme_infra": ("acme/infra", {"bugs": 0, "vulnerabilities": 1, "code_smells": 12, "security_hotspots": 0,
-                                  "security_hotspots_reviewed": 100.0, "duplicated_lines_density": 0.0, "ncloc": 3120, "sqale_index": 95,
-                                  "reliability_rating": 1.0, "security_rating": 2.0, "security_review_rating": 1.0}, {}, False),
+    "acme_api": (
+        "acme/api",
+        {
+            "coverage": 82.6,
+            "bugs": 3,
+            "vulnerabilities": 0,
+            "code_smells": 145,
+            "security_hotspots": 2,
+            "security_hotspots_reviewed": 50.0,
+            "duplicated_lines_density": 3.4,
+            "ncloc": 48213,
+            "sqale_index": 2310,
+            "reliability_rating": 3.0,
+            "security_rating": 1.0,
+            "security_review_rating": 4.0,
+        },
+        {
+            "new_coverage": 86.1,
+            "new_bugs": 0,
+            "new_vulnerabilities": 0,
+            "new_code_smells": 4,
+            "new_duplicated_lines_density": 1.2,
+            "new_reliability_rating": 1.0,
+            "new_security_rating": 1.0,
+            "new_maintainability_rating": 1.0,
+            "new_security_hotspots_reviewed": 100.0,
+            "new_lines": 812,
+        },
+        True,
+    ),
+    "acme_web": (
+        "acme/web",
+        {
+            "coverage": 64.1,
+            "bugs": 17,
+            "vulnerabilities": 2,
+            "code_smells": 611,
+            "security_hotspots": 9,
+            "security_hotspots_reviewed": 11.1,
+            "duplicated_lines_density": 8.9,
+            "ncloc": 23950,
+            "sqale_index": 41300,
+            "reliability_rating": 4.0,
+            "security_rating": 3.0,
+            "security_review_rating": 5.0,
+        },
+        {
+            "new_coverage": 61.4,
+            "new_bugs": 2,
+            "new_vulnerabilities": 1,
+            "new_code_smells": 23,
+            "new_duplicated_lines_density": 5.6,
+            "new_reliability_rating": 3.0,
+            "new_security_rating": 2.0,
+            "new_maintainability_rating": 1.0,
+            "new_security_hotspots_reviewed": 0.0,
+            "new_lines": 1570,
+        },
+        True,
+    ),
+    "acme_infra": (
+        "acme/infra",
+        {
+            "bugs": 0,
+            "vulnerabilities": 1,
+            "code_smells": 12,
+            "security_hotspots": 0,
+            "security_hotspots_reviewed": 100.0,
+            "duplicated_lines_density": 0.0,
+            "ncloc": 3120,
+            "sqale_index": 95,
+            "reliability_rating": 1.0,
+            "security_rating": 2.0,
+            "security_review_rating": 1.0,
+        },
+        {},
+        False,
+    ),
 }
 
 
@@ -118,7 +188,7 @@ def debt_rating(debt_ratio_percent: float) -> float:
 
 def sonar_date(ts: float) -> str:
     """``2026-01-01T12:00:00+0000``, SonarQube's date-time format."""
-    return datetime.fromtimestamp(int(ts), timezone.utc).strftime("%Y-%m-%dT%H:%M:%S+0000")
+    return datetime.fromtimestamp(int(ts), UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
 @dataclass
@@ -163,7 +233,11 @@ def derive(measures: dict[str, str]) -> None:
         ratio = 100 * float(measures["sqale_index"]) / (float(measures["ncloc"]) * DEV_COST_MIN_PER_LINE)
         measures["sqale_debt_ratio"] = format_measure("sqale_debt_ratio", ratio)
         measures["sqale_rating"] = format_measure("sqale_rating", debt_rating(ratio))
-    for classic, mqr in (("sqale_rating", "maintainability"), ("reliability_rating", "reliability"), ("security_rating", "security")):
+    for classic, mqr in (
+        ("sqale_rating", "maintainability"),
+        ("reliability_rating", "reliability"),
+        ("security_rating", "security"),
+    ):
         if classic in measures:
             measures[f"software_quality_{mqr}_rating"] = measures[classic]
     if "coverage" in measures:
@@ -172,8 +246,13 @@ def derive(measures: dict[str, str]) -> None:
 
 def _seed_history(project: Project, rng: random.Random, now: float) -> None:
     derived = ("line_coverage", "sqale_debt_ratio")
-    current = {k: float(v) for k, v in project.measures.items()
-               if METRICS.get(k, ("", ""))[1] in ("INT", "PERCENT", "WORK_DUR") and not k.startswith("new_") and k not in derived}
+    current = {
+        k: float(v)
+        for k, v in project.measures.items()
+        if METRICS.get(k, ("", ""))[1] in ("INT", "PERCENT", "WORK_DUR")
+        and not k.startswith("new_")
+        and k not in derived
+    }
     start = {k: v * rng.uniform(0.8, 1.1) for k, v in current.items()}
     start = {k: min(v, 100.0) if METRICS[k][1] == "PERCENT" else v for k, v in start.items()}
     count = 30
@@ -202,7 +281,11 @@ def make_state(seed: int, sandbox: Any) -> SonarState:
         derive(measures)
         project = Project(key, name, measures, list(SONAR_WAY) if has_gate else None)
         _seed_history(project, rng, now)
-        project.branches["develop"] = {**measures, "coverage": format_measure("coverage", float(measures.get("coverage", 50)) - 2.5)} if "coverage" in measures else dict(measures)
+        project.branches["develop"] = (
+            {**measures, "coverage": format_measure("coverage", float(measures.get("coverage", 50)) - 2.5)}
+            if "coverage" in measures
+            else dict(measures)
+        )
         project.pull_requests["42"] = {k: v for k, v in measures.items() if k.startswith("new_")}
         state.projects[key] = project
     return state
@@ -278,7 +361,9 @@ def _project(state: SonarState, key: str | None, param: str = "component") -> Pr
         raise SonarError(400, f"The '{param}' parameter is missing")
     project = state.projects.get(key)
     if project is None:
-        raise SonarError(404, f"Component key '{key}' not found" if param != "projectKey" else f"Project '{key}' not found")
+        raise SonarError(
+            404, f"Component key '{key}' not found" if param != "projectKey" else f"Project '{key}' not found"
+        )
     return project
 
 
@@ -313,8 +398,15 @@ def gate_status(project: Project, measures: dict[str, str] | None = None) -> tup
         if actual is None:
             continue
         bad = float(actual) > float(threshold) if comparator == "GT" else float(actual) < float(threshold)
-        conditions.append({"status": "ERROR" if bad else "OK", "metricKey": metric, "comparator": comparator,
-                           "errorThreshold": threshold, "actualValue": actual})
+        conditions.append(
+            {
+                "status": "ERROR" if bad else "OK",
+                "metricKey": metric,
+                "comparator": comparator,
+                "errorThreshold": threshold,
+                "actualValue": actual,
+            }
+        )
     return ("ERROR" if any(c["status"] == "ERROR" for c in conditions) else "OK"), conditions
 
 
@@ -325,8 +417,16 @@ def measures_with_gate(project: Project, measures: dict[str, str]) -> dict[str, 
 
 def metric_json(key: str) -> dict[str, Any]:
     name, kind, domain, higher, best = METRICS[key]
-    out: dict[str, Any] = {"key": key, "name": name, "description": name, "domain": domain, "type": kind,
-                           "higherValuesAreBetter": higher, "qualitative": kind != "INT" or best is not None, "hidden": False}
+    out: dict[str, Any] = {
+        "key": key,
+        "name": name,
+        "description": name,
+        "domain": domain,
+        "type": kind,
+        "higherValuesAreBetter": higher,
+        "qualitative": kind != "INT" or best is not None,
+        "hidden": False,
+    }
     if best is not None:
         out["bestValue"] = best
     if kind in ("PERCENT", "FLOAT"):
@@ -394,12 +494,17 @@ async def measures_component(request: Request) -> Response:
     body: dict[str, Any] = {"component": component}
     extra = {f.strip() for f in (q.get("additionalFields") or "").split(",") if f.strip()}
     if extra - {"metrics", "period", "periods"}:
-        raise SonarError(400, f"Value of parameter 'additionalFields' ({','.join(sorted(extra))}) must be one of: [metrics, period]")
+        raise SonarError(
+            400, f"Value of parameter 'additionalFields' ({','.join(sorted(extra))}) must be one of: [metrics, period]"
+        )
     if "metrics" in extra:
         body["metrics"] = [metric_json(k) for k in keys]
     if extra & {"period", "periods"} and project.analyses:
-        body["period"] = {"mode": "PREVIOUS_VERSION", "date": sonar_date(project.analyses[-6].date if len(project.analyses) > 5 else project.analyses[0].date),
-                          "parameter": project.analyses[-1].version}
+        body["period"] = {
+            "mode": "PREVIOUS_VERSION",
+            "date": sonar_date(project.analyses[-6].date if len(project.analyses) > 5 else project.analyses[0].date),
+            "parameter": project.analyses[-1].version,
+        }
     state.count("measures_component")
     return JSONResponse(body)
 
@@ -409,13 +514,13 @@ def _date_param(raw: str | None, name: str, end_of_day: bool = False) -> float |
         return None
     try:
         if len(raw) == 10:
-            d = datetime.fromisoformat(raw).replace(tzinfo=timezone.utc)
+            d = datetime.fromisoformat(raw).replace(tzinfo=UTC)
             return d.timestamp() + (DAY - 0.001 if end_of_day else 0)
         text = raw.replace("Z", "+00:00")
         if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
             text = text[:-2] + ":" + text[-2:]  # +0200 -> +02:00
         d = datetime.fromisoformat(text)
-        return (d if d.tzinfo else d.replace(tzinfo=timezone.utc)).timestamp()
+        return (d if d.tzinfo else d.replace(tzinfo=UTC)).timestamp()
     except ValueError:
         raise SonarError(400, f"'{raw}' cannot be parsed as either a date or date+time") from None
 
@@ -476,18 +581,31 @@ async def project_status(request: Request) -> Response:
         measures = {**analysis.values, **{k: v for k, v in project.measures.items() if k.startswith("new_")}}
     status, conditions = gate_status(project, measures)
     keys = {m for m, _, _ in project.gate or []}
-    body: dict[str, Any] = {"status": status, "ignoredConditions": False,
-                            "caycStatus": "compliant" if keys == {m for m, _, _ in SONAR_WAY} else "non-compliant", "conditions": conditions}
+    body: dict[str, Any] = {
+        "status": status,
+        "ignoredConditions": False,
+        "caycStatus": "compliant" if keys == {m for m, _, _ in SONAR_WAY} else "non-compliant",
+        "conditions": conditions,
+    }
     if project.analyses:
-        body["period"] = {"mode": "PREVIOUS_VERSION", "date": sonar_date(project.analyses[max(0, len(project.analyses) - 6)].date),
-                          "parameter": project.analyses[-1].version}
+        body["period"] = {
+            "mode": "PREVIOUS_VERSION",
+            "date": sonar_date(project.analyses[max(0, len(project.analyses) - 6)].date),
+            "parameter": project.analyses[-1].version,
+        }
     state.count("project_status")
     return JSONResponse({"projectStatus": body})
 
 
 def _component_json(p: Project) -> dict[str, Any]:
-    out: dict[str, Any] = {"key": p.key, "name": p.name, "qualifier": "TRK", "visibility": p.visibility, "managed": False,
-                           "organization": ORGANIZATION}
+    out: dict[str, Any] = {
+        "key": p.key,
+        "name": p.name,
+        "qualifier": "TRK",
+        "visibility": p.visibility,
+        "managed": False,
+        "organization": ORGANIZATION,
+    }
     if p.last_analysis is not None:
         out["lastAnalysisDate"] = sonar_date(p.last_analysis)
         out["revision"] = p.analyses[-1].key.lower()
@@ -522,7 +640,12 @@ async def components_search(request: Request) -> Response:
     if q.get("q"):
         items = [p for p in items if q["q"].lower() in p.key.lower() or q["q"].lower() in p.name.lower()]
     chunk, paging = page(request, items, 100, 500)
-    return JSONResponse({"paging": paging, "components": [{"key": p.key, "name": p.name, "qualifier": "TRK", "project": p.key} for p in chunk]})
+    return JSONResponse(
+        {
+            "paging": paging,
+            "components": [{"key": p.key, "name": p.name, "qualifier": "TRK", "project": p.key} for p in chunk],
+        }
+    )
 
 
 @router.get("/api/project_analyses/search")
@@ -532,15 +655,28 @@ async def analyses_search(request: Request) -> Response:
     project = _project(state, q.get("project"), "project")
     items = list(reversed(project.analyses))  # newest first
     chunk, paging = page(request, items, 100, 500)
-    return JSONResponse({"paging": paging, "analyses": [
-        {"key": a.key, "date": sonar_date(a.date), "projectVersion": a.version, "events": []} for a in chunk]})
+    return JSONResponse(
+        {
+            "paging": paging,
+            "analyses": [
+                {"key": a.key, "date": sonar_date(a.date), "projectVersion": a.version, "events": []} for a in chunk
+            ],
+        }
+    )
 
 
 @router.get("/api/metrics/search")
 async def metrics_search(request: Request) -> Response:
     authenticate(request)
     chunk, paging = page(request, sorted(METRICS), 100, 500)
-    return JSONResponse({"metrics": [metric_json(k) for k in chunk], "total": paging["total"], "p": paging["pageIndex"], "ps": paging["pageSize"]})
+    return JSONResponse(
+        {
+            "metrics": [metric_json(k) for k in chunk],
+            "total": paging["total"],
+            "p": paging["pageIndex"],
+            "ps": paging["pageSize"],
+        }
+    )
 
 
 # -- controls (/_sandbox/sonarqube) ----------------------------------------------------------------

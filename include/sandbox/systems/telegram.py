@@ -26,15 +26,23 @@ from __future__ import annotations
 import itertools
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AliasChoices, BaseModel, Field
 
-from include.sandbox.systems._common import ApiError, ErrorRoute, Params, SlidingWindow, Upload, read_params, retry_after_seconds
+from include.sandbox.systems._common import (
+    ApiError,
+    ErrorRoute,
+    Params,
+    SlidingWindow,
+    Upload,
+    read_params,
+    retry_after_seconds,
+)
 
 NAME = "telegram"
 PREFIX = "/telegram"
@@ -185,7 +193,9 @@ def parse_html(text: str) -> Parsed:
                 raise EntityError(f"Unclosed end tag at byte offset {_byte_offset(text, begin)}")
             tag, start, attrs = stack.pop()
             if end_name and end_name != tag:
-                raise EntityError(f'Unmatched end tag at byte offset {_byte_offset(text, begin)}, expected "</{tag}>", found "</{end_name}>"')
+                raise EntityError(
+                    f'Unmatched end tag at byte offset {_byte_offset(text, begin)}, expected "</{tag}>", found "</{end_name}>"'
+                )
             _close_html(out, tag, start, attrs, text)
             i = j + 1
             continue
@@ -225,7 +235,9 @@ def _html_attributes(text: str, j: int, tag: str, begin: int) -> tuple[dict[str,
             attrs[name] = ""
             continue
         if not name or text[j : j + 1] != "=":
-            raise EntityError(f'Expected equal sign in declaration of an attribute of the tag "{tag}" at byte offset {_byte_offset(text, begin)}')
+            raise EntityError(
+                f'Expected equal sign in declaration of an attribute of the tag "{tag}" at byte offset {_byte_offset(text, begin)}'
+            )
         j += 1
         while j < n and text[j].isspace():
             j += 1
@@ -262,7 +274,9 @@ def _close_html(out: _Builder, tag: str, start: int, attrs: dict[str, str], text
         out.entity(kind, start, url=url)
     elif kind == "code" and attrs.get("class", "").startswith("language-"):
         out.entity("pre", start, language=attrs["class"].removeprefix("language-"))
-    elif kind == "pre" and any(e["type"] == "pre" and e["offset"] == start and e["offset"] + e["length"] == out.utf16 for e in out.entities):
+    elif kind == "pre" and any(
+        e["type"] == "pre" and e["offset"] == start and e["offset"] + e["length"] == out.utf16 for e in out.entities
+    ):
         return  # <pre><code class="language-x">: one pre entity, with the code's language
     elif kind == "blockquote" and "expandable" in attrs:
         out.entity("expandable_blockquote", start)
@@ -440,7 +454,9 @@ def _store_file(state: TelegramState, kind: str, source: Upload | str, missing: 
     """Keep an upload, or resolve a file_id / HTTP URL sent in its place."""
     if isinstance(source, Upload):
         n = next(state.file_ids)
-        stored = StoredFile(f"BQACAgIAAxk-sandbox-{n:06d}", f"AgAD{n:04d}", kind, source.filename, source.content_type, source.data)
+        stored = StoredFile(
+            f"BQACAgIAAxk-sandbox-{n:06d}", f"AgAD{n:04d}", kind, source.filename, source.content_type, source.data
+        )
         state.files[stored.file_id] = stored
         return stored
     if source in state.files:
@@ -448,17 +464,26 @@ def _store_file(state: TelegramState, kind: str, source: Upload | str, missing: 
     if re.match(r"https?://", source):
         n = next(state.file_ids)
         name = source.rstrip("/").rsplit("/", 1)[-1] or "file"
-        stored = StoredFile(f"BQACAgIAAxk-sandbox-{n:06d}", f"AgAD{n:04d}", kind, name, "application/octet-stream", None, url=source)
+        stored = StoredFile(
+            f"BQACAgIAAxk-sandbox-{n:06d}", f"AgAD{n:04d}", kind, name, "application/octet-stream", None, url=source
+        )
         state.files[stored.file_id] = stored
         return stored
     raise bad_request(missing if not source else "wrong file identifier/HTTP URL specified")
 
 
-def _message(state: TelegramState, chat: Chat, params: Params, kind: str, content: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+def _message(
+    state: TelegramState, chat: Chat, params: Params, kind: str, content: dict[str, Any], record: dict[str, Any]
+) -> dict[str, Any]:
     """Record a sent message (``record``: what the control route shows besides the common fields) and
     return the Bot API ``Message`` object with ``content`` (text, document, photo, caption...)."""
     ids = state.message_ids.setdefault(chat.id, itertools.count(1))
-    message: dict[str, Any] = {"message_id": next(ids), "from": BOT_USER, "chat": chat.as_json(), "date": int(state.now())}
+    message: dict[str, Any] = {
+        "message_id": next(ids),
+        "from": BOT_USER,
+        "chat": chat.as_json(),
+        "date": int(state.now()),
+    }
     thread = params.get("message_thread_id")
     if thread not in (None, ""):
         message.update(message_thread_id=int(thread), is_topic_message=True)
@@ -519,7 +544,12 @@ def send_document(state: TelegramState, params: Params) -> Any:
     caption = _caption(params)
     stored = _store_file(state, "documents", source or "", "there is no document in the request")
     _check_flood(state, chat)
-    document: dict[str, Any] = {"file_name": stored.name, "mime_type": stored.mime_type, "file_id": stored.file_id, "file_unique_id": stored.unique_id}
+    document: dict[str, Any] = {
+        "file_name": stored.name,
+        "mime_type": stored.mime_type,
+        "file_id": stored.file_id,
+        "file_unique_id": stored.unique_id,
+    }
     if stored.data is not None:
         document["file_size"] = len(stored.data)
     record = {"caption": caption.text if caption else None, "raw_caption": params.get("caption"), "filename": stored.name, "size": len(stored.data or b""),
@@ -561,7 +591,12 @@ def get_file(state: TelegramState, params: Params) -> Any:
         raise bad_request("invalid file_id")
     if len(stored.data) > MAX_DOWNLOAD:
         raise bad_request("file is too big")
-    return {"file_id": stored.file_id, "file_unique_id": stored.unique_id, "file_size": len(stored.data), "file_path": stored.path}
+    return {
+        "file_id": stored.file_id,
+        "file_unique_id": stored.unique_id,
+        "file_size": len(stored.data),
+        "file_path": stored.path,
+    }
 
 
 METHODS: dict[str, Callable[[TelegramState, Params], Any]] = {

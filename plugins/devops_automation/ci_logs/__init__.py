@@ -18,7 +18,17 @@ Command line: ``PYTHONPATH=plugins python -m devops_automation.ci_logs FAIL_LOG 
 from .classify import FAILURE_REASONS, classify, classify_excerpt, needs_log_analysis, reason_verdict
 from .excerpt import ExcerptConfig, excerpt, tail_excerpt
 from .llm import analyse, analyze, build_prompt, parse_answer
-from .models import Analysis, Classification, EvidenceLine, Excerpt, LLMUsage, Section, Signal, format_ranges, line_ranges
+from .models import (
+    Analysis,
+    Classification,
+    EvidenceLine,
+    Excerpt,
+    LLMUsage,
+    Section,
+    Signal,
+    format_ranges,
+    line_ranges,
+)
 from .redact import Redaction, redact, redact_obj, redact_text
 
 __all__ = [

@@ -21,14 +21,25 @@ from .models import format_ranges
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m devops_automation.ci_logs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m devops_automation.ci_logs",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("fail_log", help="log of the failed job (path, or - for stdin)")
     ap.add_argument("--passed", metavar="PASS_LOG", help="log of the last successful run of the same job")
-    ap.add_argument("--budget", type=int, default=ExcerptConfig.budget, help="maximum excerpt size in characters (default %(default)s)")
+    ap.add_argument(
+        "--budget",
+        type=int,
+        default=ExcerptConfig.budget,
+        help="maximum excerpt size in characters (default %(default)s)",
+    )
     out = ap.add_mutually_exclusive_group()
     out.add_argument("--lines", action="store_const", const="lines", dest="fmt", help="print the kept line numbers")
     out.add_argument("--text", action="store_const", const="text", dest="fmt", help="print the excerpt (default)")
-    out.add_argument("--json", action="store_const", const="json", dest="fmt", help="print excerpt + classification as JSON")
+    out.add_argument(
+        "--json", action="store_const", const="json", dest="fmt", help="print excerpt + classification as JSON"
+    )
     args = ap.parse_args(argv)
     if args.budget <= 0:
         ap.error("--budget must be positive")

@@ -169,7 +169,11 @@ def _norm(text: str) -> str:
 
 def _is_boilerplate_step(name: str) -> bool:
     low = name.strip().lower()
-    return low in ("set up job", "complete job", "post job cleanup") or low.startswith("post ") or low in GITLAB_BOILERPLATE_SECTIONS
+    return (
+        low in ("set up job", "complete job", "post job cleanup")
+        or low.startswith("post ")
+        or low in GITLAB_BOILERPLATE_SECTIONS
+    )
 
 
 class _Scanner:
@@ -342,7 +346,11 @@ class _Scanner:
         before = raw[max(0, idx - cfg.before) : idx]
         if len(before) < cfg.before and idx < cfg.before and self.recent:
             before = list(self.recent)[-(cfg.before - len(before)) :] + before
-        window = _Window(line, [s[:_STORED_LINE_CHARS] for s in before], [s[:_STORED_LINE_CHARS] for s in raw[idx + 1 : idx + 1 + cfg.after]])
+        window = _Window(
+            line,
+            [s[:_STORED_LINE_CHARS] for s in before],
+            [s[:_STORED_LINE_CHARS] for s in raw[idx + 1 : idx + 1 + cfg.after]],
+        )
         if len(window.after) < cfg.after:
             self.pending.append(window)
         occ = _Occurrence(line, text, window)
@@ -358,7 +366,9 @@ class _Scanner:
                 tpl.score = score
 
     def _prune(self) -> None:
-        keep = heapq.nlargest(self.cfg.max_templates, self.templates.values(), key=lambda t: (t.score.value, -t.first.line))
+        keep = heapq.nlargest(
+            self.cfg.max_templates, self.templates.values(), key=lambda t: (t.score.value, -t.first.line)
+        )
         self.templates = {t.key: t for t in keep}
 
     def in_pem(self, line: int) -> bool:
@@ -393,7 +403,11 @@ def _line_factor(text: str, prev: str | None) -> float:
     """How useful a context line is on its own (blank, boilerplate, frames and repeats are not)."""
     if not text.strip():
         return 0.05
-    if prev is not None and prev.strip() and (prev == text or (abs(len(prev) - len(text)) <= 12 and prev[:6] == text[:6] and _norm(prev) == _norm(text))):
+    if (
+        prev is not None
+        and prev.strip()
+        and (prev == text or (abs(len(prev) - len(text)) <= 12 and prev[:6] == text[:6] and _norm(prev) == _norm(text)))
+    ):
         return 0.1
     if is_boilerplate(text):
         return 0.35
@@ -516,9 +530,13 @@ class _Selector:
         scan, cfg = self.scan, self.cfg
         self._sections()
         templates = sorted(scan.templates.values(), key=lambda t: t.first.line)
-        first_strong = next((t for t in templates if t.score.value >= 7 and not (scan.passed and t.nkey in scan.passed)), None)
+        first_strong = next(
+            (t for t in templates if t.score.value >= 7 and not (scan.passed and t.nkey in scan.passed)), None
+        )
         if len(templates) > cfg.max_offered:  # only the strongest can make it into the budget anyway
-            keep = set(id(t) for t in heapq.nlargest(cfg.max_offered, templates, key=lambda t: self.effective(t, t.first)))
+            keep = set(
+                id(t) for t in heapq.nlargest(cfg.max_offered, templates, key=lambda t: self.effective(t, t.first))
+            )
             templates = [t for t in templates if id(t) in keep or t is first_strong]
         signals: list[tuple[float, Signal]] = []
         for t in templates:
@@ -531,7 +549,9 @@ class _Selector:
             self._offer_window(t.first, eff, note)
             if t.last is not None:
                 weight = cfg.last_occurrence_weight
-                if self._same_context(t.first, t.last):  # an exact repeat (e.g. the same stack trace): the count says it
+                if self._same_context(
+                    t.first, t.last
+                ):  # an exact repeat (e.g. the same stack trace): the count says it
                     weight *= cfg.repeat_context_weight
                 self._offer_window(t.last, self.effective(t, t.last) * weight, "")
             signals.append(
@@ -671,13 +691,25 @@ def excerpt(
     text = _render(lines, shown, scan.n)
     if cfg.redact:
         signals = [
-            replace(s, text="[REDACTED:private_key]" if scan.in_pem(s.line) else redact(shorten(s.text, cfg.max_line_chars)).text)
+            replace(
+                s,
+                text="[REDACTED:private_key]"
+                if scan.in_pem(s.line)
+                else redact(shorten(s.text, cfg.max_line_chars)).text,
+            )
             for s in signals
         ]
     else:
         signals = [replace(s, text=shorten(s.text, cfg.max_line_chars)) for s in signals]
     sections = [
-        Section(s.name, s.start, s.end, redact(s.header[:200]).text if cfg.redact else s.header[:200], s.boilerplate, i in selector.failed)
+        Section(
+            s.name,
+            s.start,
+            s.end,
+            redact(s.header[:200]).text if cfg.redact else s.header[:200],
+            s.boilerplate,
+            i in selector.failed,
+        )
         for i, s in enumerate(scan.sections[:200])
     ]
     failing = scan.sections[selector.failing].name if selector.failing >= 0 else None
@@ -716,4 +748,4 @@ def tail_excerpt(log: LogSource, budget: int = 4000, chunk_size: int = DEFAULT_C
     return [ln for ln, _ in ring], min(size, budget)
 
 
-__all__ = ["ExcerptConfig", "excerpt", "passing_keys", "tail_excerpt", "shorten"]
+__all__ = ["ExcerptConfig", "excerpt", "passing_keys", "shorten", "tail_excerpt"]

@@ -67,7 +67,15 @@ class LLMAnswer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     category: Literal[
-        "compile_error", "test_failure", "dependency", "infrastructure", "timeout", "configuration", "lint", "permission", "unknown"
+        "compile_error",
+        "test_failure",
+        "dependency",
+        "infrastructure",
+        "timeout",
+        "configuration",
+        "lint",
+        "permission",
+        "unknown",
     ]
     root_cause: str = Field(min_length=3, max_length=2000)
     fix_steps: list[str] = Field(min_length=1, max_length=10)
@@ -84,7 +92,11 @@ ANSWER_SCHEMA: dict[str, Any] = {
     "properties": {
         "category": {"type": "string", "enum": list(CATEGORIES), "description": "Kind of failure."},
         "root_cause": {"type": "string", "description": "One or two sentences naming the cause."},
-        "fix_steps": {"type": "array", "items": {"type": "string"}, "description": "1 to 5 concrete steps, most useful first."},
+        "fix_steps": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "1 to 5 concrete steps, most useful first.",
+        },
         "evidence_lines": {
             "type": "array",
             "items": {"type": "integer"},
@@ -141,7 +153,9 @@ def build_prompt(
     system = env.get_template(SYSTEM_TEMPLATE).render(
         nonce=nonce, categories=list(CATEGORIES), schema_json=json.dumps(ANSWER_SCHEMA, indent=1)
     )
-    data = _MARKER_LIKE.sub(lambda m: "‹‹‹" if m.group(0) == "<<<" else "›››", ex.text)  # the log cannot fake our markers
+    data = _MARKER_LIKE.sub(
+        lambda m: "‹‹‹" if m.group(0) == "<<<" else "›››", ex.text
+    )  # the log cannot fake our markers
     job_items = {str(k): " ".join(str(v).split())[:300] for k, v in (job or {}).items() if v not in (None, "")}
     user = env.get_template(USER_TEMPLATE).render(
         nonce=nonce,
@@ -193,9 +207,13 @@ def parse_answer(content: str | None, ex: Excerpt) -> LLMAnswer:
     return answer
 
 
-def _from_answer(answer: LLMAnswer, ex: Excerpt, heuristic: Classification, usage: LLMUsage, redactions: dict[str, int]) -> Analysis:
+def _from_answer(
+    answer: LLMAnswer, ex: Excerpt, heuristic: Classification, usage: LLMUsage, redactions: dict[str, int]
+) -> Analysis:
     lines = list(dict.fromkeys(answer.evidence_lines))[:MAX_EVIDENCE]
-    clean = redact_obj({"root_cause": answer.root_cause.strip(), "fix_steps": [s.strip() for s in answer.fix_steps if s.strip()][:10]})
+    clean = redact_obj(
+        {"root_cause": answer.root_cause.strip(), "fix_steps": [s.strip() for s in answer.fix_steps if s.strip()][:10]}
+    )
     assert isinstance(clean, dict)
     return Analysis(
         category=answer.category,
@@ -244,7 +262,7 @@ def heuristic_analysis(
 
 
 # ---- the call ------------------------------------------------------------------------------------
-def make_client(base_url: str | None, api_key: str | None, timeout: float = 60.0, max_retries: int = 2) -> "OpenAI":
+def make_client(base_url: str | None, api_key: str | None, timeout: float = 60.0, max_retries: int = 2) -> OpenAI:
     """An ``openai.OpenAI`` client; local servers without keys get a placeholder key."""
     from openai import OpenAI
 
@@ -273,7 +291,9 @@ def _adaptation(exc: Exception, kwargs: dict[str, Any]) -> str | None:
     if "max_completion_tokens" in text and "max_completion_tokens" in kwargs:
         return "max_tokens"
     fmt = kwargs.get("response_format") or {}
-    if fmt.get("type") == "json_schema" and any(w in text for w in ("response_format", "json_schema", "schema", "structured", "not supported", "unsupported")):
+    if fmt.get("type") == "json_schema" and any(
+        w in text for w in ("response_format", "json_schema", "schema", "structured", "not supported", "unsupported")
+    ):
         return "json_object"
     return None
 
@@ -295,7 +315,7 @@ def analyse(
     max_retries: int = 2,
     budget: int = 4000,
     job: dict[str, Any] | None = None,
-    client: "OpenAI | None" = None,
+    client: OpenAI | None = None,
     prompts_dir: Path | None = None,
     temperature: float | None = 0.0,
     max_completion_tokens: int = 1200,
@@ -374,11 +394,17 @@ def analyse(
     except Exception as exc:  # API errors after the SDK's own retries, connection errors, timeouts
         from openai import OpenAIError
 
-        logger.warning("LLM analysis failed, using the heuristic: %s", _describe(exc), exc_info=not isinstance(exc, OpenAIError))
+        logger.warning(
+            "LLM analysis failed, using the heuristic: %s", _describe(exc), exc_info=not isinstance(exc, OpenAIError)
+        )
         usage.latency_s = round(time.perf_counter() - started, 3)
-        return heuristic_analysis(ex, heuristic, "heuristic_fallback", f"LLM call failed: {_describe(exc)}", usage, redactions)
+        return heuristic_analysis(
+            ex, heuristic, "heuristic_fallback", f"LLM call failed: {_describe(exc)}", usage, redactions
+        )
     usage.latency_s = round(time.perf_counter() - started, 3)
-    return heuristic_analysis(ex, heuristic, "heuristic_fallback", f"invalid LLM answer twice: {problem}", usage, redactions)
+    return heuristic_analysis(
+        ex, heuristic, "heuristic_fallback", f"invalid LLM answer twice: {problem}", usage, redactions
+    )
 
 
 def _safe_url(url: str) -> str | None:

@@ -195,12 +195,36 @@ RULES: list[Rule] = [
     ("private_key", re.compile(r"-----END[ A-Z0-9]*PRIVATE KEY(?: BLOCK)?-----"), None),
     # a PEM body line on its own (64 base64 characters, mixed case and digits) — e.g. an excerpt that
     # kept a middle line of a key without its BEGIN line
-    ("private_key", re.compile(r"(?m)(?<![\w+/=])(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*\d)[A-Za-z0-9+/]{60,76}={0,2}(?=[ \t]*$)"), _pem_body),
+    (
+        "private_key",
+        re.compile(
+            r"(?m)(?<![\w+/=])(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*\d)[A-Za-z0-9+/]{60,76}={0,2}(?=[ \t]*$)"
+        ),
+        _pem_body,
+    ),
     ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|APKA)[A-Z0-9]{16}\b"), None),
-    ("aws_secret_key", re.compile(r"(?i)(?<=aws_secret_access_key)(?P<sep>[\"']?\s*[:=]\s*[\"']?)" + _ALREADY + r"[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"), _aws_secret),
+    (
+        "aws_secret_key",
+        re.compile(
+            r"(?i)(?<=aws_secret_access_key)(?P<sep>[\"']?\s*[:=]\s*[\"']?)"
+            + _ALREADY
+            + r"[A-Za-z0-9/+=]{40}(?![A-Za-z0-9/+=])"
+        ),
+        _aws_secret,
+    ),
     ("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{22,255})\b"), None),
-    ("gitlab_token", re.compile(r"\b(?:glpat|glptt|gldt|glrt|glcbt|glsoat|glffct|glimt|glagent|gloas|glft|glwt)-[A-Za-z0-9_-]{20,}\b|\bGR1348941[A-Za-z0-9_-]{20,}\b"), None),
-    ("slack_webhook", re.compile(r"https://hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{20,}"), None),
+    (
+        "gitlab_token",
+        re.compile(
+            r"\b(?:glpat|glptt|gldt|glrt|glcbt|glsoat|glffct|glimt|glagent|gloas|glft|glwt)-[A-Za-z0-9_-]{20,}\b|\bGR1348941[A-Za-z0-9_-]{20,}\b"
+        ),
+        None,
+    ),
+    (
+        "slack_webhook",
+        re.compile(r"https://hooks\.slack(?:-gov)?\.com/(?:services|workflows|triggers)/[A-Za-z0-9_/-]{20,}"),
+        None,
+    ),
     ("slack_token", re.compile(r"\bxox[abposre]-[A-Za-z0-9-]{10,}\b|\bxapp-\d-[A-Za-z0-9-]{10,}\b"), None),
     ("openai_key", re.compile(r"\bsk-(?:proj-|svcacct-|admin-|ant-(?:api\d\d-)?)?[A-Za-z0-9_-]{20,}\b"), None),
     ("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), None),
@@ -212,9 +236,13 @@ RULES: list[Rule] = [
     (
         "authorization",
         re.compile(
-            r"(?i)(?P<head>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)(?P<scheme>(?:" + _SCHEMES + r")\s+)?"
+            r"(?i)(?P<head>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)(?P<scheme>(?:"
+            + _SCHEMES
+            + r")\s+)?"
             + _ALREADY
-            + r"(?!(?:" + _SCHEMES + r")\s)(?P<cred>[^\s\"',;]+)"
+            + r"(?!(?:"
+            + _SCHEMES
+            + r")\s)(?P<cred>[^\s\"',;]+)"
         ),
         _auth,
     ),
@@ -228,21 +256,30 @@ RULES: list[Rule] = [
     ),
     (
         "url_password",
-        re.compile(r"(?i)(?P<scheme>\b[a-z][a-z0-9+.-]{1,20}://)(?P<user>[^:/?#@\s\"'<>]{0,256}):" + _ALREADY + r"(?P<pw>[^@/?#\s\"'<>]{1,256})@(?=[\w\[.-])"),
+        re.compile(
+            r"(?i)(?P<scheme>\b[a-z][a-z0-9+.-]{1,20}://)(?P<user>[^:/?#@\s\"'<>]{0,256}):"
+            + _ALREADY
+            + r"(?P<pw>[^@/?#\s\"'<>]{1,256})@(?=[\w\[.-])"
+        ),
         _url_password,
     ),
     (
         "secret",
         # anchored on the secret word (fast); the rest of the name before it is found in _kv
         re.compile(
-            r"(?i)(?P<kw>" + _SECRET_WORD + r")(?P<rest>[A-Za-z0-9_.-]{0,40}?)(?P<sep>[\"']?\s*(?:=|:=|:|=>)\s*)" + _ALREADY
+            r"(?i)(?P<kw>"
+            + _SECRET_WORD
+            + r")(?P<rest>[A-Za-z0-9_.-]{0,40}?)(?P<sep>[\"']?\s*(?:=|:=|:|=>)\s*)"
+            + _ALREADY
             + r"(?P<value>\"[^\"\n]*\"|'[^'\n]*'|[^\s,;\"'}\])(]+)"
         ),
         _kv,
     ),
     (
         "secret",
-        re.compile(r"(?P<name>--?" + _SECRET_NAME + r")(?P<sep>=|\s+)" + _ALREADY + r"(?P<value>(?!-)[^\s\"';|&]+)", re.I),
+        re.compile(
+            r"(?P<name>--?" + _SECRET_NAME + r")(?P<sep>=|\s+)" + _ALREADY + r"(?P<value>(?!-)[^\s\"';|&]+)", re.I
+        ),
         _flag,
     ),
     (
@@ -258,7 +295,9 @@ RULES: list[Rule] = [
         "high_entropy",
         re.compile(
             r"(?i)\b(?:secret|token|passw(?:or)?d|passwd|pwd|api[ _-]?key|apikey|access[ _-]?key|credentials?|bearer|auth(?:entication|orization)?|private key)\b"
-            r"(?:[ \t]*(?:(?:is|was)[ \t]*)?(?:[:=]|:=|->|=>)[ \t]*|[ \t]+(?:(?:is|was)[ \t]+)?)[\"'`(]?" + _ALREADY + r"(?P<value>[A-Za-z0-9+/_.~=-]{16,})"
+            r"(?:[ \t]*(?:(?:is|was)[ \t]*)?(?:[:=]|:=|->|=>)[ \t]*|[ \t]+(?:(?:is|was)[ \t]+)?)[\"'`(]?"
+            + _ALREADY
+            + r"(?P<value>[A-Za-z0-9+/_.~=-]{16,})"
         ),
         _near_word,
     ),
@@ -271,6 +310,7 @@ def redact(text: str) -> Redaction:
     if not text:
         return Redaction(text, {})
     for kind, rx, fn in RULES:
+
         def repl(m: re.Match[str], kind: str = kind, fn: Callable[[re.Match[str]], str] | None = fn) -> str:
             new = fn(m) if fn else _mark(kind)
             if new != m.group(0):

@@ -45,10 +45,51 @@ KEYWORD_GROUPS: dict[str, tuple[str, ...]] = {
     "x": ("ception", "it", "ceeded", "pected"),  # exception, exit, exceeded, (un)expected
     # cannot, not found, does not exist, no such file, no space, denied, credentials, invalid,
     # canceled, panic:, panicked
-    "n": ("ot ", "o such", "o space", "o module", "o route", "on-zero", "ied", "tials", "valid", "celed", "celled", "ic:", "icked"),
-    "u": ("navailable", "nauthori", "ndefined", "nresolved", "nknown", "nrecognized", "nsupported", "nreachable", "nable to"),
-    "f": ("ail", "atal", "orbidden", " memory", "fline", "used", "ormat ", "ormatted"),  # fail, fatal, out of memory, refused, reformat
-    "m": ("issing", "ped", "eout", "ed out", "edout", "any requests", "anyrequests"),  # missing, dumped, timeout, too many requests
+    "n": (
+        "ot ",
+        "o such",
+        "o space",
+        "o module",
+        "o route",
+        "on-zero",
+        "ied",
+        "tials",
+        "valid",
+        "celed",
+        "celled",
+        "ic:",
+        "icked",
+    ),
+    "u": (
+        "navailable",
+        "nauthori",
+        "ndefined",
+        "nresolved",
+        "nknown",
+        "nrecognized",
+        "nsupported",
+        "nreachable",
+        "nable to",
+    ),
+    "f": (
+        "ail",
+        "atal",
+        "orbidden",
+        " memory",
+        "fline",
+        "used",
+        "ormat ",
+        "ormatted",
+    ),  # fail, fatal, out of memory, refused, reformat
+    "m": (
+        "issing",
+        "ped",
+        "eout",
+        "ed out",
+        "edout",
+        "any requests",
+        "anyrequests",
+    ),  # missing, dumped, timeout, too many requests
     "k": ("ill", " (most recent"),  # killed, SIGKILL, Traceback (most recent call last)
 }
 KEYWORDS: tuple[str, ...] = tuple(first + rest for first, rests in KEYWORD_GROUPS.items() for rest in rests)
@@ -110,137 +151,463 @@ class Family:
 
 _SRC_EXT = r"(?:java|kt|kts|scala|groovy|c|cc|cpp|cxx|h|hh|hpp|m|mm|go|rs|cs|fs|vb|swift|ts|tsx|js|jsx|mjs|cjs|py|rb|php|dart|hs|ex|exs|erl|zig|vue|svelte|sol)"
 
+
 def _fam(
-    name: str, category: str | None, weight: float, transient: bool, pattern: str, triggers: tuple[str, ...], cased: bool = False, start: str = ""
+    name: str,
+    category: str | None,
+    weight: float,
+    transient: bool,
+    pattern: str,
+    triggers: tuple[str, ...],
+    cased: bool = False,
+    start: str = "",
 ) -> Family:
     return Family(name, category, weight, transient, pattern, triggers, cased, start)
 
 
 FAMILIES: tuple[Family, ...] = (
     # -- infrastructure: the machine, the runner, the network -------------------------------------
-    _fam("disk_full", "infrastructure", 10, True,
-         r"no space left on device|\benospc\b|disk quota exceeded|not enough space on the disk|insufficient disk space|disk (?:is )?full\b",
-         ("no space", "enospc", "disk quota", "not enough space", "disk space", "disk full", "disk is full")),
-    _fam("out_of_memory", "infrastructure", 10, False,
-         r"lang\.outofmemoryerror|outofmemoryerror:|out of memory\b|cannot allocate memory|enomem\b|oom[- ]?kill|javascript heap out of memory|memoryerror\b"
-         r"|exit(?:ed)? (?:with )?(?:code|status) 137\b|killed by signal 9|sigkill\b|gc overhead limit exceeded",
-         ("outofmemoryerror", "out of memory", "allocate memory", "enomem", "oom", "exit", "killed", "sigkill", "gc overhead", "memoryerror"),
-         start=r"\s*killed\s*$"),
-    _fam("runner_lost", "infrastructure", 10, True,
-         r"runner system failure|received a shutdown signal|lost communication with the server|runner has (?:been )?(?:lost|disconnected)"
-         r"|the (?:self-hosted |hosted )?runner .{0,60}?(?:lost|did not respond|shut ?down)|agent (?:went|is) offline|channelclosedexception"
-         r"|remote call on .{1,80}? failed|pod .{0,80}?evicted|cannot connect to the docker daemon|docker daemon .{0,40}?not running",
-         ("runner", "shutdown signal", "lost communication", "offline", "channelclosed", "remote call on", "evicted", "docker daemon")),
-    _fam("network", "infrastructure", 9, True,
-         r"could not resolve host|temporary failure in name resolution|name or service not known|no such host|getaddrinfo|\benotfound\b|\beai_again\b"
-         r"|\beconnreset\b|\beconnrefused\b|\betimedout\b|\behostunreach\b|connection (?:refused|reset|timed out|closed by)|network is unreachable|no route to host"
-         r"|tls handshake timeout|ssl_error|unable to access '[^']*': |the requested url returned error: 5\d\d|50[234] (?:bad gateway|service unavailable|gateway time-?out)"
-         r"|http(?:/[\d.]+)? (?:status )?(?:code )?5\d\d\b|status code:? 5\d\d|i/o timeout|socket hang up|read timed out|connect timed out"
-         r"|(?:unknownhost|sockettimeout|connect|noroutetohost|sslhandshake)exception"
-         r"|toomanyrequests|rate limit (?:exceeded|reached)|429 too many requests|api rate limit|error pulling image|failed to pull image",
-         ("resolve host", "name resolution", "name or service", "no such host", "getaddrinfo", "enotfound", "eai_again", "econn", "etimedout",
-          "ehostunreach", "connection refused", "connection reset", "connection timed out", "connection closed", "unreachable", "no route to host",
-          "tls handshake", "ssl_error", "unable to access", "returned error", "bad gateway", "service unavailable", "gateway time", "http/", "http ",
-          "http status", "http code", "status code", "i/o timeout", "socket hang up", "read timed out", "connect timed out", "hostexception",
-          "timeoutexception", "connectexception", "handshakeexception", "toomanyrequests", "rate limit", "too many requests", "pulling image", "pull image")),
+    _fam(
+        "disk_full",
+        "infrastructure",
+        10,
+        True,
+        r"no space left on device|\benospc\b|disk quota exceeded|not enough space on the disk|insufficient disk space|disk (?:is )?full\b",
+        ("no space", "enospc", "disk quota", "not enough space", "disk space", "disk full", "disk is full"),
+    ),
+    _fam(
+        "out_of_memory",
+        "infrastructure",
+        10,
+        False,
+        r"lang\.outofmemoryerror|outofmemoryerror:|out of memory\b|cannot allocate memory|enomem\b|oom[- ]?kill|javascript heap out of memory|memoryerror\b"
+        r"|exit(?:ed)? (?:with )?(?:code|status) 137\b|killed by signal 9|sigkill\b|gc overhead limit exceeded",
+        (
+            "outofmemoryerror",
+            "out of memory",
+            "allocate memory",
+            "enomem",
+            "oom",
+            "exit",
+            "killed",
+            "sigkill",
+            "gc overhead",
+            "memoryerror",
+        ),
+        start=r"\s*killed\s*$",
+    ),
+    _fam(
+        "runner_lost",
+        "infrastructure",
+        10,
+        True,
+        r"runner system failure|received a shutdown signal|lost communication with the server|runner has (?:been )?(?:lost|disconnected)"
+        r"|the (?:self-hosted |hosted )?runner .{0,60}?(?:lost|did not respond|shut ?down)|agent (?:went|is) offline|channelclosedexception"
+        r"|remote call on .{1,80}? failed|pod .{0,80}?evicted|cannot connect to the docker daemon|docker daemon .{0,40}?not running",
+        (
+            "runner",
+            "shutdown signal",
+            "lost communication",
+            "offline",
+            "channelclosed",
+            "remote call on",
+            "evicted",
+            "docker daemon",
+        ),
+    ),
+    _fam(
+        "network",
+        "infrastructure",
+        9,
+        True,
+        r"could not resolve host|temporary failure in name resolution|name or service not known|no such host|getaddrinfo|\benotfound\b|\beai_again\b"
+        r"|\beconnreset\b|\beconnrefused\b|\betimedout\b|\behostunreach\b|connection (?:refused|reset|timed out|closed by)|network is unreachable|no route to host"
+        r"|tls handshake timeout|ssl_error|unable to access '[^']*': |the requested url returned error: 5\d\d|50[234] (?:bad gateway|service unavailable|gateway time-?out)"
+        r"|http(?:/[\d.]+)? (?:status )?(?:code )?5\d\d\b|status code:? 5\d\d|i/o timeout|socket hang up|read timed out|connect timed out"
+        r"|(?:unknownhost|sockettimeout|connect|noroutetohost|sslhandshake)exception"
+        r"|toomanyrequests|rate limit (?:exceeded|reached)|429 too many requests|api rate limit|error pulling image|failed to pull image",
+        (
+            "resolve host",
+            "name resolution",
+            "name or service",
+            "no such host",
+            "getaddrinfo",
+            "enotfound",
+            "eai_again",
+            "econn",
+            "etimedout",
+            "ehostunreach",
+            "connection refused",
+            "connection reset",
+            "connection timed out",
+            "connection closed",
+            "unreachable",
+            "no route to host",
+            "tls handshake",
+            "ssl_error",
+            "unable to access",
+            "returned error",
+            "bad gateway",
+            "service unavailable",
+            "gateway time",
+            "http/",
+            "http ",
+            "http status",
+            "http code",
+            "status code",
+            "i/o timeout",
+            "socket hang up",
+            "read timed out",
+            "connect timed out",
+            "hostexception",
+            "timeoutexception",
+            "connectexception",
+            "handshakeexception",
+            "toomanyrequests",
+            "rate limit",
+            "too many requests",
+            "pulling image",
+            "pull image",
+        ),
+    ),
     # -- timeouts -------------------------------------------------------------------------------------
-    _fam("job_timeout", "timeout", 9, False,
-         r"(?:job|build|step|stage|execution|process|command|task|action) (?:has )?(?:timed out|exceeded (?:the )?(?:maximum )?(?:execution )?time(?:out)?)"
-         r"|execution took longer than|exceeded the maximum execution time|build timed out|timed out after|timeout (?:of \d+\w* )?(?:exceeded|expired|reached)"
-         r"|deadline exceeded|timeoutexception|the operation was canceled|timeout of \d+\s*ms exceeded|test timed out|timed out waiting for",
-         ("timed out", "exceeded", "took longer", "timeout", "operation was canceled")),
+    _fam(
+        "job_timeout",
+        "timeout",
+        9,
+        False,
+        r"(?:job|build|step|stage|execution|process|command|task|action) (?:has )?(?:timed out|exceeded (?:the )?(?:maximum )?(?:execution )?time(?:out)?)"
+        r"|execution took longer than|exceeded the maximum execution time|build timed out|timed out after|timeout (?:of \d+\w* )?(?:exceeded|expired|reached)"
+        r"|deadline exceeded|timeoutexception|the operation was canceled|timeout of \d+\s*ms exceeded|test timed out|timed out waiting for",
+        ("timed out", "exceeded", "took longer", "timeout", "operation was canceled"),
+    ),
     # -- permissions and credentials --------------------------------------------------------------
-    _fam("permission", "permission", 8, False,
-         r"permission denied|eacces\b|eperm\b|operation not permitted|access (?:is )?denied|accessdenied|forbidden\b"
-         r"|unauthorized\b|authentication (?:failed|required)|bad credentials|invalid credentials|could not read username"
-         r"|permission to .{1,80}? denied|not authorized|insufficient (?:permissions|scope)|resource not accessible by integration"
-         r"|requested access to the resource is denied|returned error: 40[13]|http (?:status )?40[13]\b|status code:? 40[13]\b",
-         ("denied", "eacces", "eperm", "not permitted", "forbidden", "unauthorized", "authentication", "credentials", "username", "not authorized",
-          "insufficient", "not accessible", "returned error", "http", "status code")),
+    _fam(
+        "permission",
+        "permission",
+        8,
+        False,
+        r"permission denied|eacces\b|eperm\b|operation not permitted|access (?:is )?denied|accessdenied|forbidden\b"
+        r"|unauthorized\b|authentication (?:failed|required)|bad credentials|invalid credentials|could not read username"
+        r"|permission to .{1,80}? denied|not authorized|insufficient (?:permissions|scope)|resource not accessible by integration"
+        r"|requested access to the resource is denied|returned error: 40[13]|http (?:status )?40[13]\b|status code:? 40[13]\b",
+        (
+            "denied",
+            "eacces",
+            "eperm",
+            "not permitted",
+            "forbidden",
+            "unauthorized",
+            "authentication",
+            "credentials",
+            "username",
+            "not authorized",
+            "insufficient",
+            "not accessible",
+            "returned error",
+            "http",
+            "status code",
+        ),
+    ),
     # -- dependencies ---------------------------------------------------------------------------------
-    _fam("dependency", "dependency", 8, False,
-         r"could not resolve (?:dependencies|all (?:files|dependencies|artifacts)|artifact|plugin|com\.|org\.|io\.)|could not be resolved|failed to read artifact descriptor"
-         r"|could not find artifact|could not transfer artifact|failed to collect dependencies|(?:plugin|dependency|artifact)resolutionexception|non-resolvable (?:parent|import)"
-         r"|eresolve\b|e404\b.{0,40}?not found|code etarget|unable to resolve dependency tree|no matching version found|peer dep(?:endency)? conflict"
-         r"|modulenotfounderror|no module named|importerror\b|cannot find module|module not found|resolutionimpossible|no matching distribution found"
-         r"|could not find a version that satisfies|version solving failed|missing go\.sum entry|unknown revision|module .{1,80}? not found|failed to select a version"
-         r"|lock ?file .{0,40}?(?:out of date|needs to be updated)|could not find (?:gem|com\.|org\.)|unable to find a matching|conflicting dependencies",
-         ("could not resolve", "could not be resolved", "artifact descriptor", "could not find", "could not transfer", "collect dependencies",
-          "resolutionexception", "non-resolvable", "eresolve", "etarget", "dependency tree", "no matching", "peer dep", "modulenotfounderror",
-          "no module named", "importerror", "cannot find module", "not found", "resolutionimpossible", "could not find a version",
-          "version solving failed", "go.sum", "unknown revision", "failed to select", "lock", "unable to find a matching", "conflicting dependencies")),
+    _fam(
+        "dependency",
+        "dependency",
+        8,
+        False,
+        r"could not resolve (?:dependencies|all (?:files|dependencies|artifacts)|artifact|plugin|com\.|org\.|io\.)|could not be resolved|failed to read artifact descriptor"
+        r"|could not find artifact|could not transfer artifact|failed to collect dependencies|(?:plugin|dependency|artifact)resolutionexception|non-resolvable (?:parent|import)"
+        r"|eresolve\b|e404\b.{0,40}?not found|code etarget|unable to resolve dependency tree|no matching version found|peer dep(?:endency)? conflict"
+        r"|modulenotfounderror|no module named|importerror\b|cannot find module|module not found|resolutionimpossible|no matching distribution found"
+        r"|could not find a version that satisfies|version solving failed|missing go\.sum entry|unknown revision|module .{1,80}? not found|failed to select a version"
+        r"|lock ?file .{0,40}?(?:out of date|needs to be updated)|could not find (?:gem|com\.|org\.)|unable to find a matching|conflicting dependencies",
+        (
+            "could not resolve",
+            "could not be resolved",
+            "artifact descriptor",
+            "could not find",
+            "could not transfer",
+            "collect dependencies",
+            "resolutionexception",
+            "non-resolvable",
+            "eresolve",
+            "etarget",
+            "dependency tree",
+            "no matching",
+            "peer dep",
+            "modulenotfounderror",
+            "no module named",
+            "importerror",
+            "cannot find module",
+            "not found",
+            "resolutionimpossible",
+            "could not find a version",
+            "version solving failed",
+            "go.sum",
+            "unknown revision",
+            "failed to select",
+            "lock",
+            "unable to find a matching",
+            "conflicting dependencies",
+        ),
+    ),
     # -- compilation ----------------------------------------------------------------------------------
-    _fam("compile_location", "compile_error", 9, False,
-         r"\." + _SRC_EXT + r"(?::\[?\d+(?:[,:]\d+)?\]?|\(\d+(?:,\d+)?\)):? .{0,40}?\b(?:error|fatal error|cannot find symbol|undefined|incompatible types"
-         r"|not found|cannot|unresolved|does not exist|is not defined|has no|is missing|invalid|illegal|duplicate)\b",
-         (".",)),
-    _fam("compile_message", "compile_error", 8, False,
-         r"compilation (?:error|failure|failed)|cannot find symbol|incompatible types:|error(?:\[e\d{4}\]| ts\d+| cs\d+| c\d{4}\b|: could not compile|: expected)"
-         r"|undefined reference to|ld returned \d+ exit status|collect2: error|fatal error: .{1,120}?: no such file|syntaxerror\b|indentationerror"
-         r"|unresolved reference|could not compile `|cannot be applied to given types|has private access|method does not override"
-         r"|undefined: |declared (?:and|but) not used|no matching function for call|is not a member of|was not declared in this scope",
-         ("compilation", "cannot find symbol", "incompatible types", "error[e", "error ts", "error cs", "error c", "undefined reference", "ld returned",
-          "collect", "fatal error", "syntaxerror", "indentationerror", "unresolved reference", "could not compile", "cannot be applied", "private access",
-          "does not override", "undefined: ", "not used", "error: expected", "no matching function", "is not a member", "not declared")),
+    _fam(
+        "compile_location",
+        "compile_error",
+        9,
+        False,
+        r"\."
+        + _SRC_EXT
+        + r"(?::\[?\d+(?:[,:]\d+)?\]?|\(\d+(?:,\d+)?\)):? .{0,40}?\b(?:error|fatal error|cannot find symbol|undefined|incompatible types"
+        r"|not found|cannot|unresolved|does not exist|is not defined|has no|is missing|invalid|illegal|duplicate)\b",
+        (".",),
+    ),
+    _fam(
+        "compile_message",
+        "compile_error",
+        8,
+        False,
+        r"compilation (?:error|failure|failed)|cannot find symbol|incompatible types:|error(?:\[e\d{4}\]| ts\d+| cs\d+| c\d{4}\b|: could not compile|: expected)"
+        r"|undefined reference to|ld returned \d+ exit status|collect2: error|fatal error: .{1,120}?: no such file|syntaxerror\b|indentationerror"
+        r"|unresolved reference|could not compile `|cannot be applied to given types|has private access|method does not override"
+        r"|undefined: |declared (?:and|but) not used|no matching function for call|is not a member of|was not declared in this scope",
+        (
+            "compilation",
+            "cannot find symbol",
+            "incompatible types",
+            "error[e",
+            "error ts",
+            "error cs",
+            "error c",
+            "undefined reference",
+            "ld returned",
+            "collect",
+            "fatal error",
+            "syntaxerror",
+            "indentationerror",
+            "unresolved reference",
+            "could not compile",
+            "cannot be applied",
+            "private access",
+            "does not override",
+            "undefined: ",
+            "not used",
+            "error: expected",
+            "no matching function",
+            "is not a member",
+            "not declared",
+        ),
+    ),
     # -- tests ----------------------------------------------------------------------------------------
-    _fam("test_failure", "test_failure", 8, False,
-         r"tests run: \d+, failures: (?:[1-9]|\d+, errors: [1-9])|<<< (?:failure|error)!|there (?:(?:was|were) \d+ failures?|were failing tests|are test failures)"
-         r"|failed tests:|tests in error:|tests? failed\b|[1-9]\d* (?:tests? )?(?:failed|failing)\b|--- fail:|test result: failed|panicked at|assertionerror\b"
-         r"|assertionfailederror|comparisonfailure|expected:?\s*<.{0,120}?> but was:?\s*<|failed (?:\(failures=|: [1-9]\d*,)|test .{1,120}? failed\b"
-         r"|failures?: [1-9]\d*\b",
-         ("tests run:", "<<< ", "failure", "failed", "failing", "--- fail", "panicked at", "assertion", "but was")),
-    _fam("test_failure_cased", "test_failure", 8, False,
-         r"^FAILED\s+\S+::|^FAIL:? \S|^E {2,}\S|^\s*[\w.$]+ > [^\n]{1,200} FAILED\s*$",
-         ("fail", "e  "), cased=True),
+    _fam(
+        "test_failure",
+        "test_failure",
+        8,
+        False,
+        r"tests run: \d+, failures: (?:[1-9]|\d+, errors: [1-9])|<<< (?:failure|error)!|there (?:(?:was|were) \d+ failures?|were failing tests|are test failures)"
+        r"|failed tests:|tests in error:|tests? failed\b|[1-9]\d* (?:tests? )?(?:failed|failing)\b|--- fail:|test result: failed|panicked at|assertionerror\b"
+        r"|assertionfailederror|comparisonfailure|expected:?\s*<.{0,120}?> but was:?\s*<|failed (?:\(failures=|: [1-9]\d*,)|test .{1,120}? failed\b"
+        r"|failures?: [1-9]\d*\b",
+        ("tests run:", "<<< ", "failure", "failed", "failing", "--- fail", "panicked at", "assertion", "but was"),
+    ),
+    _fam(
+        "test_failure_cased",
+        "test_failure",
+        8,
+        False,
+        r"^FAILED\s+\S+::|^FAIL:? \S|^E {2,}\S|^\s*[\w.$]+ > [^\n]{1,200} FAILED\s*$",
+        ("fail", "e  "),
+        cased=True,
+    ),
     # -- configuration --------------------------------------------------------------------------------
-    _fam("configuration", "configuration", 7, False,
-         r"(?:invalid|unknown|unrecognized|unsupported|missing) (?:option|argument|parameter|configuration|config|property|key|flag|input|value for)\b"
-         r"|yamlexception|yaml: line \d+|mapping values are not allowed|is not recognized as an internal or external command|command not found|: not found$"
-         r"|unknown lifecycle phase|could not find or load main class|invalid reference format|unsupportedclassversionerror|unsupported class file major version"
-         r"|release version \d+ not supported|invalid (?:target|source) release|unrecognized vm option|unsafe repository|detected dubious ownership"
-         r"|environment variable .{1,60}? (?:is )?(?:not set|not defined|required|missing)|missing required|no such file or directory|does not exist\b"
-         r"|unable to locate|unable to create root module|is not a valid|unknown command|invalid syntax|the (?:goal|plugin) you specified requires a project"
-         r"|no plugin found for prefix|could not find (?:a )?(?:file|directory|gradle wrapper|pom)",
-         ("invalid ", "unknown ", "unrecognized ", "unsupported", "missing ", "yamlexception", "yaml: line", "mapping values", "not recognized",
-          "not found", "lifecycle phase", "main class", "reference format", "class file major", "not supported", "vm option", "unsafe repository",
-          "dubious ownership", "environment variable", "no such file", "does not exist", "unable to locate", "root module", "is not a valid",
-          "requires a project", "no plugin found", "could not find")),
+    _fam(
+        "configuration",
+        "configuration",
+        7,
+        False,
+        r"(?:invalid|unknown|unrecognized|unsupported|missing) (?:option|argument|parameter|configuration|config|property|key|flag|input|value for)\b"
+        r"|yamlexception|yaml: line \d+|mapping values are not allowed|is not recognized as an internal or external command|command not found|: not found$"
+        r"|unknown lifecycle phase|could not find or load main class|invalid reference format|unsupportedclassversionerror|unsupported class file major version"
+        r"|release version \d+ not supported|invalid (?:target|source) release|unrecognized vm option|unsafe repository|detected dubious ownership"
+        r"|environment variable .{1,60}? (?:is )?(?:not set|not defined|required|missing)|missing required|no such file or directory|does not exist\b"
+        r"|unable to locate|unable to create root module|is not a valid|unknown command|invalid syntax|the (?:goal|plugin) you specified requires a project"
+        r"|no plugin found for prefix|could not find (?:a )?(?:file|directory|gradle wrapper|pom)",
+        (
+            "invalid ",
+            "unknown ",
+            "unrecognized ",
+            "unsupported",
+            "missing ",
+            "yamlexception",
+            "yaml: line",
+            "mapping values",
+            "not recognized",
+            "not found",
+            "lifecycle phase",
+            "main class",
+            "reference format",
+            "class file major",
+            "not supported",
+            "vm option",
+            "unsafe repository",
+            "dubious ownership",
+            "environment variable",
+            "no such file",
+            "does not exist",
+            "unable to locate",
+            "root module",
+            "is not a valid",
+            "requires a project",
+            "no plugin found",
+            "could not find",
+        ),
+    ),
     # -- lint / static analysis -----------------------------------------------------------------------
-    _fam("lint", "lint", 7, False,
-         r"(?:checkstyle|ktlint|eslint|tslint|stylelint|flake8|pylint|ruff|rubocop|golangci-lint|govet|spotless|prettier|black|isort|mypy|clang-format|clang-tidy"
-         r"|shellcheck|detekt|pmd|spotbugs|findbugs|hadolint|markdownlint|yamllint|rustfmt|clippy|scalafmt|animal-sniffer|revapi|japicmp)"
-         r"\b.{0,160}?\b(?:error|errors|failed|failure|violations?|problems?|would reformat|issues? found)\b"
-         r"|would reformat\b|\d+ (?:checkstyle|pmd|spotbugs|lint) violations?|\u2716 \d+ problems?|\d+ problems? \(\d+ errors?|signature errors found|undefined reference: "
-         r"|format(?:ting)? check failed|violations? (?:found|detected)|lint (?:found|errors)|code style issues found|files? would be reformatted",
-         ("checkstyle", "ktlint", "eslint", "tslint", "stylelint", "flake", "pylint", "ruff", "rubocop", "golangci", "govet", "spotless", "prettier",
-          "black", "isort", "mypy", "clang-", "shellcheck", "detekt", "pmd", "spotbugs", "findbugs", "hadolint", "markdownlint", "yamllint", "rustfmt",
-          "clippy", "scalafmt", "animal-sniffer", "revapi", "japicmp", "would reformat", "violation", "problem", "signature errors",
-          "undefined reference: ", "check failed", "lint ", "code style", "reformatted")),
+    _fam(
+        "lint",
+        "lint",
+        7,
+        False,
+        r"(?:checkstyle|ktlint|eslint|tslint|stylelint|flake8|pylint|ruff|rubocop|golangci-lint|govet|spotless|prettier|black|isort|mypy|clang-format|clang-tidy"
+        r"|shellcheck|detekt|pmd|spotbugs|findbugs|hadolint|markdownlint|yamllint|rustfmt|clippy|scalafmt|animal-sniffer|revapi|japicmp)"
+        r"\b.{0,160}?\b(?:error|errors|failed|failure|violations?|problems?|would reformat|issues? found)\b"
+        r"|would reformat\b|\d+ (?:checkstyle|pmd|spotbugs|lint) violations?|\u2716 \d+ problems?|\d+ problems? \(\d+ errors?|signature errors found|undefined reference: "
+        r"|format(?:ting)? check failed|violations? (?:found|detected)|lint (?:found|errors)|code style issues found|files? would be reformatted",
+        (
+            "checkstyle",
+            "ktlint",
+            "eslint",
+            "tslint",
+            "stylelint",
+            "flake",
+            "pylint",
+            "ruff",
+            "rubocop",
+            "golangci",
+            "govet",
+            "spotless",
+            "prettier",
+            "black",
+            "isort",
+            "mypy",
+            "clang-",
+            "shellcheck",
+            "detekt",
+            "pmd",
+            "spotbugs",
+            "findbugs",
+            "hadolint",
+            "markdownlint",
+            "yamllint",
+            "rustfmt",
+            "clippy",
+            "scalafmt",
+            "animal-sniffer",
+            "revapi",
+            "japicmp",
+            "would reformat",
+            "violation",
+            "problem",
+            "signature errors",
+            "undefined reference: ",
+            "check failed",
+            "lint ",
+            "code style",
+            "reformatted",
+        ),
+    ),
     # -- generic: says it failed, not why -------------------------------------------------------------
-    _fam("process_exit", None, 6, False,
-         r"exit(?:ed)? (?:with )?(?:code|status):? [1-9]\d*|returned (?:status code |exit code |non-zero exit status |a non-zero code: )?[1-9]\d*:?$|non-zero exit"
-         r"|process completed with exit code [1-9]|job failed: exit code|command failed|exit status [1-9]|error code [1-9]|make(?:\[\d+\])?: \*\*\*|errno\b",
-         ("exit", "returned", "non-zero", "command failed", "error code", "***", "errno")),
-    _fam("build_failed", None, 8, False,
-         r"build failed|build failure|> task \S+ failed|failed to execute goal|execution failed for task|what went wrong:|failure: build|marked build as failure"
-         r"|finished: (?:failure|aborted|unstable)|error: job failed|##\[error\]|error: process completed|npm err!|error command failed\b|code elifecycle"
-         r"|the command .{1,200}? returned a non-zero|task .{1,80}? failed|step .{1,80}? failed|failed to (?:build|solve|compute cache key|execute|run|start|create"
-         r"|load|open|write|read|connect|download|fetch|install|checkout|clone|deploy|publish|push|upload)\b",
-         ("build failed", "build failure", "> task", "failed to", "execution failed", "what went wrong", "failure: build", "marked build as failure",
-          "finished: ", "job failed", "##[error]", "process completed", "npm err!", "command failed", "code elifecycle", "non-zero", "task ", "step ")),
-    _fam("exception", None, 6, False,
-         r"panic: |segmentation fault|core dumped|sigsegv|sigabrt|unhandled (?:exception|rejection)|fatal error|stack overflow",
-         ("exception", "error", "traceback", "caused", "suppressed:", "panic: ", "segmentation fault", "core dumped", "sigsegv", "sigabrt", "unhandled",
-          "stack overflow", "fatal error"),
-         start=r"\s*(?:exception in thread|traceback \(most recent call last\)|caused by:|caused:|suppressed:|(?:[\w$]+\.)+[\w$]*(?:exception|error)\b(?::|$)"
-         r"|[\w$]*(?:exception|error): )"),
+    _fam(
+        "process_exit",
+        None,
+        6,
+        False,
+        r"exit(?:ed)? (?:with )?(?:code|status):? [1-9]\d*|returned (?:status code |exit code |non-zero exit status |a non-zero code: )?[1-9]\d*:?$|non-zero exit"
+        r"|process completed with exit code [1-9]|job failed: exit code|command failed|exit status [1-9]|error code [1-9]|make(?:\[\d+\])?: \*\*\*|errno\b",
+        ("exit", "returned", "non-zero", "command failed", "error code", "***", "errno"),
+    ),
+    _fam(
+        "build_failed",
+        None,
+        8,
+        False,
+        r"build failed|build failure|> task \S+ failed|failed to execute goal|execution failed for task|what went wrong:|failure: build|marked build as failure"
+        r"|finished: (?:failure|aborted|unstable)|error: job failed|##\[error\]|error: process completed|npm err!|error command failed\b|code elifecycle"
+        r"|the command .{1,200}? returned a non-zero|task .{1,80}? failed|step .{1,80}? failed|failed to (?:build|solve|compute cache key|execute|run|start|create"
+        r"|load|open|write|read|connect|download|fetch|install|checkout|clone|deploy|publish|push|upload)\b",
+        (
+            "build failed",
+            "build failure",
+            "> task",
+            "failed to",
+            "execution failed",
+            "what went wrong",
+            "failure: build",
+            "marked build as failure",
+            "finished: ",
+            "job failed",
+            "##[error]",
+            "process completed",
+            "npm err!",
+            "command failed",
+            "code elifecycle",
+            "non-zero",
+            "task ",
+            "step ",
+        ),
+    ),
+    _fam(
+        "exception",
+        None,
+        6,
+        False,
+        r"panic: |segmentation fault|core dumped|sigsegv|sigabrt|unhandled (?:exception|rejection)|fatal error|stack overflow",
+        (
+            "exception",
+            "error",
+            "traceback",
+            "caused",
+            "suppressed:",
+            "panic: ",
+            "segmentation fault",
+            "core dumped",
+            "sigsegv",
+            "sigabrt",
+            "unhandled",
+            "stack overflow",
+            "fatal error",
+        ),
+        start=r"\s*(?:exception in thread|traceback \(most recent call last\)|caused by:|caused:|suppressed:|(?:[\w$]+\.)+[\w$]*(?:exception|error)\b(?::|$)"
+        r"|[\w$]*(?:exception|error): )",
+    ),
     _fam("fatal", None, 6, False, r"fatal|panic|abort(?:ing|ed)\b", ("fatal", "panic", "abort")),
     _fam("error_word", None, 4, False, r"\berror\b|\berr!|\bfailed\b|\bfailure\b|\bfail\b", ("error", "err!", "fail")),
-    _fam("soft", None, 2, False,
-         r"\bcannot\b|\bcan't\b|\bcould not\b|\bcouldn't\b|\bunable to\b|\bnot found\b|\bdenied\b|\brefused\b|\binvalid\b|\bmissing\b|\bunexpected\b|\bwent wrong\b"
-         r"|\bexception\b|\bunresolved\b|\bnot a valid\b",
-         ("cannot", "can't", "could not", "couldn't", "unable to", "not found", "denied", "refused", "invalid", "missing", "unexpected", "went wrong",
-          "exception", "unresolved", "not a valid")),
+    _fam(
+        "soft",
+        None,
+        2,
+        False,
+        r"\bcannot\b|\bcan't\b|\bcould not\b|\bcouldn't\b|\bunable to\b|\bnot found\b|\bdenied\b|\brefused\b|\binvalid\b|\bmissing\b|\bunexpected\b|\bwent wrong\b"
+        r"|\bexception\b|\bunresolved\b|\bnot a valid\b",
+        (
+            "cannot",
+            "can't",
+            "could not",
+            "couldn't",
+            "unable to",
+            "not found",
+            "denied",
+            "refused",
+            "invalid",
+            "missing",
+            "unexpected",
+            "went wrong",
+            "exception",
+            "unresolved",
+            "not a valid",
+        ),
+    ),
 )
 
 _COMPILED: dict[str, re.Pattern[str]] = {f.name: re.compile(f.pattern, re.M) for f in FAMILIES}
@@ -275,7 +642,8 @@ def _trie_pattern(words: list[str]) -> str:
 
 
 _PREFILTERS.extend(
-    re.compile((re.escape(first) + "(?:" + _trie_pattern(list(rests)) + ")").encode()) for first, rests in KEYWORD_GROUPS.items()
+    re.compile((re.escape(first) + "(?:" + _trie_pattern(list(rests)) + ")").encode())
+    for first, rests in KEYWORD_GROUPS.items()
 )
 
 
@@ -291,24 +659,66 @@ def _trigger_index() -> tuple[re.Pattern[str], dict[str, frozenset[int]]]:
 
 
 _TRIGGER_RX, _TRIGGER_FAMILIES = _trigger_index()
-assert not any(c.isdigit() for t in _TRIGGER_FAMILIES for c in t), "triggers must not contain digits (see _possible_families)"
+assert not any(c.isdigit() for t in _TRIGGER_FAMILIES for c in t), (
+    "triggers must not contain digits (see _possible_families)"
+)
 
 
 #: Lines that say "error" but are not (summaries of zero failures, flags, option names ...).
 _NOT_AN_ERROR = (
-    "failures: 0, errors: 0", "build success", "-werror", "continue-on-error", "fail-fast", "errorprone", "error_prone", "error-prone", "onerror=",
-    "ignorefailures", "allow_failure", "set -e", "if-no-files-found", "fail-on-", "failonerror", "testfailureignore", "errors=0", "failures=0",
-    "no errors", "without error", "errors: 0", "failures: 0", "0 errors", "0 failures", "0 failed", "0 problems", "failed: 0",
+    "failures: 0, errors: 0",
+    "build success",
+    "-werror",
+    "continue-on-error",
+    "fail-fast",
+    "errorprone",
+    "error_prone",
+    "error-prone",
+    "onerror=",
+    "ignorefailures",
+    "allow_failure",
+    "set -e",
+    "if-no-files-found",
+    "fail-on-",
+    "failonerror",
+    "testfailureignore",
+    "errors=0",
+    "failures=0",
+    "no errors",
+    "without error",
+    "errors: 0",
+    "failures: 0",
+    "0 errors",
+    "0 failures",
+    "0 failed",
+    "0 problems",
+    "failed: 0",
 )
 _NONZERO = re.compile(r"\b[1-9]\d* (?:errors?|failures?|failed|problems?)\b|(?:errors?|failures?|failed): [1-9]")
 
 #: Tool boilerplate printed around real errors (help text, hints). Kept as context only.
 _BARE = frozenset({"", "[error]", "[err]", "error", "error:", "npm err!", "e", "err!"})
 _BOILERPLATE_LITERALS = (
-    "to see the full stack trace of the errors", "re-run maven using the -x switch", "for more information about the errors and possible solutions",
-    "[help ", "after correcting the problems, you can resume the build", "mvn <goals> -rf", "mvn <args> -rf", "* try:", "run with --stacktrace",
-    "run with --info", "run with --debug", "run with --scan", "get more help at", "actionable task", "a complete log of this run can be found in",
-    "this is probably not a problem with npm", "recompile with -xlint", "common frames omitted", "see the dump file", "for the individual test results",
+    "to see the full stack trace of the errors",
+    "re-run maven using the -x switch",
+    "for more information about the errors and possible solutions",
+    "[help ",
+    "after correcting the problems, you can resume the build",
+    "mvn <goals> -rf",
+    "mvn <args> -rf",
+    "* try:",
+    "run with --stacktrace",
+    "run with --info",
+    "run with --debug",
+    "run with --scan",
+    "get more help at",
+    "actionable task",
+    "a complete log of this run can be found in",
+    "this is probably not a problem with npm",
+    "recompile with -xlint",
+    "common frames omitted",
+    "see the dump file",
+    "for the individual test results",
 )
 _HELP_REF = re.compile(r"^\s*(?:\[error\]\s*)?(?:-> )?\[help \d+\]")
 _MORE_FRAMES = re.compile(r"^\s*\.\.\. \d+ more\s*$")
@@ -416,7 +826,9 @@ def score_line(line: str) -> Score:
     elif not strong and best.name != "build_failed" and _LOW_LEVEL.search(low):
         value *= 0.5
     stripped = low.strip()
-    if stripped.endswith(":") and len(stripped) < 60:  # a header ("COMPILATION ERROR :", "Traceback …:"): the message follows
+    if (
+        stripped.endswith(":") and len(stripped) < 60
+    ):  # a header ("COMPILATION ERROR :", "Traceback …:"): the message follows
         value *= 0.8
     cats = tuple(dict.fromkeys(f.category for f in typed if f.category))
     return Score(value, best.name, category, bool(top and top.transient), cats)

@@ -42,7 +42,9 @@ class AirflowApiHook(ApiHook):
         import requests
 
         response = requests.post(
-            f"{self.base_url.rstrip('/')}/auth/token", json={"username": conn.login, "password": conn.password or ""}, timeout=self.timeout
+            f"{self.base_url.rstrip('/')}/auth/token",
+            json={"username": conn.login, "password": conn.password or ""},
+            timeout=self.timeout,
         )
         if response.status_code >= 400:
             raise PermissionError(f"Airflow API login as {conn.login!r} failed: HTTP {response.status_code}")
@@ -51,7 +53,9 @@ class AirflowApiHook(ApiHook):
     def set_dag_run_note(self, dag_id: str, run_id: str, note: str) -> None:
         if len(note) > NOTE_LIMIT:
             note = note[: NOTE_LIMIT - 2] + " …"
-        self.request_json("PATCH", f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}", json={"note": note})
+        self.request_json(
+            "PATCH", f"/api/v2/dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}", json={"note": note}
+        )
 
 
 def set_run_note(context: Context, note: str, conn_id: str = AirflowApiHook.default_conn_name) -> bool:

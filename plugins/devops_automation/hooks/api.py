@@ -29,9 +29,8 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
-
 from airflow.providers.http.hooks.http import HttpHook
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -100,7 +99,9 @@ class ApiHook(HttpHook):
     #: how retries wait (tests replace it to record the waits instead of sleeping)
     sleep = staticmethod(time.sleep)
 
-    def __init__(self, conn_id: str | None = None, *, timeout: float | None = None, max_retries: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, conn_id: str | None = None, *, timeout: float | None = None, max_retries: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(method="GET", http_conn_id=conn_id or self.default_conn_name, **kwargs)
         self._timeout = timeout
         self._max_retries = max_retries
@@ -119,7 +120,9 @@ class ApiHook(HttpHook):
         try:
             return float(self.extras.get(key, default))
         except (TypeError, ValueError):
-            raise ValueError(f"connection {self.http_conn_id!r}: extra {key!r} must be a number, got {self.extras.get(key)!r}") from None
+            raise ValueError(
+                f"connection {self.http_conn_id!r}: extra {key!r} must be a number, got {self.extras.get(key)!r}"
+            ) from None
 
     @property
     def timeout(self) -> float:
@@ -127,7 +130,11 @@ class ApiHook(HttpHook):
 
     @property
     def max_retries(self) -> int:
-        return self._max_retries if self._max_retries is not None else int(self._extra_float("max_retries", self.default_max_retries))
+        return (
+            self._max_retries
+            if self._max_retries is not None
+            else int(self._extra_float("max_retries", self.default_max_retries))
+        )
 
     def _extract_auth(self, connection: Any) -> Any | None:
         return None  # auth goes in headers (auth_headers), never as HttpHook's Basic auth by default
@@ -144,7 +151,9 @@ class ApiHook(HttpHook):
         session.headers.update({"Accept": "application/json", "User-Agent": "devops-automation"})
         custom = self.extras.get("headers") or {}
         if not isinstance(custom, dict):
-            raise ValueError(f"connection {self.http_conn_id!r}: extra 'headers' must be a mapping of header names to values")
+            raise ValueError(
+                f"connection {self.http_conn_id!r}: extra 'headers' must be a mapping of header names to values"
+            )
         session.headers.update({str(k): str(v) for k, v in custom.items()})
         session.headers.update(self.auth_headers(self.connection))
         if not self.base_url:
@@ -177,8 +186,13 @@ class ApiHook(HttpHook):
         except ValueError:
             body = response.text[:2000]
         return ApiError(
-            self.system, method, path, response.status_code, self.error_message(response),
-            retry_after=parse_retry_after(response.headers.get("Retry-After")), body=body,
+            self.system,
+            method,
+            path,
+            response.status_code,
+            self.error_message(response),
+            retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            body=body,
         )
 
     def is_retryable(self, exc: BaseException, method: str) -> bool:
@@ -188,7 +202,9 @@ class ApiHook(HttpHook):
             return method in IDEMPOTENT
         if isinstance(exc, NotJsonError) or not isinstance(exc, ApiError) or exc.status is None:
             return False
-        if exc.retry_after is not None and exc.retry_after > self._extra_float("max_retry_wait", self.default_max_retry_wait):
+        if exc.retry_after is not None and exc.retry_after > self._extra_float(
+            "max_retry_wait", self.default_max_retry_wait
+        ):
             return False
         if method in IDEMPOTENT:
             return exc.status in self.retry_statuses
@@ -224,7 +240,13 @@ class ApiHook(HttpHook):
             self.request_count += 1
             try:
                 response = self.session.request(
-                    method, self.url(path), params=params, json=json, headers=dict(headers or {}), timeout=self.timeout, stream=stream
+                    method,
+                    self.url(path),
+                    params=params,
+                    json=json,
+                    headers=dict(headers or {}),
+                    timeout=self.timeout,
+                    stream=stream,
                 )
             except requests.RequestException as exc:
                 raise type(exc)(f"{self.system} {method} {path}: {exc.__class__.__name__}: {exc}") from None
@@ -239,7 +261,12 @@ class ApiHook(HttpHook):
             retry=retry_if_exception(lambda exc: self.is_retryable(exc, method)),
             before_sleep=lambda s: self.log.warning(
                 "%s %s %s failed (%s); retry %d/%d in %.1fs",
-                self.system, method, path, s.outcome.exception() if s.outcome else "?", s.attempt_number, self.max_retries,
+                self.system,
+                method,
+                path,
+                s.outcome.exception() if s.outcome else "?",
+                s.attempt_number,
+                self.max_retries,
                 s.next_action.sleep if s.next_action else 0,
             ),
             reraise=True,
@@ -257,7 +284,10 @@ class ApiHook(HttpHook):
             ctype = response.headers.get("Content-Type", "?")
             snippet = " ".join(response.text[:200].split())
             raise NotJsonError(
-                self.system, method.upper(), path, response.status_code,
+                self.system,
+                method.upper(),
+                path,
+                response.status_code,
                 f"expected JSON but got {ctype!r}: {snippet!r} (is the connection's host the API base URL?)",
             ) from None
 

@@ -25,7 +25,6 @@ from devops_automation.hooks.api import ApiError, ApiHook
 
 if TYPE_CHECKING:
     import httpx
-
     from airflow.sdk import Connection
 
 # ---- DevLake API facts (``../shared/api/devlake.md``), defined once, here ----------------------------
@@ -82,9 +81,7 @@ def parse_iso(value: Any) -> dt.datetime | None:
         parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
-
-
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 class DevLakeMigrationPending(ApiError):
@@ -124,7 +121,6 @@ class DevLakeHook(ApiHook):
         """An ``httpx`` client for the triggerer: the same base URL and auth as the sync calls, the
         connection read with the async API (the triggerer's event loop must not block)."""
         import httpx
-
         from airflow.sdk import BaseHook
 
         conn = await BaseHook.aget_connection(self.devlake_conn_id)
@@ -140,7 +136,10 @@ class DevLakeHook(ApiHook):
         err = super()._error(method, path, response)
         if response.status_code == 428:
             return DevLakeMigrationPending(
-                self.system, method, path, 428,
+                self.system,
+                method,
+                path,
+                428,
                 f"DevLake awaits a database migration: {err.message} -- run it (GET /proceed-db-migration) or ask the DevLake admin",
                 body=err.body,
             )
@@ -190,9 +189,18 @@ class DevLakeHook(ApiHook):
             raise
 
     # -- remote scopes ---------------------------------------------------------------------------
-    def remote_scope_page(self, plugin: str, connection_id: int, group_id: str | None = None, page_token: str | None = None) -> dict[str, Any]:
+    def remote_scope_page(
+        self, plugin: str, connection_id: int, group_id: str | None = None, page_token: str | None = None
+    ) -> dict[str, Any]:
         # requests URL-encodes params, so the token's + / = arrive intact
-        return self._get(f"/plugins/{plugin}/connections/{connection_id}/remote-scopes", groupId=group_id or None, pageToken=page_token or None) or {}
+        return (
+            self._get(
+                f"/plugins/{plugin}/connections/{connection_id}/remote-scopes",
+                groupId=group_id or None,
+                pageToken=page_token or None,
+            )
+            or {}
+        )
 
     def remote_scopes(self, plugin: str, connection_id: int) -> Iterator[dict[str, Any]]:
         """Every selectable remote scope entry of a connection: groups walked breadth-first, all pages.
@@ -229,10 +237,20 @@ class DevLakeHook(ApiHook):
                         seen_scopes.add(str(entry.get("id")))
                         yield entry
 
-    def search_remote_scopes(self, plugin: str, connection_id: int, search: str, page_size: int = 50) -> Iterator[dict[str, Any]]:
+    def search_remote_scopes(
+        self, plugin: str, connection_id: int, search: str, page_size: int = 50
+    ) -> Iterator[dict[str, Any]]:
         page = 1
         while True:
-            body = self._get(f"/plugins/{plugin}/connections/{connection_id}/search-remote-scopes", search=search, page=page, pageSize=page_size) or {}
+            body = (
+                self._get(
+                    f"/plugins/{plugin}/connections/{connection_id}/search-remote-scopes",
+                    search=search,
+                    page=page,
+                    pageSize=page_size,
+                )
+                or {}
+            )
             children = body.get("children") or []
             yield from (c for c in children if c.get("type", "scope") == "scope")
             if len(children) < page_size:
@@ -248,7 +266,10 @@ class DevLakeHook(ApiHook):
         """Batch upsert of scope objects (idempotent on the plugin's id field)."""
         if not scopes:
             return []
-        return list(self.request_json("PUT", f"/plugins/{plugin}/connections/{connection_id}/scopes", json={"data": scopes}) or [])
+        return list(
+            self.request_json("PUT", f"/plugins/{plugin}/connections/{connection_id}/scopes", json={"data": scopes})
+            or []
+        )
 
     def scope_configs(self, plugin: str, connection_id: int) -> list[dict[str, Any]]:
         return list(self._get(f"/plugins/{plugin}/connections/{connection_id}/scope-configs") or [])
@@ -268,7 +289,9 @@ class DevLakeHook(ApiHook):
                 return None
             raise
 
-    def create_project(self, name: str, description: str = "", metrics: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    def create_project(
+        self, name: str, description: str = "", metrics: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """Create a project; DevLake creates its blueprint too (never send one: #7650)."""
         body = {"name": name, "description": description, "metrics": metrics or []}
         return self.request_json("POST", "/projects", json=body)
@@ -283,10 +306,16 @@ class DevLakeHook(ApiHook):
         """PATCH a blueprint. ``connections`` in ``body`` replaces the whole list."""
         return self.request_json("PATCH", f"/blueprints/{blueprint_id}", json=body)
 
-    def trigger_blueprint(self, blueprint_id: int, *, skip_collectors: bool = False, full_sync: bool = False) -> dict[str, Any]:
+    def trigger_blueprint(
+        self, blueprint_id: int, *, skip_collectors: bool = False, full_sync: bool = False
+    ) -> dict[str, Any]:
         """Start a pipeline; when one is already pending, return that one (DevLake answers 400)."""
         try:
-            return self.request_json("POST", f"/blueprints/{blueprint_id}/trigger", json={"skipCollectors": skip_collectors, "fullSync": full_sync})
+            return self.request_json(
+                "POST",
+                f"/blueprints/{blueprint_id}/trigger",
+                json={"skipCollectors": skip_collectors, "fullSync": full_sync},
+            )
         except ApiError as exc:
             if exc.status == 400 and "pending pipelines" in exc.message:
                 pending = self.pipelines(blueprint_id=blueprint_id, pending=True)
@@ -296,9 +325,20 @@ class DevLakeHook(ApiHook):
 
     # -- pipelines -------------------------------------------------------------------------------
     def pipelines(
-        self, *, blueprint_id: int | None = None, status: str | None = None, pending: bool = False, label: str | None = None, page_size: int = 100
+        self,
+        *,
+        blueprint_id: int | None = None,
+        status: str | None = None,
+        pending: bool = False,
+        label: str | None = None,
+        page_size: int = 100,
     ) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"blueprint_id": blueprint_id, "status": status, "label": label, "pending": 1 if pending else None}
+        params: dict[str, Any] = {
+            "blueprint_id": blueprint_id,
+            "status": status,
+            "label": label,
+            "pending": 1 if pending else None,
+        }
         return list(self._paged("/pipelines", "pipelines", page_size=page_size, **params))
 
     def pipeline(self, pipeline_id: int) -> dict[str, Any]:

@@ -102,10 +102,14 @@ class GitLabHook(ApiHook):
     def auth_headers(self, conn: Connection) -> dict[str, str]:
         auth_type = str(self.extras.get("auth_type") or "private_token").strip().lower()
         if auth_type not in AUTH_TYPES:
-            raise ValueError(f"connection {self.gitlab_conn_id!r}: extra 'auth_type' must be one of {AUTH_TYPES}, got {auth_type!r}")
+            raise ValueError(
+                f"connection {self.gitlab_conn_id!r}: extra 'auth_type' must be one of {AUTH_TYPES}, got {auth_type!r}"
+            )
         token = conn.password
         if not token:
-            self.log.warning("Connection %r has no token (password): only public projects are readable", self.gitlab_conn_id)
+            self.log.warning(
+                "Connection %r has no token (password): only public projects are readable", self.gitlab_conn_id
+            )
             return {}
         return {"Authorization": f"Bearer {token}"} if auth_type == "oauth" else {"PRIVATE-TOKEN": token}
 
@@ -132,9 +136,15 @@ class GitLabHook(ApiHook):
         if isinstance(body, dict):
             message = body.get("message") or body.get("error") or body.get("error_description")
             if isinstance(message, dict):  # validation errors: {"message": {"field": ["is invalid"]}}
-                return "; ".join(f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in message.items())
+                return "; ".join(
+                    f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in message.items()
+                )
             if message:
-                extra = body.get("error_description") if body.get("error") and body.get("error_description") != message else None
+                extra = (
+                    body.get("error_description")
+                    if body.get("error") and body.get("error_description") != message
+                    else None
+                )
                 return f"{message} ({extra})" if extra else str(message)
         if not response.content:
             return f"{response.status_code} {response.reason} (empty body)"
@@ -151,7 +161,9 @@ class GitLabHook(ApiHook):
                 return None
             raise
 
-    def paged(self, path: str, params: Params = None, per_page: int = MAX_PER_PAGE, max_pages: int | None = None) -> Iterator[dict[str, Any]]:
+    def paged(
+        self, path: str, params: Params = None, per_page: int = MAX_PER_PAGE, max_pages: int | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Every item of an offset-paged list, following ``x-next-page`` until it is empty.
 
         ``params`` may be a mapping or ``(key, value)`` pairs (repeat a key for ``scope[]``).
@@ -167,9 +179,17 @@ class GitLabHook(ApiHook):
                 items = response.json() if response.content else []
             except ValueError:
                 ctype = response.headers.get("Content-Type", "?")
-                raise NotJsonError(self.system, "GET", path, response.status_code, f"expected a JSON list but got {ctype!r} (is the host the GitLab URL?)") from None
+                raise NotJsonError(
+                    self.system,
+                    "GET",
+                    path,
+                    response.status_code,
+                    f"expected a JSON list but got {ctype!r} (is the host the GitLab URL?)",
+                ) from None
             if not isinstance(items, list):
-                raise ApiError(self.system, "GET", path, response.status_code, f"expected a JSON list, got {type(items).__name__}")
+                raise ApiError(
+                    self.system, "GET", path, response.status_code, f"expected a JSON list, got {type(items).__name__}"
+                )
             yield from items
             fetched += 1
             next_page = (response.headers.get("x-next-page") or "").strip()
@@ -190,17 +210,23 @@ class GitLabHook(ApiHook):
     def pipeline(self, project: ProjectRef, pipeline_id: int | str) -> dict[str, Any]:
         return self._get(f"/projects/{project_ref(project)}/pipelines/{int(pipeline_id)}")
 
-    def pipelines(self, project: ProjectRef, *, max_pages: int | None = None, **filters: Any) -> Iterator[dict[str, Any]]:
+    def pipelines(
+        self, project: ProjectRef, *, max_pages: int | None = None, **filters: Any
+    ) -> Iterator[dict[str, Any]]:
         """Pipelines of a project (``ref``, ``status``, ``order_by``, ``sort``, ... as filters)."""
         yield from self.paged(f"/projects/{project_ref(project)}/pipelines", filters, max_pages=max_pages)
 
-    def pipeline_jobs(self, project: ProjectRef, pipeline_id: int | str, scope: Iterable[str] = (), *, bridges: bool = False) -> list[dict[str, Any]]:
+    def pipeline_jobs(
+        self, project: ProjectRef, pipeline_id: int | str, scope: Iterable[str] = (), *, bridges: bool = False
+    ) -> list[dict[str, Any]]:
         """Jobs (or bridges) of a pipeline, latest attempts, optionally only the given statuses."""
         kind = "bridges" if bridges else "jobs"
         params = [("scope[]", s) for s in scope]
         return list(self.paged(f"/projects/{project_ref(project)}/pipelines/{int(pipeline_id)}/{kind}", params))
 
-    def failed_jobs(self, project: ProjectRef, pipeline_id: int | str, include_bridges: bool = True) -> list[dict[str, Any]]:
+    def failed_jobs(
+        self, project: ProjectRef, pipeline_id: int | str, include_bridges: bool = True
+    ) -> list[dict[str, Any]]:
         """Failed jobs of a pipeline (``allow_failure`` ones included: check the flag), then failed
         trigger jobs marked ``"bridge": True`` (builds get ``"bridge": False``)."""
         jobs = [{**j, "bridge": False} for j in self.pipeline_jobs(project, pipeline_id, ["failed"])]
@@ -222,7 +248,12 @@ class GitLabHook(ApiHook):
         return self.request_json("POST", f"/projects/{project_ref(project)}/jobs/{int(job_id)}/retry")
 
     def last_successful_job(
-        self, project: ProjectRef, ref: str | None, job_name: str | None, before_pipeline_id: int | str | None = None, max_pipelines: int = 20
+        self,
+        project: ProjectRef,
+        ref: str | None,
+        job_name: str | None,
+        before_pipeline_id: int | str | None = None,
+        max_pipelines: int = 20,
     ) -> dict[str, Any] | None:
         """The job named ``job_name`` that succeeded in the newest successful pipeline on ``ref``
         older than ``before_pipeline_id``; looks at ``max_pipelines`` such pipelines at most."""
@@ -258,7 +289,9 @@ class GitLabHook(ApiHook):
                     if chunk:
                         yield chunk
             except requests.RequestException as exc:
-                raise ApiError(self.system, "GET", path, response.status_code, f"log download broke off: {exc.__class__.__name__}") from None
+                raise ApiError(
+                    self.system, "GET", path, response.status_code, f"log download broke off: {exc.__class__.__name__}"
+                ) from None
             finally:
                 response.close()
 
@@ -287,7 +320,9 @@ class GitLabHook(ApiHook):
             return Trace(data, total, False)
         return Trace(data[tail_start(data, max_bytes) :], total, True)  # one copy: memory ~2 x max_bytes
 
-    def trace_to_file(self, project: ProjectRef, job_id: int | str, path: str | os.PathLike[str], max_bytes: int | None = None) -> TraceFile | None:
+    def trace_to_file(
+        self, project: ProjectRef, job_id: int | str, path: str | os.PathLike[str], max_bytes: int | None = None
+    ) -> TraceFile | None:
         """Stream a job's log to ``path`` (memory: one chunk); with ``max_bytes``, keep only the tail
         as :meth:`trace` does. None (and no file) when the job or its log is gone."""
         if max_bytes is not None and max_bytes <= 0:

@@ -37,9 +37,8 @@ from airflow.sdk import BaseHook
 from devops_automation import as_bool
 
 if TYPE_CHECKING:
-    from imap_tools import BaseMailBox
-
     from airflow.sdk import Connection
+    from imap_tools import BaseMailBox
 
 FETCH_CHUNK = 100
 
@@ -95,17 +94,17 @@ def idle_start(mb: BaseMailBox) -> bool:
     from imap_tools.errors import MailboxTaggedResponseError
 
     client = mb.client
-    tag = client._command("IDLE")  # noqa: SLF001 - imaplib has no public IDLE
+    tag = client._command("IDLE")
     activity = False
     while True:
-        resp = client._get_response()  # noqa: SLF001 - None means continuation ("+ idling")
+        resp = client._get_response()
         if resp is None:
             break
         if client.tagged_commands.get(tag):
             client.tagged_commands.pop(tag, None)
             raise MailboxTaggedResponseError((resp, "IDLE start"), None)
         activity = True
-    mb.idle._idle_tag = tag  # noqa: SLF001 - lets imap-tools' idle.poll/stop be used as usual
+    mb.idle._idle_tag = tag
     return activity
 
 
@@ -139,7 +138,7 @@ def idle_poll(mb: BaseMailBox, timeout: float) -> list[bytes]:
         sock.settimeout(old)
     if not ready:
         return []
-    return [client._get_line()]  # noqa: SLF001 - blocking with the session timeout; EOF raises
+    return [client._get_line()]
 
 
 def idle_done(mb: BaseMailBox) -> None:
@@ -184,12 +183,14 @@ def parse_fetch(data: list[Any]) -> list[RawMessage]:
             if uid:
                 flags = _FLAGS.search(meta)
                 size = _SIZE.search(meta)
-                out.append(RawMessage(
-                    uid=uid.group(1).decode(),
-                    raw=body,
-                    flags=tuple(flags.group(1).decode(errors="replace").split()) if flags else (),
-                    size=int(size.group(1)) if size else len(body),
-                ))
+                out.append(
+                    RawMessage(
+                        uid=uid.group(1).decode(),
+                        raw=body,
+                        flags=tuple(flags.group(1).decode(errors="replace").split()) if flags else (),
+                        size=int(size.group(1)) if size else len(body),
+                    )
+                )
         i += 1
     return out
 
@@ -292,14 +293,18 @@ class ImapMailboxHook(BaseHook):
 
         try:
             if self.starttls:
-                mb: BaseMailBox = MailBoxStartTls(self.host, self.port, timeout=self.timeout, ssl_context=ssl.create_default_context())
+                mb: BaseMailBox = MailBoxStartTls(
+                    self.host, self.port, timeout=self.timeout, ssl_context=ssl.create_default_context()
+                )
             elif self.use_ssl:
                 mb = MailBox(self.host, self.port, timeout=self.timeout, ssl_context=ssl.create_default_context())
             else:
                 mb = MailBoxUnencrypted(self.host, self.port, timeout=self.timeout)
         except (OSError, MailboxStarttlsError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise ImapConnectError(f"cannot connect to IMAP server {self.where} (connection {self.imap_conn_id!r}): {reason}") from None
+            raise ImapConnectError(
+                f"cannot connect to IMAP server {self.where} (connection {self.imap_conn_id!r}): {reason}"
+            ) from None
         if on_connect is not None:
             on_connect(mb)
         try:
@@ -307,10 +312,14 @@ class ImapMailboxHook(BaseHook):
         except MailboxLoginError as exc:
             close_socket(mb)
             said = b" ".join(d for d in (exc.command_result[1] or []) if isinstance(d, bytes)).decode(errors="replace")
-            raise ImapLoginError(f"IMAP login to {self.where} as {self.user!r} failed: {said or exc.command_result[0]}") from None
+            raise ImapLoginError(
+                f"IMAP login to {self.where} as {self.user!r} failed: {said or exc.command_result[0]}"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - imaplib errors/aborts: never chain (the frame holds the password)
             close_socket(mb)
-            raise ImapLoginError(f"IMAP login to {self.where} as {self.user!r} failed: {type(exc).__name__}: {exc}") from None
+            raise ImapLoginError(
+                f"IMAP login to {self.where} as {self.user!r} failed: {type(exc).__name__}: {exc}"
+            ) from None
         return mb
 
     def select(self, mb: BaseMailBox, folder: str) -> str:
@@ -319,7 +328,7 @@ class ImapMailboxHook(BaseHook):
         if typ != "OK":
             said = b" ".join(d for d in data if isinstance(d, bytes)).decode(errors="replace")
             raise ImapFolderError(f"cannot select IMAP folder {folder!r} on {self.where}: {said}")
-        mb.folder._current_folder = folder  # noqa: SLF001 - keep imap-tools' notion in step
+        mb.folder._current_folder = folder
         validity = mb.client.untagged_responses.get("UIDVALIDITY") or [b""]
         value = validity[-1].decode() if isinstance(validity[-1], bytes) else str(validity[-1])
         if not value:
@@ -360,7 +369,9 @@ class ImapMailboxHook(BaseHook):
         with self.mailbox(folder) as mb:
             return sorted(mb.uids("ALL", charset=None), key=int)
 
-    def fetch_messages(self, folder: str | None = None, uids: Iterable[str | int] | None = None, limit: int | None = None) -> list[RawMessage]:
+    def fetch_messages(
+        self, folder: str | None = None, uids: Iterable[str | int] | None = None, limit: int | None = None
+    ) -> list[RawMessage]:
         """The raw RFC 822 bytes (as stored on the server), flags and size of messages, oldest first.
         Messages are not marked seen. ``uids`` that are gone are skipped."""
         with self.mailbox(folder) as mb:
@@ -370,7 +381,10 @@ class ImapMailboxHook(BaseHook):
             out: list[RawMessage] = []
             for i in range(0, len(wanted), FETCH_CHUNK):
                 chunk = ",".join(wanted[i : i + FETCH_CHUNK])
-                data = _check(mb.client.uid("FETCH", chunk, "(UID FLAGS RFC822.SIZE BODY.PEEK[])"), f"UID FETCH in {folder or self.folder!r}")
+                data = _check(
+                    mb.client.uid("FETCH", chunk, "(UID FLAGS RFC822.SIZE BODY.PEEK[])"),
+                    f"UID FETCH in {folder or self.folder!r}",
+                )
                 out += parse_fetch(data)
         by_uid = {m.uid: m for m in out}
         return [by_uid[u] for u in sorted(by_uid, key=int)]
@@ -379,7 +393,7 @@ class ImapMailboxHook(BaseHook):
         """Create ``name`` when missing; True when it was created."""
         if mb.folder.exists(name):
             return False
-        typ, data = mb.client._simple_command("CREATE", _quote(name))  # noqa: SLF001
+        typ, data = mb.client._simple_command("CREATE", _quote(name))
         if typ != "OK":
             said = b" ".join(d for d in data if isinstance(d, bytes)).decode(errors="replace")
             if "ALREADYEXISTS" in said.upper() or mb.folder.exists(name):
@@ -414,15 +428,21 @@ class ImapMailboxHook(BaseHook):
         self.log.info("Moved %d message(s) to %r", len(wanted), folder)
         return len(wanted)
 
-    def flag(self, uids: Iterable[str | int], flags: str | Iterable[str], value: bool = True, *, folder: str | None = None) -> int:
+    def flag(
+        self, uids: Iterable[str | int], flags: str | Iterable[str], value: bool = True, *, folder: str | None = None
+    ) -> int:
         """Set (or clear, ``value=False``) flags such as ``\\Seen``/``\\Flagged`` on messages."""
         wanted = _uid_set(uids)
         names = [flags] if isinstance(flags, str) else list(flags)
         if not wanted or not names:
             return 0
         with self.mailbox(folder) as mb:
-            _check(mb.client.uid("STORE", ",".join(wanted), ("+" if value else "-") + "FLAGS.SILENT", f"({' '.join(names)})"),
-                   f"UID STORE {' '.join(names)}")
+            _check(
+                mb.client.uid(
+                    "STORE", ",".join(wanted), ("+" if value else "-") + "FLAGS.SILENT", f"({' '.join(names)})"
+                ),
+                f"UID STORE {' '.join(names)}",
+            )
         return len(wanted)
 
     def append(self, raw: bytes, folder: str | None = None, flags: Iterable[str] = ()) -> None:
@@ -434,8 +454,15 @@ class ImapMailboxHook(BaseHook):
         names = list(flags)
         with self.mailbox(select=False) as mb:
             self._ensure(mb, target)
-            _check(mb.client.append(_quote(target), f"({' '.join(names)})" if names else None, imaplib.Time2Internaldate(time.time()), raw),
-                   f"APPEND to {target!r}")
+            _check(
+                mb.client.append(
+                    _quote(target),
+                    f"({' '.join(names)})" if names else None,
+                    imaplib.Time2Internaldate(time.time()),
+                    raw,
+                ),
+                f"APPEND to {target!r}",
+            )
 
     def test_connection(self) -> tuple[bool, str]:
         """Log in and select the watched folder (what the UI's "Test" button reports)."""
@@ -443,7 +470,10 @@ class ImapMailboxHook(BaseHook):
             with self.mailbox() as mb:
                 count = len(mb.uids("ALL", charset=None))
                 idle = "IDLE" in mailbox_capabilities(mb)
-            return True, f"Logged in to {self.where} as {self.user!r}; folder {self.folder!r} has {count} message(s); IDLE {'supported' if idle else 'not supported'}"
+            return (
+                True,
+                f"Logged in to {self.where} as {self.user!r}; folder {self.folder!r} has {count} message(s); IDLE {'supported' if idle else 'not supported'}",
+            )
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             return False, str(exc)
 

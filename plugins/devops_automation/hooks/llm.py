@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseHook
 
 if TYPE_CHECKING:
-    from openai import OpenAI
-
     from airflow.sdk import Connection
+    from openai import OpenAI
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 2
@@ -53,9 +52,13 @@ class LLMHook(BaseHook):
             host = f"{conn.conn_type if conn.conn_type in ('http', 'https') else 'https'}://{host}"
         try:
             timeout = float(extra.get("timeout") or DEFAULT_TIMEOUT)
-            max_retries = int(extra.get("max_retries") if extra.get("max_retries") not in (None, "") else DEFAULT_MAX_RETRIES)
+            max_retries = int(
+                extra.get("max_retries") if extra.get("max_retries") not in (None, "") else DEFAULT_MAX_RETRIES
+            )
         except (TypeError, ValueError):
-            raise ValueError(f"connection {self.llm_conn_id!r}: extras 'timeout' and 'max_retries' must be numbers") from None
+            raise ValueError(
+                f"connection {self.llm_conn_id!r}: extras 'timeout' and 'max_retries' must be numbers"
+            ) from None
         return {
             "base_url": host or None,
             "api_key": conn.password or None,

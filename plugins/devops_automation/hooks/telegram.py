@@ -60,7 +60,9 @@ class TelegramBotHook(BaseHook):
     def chat_id(self) -> str:
         chat = self._chat_id or self.connection.host
         if not chat:
-            raise ValueError(f"no Telegram chat id: pass chat_id or set the host of connection {self.telegram_conn_id!r}")
+            raise ValueError(
+                f"no Telegram chat id: pass chat_id or set the host of connection {self.telegram_conn_id!r}"
+            )
         return str(chat)
 
     def _bot(self) -> Any:
@@ -70,7 +72,12 @@ class TelegramBotHook(BaseHook):
         token = self.connection.password
         if not token:
             raise ValueError(f"connection {self.telegram_conn_id!r} has no bot token (password)")
-        request = HTTPXRequest(connect_timeout=self.timeout, read_timeout=self.timeout, write_timeout=self.timeout, media_write_timeout=max(60.0, self.timeout))
+        request = HTTPXRequest(
+            connect_timeout=self.timeout,
+            read_timeout=self.timeout,
+            write_timeout=self.timeout,
+            media_write_timeout=max(60.0, self.timeout),
+        )
         base_url = (self.connection.extra_dejson or {}).get("base_url")
         kwargs: dict[str, Any] = {"request": request}
         if base_url:
@@ -86,13 +93,19 @@ class TelegramBotHook(BaseHook):
             try:
                 return await fn()
             except RetryAfter as exc:
-                wait = float(exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else exc.retry_after)
+                wait = float(
+                    exc.retry_after.total_seconds() if hasattr(exc.retry_after, "total_seconds") else exc.retry_after
+                )
                 if wait > self.max_retry_wait or attempt == self.max_attempts:
                     raise
                 self.log.warning("Telegram flood control on %s: waiting %.1fs (attempt %d)", what, wait, attempt)
                 await asyncio.sleep(wait)
             except (BadRequest, Forbidden, InvalidToken) as exc:
-                hint = " -- check the chat id (host of the Telegram connection)" if "chat not found" in str(exc).lower() else ""
+                hint = (
+                    " -- check the chat id (host of the Telegram connection)"
+                    if "chat not found" in str(exc).lower()
+                    else ""
+                )
                 raise TelegramSendError(f"Telegram refused {what}: {exc}{hint}") from exc
             except (TimedOut, NetworkError) as exc:
                 if attempt == self.max_attempts:
@@ -102,7 +115,9 @@ class TelegramBotHook(BaseHook):
                 delay *= 2
         raise AssertionError("unreachable")
 
-    async def asend_message(self, text: str, *, chat_id: str | int | None = None, parse_mode: str | None = "HTML") -> list[int]:
+    async def asend_message(
+        self, text: str, *, chat_id: str | int | None = None, parse_mode: str | None = "HTML"
+    ) -> list[int]:
         """Send ``text`` (split when long) and return the message ids."""
         chat = str(chat_id) if chat_id is not None else self.chat_id
         chunks = split_html(text) if parse_mode == "HTML" else [text[i : i + 4096] for i in range(0, len(text), 4096)]
@@ -113,20 +128,37 @@ class TelegramBotHook(BaseHook):
             for i, chunk in enumerate(chunks, 1):
                 msg = await self._call(
                     f"message part {i}/{len(chunks)}",
-                    lambda chunk=chunk: bot.send_message(chat_id=chat, text=chunk, parse_mode=parse_mode, link_preview_options=LinkPreviewOptions(is_disabled=True)),
+                    lambda chunk=chunk: bot.send_message(
+                        chat_id=chat,
+                        text=chunk,
+                        parse_mode=parse_mode,
+                        link_preview_options=LinkPreviewOptions(is_disabled=True),
+                    ),
                 )
                 ids.append(msg.message_id)
         return ids
 
-    async def asend_file(self, data: bytes, filename: str, *, caption: str = "", photo: bool = False, chat_id: str | int | None = None) -> int:
+    async def asend_file(
+        self, data: bytes, filename: str, *, caption: str = "", photo: bool = False, chat_id: str | int | None = None
+    ) -> int:
         """Send a document (or an inline photo) with an HTML caption cut to Telegram's 1,024 limit."""
         chat = str(chat_id) if chat_id is not None else self.chat_id
         caption = split_html(caption, TELEGRAM_CAPTION_LIMIT)[0] if caption else ""
         async with self._bot() as bot:
             if photo:
-                msg = await self._call(f"photo {filename}", lambda: bot.send_photo(chat_id=chat, photo=data, caption=caption or None, parse_mode="HTML", filename=filename))
+                msg = await self._call(
+                    f"photo {filename}",
+                    lambda: bot.send_photo(
+                        chat_id=chat, photo=data, caption=caption or None, parse_mode="HTML", filename=filename
+                    ),
+                )
             else:
-                msg = await self._call(f"document {filename}", lambda: bot.send_document(chat_id=chat, document=data, filename=filename, caption=caption or None, parse_mode="HTML"))
+                msg = await self._call(
+                    f"document {filename}",
+                    lambda: bot.send_document(
+                        chat_id=chat, document=data, filename=filename, caption=caption or None, parse_mode="HTML"
+                    ),
+                )
         return msg.message_id
 
     def send_message(self, text: str, **kwargs: Any) -> list[int]:

@@ -35,9 +35,8 @@ def post_slack_once(
     results_conn_id: str = RESULTS_CONN_ID,
 ) -> str | None:
     """Post ``text`` (and ``blocks``) unless ``dedup_key`` was already delivered; returns the message ts."""
-    from slack_sdk.http_retry import RateLimitErrorRetryHandler
-
     from airflow.providers.slack.hooks.slack import SlackHook
+    from slack_sdk.http_retry import RateLimitErrorRetryHandler
 
     hook = SlackHook(slack_conn_id=slack_conn_id, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)])
     target = channel or (hook.get_connection(slack_conn_id).extra_dejson or {}).get("channel")
@@ -48,7 +47,13 @@ def post_slack_once(
         payload["blocks"] = blocks
     if thread_ts:
         payload["thread_ts"] = thread_ts
-    return send_once("slack", target, dedup_key, lambda: hook.call("chat.postMessage", json=payload).get("ts"), results_conn_id=results_conn_id)
+    return send_once(
+        "slack",
+        target,
+        dedup_key,
+        lambda: hook.call("chat.postMessage", json=payload).get("ts"),
+        results_conn_id=results_conn_id,
+    )
 
 
 class SlackNotifier(BaseNotifier):
@@ -76,8 +81,14 @@ class SlackNotifier(BaseNotifier):
         self.results_conn_id = results_conn_id
 
     def notify(self, context: Context) -> None:
-        post_slack_once(self.text, dedup_key=self.dedup_key, slack_conn_id=self.slack_conn_id, channel=self.channel,
-                        blocks=self.blocks, results_conn_id=self.results_conn_id)
+        post_slack_once(
+            self.text,
+            dedup_key=self.dedup_key,
+            slack_conn_id=self.slack_conn_id,
+            channel=self.channel,
+            blocks=self.blocks,
+            results_conn_id=self.results_conn_id,
+        )
 
     async def async_notify(self, context: Context) -> None:
         from asgiref.sync import sync_to_async

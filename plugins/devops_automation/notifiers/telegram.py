@@ -22,8 +22,14 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 
-def send_telegram_once(text: str, *, dedup_key: str | None, telegram_conn_id: str = TelegramBotHook.default_conn_name,
-                       chat_id: str | int | None = None, results_conn_id: str = RESULTS_CONN_ID) -> list[int] | None:
+def send_telegram_once(
+    text: str,
+    *,
+    dedup_key: str | None,
+    telegram_conn_id: str = TelegramBotHook.default_conn_name,
+    chat_id: str | int | None = None,
+    results_conn_id: str = RESULTS_CONN_ID,
+) -> list[int] | None:
     """Send ``text`` unless ``dedup_key`` was already delivered; returns message ids, or None if skipped.
 
     A send that fails is recorded as failed (and raised), so a later retry sends it again.
@@ -31,8 +37,12 @@ def send_telegram_once(text: str, *, dedup_key: str | None, telegram_conn_id: st
     hook = TelegramBotHook(telegram_conn_id, chat_id=chat_id)
     target = str(chat_id or hook.chat_id) if dedup_key is not None else None
     return send_once(
-        "telegram", target, dedup_key, lambda: hook.send_message(text),
-        message_ref=lambda ids: ",".join(map(str, ids)), results_conn_id=results_conn_id,
+        "telegram",
+        target,
+        dedup_key,
+        lambda: hook.send_message(text),
+        message_ref=lambda ids: ",".join(map(str, ids)),
+        results_conn_id=results_conn_id,
     )
 
 
@@ -59,8 +69,13 @@ class TelegramNotifier(BaseNotifier):
         self.results_conn_id = results_conn_id
 
     def notify(self, context: Context) -> None:
-        send_telegram_once(self.text, dedup_key=self.dedup_key, telegram_conn_id=self.telegram_conn_id, chat_id=self.chat_id,
-                           results_conn_id=self.results_conn_id)
+        send_telegram_once(
+            self.text,
+            dedup_key=self.dedup_key,
+            telegram_conn_id=self.telegram_conn_id,
+            chat_id=self.chat_id,
+            results_conn_id=self.results_conn_id,
+        )
 
     async def async_notify(self, context: Context) -> None:
         from asgiref.sync import sync_to_async

@@ -33,7 +33,14 @@ def pipeline_ids(pipelines: Any) -> list[int]:
 
 
 class DevLakePipelinesSensor(BaseSensorOperator):
-    template_fields: Sequence[str] = ("pipelines", "poll_interval", "stale_after_s", "max_wait_s", "telegram_conn_id", "slack_conn_id")
+    template_fields: Sequence[str] = (
+        "pipelines",
+        "poll_interval",
+        "stale_after_s",
+        "max_wait_s",
+        "telegram_conn_id",
+        "slack_conn_id",
+    )
 
     def __init__(
         self,
@@ -76,16 +83,24 @@ class DevLakePipelinesSensor(BaseSensorOperator):
 
         remaining = max(1.0, deadline - time.time())
         trigger = DevLakePipelinesTrigger(
-            pipeline_ids=ids, devlake_conn_id=self.devlake_conn_id, poll_interval=float(self.poll_interval), page_size=self.page_size,
-            known_failures=known_failures, known_stale=known_stale,
-            stale_after_s=float(self.stale_after_s) if self.stale_after_s else None, unreachable_timeout_s=self.unreachable_timeout_s,
+            pipeline_ids=ids,
+            devlake_conn_id=self.devlake_conn_id,
+            poll_interval=float(self.poll_interval),
+            page_size=self.page_size,
+            known_failures=known_failures,
+            known_stale=known_stale,
+            stale_after_s=float(self.stale_after_s) if self.stale_after_s else None,
+            unreachable_timeout_s=self.unreachable_timeout_s,
             deadline=deadline,
         )
         self.defer(trigger=trigger, method_name="execute_complete", timeout=dt.timedelta(seconds=remaining))
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         state = event.get("state") or {}
-        ids, deadline = state.get("pipeline_ids") or [], float(state.get("deadline") or time.time() + float(self.max_wait_s))
+        ids, deadline = (
+            state.get("pipeline_ids") or [],
+            float(state.get("deadline") or time.time() + float(self.max_wait_s)),
+        )
         known_failures, known_stale = list(state.get("known_failures") or []), list(state.get("known_stale") or [])
         status = event.get("status")
         pipelines = event.get("pipelines") or {}
@@ -102,7 +117,9 @@ class DevLakePipelinesSensor(BaseSensorOperator):
             self._defer(ids, known_failures, sorted({*known_stale, *event["new_stale"]}), deadline)
         if status != "done":
             raise ValueError(f"unexpected trigger event {event!r}")
-        self.log.info("all %d pipelines are final (%d polls' requests in the last deferral)", len(ids), event.get("requests", 0))
+        self.log.info(
+            "all %d pipelines are final (%d polls' requests in the last deferral)", len(ids), event.get("requests", 0)
+        )
         return pipelines
 
     # -- alerts ----------------------------------------------------------------------------------
@@ -115,7 +132,10 @@ class DevLakePipelinesSensor(BaseSensorOperator):
         hook = self._hook()
         ui = hook.ui_url()
         if kind == "unreachable":
-            text, key = msgs.unreachable_message(context["run_id"], detail), f"devlake:unreachable:{context['dag'].dag_id}:{context['run_id']}"
+            text, key = (
+                msgs.unreachable_message(context["run_id"], detail),
+                f"devlake:unreachable:{context['dag'].dag_id}:{context['run_id']}",
+            )
         else:
             assert pipeline is not None
             project = self._project(hook, pipeline)

@@ -26,7 +26,9 @@ def project_url(ui_url: str, project: str | None) -> str:
     return f"{ui_url.rstrip('/')}/projects/{quote(project, safe='')}" if project else ui_url.rstrip("/")
 
 
-def failure_message(pipeline: dict[str, Any], project: str | None, failed_tasks: list[dict[str, Any]], ui_url: str) -> str:
+def failure_message(
+    pipeline: dict[str, Any], project: str | None, failed_tasks: list[dict[str, Any]], ui_url: str
+) -> str:
     """The alert for one failed (or partial) pipeline."""
     status = pipeline.get("status", "")
     title = "partially failed" if status == "TASK_PARTIAL" else "failed"
@@ -44,19 +46,23 @@ def failure_message(pipeline: dict[str, Any], project: str | None, failed_tasks:
 
 
 def stale_message(pipeline: dict[str, Any], project: str | None, minutes: float, ui_url: str) -> str:
-    return "\n".join([
-        f"⏳ <b>DevLake pipeline still running</b>: <b>{escape_html(project or pipeline.get('name') or '?')}</b>",
-        f"pipeline #{pipeline['id']} has been running for more than {minutes:.0f} minutes (since {escape_html(pipeline.get('began_at') or '?')})",
-        f'<a href="{escape_html(project_url(ui_url, project))}">open in DevLake</a>',
-    ])
+    return "\n".join(
+        [
+            f"⏳ <b>DevLake pipeline still running</b>: <b>{escape_html(project or pipeline.get('name') or '?')}</b>",
+            f"pipeline #{pipeline['id']} has been running for more than {minutes:.0f} minutes (since {escape_html(pipeline.get('began_at') or '?')})",
+            f'<a href="{escape_html(project_url(ui_url, project))}">open in DevLake</a>',
+        ]
+    )
 
 
 def recovered_message(pipeline: dict[str, Any], project: str | None, ui_url: str) -> str:
-    return "\n".join([
-        f"✅ <b>DevLake pipeline recovered</b>: <b>{escape_html(project or pipeline.get('name') or '?')}</b>",
-        f"pipeline #{pipeline['id']} completed after an automatic rerun",
-        f'<a href="{escape_html(project_url(ui_url, project))}">open in DevLake</a>',
-    ])
+    return "\n".join(
+        [
+            f"✅ <b>DevLake pipeline recovered</b>: <b>{escape_html(project or pipeline.get('name') or '?')}</b>",
+            f"pipeline #{pipeline['id']} completed after an automatic rerun",
+            f'<a href="{escape_html(project_url(ui_url, project))}">open in DevLake</a>',
+        ]
+    )
 
 
 def unreachable_message(run_id: str, detail: str) -> str:

@@ -122,7 +122,7 @@ class ResultsStore:
         self._engine: Engine | None = None
 
     @classmethod
-    def from_connection(cls, conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> "ResultsStore":
+    def from_connection(cls, conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> ResultsStore:
         return cls(url_from_connection(conn_id), **kwargs)
 
     def __repr__(self) -> str:
@@ -290,34 +290,51 @@ class ResultsStore:
                 yield c
 
     # -- notification dedup --------------------------------------------------------------------
-    def claim_notification(self, dedup_key: str, channel: str, target: str | None = None, *, now: dt.datetime | None = None) -> bool:
+    def claim_notification(
+        self, dedup_key: str, channel: str, target: str | None = None, *, now: dt.datetime | None = None
+    ) -> bool:
         """True when a message with this key may be sent (never sent before, or its last send failed).
 
         Call before sending; then :meth:`notification_sent` or :meth:`notification_failed`. A re-run of
         the same task (same key) after a successful send gets False and sends nothing.
         """
         t = schema.notifications
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         with self.begin() as conn:
             self.insert_missing(
                 t,
-                [{"dedup_key": dedup_key, "channel": channel, "target": target, "status": "pending", "attempts": 0, "created_at": now}],
+                [
+                    {
+                        "dedup_key": dedup_key,
+                        "channel": channel,
+                        "target": target,
+                        "status": "pending",
+                        "attempts": 0,
+                        "created_at": now,
+                    }
+                ],
                 keys=["dedup_key"],
                 conn=conn,
             )
             status = conn.execute(sa.select(t.c.status).where(t.c.dedup_key == dedup_key)).scalar_one()
             if status == "sent":
                 return False
-            conn.execute(sa.update(t).where(t.c.dedup_key == dedup_key).values(attempts=t.c.attempts + 1, status="pending"))
+            conn.execute(
+                sa.update(t).where(t.c.dedup_key == dedup_key).values(attempts=t.c.attempts + 1, status="pending")
+            )
             return True
 
-    def notification_sent(self, dedup_key: str, message_ref: str | None = None, *, now: dt.datetime | None = None) -> None:
+    def notification_sent(
+        self, dedup_key: str, message_ref: str | None = None, *, now: dt.datetime | None = None
+    ) -> None:
         t = schema.notifications
         with self.begin() as conn:
             conn.execute(
                 sa.update(t)
                 .where(t.c.dedup_key == dedup_key)
-                .values(status="sent", message_ref=message_ref, error=None, sent_at=now or dt.datetime.now(dt.timezone.utc))
+                .values(
+                    status="sent", message_ref=message_ref, error=None, sent_at=now or dt.datetime.now(dt.UTC)
+                )
             )
 
     def notification_failed(self, dedup_key: str, error: str) -> None:

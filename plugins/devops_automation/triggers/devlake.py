@@ -104,7 +104,12 @@ class DevLakePipelinesTrigger(BaseTrigger):
     def state(self) -> dict[str, Any]:
         """What the watching task needs to go on after this event (echoed in every event, because
         the deferring task's own kwargs do not survive every execution path)."""
-        return {"pipeline_ids": self.pipeline_ids, "known_failures": self.known_failures, "known_stale": self.known_stale, "deadline": self.deadline}
+        return {
+            "pipeline_ids": self.pipeline_ids,
+            "known_failures": self.known_failures,
+            "known_stale": self.known_stale,
+            "deadline": self.deadline,
+        }
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         # the HTTP client is closed before the event is yielded: whoever consumes the first event
@@ -123,18 +128,31 @@ class DevLakePipelinesTrigger(BaseTrigger):
                 except Exception as exc:  # noqa: BLE001 - DevLake down or answering errors: keep waiting, up to a limit
                     down_since = down_since or time.monotonic()
                     if time.monotonic() - down_since >= self.unreachable_timeout_s:
-                        return {"status": "error", "message": f"DevLake unreachable for {self.unreachable_timeout_s:.0f}s: {exc}"}
+                        return {
+                            "status": "error",
+                            "message": f"DevLake unreachable for {self.unreachable_timeout_s:.0f}s: {exc}",
+                        }
                     self.log.warning("polling DevLake failed (%s); retrying in %.0fs", exc, self.poll_interval)
                     await self._sleep(self.poll_interval)
                     continue
                 down_since = None
                 result = assess(
-                    self.pipeline_ids, seen, now=dt.datetime.now(dt.timezone.utc), known_failures=self.known_failures,
-                    known_stale=self.known_stale, stale_after_s=self.stale_after_s,
+                    self.pipeline_ids,
+                    seen,
+                    now=dt.datetime.now(dt.UTC),
+                    known_failures=self.known_failures,
+                    known_stale=self.known_stale,
+                    stale_after_s=self.stale_after_s,
                 )
                 if result.unknown_status:
-                    self.log.warning("pipelines %s have a status this watcher does not know; treated as still running", result.unknown_status)
-                payload = {"pipelines": {str(k): v for k, v in result.pipelines.items()}, "requests": self.requests_made}
+                    self.log.warning(
+                        "pipelines %s have a status this watcher does not know; treated as still running",
+                        result.unknown_status,
+                    )
+                payload = {
+                    "pipelines": {str(k): v for k, v in result.pipelines.items()},
+                    "requests": self.requests_made,
+                }
                 if result.new_failures:
                     return {"status": "failure", "new_failures": result.new_failures, **payload}
                 if result.all_terminal:

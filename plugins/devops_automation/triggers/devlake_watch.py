@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devops_automation.hooks.devlake import FAILED_STATUSES, KNOWN_STATUSES, RUNNING, TERMINAL_STATUSES, parse_iso
+
 #: A watched pipeline that no longer exists in DevLake (deleted while watched).
 DELETED = "DELETED"
 
@@ -69,7 +70,13 @@ def assess(
     for pid in sorted(watched):
         raw = by_id.get(pid)
         if raw is None:
-            result.pipelines[pid] = {"id": pid, "status": DELETED, "blueprint_id": 0, "name": "", "message": "pipeline no longer exists in DevLake"}
+            result.pipelines[pid] = {
+                "id": pid,
+                "status": DELETED,
+                "blueprint_id": 0,
+                "name": "",
+                "message": "pipeline no longer exists in DevLake",
+            }
             continue
         p = compact(raw)
         result.pipelines[pid] = p
@@ -79,6 +86,12 @@ def assess(
         if status in FAILED_STATUSES and pid not in known_f:
             result.new_failures.append(pid)
         began = parse_iso(p["began_at"])
-        if stale_after_s and status == RUNNING and began and pid not in known_s and (now - began).total_seconds() > stale_after_s:
+        if (
+            stale_after_s
+            and status == RUNNING
+            and began
+            and pid not in known_s
+            and (now - began).total_seconds() > stale_after_s
+        ):
             result.new_stale.append(pid)
     return result

@@ -102,8 +102,13 @@ class ImapMailTrigger(BaseEventTrigger):
     def _failed(self, exc: BaseException, delay: float) -> None:
         text = f"{type(exc).__name__}: {exc}"[:500]
         if text != self._last_error:
-            self.log.warning("IMAP watcher on %r (folder %r) cannot read mail: %s; retrying with backoff up to %gs",
-                             self.imap_conn_id, self.folder or "<connection default>", text, self.reconnect_max)
+            self.log.warning(
+                "IMAP watcher on %r (folder %r) cannot read mail: %s; retrying with backoff up to %gs",
+                self.imap_conn_id,
+                self.folder or "<connection default>",
+                text,
+                self.reconnect_max,
+            )
             self._last_error = text
         else:
             self.log.debug("IMAP watcher still failing (%s); next try in %.1fs", text, delay)
@@ -133,8 +138,12 @@ class ImapMailTrigger(BaseEventTrigger):
                     self.log.info("IMAP watcher on %r connected again to %s", self.imap_conn_id, hook.where)
                 self._last_error = None
                 delay = min(INITIAL_BACKOFF, self.reconnect_max)
-                self.log.info("Watching IMAP folder %r on %s (%s)", folder, hook.where,
-                              "IDLE" if self.use_idle else f"polling every {self.poll_interval:.0f}s")
+                self.log.info(
+                    "Watching IMAP folder %r on %s (%s)",
+                    folder,
+                    hook.where,
+                    "IDLE" if self.use_idle else f"polling every {self.poll_interval:.0f}s",
+                )
                 try:
                     while True:
                         uids = await asyncio.to_thread(_list_uids, mb)
@@ -144,8 +153,16 @@ class ImapMailTrigger(BaseEventTrigger):
                         if new:
                             fired.update((validity, u) for u in new)
                             self.log.info("%d new message(s) in %r: UIDs %s", len(new), folder, ",".join(new[:20]))
-                            yield TriggerEvent({"source": "imap", "conn_id": self.imap_conn_id, "folder": folder,
-                                                "uids": new, "count": len(new), "uidvalidity": validity})
+                            yield TriggerEvent(
+                                {
+                                    "source": "imap",
+                                    "conn_id": self.imap_conn_id,
+                                    "folder": folder,
+                                    "uids": new,
+                                    "count": len(new),
+                                    "uidvalidity": validity,
+                                }
+                            )
                         if self.use_idle:
                             await self._idle(mb)
                         else:

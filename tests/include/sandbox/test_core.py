@@ -31,7 +31,10 @@ def test_requests_are_recorded_as_sent(client: TestClient) -> None:
     client.post("/devlake/projects", json={"name": "a/b"})
     client.get("/devlake/projects/a%2Fb", params={"x": "1"})
     records = client.get("/_sandbox/requests", params={"system": "devlake"}).json()
-    assert [(r["method"], r["path"], r["status"]) for r in records] == [("POST", "/projects", 201), ("GET", "/projects/a%2Fb", 200)]
+    assert [(r["method"], r["path"], r["status"]) for r in records] == [
+        ("POST", "/projects", 201),
+        ("GET", "/projects/a%2Fb", 200),
+    ]
     assert records[0]["body"] == '{"name":"a/b"}' and records[1]["query"] == "x=1" and records[0]["fault"] is None
     assert [r["id"] for r in client.get("/_sandbox/requests", params={"method": "get"}).json()] == [records[1]["id"]]
     assert client.get("/_sandbox/requests", params={"since": records[0]["id"]}).json()[0]["id"] == records[1]["id"]
@@ -41,7 +44,10 @@ def test_requests_are_recorded_as_sent(client: TestClient) -> None:
 
 
 def test_fault_rules_skip_then_apply_a_number_of_times(client: TestClient) -> None:
-    rule = client.post("/_sandbox/faults", json={"system": "devlake", "method": "GET", "path": "^/version$", "status": 503, "skip": 1, "times": 2}).json()
+    rule = client.post(
+        "/_sandbox/faults",
+        json={"system": "devlake", "method": "GET", "path": "^/version$", "status": 503, "skip": 1, "times": 2},
+    ).json()
     statuses = [client.get("/devlake/version").status_code for _ in range(4)]
     assert statuses == [200, 503, 503, 200]
     assert client.post("/devlake/version").status_code == 404  # another method: not matched (no such route)
@@ -57,9 +63,16 @@ def test_fault_bodies(client: TestClient) -> None:
     body = client.get("/devlake/projects").json()
     assert body == {"code": 0, "success": False, "message": "db lock", "causes": None, "data": None}
     client.delete("/_sandbox/faults")
-    client.post("/_sandbox/faults", json={"path": "^/projects$", "status": 502, "body": "<html>bad gateway</html>", "content_type": "text/html"})
+    client.post(
+        "/_sandbox/faults",
+        json={"path": "^/projects$", "status": 502, "body": "<html>bad gateway</html>", "content_type": "text/html"},
+    )
     response = client.get("/devlake/projects")
-    assert response.status_code == 502 and response.headers["content-type"].startswith("text/html") and "bad gateway" in response.text
+    assert (
+        response.status_code == 502
+        and response.headers["content-type"].startswith("text/html")
+        and "bad gateway" in response.text
+    )
 
 
 def test_delay_only_rules_and_latency(client: TestClient) -> None:
@@ -73,7 +86,9 @@ def test_delay_only_rules_and_latency(client: TestClient) -> None:
     assert time.monotonic() - started >= 0.15
 
 
-@pytest.mark.parametrize(("rule", "detail"), [({"system": "nosuch"}, "unknown system"), ({"path": "("}, "bad fault rule")])
+@pytest.mark.parametrize(
+    ("rule", "detail"), [({"system": "nosuch"}, "unknown system"), ({"path": "("}, "bad fault rule")]
+)
 def test_bad_fault_rules_are_refused(client: TestClient, rule: dict[str, object], detail: str) -> None:
     response = client.post("/_sandbox/faults", json=rule)
     assert response.status_code == 400 and detail in response.json()["detail"]

@@ -110,7 +110,7 @@ def port_open(port: int) -> bool:
 class Watch:
     """Inside the ``with``: this process is a subreaper; :meth:`started` lists the processes since."""
 
-    def __enter__(self) -> "Watch":
+    def __enter__(self) -> Watch:
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")

@@ -30,7 +30,13 @@ from tests.include.scripts.process_tree import (
 pytestmark = [pytest.mark.slow, pytest.mark.imap]
 
 DEMO = REPO / "include" / "scripts" / "demo.py"
-COMPONENTS = ("airflow standalone", "airflow scheduler", "airflow triggerer", "airflow dag-processor", "airflow api_server")
+COMPONENTS = (
+    "airflow standalone",
+    "airflow scheduler",
+    "airflow triggerer",
+    "airflow dag-processor",
+    "airflow api_server",
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,19 +50,26 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def demo_env(demo_dir: Path) -> tuple[dict[str, str], list[int]]:
     ports = [free_port(), free_port(), free_port()]
-    env = dict(os.environ, DEMO_DIR=str(demo_dir), DEMO_PORT=str(ports[0]), SANDBOX_PORT=str(ports[1]), IMAP_PORT=str(ports[2]))
+    env = dict(
+        os.environ, DEMO_DIR=str(demo_dir), DEMO_PORT=str(ports[0]), SANDBOX_PORT=str(ports[1]), IMAP_PORT=str(ports[2])
+    )
     return env, ports
 
 
 def start_demo(watch: Watch, env: dict[str, str], out: Path, *also: str) -> tuple[subprocess.Popen, dict]:
     """Start the demo; return once Airflow's components, the sandbox, Dovecot (and ``also``) all run."""
     with open(out, "w") as log:
-        proc = subprocess.Popen([sys.executable, str(DEMO)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(DEMO)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def up() -> bool:
         assert proc.poll() is None, out.read_text()
         cmds = [p.cmd for p in watch.started().values()]
-        return all(any(c.endswith(part) or f"{part} " in c for c in cmds) for part in (*COMPONENTS, "-m include.sandbox", "dovecot -c", *also))
+        return all(
+            any(c.endswith(part) or f"{part} " in c for c in cmds)
+            for part in (*COMPONENTS, "-m include.sandbox", "dovecot -c", *also)
+        )
 
     wait_for("Airflow's components, the sandbox and Dovecot", up, 75)
     return proc, watch.started()
@@ -67,7 +80,9 @@ def assert_nothing_left(watch: Watch, started: dict, proc: subprocess.Popen, por
     assert all(any(part in c for c in cmds) for part in (*COMPONENTS, "dovecot/")), cmds  # not vacuous
     left = alive(started) + [p for p in watch.started().values()]
     assert not left, f"left behind: {[p.cmd for p in left]}"
-    assert not in_sessions({p.sid for p in started.values()} | {proc.pid}), "a session the demo started still has processes"
+    assert not in_sessions({p.sid for p in started.values()} | {proc.pid}), (
+        "a session the demo started still has processes"
+    )
     assert all(port_free(p) for p in ports), [(p, port_free(p)) for p in ports]
     assert not (demo_dir / "pids.json").exists()
 
@@ -85,7 +100,10 @@ def test_ctrl_c_mid_startup_stops_everything(demo_dir: Path, tmp_path: Path) -> 
         assert_nothing_left(watch, started, proc, ports, demo_dir)
         text = out.read_text()
         assert code == 0, text
-        assert "demo: SIGINT: stopping every process it started" in text and "demo: stopped every process it started" in text
+        assert (
+            "demo: SIGINT: stopping every process it started" in text
+            and "demo: stopped every process it started" in text
+        )
     print(f"{len(started)} processes before SIGINT, all gone {took:.1f}s after it")
 
 
@@ -95,7 +113,15 @@ def test_make_stop_stops_the_running_demo(demo_dir: Path, tmp_path: Path) -> Non
     with Watch() as watch:
         proc, started = start_demo(watch, env, out)
         t0 = time.monotonic()
-        stop = subprocess.run([sys.executable, str(DEMO), "--stop"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+        stop = subprocess.run(
+            [sys.executable, str(DEMO), "--stop"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         took = time.monotonic() - t0
         assert stop.returncode == 0, stop.stdout + stop.stderr
         assert "demo: stopped every process it started" in stop.stdout
@@ -114,6 +140,14 @@ def test_make_stop_after_the_demo_was_killed(demo_dir: Path, tmp_path: Path) -> 
         assert proc.wait(10) == -signal.SIGKILL
         orphans = alive(started)
         assert any("airflow standalone" in p.cmd for p in orphans) and any("dovecot -c" in p.cmd for p in orphans)
-        stop = subprocess.run([sys.executable, str(DEMO), "--stop"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+        stop = subprocess.run(
+            [sys.executable, str(DEMO), "--stop"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert stop.returncode == 0, stop.stdout + stop.stderr
         assert_nothing_left(watch, started, proc, ports, demo_dir)

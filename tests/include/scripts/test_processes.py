@@ -78,7 +78,9 @@ def test_guard_ends_every_process_it_started(ending: str, tmp_path: Path, doveco
     go = tmp_path / "go"
     mode = ending if ending in ("raise", "return") else "wait"
     with Watch() as watch, open(out, "w") as log:
-        proc = subprocess.Popen([sys.executable, str(script), mode, str(go)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, str(script), mode, str(go)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         wait_for("the guarded script's children", lambda: "ready" in out.read_text() or proc.poll() is not None, 30)
         assert proc.poll() is None, out.read_text()
         port = int(out.read_text().split("ready ")[1].split()[0])

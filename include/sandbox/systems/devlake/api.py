@@ -39,7 +39,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from include.sandbox.core import get_sandbox, json_error
-from include.sandbox.systems.devlake.state import MIGRATION_PENDING, VERSION, DevLakeError, DevLakeState, NoRoute, PipelineScript, int_id
+from include.sandbox.systems.devlake.state import (
+    MIGRATION_PENDING,
+    VERSION,
+    DevLakeError,
+    DevLakeState,
+    NoRoute,
+    PipelineScript,
+    int_id,
+)
 
 NAME = "devlake"
 PREFIX = "/devlake"
@@ -531,7 +539,9 @@ class ScriptBody(_Body):
 
 class RemoteRepoBody(_Body):
     name: str
-    group: str | None = Field(None, description="group id (owner, namespace id, workspace, org/project); created when unknown")
+    group: str | None = Field(
+        None, description="group id (owner, namespace id, workspace, org/project); created when unknown"
+    )
 
 
 class RemoteFailureBody(_Body):

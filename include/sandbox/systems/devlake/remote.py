@@ -33,30 +33,75 @@ from include.sandbox.systems._seed import (
 # ---- scope models ---------------------------------------------------------------------------------
 
 #: The scope id field of each plugin's scope JSON; the blueprint ``scopeId`` is its value as a string.
-SCOPE_ID_FIELD = {"github": "githubId", "gitlab": "gitlabId", "bitbucket": "bitbucketId", "jira": "boardId", "azuredevops_go": "id"}
+SCOPE_ID_FIELD = {
+    "github": "githubId",
+    "gitlab": "gitlabId",
+    "bitbucket": "bitbucketId",
+    "jira": "boardId",
+    "azuredevops_go": "id",
+}
 #: Plugins whose scope id is an integer.
 INT_ID_PLUGINS = frozenset({"github", "gitlab", "jira"})
 #: The column ``searchTerm`` matches (LIKE) on ``GET .../scopes``; azuredevops_go has none.
-SEARCH_FIELD: dict[str, str | None] = {"github": "fullName", "gitlab": "name", "bitbucket": "name", "jira": "name", "azuredevops_go": None}
+SEARCH_FIELD: dict[str, str | None] = {
+    "github": "fullName",
+    "gitlab": "name",
+    "bitbucket": "name",
+    "jira": "name",
+    "azuredevops_go": None,
+}
 
 #: Plugin columns of each scope table (JSON key -> zero value), in output order.
 SCOPE_FIELDS: dict[str, dict[str, Any]] = {
     "github": {
-        "githubId": 0, "name": "", "fullName": "", "HTMLUrl": "", "cloneUrl": "", "ownerId": 0, "description": "",
-        "language": "", "parentId": 0, "createdDate": None, "updatedDate": None,
+        "githubId": 0,
+        "name": "",
+        "fullName": "",
+        "HTMLUrl": "",
+        "cloneUrl": "",
+        "ownerId": 0,
+        "description": "",
+        "language": "",
+        "parentId": 0,
+        "createdDate": None,
+        "updatedDate": None,
     },
     "gitlab": {
-        "gitlabId": 0, "name": "", "pathWithNamespace": "", "webUrl": "", "httpUrlToRepo": "", "defaultBranch": "",
-        "visibility": "", "archived": False, "forkedFromProjectId": 0, "createdDate": None, "updatedDate": None,
+        "gitlabId": 0,
+        "name": "",
+        "pathWithNamespace": "",
+        "webUrl": "",
+        "httpUrlToRepo": "",
+        "defaultBranch": "",
+        "visibility": "",
+        "archived": False,
+        "forkedFromProjectId": 0,
+        "createdDate": None,
+        "updatedDate": None,
     },
     "bitbucket": {
-        "bitbucketId": "", "name": "", "fullName": "", "HTMLUrl": "", "cloneUrl": "", "owner": "", "description": "",
-        "createdDate": None, "updatedDate": None,
+        "bitbucketId": "",
+        "name": "",
+        "fullName": "",
+        "HTMLUrl": "",
+        "cloneUrl": "",
+        "owner": "",
+        "description": "",
+        "createdDate": None,
+        "updatedDate": None,
     },
     "jira": {"boardId": 0, "name": "", "projectId": 0, "self": "", "type": "", "jql": ""},
     "azuredevops_go": {
-        "id": "", "type": "", "name": "", "url": "", "remoteUrl": "", "OrganizationId": "", "ProjectId": "",
-        "ExternalId": "", "IsFork": False, "IsPrivate": False,
+        "id": "",
+        "type": "",
+        "name": "",
+        "url": "",
+        "remoteUrl": "",
+        "OrganizationId": "",
+        "ProjectId": "",
+        "ExternalId": "",
+        "IsFork": False,
+        "IsPrivate": False,
     },
 }
 #: Decode keys that differ from the JSON key (github's fork parent decodes from ``parentGithubId``).
@@ -211,7 +256,11 @@ class RemoteTree:
         """
         group: RemoteEntry | None = None
         if self.plugin != "jira":
-            group = self.group(group_id) if group_id else next((g for g in self.groups if not g.id.startswith("user:")), None)
+            group = (
+                self.group(group_id)
+                if group_id
+                else next((g for g in self.groups if not g.id.startswith("user:")), None)
+            )
             if group is None:
                 group = self.add_group(group_id or "sandbox")
         entry = _SCOPE_BUILDERS[self.plugin](self, group, name, path or slugify(name))
@@ -231,9 +280,17 @@ def _github_scope(tree: RemoteTree, owner: RemoteEntry | None, name: str, slug: 
     assert owner is not None
     repo_id, full = tree.mint_id(), f"{owner.id}/{name}"
     data = {
-        "githubId": repo_id, "name": name, "fullName": full, "HTMLUrl": f"https://github.com/{full}",
-        "cloneUrl": f"https://github.com/{full}.git", "ownerId": _owner_id(owner.id), "description": f"{name} service",
-        "language": "Python", "parentId": 0, "createdDate": _CREATED, "updatedDate": _UPDATED,
+        "githubId": repo_id,
+        "name": name,
+        "fullName": full,
+        "HTMLUrl": f"https://github.com/{full}",
+        "cloneUrl": f"https://github.com/{full}.git",
+        "ownerId": _owner_id(owner.id),
+        "description": f"{name} service",
+        "language": "Python",
+        "parentId": 0,
+        "createdDate": _CREATED,
+        "updatedDate": _UPDATED,
     }
     return RemoteEntry("scope", str(repo_id), name, full, owner.id, data | {"connectionId": 0})
 
@@ -242,9 +299,17 @@ def _gitlab_scope(tree: RemoteTree, namespace: RemoteEntry | None, name: str, sl
     assert namespace is not None
     project_id, full = tree.mint_id(), f"{namespace.full_name}/{slug}"
     data = {
-        "gitlabId": project_id, "name": name, "pathWithNamespace": full, "webUrl": f"https://gitlab.example.test/{full}",
-        "httpUrlToRepo": f"https://gitlab.example.test/{full}.git", "defaultBranch": "main", "visibility": "private",
-        "archived": False, "forkedFromProjectId": 0, "createdDate": _CREATED, "updatedDate": _UPDATED,
+        "gitlabId": project_id,
+        "name": name,
+        "pathWithNamespace": full,
+        "webUrl": f"https://gitlab.example.test/{full}",
+        "httpUrlToRepo": f"https://gitlab.example.test/{full}.git",
+        "defaultBranch": "main",
+        "visibility": "private",
+        "archived": False,
+        "forkedFromProjectId": 0,
+        "createdDate": _CREATED,
+        "updatedDate": _UPDATED,
     }
     return RemoteEntry("scope", str(project_id), name, full, namespace.id, data | {"connectionId": 0})
 
@@ -258,9 +323,15 @@ def _bitbucket_scope(tree: RemoteTree, workspace: RemoteEntry | None, name: str,
         n += 1
         full = f"{workspace.id}/{slug}-{n}"
     data = {
-        "bitbucketId": full, "name": name, "fullName": full, "HTMLUrl": f"https://bitbucket.org/{full}",
-        "cloneUrl": f"https://bitbucket.org/{full}.git", "owner": workspace.id, "description": "",
-        "createdDate": _CREATED, "updatedDate": _UPDATED,
+        "bitbucketId": full,
+        "name": name,
+        "fullName": full,
+        "HTMLUrl": f"https://bitbucket.org/{full}",
+        "cloneUrl": f"https://bitbucket.org/{full}.git",
+        "owner": workspace.id,
+        "description": "",
+        "createdDate": _CREATED,
+        "updatedDate": _UPDATED,
     }
     return RemoteEntry("scope", full, name, full, workspace.id, data | {"connectionId": 0})
 
@@ -268,7 +339,11 @@ def _bitbucket_scope(tree: RemoteTree, workspace: RemoteEntry | None, name: str,
 def _jira_scope(tree: RemoteTree, _: RemoteEntry | None, name: str, slug: str) -> RemoteEntry:
     board_id = tree.mint_id()
     data = {
-        "boardId": board_id, "name": name, "projectId": 10000 + board_id, "type": "scrum", "jql": "",
+        "boardId": board_id,
+        "name": name,
+        "projectId": 10000 + board_id,
+        "type": "scrum",
+        "jql": "",
         "self": f"https://acme.atlassian.net/rest/agile/1.0/board/{board_id}",
     }
     return RemoteEntry("scope", str(board_id), name, name, None, data | {"connectionId": 0})
@@ -280,8 +355,16 @@ def _azuredevops_scope(tree: RemoteTree, project: RemoteEntry | None, name: str,
     guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{project.id}/{name}"))
     url = f"https://dev.azure.com/{org}/{project_name}/_git/{slug}"
     data = {
-        "id": guid, "type": "TfsGit", "name": name, "url": url, "remoteUrl": url, "OrganizationId": org,
-        "ProjectId": project_name, "ExternalId": "", "IsFork": False, "IsPrivate": True,
+        "id": guid,
+        "type": "TfsGit",
+        "name": name,
+        "url": url,
+        "remoteUrl": url,
+        "OrganizationId": org,
+        "ProjectId": project_name,
+        "ExternalId": "",
+        "IsFork": False,
+        "IsPrivate": True,
     }
     return RemoteEntry("scope", guid, name, f"{project.id}/{name}", project.id, data | {"connectionId": 0})
 
@@ -360,7 +443,9 @@ _LISTERS = {
 }
 
 
-def list_remote(tree: RemoteTree, group_id: str | None, token: str, page_size: int | None) -> tuple[list[dict[str, Any]], str]:
+def list_remote(
+    tree: RemoteTree, group_id: str | None, token: str, page_size: int | None
+) -> tuple[list[dict[str, Any]], str]:
     """One ``remote-scopes`` page: (children, nextPageToken or ""). Raises :class:`TokenError`.
 
     ``page_size`` (the sandbox's control; None = the plugin's default) sizes first pages; later
@@ -400,8 +485,20 @@ def grow(trees: list[RemoteTree], count: int, seed: int, start: int) -> None:
 # ---- seeded connections ---------------------------------------------------------------------------
 
 #: Jira boards and Bitbucket repositories of the seed: unicode and names that need sanitising.
-_JIRA_BOARDS = ("Platform Scrum", "Équipe Données", "サポート Board", "Ops 🚀 Kanban", "R&D / Research", "Mobile App", "Billing Q4", LONG_NAME)
-_BITBUCKET_REPOS = {"acme-ws": ("Données Pipeline", "infra.terraform", "web portal", "payments_core", "ci-templates"), "ops-ws": ("runbooks", "Ops Tools (legacy)", "alerting")}
+_JIRA_BOARDS = (
+    "Platform Scrum",
+    "Équipe Données",
+    "サポート Board",
+    "Ops 🚀 Kanban",
+    "R&D / Research",
+    "Mobile App",
+    "Billing Q4",
+    LONG_NAME,
+)
+_BITBUCKET_REPOS = {
+    "acme-ws": ("Données Pipeline", "infra.terraform", "web portal", "payments_core", "ci-templates"),
+    "ops-ws": ("runbooks", "Ops Tools (legacy)", "alerting"),
+}
 
 
 @dataclass(frozen=True)
@@ -426,7 +523,9 @@ def _gitlab_tree(seed: int) -> RemoteTree:
     groups, projects = gitlab_layout(seed)
     user_group = f"user:{GITLAB_USER_ID}"
     tree = RemoteTree("gitlab", groups=[RemoteEntry("group", user_group, GITLAB_USERNAME, GITLAB_USERNAME)])
-    tree.groups += [RemoteEntry("group", str(g.id), g.name, g.full_path, str(g.parent_id) if g.parent_id else None) for g in groups]
+    tree.groups += [
+        RemoteEntry("group", str(g.id), g.name, g.full_path, str(g.parent_id) if g.parent_id else None) for g in groups
+    ]
     for project in projects:
         tree.next_id = project.id
         tree.add_repo(project.name, user_group if project.personal else str(project.namespace_id), project.path)
@@ -452,11 +551,31 @@ def _jira_tree() -> RemoteTree:
 def seeded_connections(seed: int) -> list[SeedConnection]:
     """The five connections of a fresh sandbox DevLake and their remote trees (~64 scopes)."""
     return [
-        SeedConnection("github", "github-acme", {"endpoint": "https://api.github.com/", "token": "ghp_sandboxacme0001"},
-                       _github_tree(seed, {"sandbox-bot": 2, "acme": 9, "acme-labs": 4}, 700_001)),
-        SeedConnection("github", "github-oss", {"endpoint": "https://api.github.com/", "token": "ghp_sandboxoss0002,ghp_sandboxoss0003"},
-                       _github_tree(seed, {"sandbox-bot": 1, "open-tools": 5}, 800_001)),
-        SeedConnection("gitlab", "gitlab-main", {"endpoint": "https://gitlab.example.test/api/v4/", "token": "glpat-sandbox0001"}, _gitlab_tree(seed)),
-        SeedConnection("bitbucket", "bitbucket-acme", {"username": "sandbox-bot", "password": "bb-app-password"}, _bitbucket_tree()),
-        SeedConnection("jira", "jira-cloud", {"endpoint": "https://acme.atlassian.net/rest/", "username": "bot@acme.test", "password": "jira-token"}, _jira_tree()),
+        SeedConnection(
+            "github",
+            "github-acme",
+            {"endpoint": "https://api.github.com/", "token": "ghp_sandboxacme0001"},
+            _github_tree(seed, {"sandbox-bot": 2, "acme": 9, "acme-labs": 4}, 700_001),
+        ),
+        SeedConnection(
+            "github",
+            "github-oss",
+            {"endpoint": "https://api.github.com/", "token": "ghp_sandboxoss0002,ghp_sandboxoss0003"},
+            _github_tree(seed, {"sandbox-bot": 1, "open-tools": 5}, 800_001),
+        ),
+        SeedConnection(
+            "gitlab",
+            "gitlab-main",
+            {"endpoint": "https://gitlab.example.test/api/v4/", "token": "glpat-sandbox0001"},
+            _gitlab_tree(seed),
+        ),
+        SeedConnection(
+            "bitbucket", "bitbucket-acme", {"username": "sandbox-bot", "password": "bb-app-password"}, _bitbucket_tree()
+        ),
+        SeedConnection(
+            "jira",
+            "jira-cloud",
+            {"endpoint": "https://acme.atlassian.net/rest/", "username": "bot@acme.test", "password": "jira-token"},
+            _jira_tree(),
+        ),
     ]

@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from include.sandbox.systems.devlake import remote
@@ -30,7 +30,18 @@ from include.sandbox.systems.devlake import remote
 #: Data-source plugins with connection, scope, scope-config and remote-scope APIs in the sandbox.
 DATA_SOURCES = ("github", "gitlab", "bitbucket", "jira", "azuredevops_go")
 #: Helper plugins listed by ``GET /plugins`` (no connection API: their routes answer 404).
-HELPER_PLUGINS = ("gitextractor", "github_graphql", "refdiff", "org", "dora", "linker", "issue_trace", "customize", "dbt", "starrocks")
+HELPER_PLUGINS = (
+    "gitextractor",
+    "github_graphql",
+    "refdiff",
+    "org",
+    "dora",
+    "linker",
+    "issue_trace",
+    "customize",
+    "dbt",
+    "starrocks",
+)
 #: Plugins with ``isProjectMetric: true``; a project's enabled ones become the plan's last stage.
 PROJECT_METRICS = ("dora", "issue_trace", "linker")
 #: Plugins with a git repository per scope: their scopes add a gitextractor task.
@@ -38,12 +49,38 @@ GIT_PLUGINS = frozenset({"github", "gitlab", "bitbucket", "azuredevops_go"})
 
 #: Connection columns of each plugin with their defaults (the name comes first, timestamps last).
 CONNECTION_DEFAULTS: dict[str, dict[str, Any]] = {
-    "github": {"endpoint": "https://api.github.com/", "proxy": "", "rateLimitPerHour": 0, "authMethod": "AccessToken", "token": "",
-               "appId": "", "secretKey": "", "installationId": 0, "enableGraphql": True, "refreshToken": "", "tokenExpiresAt": None},
+    "github": {
+        "endpoint": "https://api.github.com/",
+        "proxy": "",
+        "rateLimitPerHour": 0,
+        "authMethod": "AccessToken",
+        "token": "",
+        "appId": "",
+        "secretKey": "",
+        "installationId": 0,
+        "enableGraphql": True,
+        "refreshToken": "",
+        "tokenExpiresAt": None,
+    },
     "gitlab": {"endpoint": "https://gitlab.com/api/v4/", "proxy": "", "rateLimitPerHour": 0, "token": ""},
-    "bitbucket": {"endpoint": "https://api.bitbucket.org/2.0/", "proxy": "", "rateLimitPerHour": 0, "authMethod": "BasicAuth",
-                  "username": "", "password": "", "usesApiToken": False},
-    "jira": {"endpoint": "", "proxy": "", "rateLimitPerHour": 0, "authMethod": "BasicAuth", "username": "", "password": "", "token": ""},
+    "bitbucket": {
+        "endpoint": "https://api.bitbucket.org/2.0/",
+        "proxy": "",
+        "rateLimitPerHour": 0,
+        "authMethod": "BasicAuth",
+        "username": "",
+        "password": "",
+        "usesApiToken": False,
+    },
+    "jira": {
+        "endpoint": "",
+        "proxy": "",
+        "rateLimitPerHour": 0,
+        "authMethod": "BasicAuth",
+        "username": "",
+        "password": "",
+        "token": "",
+    },
     "azuredevops_go": {"organization": "", "token": "", "proxy": "", "rateLimitPerHour": 0},
 }
 #: Connection columns never shown in clear by GET.
@@ -103,7 +140,7 @@ def fmt_time(ts: float | None) -> str | None:
     """Go's RFC3339Nano in UTC: ``2025-11-05T00:00:00Z``, sub-second digits only when present."""
     if ts is None:
         return None
-    dt = datetime.fromtimestamp(ts, timezone.utc)
+    dt = datetime.fromtimestamp(ts, UTC)
     frac = f".{dt.microsecond:06d}".rstrip("0") if dt.microsecond else ""
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + frac + "Z"
 
@@ -118,15 +155,15 @@ def parse_time(value: Any, strict: bool) -> float | None:
         raise DevLakeError(400, f"invalid timeAfter {value!r}: want RFC3339 such as 2025-01-01T00:00:00Z")
     text = re.sub(r"(\.\d{6})\d+", r"\1", value.upper().replace(" ", "T"))
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)).timestamp()
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
 
 
 def six_months_before(now: float) -> float:
     """Midnight (UTC) of the day six calendar months before ``now``: the auto blueprint's timeAfter."""
-    dt = datetime.fromtimestamp(now, timezone.utc)
+    dt = datetime.fromtimestamp(now, UTC)
     year, month = (dt.year, dt.month - 6) if dt.month > 6 else (dt.year - 1, dt.month + 6)
     day = min(dt.day, calendar.monthrange(year, month)[1])
-    return datetime(year, month, day, tzinfo=timezone.utc).timestamp()
+    return datetime(year, month, day, tzinfo=UTC).timestamp()
 
 
 _CRON_DESCRIPTORS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
@@ -173,7 +210,9 @@ def _valid_cron_field(text: str, low: int, high: int, names: tuple[str, ...]) ->
     return True
 
 
-def page_args(query: Mapping[str, str], default_size: int, max_size: int | None = None, empty: bool = False) -> tuple[int, int]:
+def page_args(
+    query: Mapping[str, str], default_size: int, max_size: int | None = None, empty: bool = False
+) -> tuple[int, int]:
     """``page`` and ``pageSize`` (camelCase) of a list request; values below 1 fall back to defaults."""
     try:
         page, size = int(query.get("page") or 1), int(query.get("pageSize") or default_size)
@@ -264,9 +303,18 @@ class ApiKey:
 
     def as_json(self, plaintext: str | None = None) -> dict[str, Any]:
         out = {
-            "id": self.id, "createdAt": fmt_time(self.created_at), "updatedAt": fmt_time(self.updated_at),
-            "creator": "", "creatorEmail": "", "updater": "", "updaterEmail": "", "name": self.name,
-            "expiredAt": fmt_time(self.expired_at), "allowedPath": self.allowed_path, "type": self.type, "extra": self.extra,
+            "id": self.id,
+            "createdAt": fmt_time(self.created_at),
+            "updatedAt": fmt_time(self.updated_at),
+            "creator": "",
+            "creatorEmail": "",
+            "updater": "",
+            "updaterEmail": "",
+            "name": self.name,
+            "expiredAt": fmt_time(self.expired_at),
+            "allowedPath": self.allowed_path,
+            "type": self.type,
+            "extra": self.extra,
         }
         return out | ({"apiKey": plaintext} if plaintext is not None else {})
 
@@ -282,7 +330,10 @@ class WebhookConnection:
     def as_json(self, plaintext_key: str | None = None) -> dict[str, Any]:
         base = f"/rest/plugins/webhook/connections/{self.id}"
         return {
-            "id": self.id, "name": self.name, "createdAt": fmt_time(self.created_at), "updatedAt": fmt_time(self.updated_at),
+            "id": self.id,
+            "name": self.name,
+            "createdAt": fmt_time(self.created_at),
+            "updatedAt": fmt_time(self.updated_at),
             "postIssuesEndpoint": f"{base}/issues",
             "closeIssuesEndpoint": f"{base}/issue/:issueKey/close",
             "postPullRequestsEndpoint": f"{base}/pull_requests",
@@ -308,8 +359,13 @@ class ScopeConfig:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "connectionId": self.connection_id, "name": self.name, "entities": list(self.entities),
-            **copy.deepcopy(self.fields), "createdAt": fmt_time(self.created_at), "updatedAt": fmt_time(self.updated_at),
+            "id": self.id,
+            "connectionId": self.connection_id,
+            "name": self.name,
+            "entities": list(self.entities),
+            **copy.deepcopy(self.fields),
+            "createdAt": fmt_time(self.created_at),
+            "updatedAt": fmt_time(self.updated_at),
         }
 
 
@@ -335,8 +391,12 @@ class Scope:
     def as_json(self) -> dict[str, Any]:
         config = {"scopeConfigId": self.scope_config_id} if self.scope_config_id else {}
         return {
-            **copy.deepcopy(self.data), "connectionId": self.connection_id, **config,
-            "createdAt": fmt_time(self.created_at), "updatedAt": fmt_time(self.updated_at), **_raw_data_fields(),
+            **copy.deepcopy(self.data),
+            "connectionId": self.connection_id,
+            **config,
+            "createdAt": fmt_time(self.created_at),
+            "updatedAt": fmt_time(self.updated_at),
+            **_raw_data_fields(),
         }
 
 
@@ -377,13 +437,25 @@ class Blueprint:
 
     def as_json(self, with_plan: bool = True) -> dict[str, Any]:
         return {
-            "id": self.id, "createdAt": fmt_time(self.created_at), "updatedAt": fmt_time(self.updated_at),
-            "name": self.name, "projectName": self.project_name, "mode": self.mode,
-            "plan": copy.deepcopy(self.plan) if with_plan else None, "enable": self.enable, "cronConfig": self.cron_config,
-            "isManual": self.is_manual, "beforePlan": copy.deepcopy(self.before_plan), "afterPlan": copy.deepcopy(self.after_plan),
-            "labels": list(self.labels), "connections": copy.deepcopy(self.connections), "priority": self.priority,
-            "skipOnFail": self.skip_on_fail, "timeAfter": fmt_time(self.time_after),
-            "skipCollectors": self.skip_collectors, "fullSync": self.full_sync,
+            "id": self.id,
+            "createdAt": fmt_time(self.created_at),
+            "updatedAt": fmt_time(self.updated_at),
+            "name": self.name,
+            "projectName": self.project_name,
+            "mode": self.mode,
+            "plan": copy.deepcopy(self.plan) if with_plan else None,
+            "enable": self.enable,
+            "cronConfig": self.cron_config,
+            "isManual": self.is_manual,
+            "beforePlan": copy.deepcopy(self.before_plan),
+            "afterPlan": copy.deepcopy(self.after_plan),
+            "labels": list(self.labels),
+            "connections": copy.deepcopy(self.connections),
+            "priority": self.priority,
+            "skipOnFail": self.skip_on_fail,
+            "timeAfter": fmt_time(self.time_after),
+            "skipCollectors": self.skip_collectors,
+            "fullSync": self.full_sync,
         }
 
     def scope_refs(self) -> set[tuple[str, int, str]]:
@@ -394,11 +466,37 @@ class Blueprint:
 #: Subtasks a plan task runs when its ``subtasks`` is null (shown in progress and ``/subtasks``).
 PLUGIN_SUBTASKS: dict[str, list[str]] = {
     "org": ["setProjectMapping"],
-    "github": ["collectApiRepo", "extractApiRepo", "collectApiPullRequests", "extractApiPullRequests", "convertRepo", "convertPullRequests"],
-    "gitlab": ["collectApiProject", "extractApiProject", "collectApiMergeRequests", "extractApiMergeRequests", "convertProject", "convertMergeRequests"],
-    "bitbucket": ["collectApiRepo", "extractApiRepo", "collectApiPullRequests", "extractApiPullRequests", "convertRepo"],
+    "github": [
+        "collectApiRepo",
+        "extractApiRepo",
+        "collectApiPullRequests",
+        "extractApiPullRequests",
+        "convertRepo",
+        "convertPullRequests",
+    ],
+    "gitlab": [
+        "collectApiProject",
+        "extractApiProject",
+        "collectApiMergeRequests",
+        "extractApiMergeRequests",
+        "convertProject",
+        "convertMergeRequests",
+    ],
+    "bitbucket": [
+        "collectApiRepo",
+        "extractApiRepo",
+        "collectApiPullRequests",
+        "extractApiPullRequests",
+        "convertRepo",
+    ],
     "jira": ["collectBoard", "extractBoard", "collectIssues", "extractIssues", "convertIssues"],
-    "azuredevops_go": ["collectApiRepo", "extractApiRepo", "collectApiPullRequests", "extractApiPullRequests", "convertRepo"],
+    "azuredevops_go": [
+        "collectApiRepo",
+        "extractApiRepo",
+        "collectApiPullRequests",
+        "extractApiPullRequests",
+        "convertRepo",
+    ],
     "gitextractor": ["Clone Git Repo"],
     "refdiff": ["calculateCommitsDiff", "calculateDeploymentCommitsDiff"],
     "dora": ["generateDeployments", "calculateChangeLeadTime", "ConnectIncidentToDeployment"],
@@ -450,17 +548,34 @@ class Task:
         if self.status == RUNNING:
             name = self.subtask_names()[done] if done < total else ""
             detail = {
-                "totalSubTasks": total, "finishedSubTasks": done, "totalRecords": 0, "finishedRecords": 0, "subTaskName": name,
-                "subTaskNumber": done + 1, "collectSubtaskNumber": sum("collect" in s.lower() for s in self.subtask_names()),
+                "totalSubTasks": total,
+                "finishedSubTasks": done,
+                "totalRecords": 0,
+                "finishedRecords": 0,
+                "subTaskName": name,
+                "subTaskNumber": done + 1,
+                "collectSubtaskNumber": sum("collect" in s.lower() for s in self.subtask_names()),
                 "otherSubtaskNumber": sum("collect" not in s.lower() for s in self.subtask_names()),
             }
         return {
-            "id": self.id, "createdAt": fmt_time(self.created_at), "updatedAt": fmt_time(self.updated_at), "plugin": self.plugin,
-            "subtasks": copy.deepcopy(self.subtasks), "options": copy.deepcopy(self.options), "status": self.status,
-            "message": self.message, "errorName": self.error_name, "failedSubTask": self.failed_subtask,
-            "progress": done / total if total else 0.0, "progressDetail": detail, "pipelineId": self.pipeline_id,
-            "pipelineRow": self.row, "pipelineCol": self.col, "beganAt": fmt_time(self.began_at),
-            "finishedAt": fmt_time(self.finished_at), "spentSeconds": _spent(self.began_at, self.finished_at),
+            "id": self.id,
+            "createdAt": fmt_time(self.created_at),
+            "updatedAt": fmt_time(self.updated_at),
+            "plugin": self.plugin,
+            "subtasks": copy.deepcopy(self.subtasks),
+            "options": copy.deepcopy(self.options),
+            "status": self.status,
+            "message": self.message,
+            "errorName": self.error_name,
+            "failedSubTask": self.failed_subtask,
+            "progress": done / total if total else 0.0,
+            "progressDetail": detail,
+            "pipelineId": self.pipeline_id,
+            "pipelineRow": self.row,
+            "pipelineCol": self.col,
+            "beganAt": fmt_time(self.began_at),
+            "finishedAt": fmt_time(self.finished_at),
+            "spentSeconds": _spent(self.began_at, self.finished_at),
         }
 
     def subtask_json(self, now: float) -> dict[str, Any]:
@@ -468,11 +583,30 @@ class Task:
         names, done = self.subtask_names(), self.finished_subtasks(now)
         started = names[: done + 1] if self.status in (RUNNING, FAILED) else names[:done]
         details = [
-            {"name": n, "number": i + 1, "isCollector": "collect" in n.lower(), "isFailed": self.status == FAILED and i == len(started) - 1,
-             "beganAt": fmt_time(self.began_at), "finishedRecords": 0, "message": ""}
+            {
+                "name": n,
+                "number": i + 1,
+                "isCollector": "collect" in n.lower(),
+                "isFailed": self.status == FAILED and i == len(started) - 1,
+                "beganAt": fmt_time(self.began_at),
+                "finishedRecords": 0,
+                "message": "",
+            }
             for i, n in enumerate(started)
         ]
-        keys = ("id", "pipelineId", "plugin", "options", "status", "failedSubTask", "message", "errorName", "spentSeconds", "beganAt", "finishedAt")
+        keys = (
+            "id",
+            "pipelineId",
+            "plugin",
+            "options",
+            "status",
+            "failedSubTask",
+            "message",
+            "errorName",
+            "spentSeconds",
+            "beganAt",
+            "finishedAt",
+        )
         task = self.as_json(now)
         return {k: task[k] for k in keys} | {"subtaskDetails": details}
 
@@ -520,13 +654,27 @@ class Pipeline:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "id": self.id, "createdAt": fmt_time(self.created_at), "updatedAt": fmt_time(self.updated_at), "name": self.name,
-            "blueprintId": self.blueprint_id, "plan": copy.deepcopy(self.plan), "totalTasks": self.total_tasks,
-            "finishedTasks": self.finished_tasks, "beganAt": fmt_time(self.began_at), "finishedAt": fmt_time(self.finished_at),
-            "status": self.status, "message": self.message, "errorName": self.error_name,
-            "spentSeconds": _spent(self.began_at, self.finished_at), "stage": self.stage, "labels": list(self.labels),
-            "priority": self.priority, "skipOnFail": self.skip_on_fail, "timeAfter": fmt_time(self.time_after),
-            "skipCollectors": self.skip_collectors, "fullSync": self.full_sync,
+            "id": self.id,
+            "createdAt": fmt_time(self.created_at),
+            "updatedAt": fmt_time(self.updated_at),
+            "name": self.name,
+            "blueprintId": self.blueprint_id,
+            "plan": copy.deepcopy(self.plan),
+            "totalTasks": self.total_tasks,
+            "finishedTasks": self.finished_tasks,
+            "beganAt": fmt_time(self.began_at),
+            "finishedAt": fmt_time(self.finished_at),
+            "status": self.status,
+            "message": self.message,
+            "errorName": self.error_name,
+            "spentSeconds": _spent(self.began_at, self.finished_at),
+            "stage": self.stage,
+            "labels": list(self.labels),
+            "priority": self.priority,
+            "skipOnFail": self.skip_on_fail,
+            "timeAfter": fmt_time(self.time_after),
+            "skipCollectors": self.skip_collectors,
+            "fullSync": self.full_sync,
         }
 
 
@@ -554,8 +702,11 @@ class Settings:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "maxParallel": self.max_parallel, "taskSeconds": self.task_seconds, "remotePageSize": self.remote_page_size,
-            "migrationPending": self.migration_pending, "htmlMode": self.html_mode,
+            "maxParallel": self.max_parallel,
+            "taskSeconds": self.task_seconds,
+            "remotePageSize": self.remote_page_size,
+            "migrationPending": self.migration_pending,
+            "htmlMode": self.html_mode,
         }
 
 
@@ -579,10 +730,33 @@ class PipelineRunner:
         self._next_task_id = 1
 
     # -- creation and lookup -------------------------------------------------------------------
-    def create(self, now: float, name: str, blueprint_id: int, plan: list[list[dict[str, Any]]], labels: list[str], priority: int,
-               skip_on_fail: bool, time_after: float | None, skip_collectors: bool = False, full_sync: bool = False) -> Pipeline:
-        pipeline = Pipeline(self._next_pipeline_id, name, blueprint_id, copy.deepcopy(plan), list(labels), priority, skip_on_fail,
-                            time_after, skip_collectors, full_sync, now, now)
+    def create(
+        self,
+        now: float,
+        name: str,
+        blueprint_id: int,
+        plan: list[list[dict[str, Any]]],
+        labels: list[str],
+        priority: int,
+        skip_on_fail: bool,
+        time_after: float | None,
+        skip_collectors: bool = False,
+        full_sync: bool = False,
+    ) -> Pipeline:
+        pipeline = Pipeline(
+            self._next_pipeline_id,
+            name,
+            blueprint_id,
+            copy.deepcopy(plan),
+            list(labels),
+            priority,
+            skip_on_fail,
+            time_after,
+            skip_collectors,
+            full_sync,
+            now,
+            now,
+        )
         self._next_pipeline_id += 1
         cells = [(row, col, cell) for row, stage in enumerate(plan, 1) for col, cell in enumerate(stage, 1)]
         for number, (row, col, cell) in enumerate(cells, 1):
@@ -591,9 +765,22 @@ class PipelineRunner:
         self._enqueue(pipeline, now)
         return pipeline
 
-    def _add_task(self, pipeline: Pipeline, row: int, col: int, number: int, attempt: int, cell: dict[str, Any], now: float) -> Task:
-        task = Task(self._next_task_id, pipeline.id, row, col, number, attempt, str(cell.get("plugin", "")),
-                    copy.deepcopy(cell.get("subtasks")), copy.deepcopy(cell.get("options") or {}), now, now)
+    def _add_task(
+        self, pipeline: Pipeline, row: int, col: int, number: int, attempt: int, cell: dict[str, Any], now: float
+    ) -> Task:
+        task = Task(
+            self._next_task_id,
+            pipeline.id,
+            row,
+            col,
+            number,
+            attempt,
+            str(cell.get("plugin", "")),
+            copy.deepcopy(cell.get("subtasks")),
+            copy.deepcopy(cell.get("options") or {}),
+            now,
+            now,
+        )
         self._next_task_id += 1
         pipeline.tasks.append(task)
         return task
@@ -617,7 +804,12 @@ class PipelineRunner:
                 break
             self.cursor = max(self.cursor, at)
             if start_at <= event_at:
-                self._start(min((p for p in self.queued.values() if p.ready_at <= self.cursor), key=lambda p: (-p.priority, p.id)))
+                self._start(
+                    min(
+                        (p for p in self.queued.values() if p.ready_at <= self.cursor),
+                        key=lambda p: (-p.priority, p.id),
+                    )
+                )
             elif stepping is not None:
                 self._step(stepping)
         self.cursor = max(self.cursor, now)
@@ -709,7 +901,15 @@ class PipelineRunner:
         if not todo:
             raise DevLakeError(400, "no tasks to be re-ran")
         added = [
-            self._add_task(pipeline, t.row, t.col, t.number, t.attempt + 1, {"plugin": t.plugin, "subtasks": t.subtasks, "options": t.options}, now)
+            self._add_task(
+                pipeline,
+                t.row,
+                t.col,
+                t.number,
+                t.attempt + 1,
+                {"plugin": t.plugin, "subtasks": t.subtasks, "options": t.options},
+                now,
+            )
             for t in todo
         ]
         pipeline.status, pipeline.updated_at = RERUN, now
@@ -818,9 +1018,17 @@ class DevLakeState:
 
     def delete_connection(self, plugin: str, connection_id: int) -> dict[str, Any]:
         conn = self.connection(plugin, connection_id)
-        users = [bp for bp in self.blueprints.values() if any(c["pluginName"] == plugin and c["connectionId"] == conn.id for c in bp.connections)]
+        users = [
+            bp
+            for bp in self.blueprints.values()
+            if any(c["pluginName"] == plugin and c["connectionId"] == conn.id for c in bp.connections)
+        ]
         if users:
-            raise DevLakeError(409, "This connection is used by blueprints or projects; remove it from them first.", self._references(users))
+            raise DevLakeError(
+                409,
+                "This connection is used by blueprints or projects; remove it from them first.",
+                self._references(users),
+            )
         if self.scopes.get((plugin, conn.id)):
             raise DevLakeError(409, "Please delete all data scope(s) before you delete this Data Connection.")
         self._no_running_pipeline()
@@ -833,7 +1041,9 @@ class DevLakeState:
         self.connections[plugin][conn.id] = conn
         return conn
 
-    def _connection_fields(self, plugin: str, base: Mapping[str, Any], body: Mapping[str, Any], own_id: int | None) -> dict[str, Any]:
+    def _connection_fields(
+        self, plugin: str, base: Mapping[str, Any], body: Mapping[str, Any], own_id: int | None
+    ) -> dict[str, Any]:
         """Merge the known columns of ``body`` over ``base``; name required, unique, at most 100."""
         merged = dict(base) | {k: v for k, v in body.items() if k in CONNECTION_DEFAULTS[plugin] or k == "name"}
         name = _name_field(merged, 100)
@@ -848,7 +1058,10 @@ class DevLakeState:
             raise DevLakeError(409, "at least one pipeline is running")
 
     def _references(self, blueprints: list[Blueprint]) -> dict[str, list[str]]:
-        return {"blueprints": [bp.name for bp in blueprints], "projects": [bp.project_name for bp in blueprints if bp.project_name]}
+        return {
+            "blueprints": [bp.name for bp in blueprints],
+            "projects": [bp.project_name for bp in blueprints if bp.project_name],
+        }
 
     # -- remote scopes -------------------------------------------------------------------------
     def _remote_tree(self, plugin: str, connection_id: int) -> remote.RemoteTree:
@@ -857,7 +1070,9 @@ class DevLakeState:
             raise DevLakeError(*tree.failure)
         return tree
 
-    def remote_scopes(self, plugin: str, connection_id: int, group_id: str | None, page_token: str | None) -> dict[str, Any]:
+    def remote_scopes(
+        self, plugin: str, connection_id: int, group_id: str | None, page_token: str | None
+    ) -> dict[str, Any]:
         tree = self._remote_tree(plugin, connection_id)
         try:
             children, next_token = remote.list_remote(tree, group_id, page_token or "", self.settings.remote_page_size)
@@ -906,7 +1121,10 @@ class DevLakeState:
         term, column = query.get("searchTerm"), remote.SEARCH_FIELD[plugin]
         if term and column:
             scopes = [s for s in scopes if term.lower() in str(s.data.get(column, "")).lower()]
-        return {"count": len(scopes), "scopes": [self._scope_item(s, with_blueprints) for s in paginate(scopes, page, size)]}
+        return {
+            "count": len(scopes),
+            "scopes": [self._scope_item(s, with_blueprints) for s in paginate(scopes, page, size)],
+        }
 
     def scope(self, plugin: str, connection_id: int, scope_id: str) -> Scope:
         self.connection(plugin, connection_id)
@@ -922,9 +1140,13 @@ class DevLakeState:
         """Decode ``body`` over the stored scope: missing keys kept, explicit null zeroes."""
         scope = self.scope(plugin, connection_id, scope_id)
         id_field = remote.SCOPE_ID_FIELD[plugin]
-        columns = remote.decode_scope(plugin, {k: v for k, v in body.items() if k.lower() != id_field.lower()}, scope.data)
+        columns = remote.decode_scope(
+            plugin, {k: v for k, v in body.items() if k.lower() != id_field.lower()}, scope.data
+        )
         present, config_id = _ci_lookup(body, "scopeConfigId")
-        if columns is None or (config_id is not None and (isinstance(config_id, bool) or not isinstance(config_id, int))):
+        if columns is None or (
+            config_id is not None and (isinstance(config_id, bool) or not isinstance(config_id, int))
+        ):
             raise DevLakeError(400, "invalid scope")
         scope.data = columns
         if present:
@@ -936,7 +1158,11 @@ class DevLakeState:
         scope = self.scope(plugin, connection_id, scope_id)
         users = self._blueprints_using(plugin, connection_id, scope.id)
         if users:
-            raise DevLakeError(409, "This data scope is used by blueprints or projects; remove it from them first.", self._references(users))
+            raise DevLakeError(
+                409,
+                "This data scope is used by blueprints or projects; remove it from them first.",
+                self._references(users),
+            )
         self._no_running_pipeline()
         if not data_only:
             del self.scopes[(plugin, connection_id)][scope.id]
@@ -951,7 +1177,10 @@ class DevLakeState:
         if config is not None:
             item["scopeConfig"] = config.as_json()
         if with_blueprints:
-            item["blueprints"] = [bp.as_json(with_plan=False) for bp in self._blueprints_using(scope.plugin, scope.connection_id, scope.id)]
+            item["blueprints"] = [
+                bp.as_json(with_plan=False)
+                for bp in self._blueprints_using(scope.plugin, scope.connection_id, scope.id)
+            ]
         return item
 
     # -- scope configs -------------------------------------------------------------------------
@@ -984,7 +1213,13 @@ class DevLakeState:
 
     def delete_scope_config(self, plugin: str, config_id: int) -> dict[str, Any]:
         config = self.scope_config(plugin, config_id)
-        users = [s.as_json() for (p, _), table in self.scopes.items() if p == plugin for s in table.values() if s.scope_config_id == config.id]
+        users = [
+            s.as_json()
+            for (p, _), table in self.scopes.items()
+            if p == plugin
+            for s in table.values()
+            if s.scope_config_id == config.id
+        ]
         if users:
             raise DevLakeError(409, "Please delete all data scope(s) before you delete this ScopeConfig.", users)
         del self.scope_configs[plugin][config.id]
@@ -1007,7 +1242,13 @@ class DevLakeState:
         if any(w.name == name for w in self.webhooks.values()):
             raise DevLakeError(400, f"A webhook with name {name} already exists.")
         hook_id, now = self._new_id("webhook_connections"), self.now()
-        key, plaintext = self._store_api_key(f"webhook-{hook_id}", "plugin:webhook", f"/plugins/webhook/connections/{hook_id}/.*", None, f"connectionId:{hook_id}")
+        key, plaintext = self._store_api_key(
+            f"webhook-{hook_id}",
+            "plugin:webhook",
+            f"/plugins/webhook/connections/{hook_id}/.*",
+            None,
+            f"connectionId:{hook_id}",
+        )
         hook = WebhookConnection(hook_id, name, key, now, now)
         self.webhooks[hook_id] = hook
         return hook.as_json(plaintext)
@@ -1016,7 +1257,11 @@ class DevLakeState:
         return [w.as_json() for w in self.webhooks.values()]
 
     def webhook(self, ref: str, by_name: bool) -> WebhookConnection:
-        found = next((w for w in self.webhooks.values() if w.name == ref), None) if by_name else self.webhooks.get(int_id(ref, "connectionId"))
+        found = (
+            next((w for w in self.webhooks.values() if w.name == ref), None)
+            if by_name
+            else self.webhooks.get(int_id(ref, "connectionId"))
+        )
         if found is None:
             raise DevLakeError(404, f"could not find webhook connection {ref} (404)")
         return found
@@ -1039,10 +1284,14 @@ class DevLakeState:
     # -- API keys ------------------------------------------------------------------------------
     def _new_secret(self) -> tuple[str, str]:
         """(plaintext, digest) of a fresh key, deterministic from the seed."""
-        plaintext = hashlib.sha256(f"devlake-sandbox-key-{self.seed}-{self._new_id('key_secrets')}".encode()).hexdigest()
+        plaintext = hashlib.sha256(
+            f"devlake-sandbox-key-{self.seed}-{self._new_id('key_secrets')}".encode()
+        ).hexdigest()
         return plaintext, hashlib.sha256(plaintext.encode()).hexdigest()
 
-    def _store_api_key(self, name: str, key_type: str, allowed_path: str, expired_at: float | None, extra: str = "") -> tuple[ApiKey, str]:
+    def _store_api_key(
+        self, name: str, key_type: str, allowed_path: str, expired_at: float | None, extra: str = ""
+    ) -> tuple[ApiKey, str]:
         plaintext, digest = self._new_secret()
         now = self.now()
         key = ApiKey(self._new_id("api_keys"), name, key_type, allowed_path, expired_at, extra, digest, now, now)
@@ -1062,7 +1311,9 @@ class DevLakeState:
             re.compile(allowed_path)
         except re.error as exc:
             raise DevLakeError(400, f"invalid allowedPath: {exc}") from exc
-        key, plaintext = self._store_api_key(name, key_type, allowed_path, parse_time(body.get("expiredAt"), strict=True))
+        key, plaintext = self._store_api_key(
+            name, key_type, allowed_path, parse_time(body.get("expiredAt"), strict=True)
+        )
         return key.as_json(plaintext)
 
     def list_api_keys(self, query: Mapping[str, str]) -> dict[str, Any]:
@@ -1115,8 +1366,12 @@ class DevLakeState:
     def project_json(self, project: Project, with_last_pipeline: bool = False) -> dict[str, Any]:
         blueprint = self.project_blueprint(project.name)
         out = {
-            "name": project.name, "description": project.description, "createdAt": fmt_time(project.created_at),
-            "updatedAt": fmt_time(project.updated_at), **_raw_data_fields(), "metrics": copy.deepcopy(project.metrics) or None,
+            "name": project.name,
+            "description": project.description,
+            "createdAt": fmt_time(project.created_at),
+            "updatedAt": fmt_time(project.updated_at),
+            **_raw_data_fields(),
+            "metrics": copy.deepcopy(project.metrics) or None,
             "blueprint": blueprint.as_json() if blueprint else None,
         }
         last = next(iter(self._pipelines_of(blueprint.id)), None) if blueprint and with_last_pipeline else None
@@ -1126,7 +1381,10 @@ class DevLakeState:
         page, size = page_args(query, 50, empty=True)
         keyword = (query.get("keyword") or "").lower()
         found = sorted((p for p in self.projects.values() if keyword in p.name.lower()), key=lambda p: -p.seq)
-        return {"projects": [self.project_json(p, with_last_pipeline=True) for p in paginate(found, page, size)], "count": len(found)}
+        return {
+            "projects": [self.project_json(p, with_last_pipeline=True) for p in paginate(found, page, size)],
+            "count": len(found),
+        }
 
     def create_project(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """The project and its auto blueprint (§6). A ``blueprint`` in the body is inserted as-is
@@ -1137,11 +1395,28 @@ class DevLakeState:
         now = self.now()
         supplied = body.get("blueprint")
         if isinstance(supplied, dict):
-            blueprint = replace(self._blueprint_from_body(supplied, self._blank_blueprint(now), strict_time=True), connections=[])
+            blueprint = replace(
+                self._blueprint_from_body(supplied, self._blank_blueprint(now), strict_time=True), connections=[]
+            )
         else:
-            blueprint = replace(self._blank_blueprint(now), name=f"{name}-Blueprint", project_name=name, mode="NORMAL", plan=[], enable=True,
-                                cron_config="0 0 * * *", time_after=six_months_before(now))
-        project = Project(name, _typed(body, "description", str, ""), self._metrics(body.get("metrics")), now, now, self._new_id("projects"))
+            blueprint = replace(
+                self._blank_blueprint(now),
+                name=f"{name}-Blueprint",
+                project_name=name,
+                mode="NORMAL",
+                plan=[],
+                enable=True,
+                cron_config="0 0 * * *",
+                time_after=six_months_before(now),
+            )
+        project = Project(
+            name,
+            _typed(body, "description", str, ""),
+            self._metrics(body.get("metrics")),
+            now,
+            now,
+            self._new_id("projects"),
+        )
         self.projects[name] = project
         self._store_blueprint(blueprint)
         return self.project_json(project)
@@ -1178,9 +1453,18 @@ class DevLakeState:
     def _metrics(raw: Any) -> list[dict[str, Any]]:
         if raw is None:
             return []
-        if not isinstance(raw, list) or not all(isinstance(m, dict) and isinstance(m.get("pluginName"), str) for m in raw):
+        if not isinstance(raw, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("pluginName"), str) for m in raw
+        ):
             raise DevLakeError(400, "invalid metrics: want [{pluginName, pluginOption, enable}]")
-        return [{"pluginName": m["pluginName"], "pluginOption": copy.deepcopy(m.get("pluginOption")), "enable": bool(m.get("enable"))} for m in raw]
+        return [
+            {
+                "pluginName": m["pluginName"],
+                "pluginOption": copy.deepcopy(m.get("pluginOption")),
+                "enable": bool(m.get("enable")),
+            }
+            for m in raw
+        ]
 
     # -- blueprints ----------------------------------------------------------------------------
     def blueprint(self, blueprint_id: int) -> Blueprint:
@@ -1231,7 +1515,9 @@ class DevLakeState:
     def delete_blueprint(self, blueprint_id: int) -> None:
         blueprint = self.blueprint(blueprint_id)
         if any(p.status not in TERMINAL for p in self._pipelines_of(blueprint.id)):
-            raise DevLakeError(500, "There are unfinished pipelines in the current blueprint. It can not be deleted now.")
+            raise DevLakeError(
+                500, "There are unfinished pipelines in the current blueprint. It can not be deleted now."
+            )
         del self.blueprints[blueprint.id]
 
     def trigger(self, blueprint_id: int, body: Mapping[str, Any]) -> dict[str, Any]:
@@ -1247,8 +1533,18 @@ class DevLakeState:
             plan = _strip_collectors(plan)
         if not any(plan):
             raise DevLakeError(400, "no task to run")
-        pipeline = self.runner.create(self.now(), blueprint.name, blueprint.id, plan, blueprint.labels, blueprint.priority,
-                                      blueprint.skip_on_fail, blueprint.time_after, skip_collectors, full_sync)
+        pipeline = self.runner.create(
+            self.now(),
+            blueprint.name,
+            blueprint.id,
+            plan,
+            blueprint.labels,
+            blueprint.priority,
+            blueprint.skip_on_fail,
+            blueprint.time_after,
+            skip_collectors,
+            full_sync,
+        )
         return pipeline.as_json()
 
     def _store_blueprint(self, blueprint: Blueprint) -> Blueprint:
@@ -1258,16 +1554,33 @@ class DevLakeState:
 
     @staticmethod
     def _blank_blueprint(now: float) -> Blueprint:
-        return Blueprint(0, "", "", "", None, False, "", False, None, None, [], [], 0, False, None, False, False, now, now)
+        return Blueprint(
+            0, "", "", "", None, False, "", False, None, None, [], [], 0, False, None, False, False, now, now
+        )
 
     def _blueprint_from_body(self, body: Mapping[str, Any], base: Blueprint, strict_time: bool) -> Blueprint:
         """A copy of ``base`` with the blueprint fields present in ``body`` (types checked)."""
-        simple = {"name": ("name", str), "projectName": ("project_name", str), "mode": ("mode", str), "enable": ("enable", bool),
-                  "cronConfig": ("cron_config", str), "isManual": ("is_manual", bool), "labels": ("labels", list),
-                  "priority": ("priority", int), "skipOnFail": ("skip_on_fail", bool), "skipCollectors": ("skip_collectors", bool),
-                  "fullSync": ("full_sync", bool)}
-        changes = {attr: _typed(body, key, kind, getattr(base, attr)) for key, (attr, kind) in simple.items() if key in body}
-        changes |= {attr: copy.deepcopy(body[key]) for key, attr in (("plan", "plan"), ("beforePlan", "before_plan"), ("afterPlan", "after_plan")) if key in body}
+        simple = {
+            "name": ("name", str),
+            "projectName": ("project_name", str),
+            "mode": ("mode", str),
+            "enable": ("enable", bool),
+            "cronConfig": ("cron_config", str),
+            "isManual": ("is_manual", bool),
+            "labels": ("labels", list),
+            "priority": ("priority", int),
+            "skipOnFail": ("skip_on_fail", bool),
+            "skipCollectors": ("skip_collectors", bool),
+            "fullSync": ("full_sync", bool),
+        }
+        changes = {
+            attr: _typed(body, key, kind, getattr(base, attr)) for key, (attr, kind) in simple.items() if key in body
+        }
+        changes |= {
+            attr: copy.deepcopy(body[key])
+            for key, attr in (("plan", "plan"), ("beforePlan", "before_plan"), ("afterPlan", "after_plan"))
+            if key in body
+        }
         if "connections" in body:
             changes["connections"] = _blueprint_connections(body["connections"])
         if "timeAfter" in body:
@@ -1285,7 +1598,9 @@ class DevLakeState:
                 raise DevLakeError(400, f"invalid projectName: [{blueprint.project_name}] does not exist")
             owner = self.project_blueprint(blueprint.project_name)
             if owner is not None and owner.id != blueprint.id:
-                raise DevLakeError(400, "Each project can only be used by one blueprint. Please select another project.")
+                raise DevLakeError(
+                    400, "Each project can only be used by one blueprint. Please select another project."
+                )
         if blueprint.cron_config.lower() == "manual":
             blueprint.is_manual = True
         if not blueprint.is_manual and not valid_cron(blueprint.cron_config):
@@ -1321,22 +1636,58 @@ class DevLakeState:
             for scope_ref in ref["scopes"]:
                 scope = self.scopes.get((plugin, connection_id), {}).get(scope_ref["scopeId"])
                 if scope is None:
-                    raise DevLakeError(status, f"cannot find {plugin} scope {scope_ref['scopeId']} of connection {connection_id}")
-                options = {"connectionId": connection_id, remote.SCOPE_ID_FIELD[plugin]: scope.data[remote.SCOPE_ID_FIELD[plugin]],
-                           "name": scope.name, "scopeConfigId": scope.scope_config_id}
+                    raise DevLakeError(
+                        status, f"cannot find {plugin} scope {scope_ref['scopeId']} of connection {connection_id}"
+                    )
+                options = {
+                    "connectionId": connection_id,
+                    remote.SCOPE_ID_FIELD[plugin]: scope.data[remote.SCOPE_ID_FIELD[plugin]],
+                    "name": scope.name,
+                    "scopeConfigId": scope.scope_config_id,
+                }
                 sources.append({"plugin": plugin, "subtasks": None, "options": options})
                 if plugin in GIT_PLUGINS:
-                    url = scope.data.get("cloneUrl") or scope.data.get("httpUrlToRepo") or scope.data.get("remoteUrl") or ""
-                    extractors.append({"plugin": "gitextractor", "subtasks": None,
-                                       "options": {"repoId": f"{plugin}:{connection_id}:{scope.id}", "name": scope.name, "url": url, "proxy": ""}})
+                    url = (
+                        scope.data.get("cloneUrl")
+                        or scope.data.get("httpUrlToRepo")
+                        or scope.data.get("remoteUrl")
+                        or ""
+                    )
+                    extractors.append(
+                        {
+                            "plugin": "gitextractor",
+                            "subtasks": None,
+                            "options": {
+                                "repoId": f"{plugin}:{connection_id}:{scope.id}",
+                                "name": scope.name,
+                                "url": url,
+                                "proxy": "",
+                            },
+                        }
+                    )
         project = self.projects.get(blueprint.project_name)
         plan: list[list[dict[str, Any]]] = []
         if project is not None:
-            mappings = [{"table": "scopes", "rowId": f"{p}:{c}:{s}"} for p, c, s in sorted(blueprint.scope_refs(), key=str)]
-            plan.append([{"plugin": "org", "subtasks": ["setProjectMapping"], "options": {"projectMappings": [{"projectName": project.name, "scopes": mappings}]}}])
+            mappings = [
+                {"table": "scopes", "rowId": f"{p}:{c}:{s}"} for p, c, s in sorted(blueprint.scope_refs(), key=str)
+            ]
+            plan.append(
+                [
+                    {
+                        "plugin": "org",
+                        "subtasks": ["setProjectMapping"],
+                        "options": {"projectMappings": [{"projectName": project.name, "scopes": mappings}]},
+                    }
+                ]
+            )
         plan += [stage for stage in (sources, extractors) if stage]
         if project is not None and project.enabled_metrics():
-            plan.append([{"plugin": m, "subtasks": None, "options": {"projectName": project.name}} for m in project.enabled_metrics()])
+            plan.append(
+                [
+                    {"plugin": m, "subtasks": None, "options": {"projectName": project.name}}
+                    for m in project.enabled_metrics()
+                ]
+            )
         return plan
 
     # -- pipelines -----------------------------------------------------------------------------
@@ -1375,8 +1726,14 @@ class DevLakeState:
         if not any(plan):
             raise DevLakeError(400, "no task to run")
         pipeline = self.runner.create(
-            self.now(), _typed(body, "name", str, ""), _typed(body, "blueprintId", int, 0), plan, _typed(body, "labels", list, []),
-            _typed(body, "priority", int, 0), _typed(body, "skipOnFail", bool, False), parse_time(body.get("timeAfter"), strict=True),
+            self.now(),
+            _typed(body, "name", str, ""),
+            _typed(body, "blueprintId", int, 0),
+            plan,
+            _typed(body, "labels", list, []),
+            _typed(body, "priority", int, 0),
+            _typed(body, "skipOnFail", bool, False),
+            parse_time(body.get("timeAfter"), strict=True),
         )
         return pipeline.as_json()
 
@@ -1396,8 +1753,12 @@ class DevLakeState:
         latest = pipeline.latest_tasks()
         total = sum(len(t.subtask_names()) for t in latest)
         done = sum(t.finished_subtasks(now) for t in latest)
-        return {"subtasks": [t.subtask_json(now) for t in latest], "completionRate": done / total if total else 0.0,
-                "status": pipeline.status, "count": len(latest)}
+        return {
+            "subtasks": [t.subtask_json(now) for t in latest],
+            "completionRate": done / total if total else 0.0,
+            "status": pipeline.status,
+            "count": len(latest),
+        }
 
     # -- sandbox controls ----------------------------------------------------------------------
     def configure(self, changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -1406,9 +1767,17 @@ class DevLakeState:
             setattr(self.settings, key, value)
         return self.settings.as_json()
 
-    def set_script(self, script: PipelineScript, blueprint_id: int | None = None, pipeline_id: int | None = None) -> None:
+    def set_script(
+        self, script: PipelineScript, blueprint_id: int | None = None, pipeline_id: int | None = None
+    ) -> None:
         """Script one pipeline, every pipeline of a blueprint, or (neither given) every pipeline."""
-        key = ("pipeline", pipeline_id) if pipeline_id else ("blueprint", blueprint_id) if blueprint_id else ("default", 0)
+        key = (
+            ("pipeline", pipeline_id)
+            if pipeline_id
+            else ("blueprint", blueprint_id)
+            if blueprint_id
+            else ("default", 0)
+        )
         self.runner.scripts[key] = script
 
     def clear_scripts(self) -> None:
@@ -1442,10 +1811,15 @@ class DevLakeState:
         for pipeline in self.runner.pipelines.values():
             statuses[pipeline.status] = statuses.get(pipeline.status, 0) + 1
         return {
-            "connections": {p: len(self.connections[p]) for p in DATA_SOURCES}, "webhookConnections": len(self.webhooks),
-            "projects": len(self.projects), "blueprints": len(self.blueprints), "scopes": sum(len(t) for t in self.scopes.values()),
-            "scopeConfigs": sum(len(t) for t in self.scope_configs.values()), "apiKeys": len(self.api_keys),
-            "pipelines": statuses, "pipelinesTotal": len(self.runner.pipelines),
+            "connections": {p: len(self.connections[p]) for p in DATA_SOURCES},
+            "webhookConnections": len(self.webhooks),
+            "projects": len(self.projects),
+            "blueprints": len(self.blueprints),
+            "scopes": sum(len(t) for t in self.scopes.values()),
+            "scopeConfigs": sum(len(t) for t in self.scope_configs.values()),
+            "apiKeys": len(self.api_keys),
+            "pipelines": statuses,
+            "pipelinesTotal": len(self.runner.pipelines),
         }
 
     def project_state(self, name: str) -> dict[str, Any]:
@@ -1477,7 +1851,10 @@ def _check_plan(raw: Any) -> list[list[dict[str, Any]]]:
     """A plan as DevLake binds it: stages of ``{"plugin", "subtasks", "options"}``."""
     if raw is None:
         return []
-    if not isinstance(raw, list) or not all(isinstance(stage, list) and all(isinstance(c, dict) and isinstance(c.get("plugin"), str) for c in stage) for stage in raw):
+    if not isinstance(raw, list) or not all(
+        isinstance(stage, list) and all(isinstance(c, dict) and isinstance(c.get("plugin"), str) for c in stage)
+        for stage in raw
+    ):
         raise DevLakeError(400, "invalid plan: want [[{plugin, subtasks, options}]]")
     return copy.deepcopy(raw)
 
@@ -1508,7 +1885,11 @@ def _blueprint_connections(raw: Any) -> list[dict[str, Any]]:
         plugin, connection_id, scopes = ref.get("pluginName"), ref.get("connectionId"), ref.get("scopes") or []
         if not isinstance(plugin, str) or isinstance(connection_id, bool) or not isinstance(connection_id, int):
             raise DevLakeError(400, f"connections[{i}]: pluginName (string) and connectionId (number) are required")
-        if not isinstance(scopes, list) or not all(isinstance(s, dict) and isinstance(s.get("scopeId"), str) for s in scopes):
+        if not isinstance(scopes, list) or not all(
+            isinstance(s, dict) and isinstance(s.get("scopeId"), str) for s in scopes
+        ):
             raise DevLakeError(400, f"json: cannot unmarshal connections[{i}].scopes: scopeId must be a string")
-        out.append({"pluginName": plugin, "connectionId": connection_id, "scopes": [{"scopeId": s["scopeId"]} for s in scopes]})
+        out.append(
+            {"pluginName": plugin, "connectionId": connection_id, "scopes": [{"scopeId": s["scopeId"]} for s in scopes]}
+        )
     return out

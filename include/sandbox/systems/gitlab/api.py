@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 from http import HTTPStatus
@@ -109,7 +109,7 @@ def error_response(status: int, message: str, retry_after: float | None) -> Resp
             "RateLimit-Observed": str(RATE_LIMIT + 1),
             "RateLimit-Remaining": "0",
             "RateLimit-Reset": str(int(reset)),
-            "RateLimit-ResetTime": format_datetime(datetime.fromtimestamp(reset, timezone.utc), usegmt=True),
+            "RateLimit-ResetTime": format_datetime(datetime.fromtimestamp(reset, UTC), usegmt=True),
         }
     return JSONResponse({"message": _message(status)}, status_code=status, headers=headers)
 
@@ -265,7 +265,9 @@ def paginate(request: Request, items: Sequence[T]) -> tuple[list[T], dict[str, s
     raw_path = request.scope.get("raw_path", b"").decode("utf-8", "replace") or request.url.path  # keeps %2F
 
     def href(n: int) -> str:
-        return str(request.url.replace(path=raw_path, query=urlencode([*keep, ("page", str(n)), ("per_page", str(per_page))])))
+        return str(
+            request.url.replace(path=raw_path, query=urlencode([*keep, ("page", str(n)), ("per_page", str(per_page))]))
+        )
 
     links = []
     if prev_page:
@@ -429,7 +431,11 @@ def _job_basic(job: Job, links: Links) -> dict[str, Any]:
 def job_json(job: Job, links: Links) -> dict[str, Any]:
     """``Job``: ``JobBasic`` plus artifacts, runner and tags."""
     runner = runner_of(job)
-    artifacts = [{"file_type": "junit", "size": 96 * len(job.tests), "filename": "junit.xml.gz", "file_format": "gzip"}] if job.tests else []
+    artifacts = (
+        [{"file_type": "junit", "size": 96 * len(job.tests), "filename": "junit.xml.gz", "file_format": "gzip"}]
+        if job.tests
+        else []
+    )
     return {
         **_job_basic(job, links),
         "artifacts_file": {"filename": "artifacts.zip", "size": 2048} if job.tests else None,
@@ -471,13 +477,27 @@ def report_suites(pipeline: Pipeline) -> list[tuple[Job, dict[str, Any]]]:
     for job in pipeline.latest_jobs():
         if job.tests:
             total_time = round(sum(c.execution_time for c in job.tests), 3)
-            suites.append((job, {"name": job.name, "total_time": total_time, "total_count": len(job.tests), **_counts(job.tests), "suite_error": None}))
+            suites.append(
+                (
+                    job,
+                    {
+                        "name": job.name,
+                        "total_time": total_time,
+                        "total_count": len(job.tests),
+                        **_counts(job.tests),
+                        "suite_error": None,
+                    },
+                )
+            )
     return suites
 
 
 def report_json(pipeline: Pipeline) -> dict[str, Any]:
     suites = report_suites(pipeline)
-    report: dict[str, Any] = {"total_time": round(sum(s["total_time"] for _, s in suites), 3), "total_count": sum(s["total_count"] for _, s in suites)}
+    report: dict[str, Any] = {
+        "total_time": round(sum(s["total_time"] for _, s in suites), 3),
+        "total_count": sum(s["total_count"] for _, s in suites),
+    }
     for key in ("success_count", "failed_count", "skipped_count", "error_count"):
         report[key] = sum(s[key] for _, s in suites)
     report["test_suites"] = [
@@ -504,7 +524,10 @@ def report_json(pipeline: Pipeline) -> dict[str, Any]:
 
 def report_summary_json(pipeline: Pipeline) -> dict[str, Any]:
     suites = report_suites(pipeline)
-    total = {"time": round(sum(s["total_time"] for _, s in suites), 3), "count": sum(s["total_count"] for _, s in suites)}
+    total = {
+        "time": round(sum(s["total_time"] for _, s in suites), 3),
+        "count": sum(s["total_count"] for _, s in suites),
+    }
     for status in ("success", "failed", "skipped", "error"):
         total[status] = sum(s[f"{status}_count"] for _, s in suites)
     return {"total": {**total, "suite_error": None}, "test_suites": [{**s, "build_ids": [job.id]} for job, s in suites]}
@@ -540,10 +563,12 @@ def _time_param(request: Request, name: str) -> float | None:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise _invalid(name) from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp()
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
-def _choice_param(request: Request, name: str, allowed: Sequence[str] | frozenset[str], default: str | None = None) -> str | None:
+def _choice_param(
+    request: Request, name: str, allowed: Sequence[str] | frozenset[str], default: str | None = None
+) -> str | None:
     value = request.query_params.get(name, default)
     if value is not None and value not in allowed:
         raise _invalid(name, "does not have a valid value")
@@ -606,7 +631,9 @@ class PipelineQuery:
         return scope_ok and not self.yaml_errors and all(want is None or want == have for want, have in wanted)
 
     def in_window(self, p: Pipeline) -> bool:
-        return (self.updated_after is None or p.updated_at > self.updated_after) and (self.updated_before is None or p.updated_at < self.updated_before)
+        return (self.updated_after is None or p.updated_at > self.updated_after) and (
+            self.updated_before is None or p.updated_at < self.updated_before
+        )
 
 
 def pipeline_listing(state: GitLabState, project: Project, q: PipelineQuery) -> Sequence[Pipeline]:
@@ -675,7 +702,11 @@ def _pipeline_jobs(request: Request, c: Ctx, pipeline_id: int, bridges: bool) ->
     scope = _job_scope(request)
     include_retried = bool(_bool_param(request, "include_retried"))
     pipeline = _pipeline(c, pipeline_id)
-    jobs = [j for j in pipeline.jobs if j.bridge == bridges and (include_retried or not j.retried) and (not scope or j.status in scope)]
+    jobs = [
+        j
+        for j in pipeline.jobs
+        if j.bridge == bridges and (include_retried or not j.retried) and (not scope or j.status in scope)
+    ]
     return paginate(request, sorted(jobs, key=lambda j: j.id))
 
 
@@ -861,9 +892,13 @@ class JobHookBody(HookBody):
 
 class EmailBody(BaseModel):
     pipeline_id: int
-    status: Literal["failed", "success", "fixed"] | None = Field(None, description="default: failed for a failed pipeline, else success")
+    status: Literal["failed", "success", "fixed"] | None = Field(
+        None, description="default: failed for a failed pipeline, else success"
+    )
     to: str | None = Field(None, description="default: the pipeline user's address")
-    host: str = Field(DEFAULT_EMAIL_HOST, description="mail host: From gitlab@HOST, Reply-To noreply@HOST, List-Id suffix")
+    host: str = Field(
+        DEFAULT_EMAIL_HOST, description="mail host: From gitlab@HOST, Reply-To noreply@HOST, List-Id suffix"
+    )
 
 
 def _control_project(state: GitLabState, project_id: str) -> Project:
@@ -873,7 +908,9 @@ def _control_project(state: GitLabState, project_id: str) -> Project:
     return project
 
 
-def _trace(body: TraceBody, job: JobBody | JobStatusBody, project: Project, commit: Commit, ref: str, start: float) -> Trace | None:
+def _trace(
+    body: TraceBody, job: JobBody | JobStatusBody, project: Project, commit: Commit, ref: str, start: float
+) -> Trace | None:
     """The state's trace for a control body: text, a file, or a lazily generated log."""
     if body is None:
         return None
@@ -886,7 +923,9 @@ def _trace(body: TraceBody, job: JobBody | JobStatusBody, project: Project, comm
         return FileTrace(path)
     if body.binary:
         return GeneratedTrace(body.generate_bytes, binary=True)
-    return generated_text_trace(body.generate_bytes, failed=job.status == "failed", project=project, sha=commit.sha, ref=ref, start=start)
+    return generated_text_trace(
+        body.generate_bytes, failed=job.status == "failed", project=project, sha=commit.sha, ref=ref, start=start
+    )
 
 
 @control.post("/projects")
@@ -895,7 +934,9 @@ def add_project(request: Request, body: ProjectBody) -> dict[str, Any]:
     state = gitlab_state(request)
     with state.lock:
         try:
-            project = state.add_project(body.name, body.namespace_path, body.path, body.id, body.default_branch, body.description)
+            project = state.add_project(
+                body.name, body.namespace_path, body.path, body.id, body.default_branch, body.description
+            )
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from exc
         return project_json(project, links_for(request), [])
@@ -930,8 +971,16 @@ def add_pipeline(request: Request, project_id: str, body: PipelineBody) -> dict[
             for j in body.jobs
         ]
         pipeline = state.add_pipeline(
-            project, ref, specs, commit=commit, user=user, source=body.source, created_at=body.created_at,
-            tag=body.tag, name=body.name, empty_status=body.status,
+            project,
+            ref,
+            specs,
+            commit=commit,
+            user=user,
+            source=body.source,
+            created_at=body.created_at,
+            tag=body.tag,
+            name=body.name,
+            empty_status=body.status,
         )
         jobs = [bridge_json(j, state, links) if j.bridge else job_json(j, links) for j in pipeline.jobs]
         return {**pipeline_json(pipeline, links), "jobs": jobs}
@@ -986,7 +1035,11 @@ def set_synthetic_pipelines(request: Request, project_id: str, body: SyntheticBo
         except ValueError as exc:
             raise HTTPException(400, str(exc)) from exc
         real = len(state.project_pipelines[project.id])
-        ids = {"first_id": block.first_id, "last_id": block.pipeline_id(0)} if block else {"first_id": None, "last_id": None}
+        ids = (
+            {"first_id": block.first_id, "last_id": block.pipeline_id(0)}
+            if block
+            else {"first_id": None, "last_id": None}
+        )
         return {"project_id": project.id, "count": body.count, "total": real + body.count, **ids}
 
 
@@ -1009,7 +1062,14 @@ def build_pipeline_hook(request: Request, body: PipelineHookBody) -> dict[str, A
         if pipeline is None:
             raise HTTPException(404, f"no pipeline {body.pipeline_id}")
         payload = pipeline_hook(pipeline, links)
-    headers = hook_headers("Pipeline Hook", body.token, links.base, body.webhook_uuid or _webhook_uuid(links.base), body.event_uuid, body.idempotency_key)
+    headers = hook_headers(
+        "Pipeline Hook",
+        body.token,
+        links.base,
+        body.webhook_uuid or _webhook_uuid(links.base),
+        body.event_uuid,
+        body.idempotency_key,
+    )
     return {"headers": headers, "body": payload}
 
 
@@ -1020,7 +1080,14 @@ def build_job_hook(request: Request, body: JobHookBody) -> dict[str, Any]:
     with state.lock:
         job = _control_job(state, body.job_id)
         payload = job_hook(job, links)
-    headers = hook_headers("Job Hook", body.token, links.base, body.webhook_uuid or _webhook_uuid(links.base), body.event_uuid, body.idempotency_key)
+    headers = hook_headers(
+        "Job Hook",
+        body.token,
+        links.base,
+        body.webhook_uuid or _webhook_uuid(links.base),
+        body.event_uuid,
+        body.idempotency_key,
+    )
     return {"headers": headers, "body": payload}
 
 
@@ -1087,5 +1154,7 @@ def deliver_pipeline_email(request: Request, body: DeliverBody) -> dict[str, Any
     try:
         _imap_append(body.imap, raw, gitlab_state(request).now())
     except (imaplib.IMAP4.error, OSError) as exc:  # the password is never part of these messages
-        raise HTTPException(502, f"IMAP delivery to {body.imap.host}:{body.imap.port} as {body.imap.user!r} failed: {exc}") from exc
+        raise HTTPException(
+            502, f"IMAP delivery to {body.imap.host}:{body.imap.port} as {body.imap.user!r} failed: {exc}"
+        ) from exc
     return {"message_id": message_id, "folder": body.imap.folder, "bytes": len(raw)}

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -41,7 +41,13 @@ VISIBILITY_PRIVATE = 0
 
 # -- webhooks -------------------------------------------------------------------------------------
 def user_hook(user: User, links: Links) -> dict[str, Any]:
-    return {"id": user.id, "name": user.name, "username": user.username, "avatar_url": links.avatar(user), "email": user.email}
+    return {
+        "id": user.id,
+        "name": user.name,
+        "username": user.username,
+        "avatar_url": links.avatar(user),
+        "email": user.email,
+    }
 
 
 def repo_urls(project: Project, links: Links) -> tuple[str, str]:
@@ -73,7 +79,7 @@ def commit_hook(commit: Commit, project: Project, links: Links) -> dict[str, Any
         "id": commit.sha,
         "message": commit.message,
         "title": commit.title,
-        "timestamp": datetime.fromtimestamp(commit.created_at, timezone.utc).isoformat(timespec="seconds"),
+        "timestamp": datetime.fromtimestamp(commit.created_at, UTC).isoformat(timespec="seconds"),
         "url": links.commit(project, commit.sha),
         "author": {"name": commit.author.name, "email": commit.author.email},
     }
@@ -91,7 +97,14 @@ def _runner_hook(job: Job) -> dict[str, Any] | None:
     runner = runner_of(job)
     if runner is None:
         return None
-    return {"id": runner.id, "description": runner.description, "runner_type": "instance_type", "active": True, "is_shared": True, "tags": list(runner.tags)}
+    return {
+        "id": runner.id,
+        "description": runner.description,
+        "runner_type": "instance_type",
+        "active": True,
+        "is_shared": True,
+        "tags": list(runner.tags),
+    }
 
 
 def _build_hook(job: Job, links: Links) -> dict[str, Any]:
@@ -111,7 +124,9 @@ def _build_hook(job: Job, links: Links) -> dict[str, Any]:
         "allow_failure": job.allow_failure,
         "user": user_hook(job.pipeline.user, links),
         "runner": _runner_hook(job),
-        "artifacts_file": {"filename": "artifacts.zip", "size": 2048 + 96 * len(job.tests)} if job.tests else {"filename": None, "size": None},
+        "artifacts_file": {"filename": "artifacts.zip", "size": 2048 + 96 * len(job.tests)}
+        if job.tests
+        else {"filename": None, "size": None},
         "environment": environment_of(job),
     }
 
@@ -200,7 +215,9 @@ def job_hook(job: Job, links: Links) -> dict[str, Any]:
             "visibility_level": VISIBILITY_PRIVATE,
         },
         "project": project_hook(project, links),
-        "environment": ({k: v for k, v in env.items() if k != "deployment_tier"} if (env := environment_of(job)) else None),
+        "environment": (
+            {k: v for k, v in env.items() if k != "deployment_tier"} if (env := environment_of(job)) else None
+        ),
     }
 
 
@@ -274,16 +291,32 @@ def _email_lines(pipeline: Pipeline, kind: str, links: Links) -> list[list[Segme
         [(f"Commit Message: {_truncate(commit.message.rstrip())}", None)],
         [("Commit Author: ", None), (commit.author.name, links.user(commit.author))],
         [],
-        [("Pipeline ", None), (label, links.pipeline(pipeline)), (" triggered by ", None), (pipeline.user.name, links.user(pipeline.user))],
+        [
+            ("Pipeline ", None),
+            (label, links.pipeline(pipeline)),
+            (" triggered by ", None),
+            (pipeline.user.name, links.user(pipeline.user)),
+        ],
     ]
     if kind == "failed":
         failed = [j for j in pipeline.latest_jobs(bridges=None) if j.status == "failed"]
         lines += [[(f"had {len(failed)} failed {'job' if len(failed) == 1 else 'jobs'}.", None)], []]
         for job in failed:
-            lines += [[("Job ", None), (f"#{job.id}", links.job(job))], [(f"Stage: {job.stage}", None)], [(f"Name: {job.name}", None)]]
+            lines += [
+                [("Job ", None), (f"#{job.id}", links.job(job))],
+                [(f"Stage: {job.stage}", None)],
+                [(f"Name: {job.name}", None)],
+            ]
     else:
         jobs, stages = len(pipeline.latest_jobs(bridges=None)), len(pipeline.stages)
-        lines.append([(f"successfully completed {jobs} {'job' if jobs == 1 else 'jobs'} in {stages} {'stage' if stages == 1 else 'stages'}.", None)])
+        lines.append(
+            [
+                (
+                    f"successfully completed {jobs} {'job' if jobs == 1 else 'jobs'} in {stages} {'stage' if stages == 1 else 'stages'}.",
+                    None,
+                )
+            ]
+        )
     return lines
 
 
@@ -295,12 +328,14 @@ def _text_body(lines: list[list[Segment]], host: str) -> str:
 def _html_body(lines: list[list[Segment]], host: str) -> str:
     rows = []
     for line in lines:
-        cells = "".join(f'<a href="{html.escape(link)}">{html.escape(t)}</a>' if link else html.escape(t) for t, link in line)
+        cells = "".join(
+            f'<a href="{html.escape(link)}">{html.escape(t)}</a>' if link else html.escape(t) for t, link in line
+        )
         rows.append(f"<tr><td>{cells or '&nbsp;'}</td></tr>")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>GitLab</title></head>\n'
         f'<body><table class="wrapper">{"".join(rows)}</table>\n'
-        f"<p class=\"footer\">You're receiving this email because of your account on {html.escape(host)}.</p></body></html>\n"
+        f'<p class="footer">You\'re receiving this email because of your account on {html.escape(host)}.</p></body></html>\n'
     )
 
 
@@ -312,7 +347,7 @@ def pipeline_email(pipeline: Pipeline, kind: str, links: Links, *, host: str, to
     msg["From"] = Address("GitLab", "gitlab", host)
     msg["Reply-To"] = Address("GitLab", "noreply", host)
     msg["To"] = to
-    msg["Date"] = format_datetime(datetime.fromtimestamp(now, timezone.utc))
+    msg["Date"] = format_datetime(datetime.fromtimestamp(now, UTC))
     msg["Message-ID"] = make_msgid(idstring=f"pipeline-{pipeline.id}", domain=host)
     msg["Subject"] = f"{project.name} | {word} pipeline for {pipeline.ref} | {pipeline.commit.short_id}"
     msg["Auto-Submitted"] = "auto-generated"

@@ -23,7 +23,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -39,26 +39,23 @@ FIRST_SYNTHETIC_PIPELINE_ID = 100_000_001
 FIRST_JOB_ID = 9_000_000_001
 SYNTHETIC_SPACING_S = 600  # one synthetic pipeline every 10 minutes, going back in time
 
-ACTIVE_STATUSES = frozenset({"created", "waiting_for_resource", "preparing", "waiting_for_callback", "pending", "running", "canceling", "scheduled"})
+ACTIVE_STATUSES = frozenset(
+    {
+        "created",
+        "waiting_for_resource",
+        "preparing",
+        "waiting_for_callback",
+        "pending",
+        "running",
+        "canceling",
+        "scheduled",
+    }
+)
 COMPLETED_STATUSES = frozenset({"success", "failed", "canceled", "skipped"})
 JOB_STATUSES = frozenset({*ACTIVE_STATUSES, *COMPLETED_STATUSES, "manual"})
 #: Values of the ``failure_reason`` enum (gitlab.md §1.3) accepted by the controls.
 FAILURE_REASONS = frozenset(
-    """unknown_failure script_failure api_failure stuck_or_timeout_failure job_execution_timeout
-    runner_system_failure runner_unsupported no_matching_runner runner_configuration_error
-    runner_external_dependency_failure runner_interrupted missing_dependency_failure stale_schedule
-    archived_failure unmet_prerequisites scheduler_failure data_integrity_failure
-    forward_deployment_failure environment_creation_failure deployment_rejected
-    failed_outdated_deployment_job protected_environment_failure user_blocked project_deleted
-    ci_quota_exceeded pipeline_loop_detected trace_size_exceeded builds_disabled ip_restriction_failure
-    job_execution_server_timeout stuck_pending_with_matching_runners stuck_pending_no_matching_runners
-    no_updates_running no_updates_canceling server_timeout_running server_timeout_canceling
-    insufficient_bridge_permissions downstream_bridge_project_not_found invalid_bridge_trigger
-    upstream_bridge_project_not_found insufficient_upstream_permissions bridge_pipeline_is_child_pipeline
-    downstream_pipeline_creation_failed reached_max_descendant_pipelines_depth
-    reached_max_pipeline_hierarchy_size reached_downstream_pipeline_trigger_rate_limit
-    downstream_project_trigger_resolved_to_empty secrets_provider_not_found duo_workflow_not_allowed
-    job_router_failure job_token_expired id_token_burned_project_path""".split()
+    ["unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure", "job_execution_timeout", "runner_system_failure", "runner_unsupported", "no_matching_runner", "runner_configuration_error", "runner_external_dependency_failure", "runner_interrupted", "missing_dependency_failure", "stale_schedule", "archived_failure", "unmet_prerequisites", "scheduler_failure", "data_integrity_failure", "forward_deployment_failure", "environment_creation_failure", "deployment_rejected", "failed_outdated_deployment_job", "protected_environment_failure", "user_blocked", "project_deleted", "ci_quota_exceeded", "pipeline_loop_detected", "trace_size_exceeded", "builds_disabled", "ip_restriction_failure", "job_execution_server_timeout", "stuck_pending_with_matching_runners", "stuck_pending_no_matching_runners", "no_updates_running", "no_updates_canceling", "server_timeout_running", "server_timeout_canceling", "insufficient_bridge_permissions", "downstream_bridge_project_not_found", "invalid_bridge_trigger", "upstream_bridge_project_not_found", "insufficient_upstream_permissions", "bridge_pipeline_is_child_pipeline", "downstream_pipeline_creation_failed", "reached_max_descendant_pipelines_depth", "reached_max_pipeline_hierarchy_size", "reached_downstream_pipeline_trigger_rate_limit", "downstream_project_trigger_resolved_to_empty", "secrets_provider_not_found", "duo_workflow_not_allowed", "job_router_failure", "job_token_expired", "id_token_burned_project_path"]
 )
 
 
@@ -66,14 +63,14 @@ def iso(ts: float | None) -> str | None:
     """REST timestamp: ISO-8601 UTC with milliseconds and ``Z`` (``2024-05-01T12:00:00.000Z``)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def hook_time(ts: float | None) -> str | None:
     """Webhook timestamp: ``2016-08-12 15:23:28 UTC`` (not ISO-8601)."""
     if ts is None:
         return None
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 # -- traces ---------------------------------------------------------------------------------------
@@ -612,7 +609,15 @@ class GitLabState:
     ) -> Project:
         """Add a project; raises ``ValueError`` when its id or path is taken."""
         pid = project_id if project_id is not None else max(self.projects, default=1000) + 1
-        project = Project(pid, name, path or slugify(name), self.add_namespace(namespace_path), self.now() - 400 * 86400, default_branch, description)
+        project = Project(
+            pid,
+            name,
+            path or slugify(name),
+            self.add_namespace(namespace_path),
+            self.now() - 400 * 86400,
+            default_branch,
+            description,
+        )
         if pid in self.projects or self.project(project.path_with_namespace) is not None:
             raise ValueError(f"project {pid} / {project.path_with_namespace!r} already exists")
         self.projects[pid] = project
@@ -671,8 +676,14 @@ class GitLabState:
         self.project_pipelines[project.id].append(pipeline)
         return pipeline
 
-    def _add_job(self, pipeline: Pipeline, spec: JobSpec, created_at: float, stage_start: float, retries_count: int = 0) -> Job:
-        started = stage_start + spec.queued if spec.status not in ("created", "pending", "manual", "skipped", "scheduled") else None
+    def _add_job(
+        self, pipeline: Pipeline, spec: JobSpec, created_at: float, stage_start: float, retries_count: int = 0
+    ) -> Job:
+        started = (
+            stage_start + spec.queued
+            if spec.status not in ("created", "pending", "manual", "skipped", "scheduled")
+            else None
+        )
         finished = started + spec.duration if started is not None and spec.status in COMPLETED_STATUSES else None
         job = Job(
             id=next(self._job_ids),
@@ -850,7 +861,9 @@ def render_job_log(
     log.end_section("after_script", 1)
     if artifacts:
         outcome = "on_failure" if failed else "on_success"
-        log.start_section(f"upload_artifacts_{outcome}", "Uploading artifacts for " + ("failed" if failed else "successful") + " job")
+        log.start_section(
+            f"upload_artifacts_{outcome}", "Uploading artifacts for " + ("failed" if failed else "successful") + " job"
+        )
         log.line(f"{GREEN}Uploading artifacts...{RESET}")
         log.line(f"{artifacts}: found 1 matching artifact files and directories{RESET}")
         log.line(
@@ -894,12 +907,14 @@ def with_timestamps(text: str, start: float) -> str:
     for i, line in enumerate(lines):
         if i == len(lines) - 1 and not line:
             break
-        ts = datetime.fromtimestamp(start + i * 0.137, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        ts = datetime.fromtimestamp(start + i * 0.137, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         out.append(f"{ts} 01{'E' if 'ERROR:' in line else 'O'} {line}")
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
-def generated_text_trace(size: int, *, failed: bool, project: Project, sha: str, ref: str, start: float) -> GeneratedTrace:
+def generated_text_trace(
+    size: int, *, failed: bool, project: Project, sha: str, ref: str, start: float
+) -> GeneratedTrace:
     """A ``size``-byte text log: a real preamble, compiler-like filler, and a real ending."""
     script = [("make build-all", _FILLER_MARK)]
     if failed:
@@ -909,8 +924,14 @@ def generated_text_trace(size: int, *, failed: bool, project: Project, sha: str,
         )
         script.append(("make test", panic))
     text = render_job_log(
-        start=start, image="golang:1.23", project_path=project.path_with_namespace, sha=sha, ref=ref,
-        script=script, failed=failed, runner=runner_number(project.id),
+        start=start,
+        image="golang:1.23",
+        project_path=project.path_with_namespace,
+        sha=sha,
+        ref=ref,
+        script=script,
+        failed=failed,
+        runner=runner_number(project.id),
     )
     head, tail = text.split(_FILLER_MARK + "\n", 1)
     return GeneratedTrace(size, head=head.encode(), tail=tail.encode())
@@ -919,10 +940,18 @@ def generated_text_trace(size: int, *, failed: bool, project: Project, sha: str,
 # -- seeded job scripts ---------------------------------------------------------------------------
 IMAGES = {"python": "python:3.12-slim", "go": "golang:1.23", "dbt": "ghcr.io/dbt-labs/dbt-postgres:1.8.2"}
 _PY_TESTS = (
-    "test_charge_creates_entry", "test_refund_full_amount", "test_balance_after_partial_refund",
-    "test_currency_mismatch_rejected", "test_idempotent_charge", "test_list_entries_paginates",
-    "test_void_pending_charge", "test_negative_amount_rejected", "test_statement_totals",
-    "test_export_csv_header", "test_concurrent_charges_serialised", "test_close_account_with_zero_balance",
+    "test_charge_creates_entry",
+    "test_refund_full_amount",
+    "test_balance_after_partial_refund",
+    "test_currency_mismatch_rejected",
+    "test_idempotent_charge",
+    "test_list_entries_paginates",
+    "test_void_pending_charge",
+    "test_negative_amount_rejected",
+    "test_statement_totals",
+    "test_export_csv_header",
+    "test_concurrent_charges_serialised",
+    "test_close_account_with_zero_balance",
 )
 _PY_FAILING_TEST = "test_balance_after_partial_refund"
 _PY_ASSERT = "AssertionError: assert Decimal('59.99') == Decimal('60.00')"
@@ -939,13 +968,15 @@ def python_script(job: str, project: Project, ok: bool) -> list[tuple[str, str]]
         return [("pip install --quiet -r requirements.txt", ""), ("python -m compileall -q src", "")]
     if job == "lint":
         return [("ruff check .", "All checks passed!")]
-    dots = "".join(f"{ESC}[31mF{RESET}" if not ok and t == _PY_FAILING_TEST else f"{ESC}[32m.{RESET}" for t in _PY_TESTS)
+    dots = "".join(
+        f"{ESC}[31mF{RESET}" if not ok and t == _PY_FAILING_TEST else f"{ESC}[32m.{RESET}" for t in _PY_TESTS
+    )
     xml = f"- generated xml file: /builds/{project.path_with_namespace}/report.xml -"
     if ok:
         summary = f"{ESC}[32m{ESC}[1m12 passed{RESET}{ESC}[32m in 3.02s{RESET}"
         return [("pytest -q --junitxml=report.xml", f"{dots}{ESC}[32m{' ' * 58}[100%]{RESET}\n{xml}\n{summary}")]
     mod = _module(project)
-    output = f"""{dots}{ESC}[31m{' ' * 58}[100%]{RESET}
+    output = f"""{dots}{ESC}[31m{" " * 58}[100%]{RESET}
 =================================== FAILURES ===================================
 {ESC}[31m{ESC}[1m______________________ {_PY_FAILING_TEST} _______________________{RESET}
 
@@ -973,33 +1004,39 @@ def go_script(job: str, project: Project, ok: bool) -> list[tuple[str, str]]:
     if job == "build":
         if ok:
             return [("go build ./...", ""), ("go vet ./...", "")]
-        return [(
-            "go build ./...",
-            f"# {module}/internal/retry\n"
-            "internal/retry/budget.go:57:9: undefined: backoffPolicy\n"
-            "internal/retry/budget.go:88:21: cannot use b.limit (variable of type int64) as int value in argument to time.Sleep",
-        )]
+        return [
+            (
+                "go build ./...",
+                f"# {module}/internal/retry\n"
+                "internal/retry/budget.go:57:9: undefined: backoffPolicy\n"
+                "internal/retry/budget.go:88:21: cannot use b.limit (variable of type int64) as int value in argument to time.Sleep",
+            )
+        ]
     if job == "lint":
         if ok:
             return [("golangci-lint run ./...", "0 issues.")]
-        return [(
-            "golangci-lint run ./...",
-            "internal/api/handler.go:88:2: ineffectual assignment to err (ineffassign)\n"
-            "\terr = json.NewEncoder(w).Encode(resp)\n\t^\n"
-            "internal/store/cache.go:41:6: func `unusedHelper` is unused (unused)\n"
-            "func unusedHelper() {}\n     ^\n"
-            "2 issues:\n* ineffassign: 1\n* unused: 1",
-        )]
+        return [
+            (
+                "golangci-lint run ./...",
+                "internal/api/handler.go:88:2: ineffectual assignment to err (ineffassign)\n"
+                "\terr = json.NewEncoder(w).Encode(resp)\n\t^\n"
+                "internal/store/cache.go:41:6: func `unusedHelper` is unused (unused)\n"
+                "func unusedHelper() {}\n     ^\n"
+                "2 issues:\n* ineffassign: 1\n* unused: 1",
+            )
+        ]
     lines = [f"{GREEN}✓{RESET}  {pkg} ({0.4 + i * 0.37:.3f}s)" for i, pkg in enumerate(_GO_PACKAGES)]
     return [("gotestsum --junitfile report.xml -- -race ./...", "\n".join(lines) + "\n\nDONE 14 tests in 3.512s")]
 
 
 def deploy_script(project: Project, sha: str) -> list[tuple[str, str]]:
-    return [(
-        "./scripts/deploy.sh staging",
-        f"Deploying {sha[:8]} to staging ...\ndeployment.apps/{project.path} configured\n"
-        "Waiting for rollout: 3 of 3 updated replicas are available...\nRollout complete.",
-    )]
+    return [
+        (
+            "./scripts/deploy.sh staging",
+            f"Deploying {sha[:8]} to staging ...\ndeployment.apps/{project.path} configured\n"
+            "Waiting for rollout: 3 of 3 updated replicas are available...\nRollout complete.",
+        )
+    ]
 
 
 def dbt_script(ok: bool) -> list[tuple[str, str]]:
@@ -1043,7 +1080,9 @@ def python_tests(project: Project, ok: bool) -> tuple[TestCase, ...]:
                 execution_time=round(0.05 + (i % 5) * 0.11, 3),
                 file="tests/test_ledger.py",
                 system_output=f"{mod}.ledger: rounding refund 40.00 with ROUND_DOWN" if failed else None,
-                stack_trace=f">       assert ledger.balance(\"acct-1\") == Decimal(\"60.00\")\nE       {_PY_ASSERT}" if failed else None,
+                stack_trace=f'>       assert ledger.balance("acct-1") == Decimal("60.00")\nE       {_PY_ASSERT}'
+                if failed
+                else None,
             )
         )
     return tuple(cases)
@@ -1051,7 +1090,10 @@ def python_tests(project: Project, ok: bool) -> tuple[TestCase, ...]:
 
 def go_tests() -> tuple[TestCase, ...]:
     names = ("TestBudgetAllows", "TestBudgetRefills", "TestHandlerHealth", "TestHandlerNotFound", "TestStoreRoundTrip")
-    return tuple(TestCase(n, f"example.test/{_GO_PACKAGES[i % 3]}", "success", round(0.01 + i * 0.03, 3)) for i, n in enumerate(names))
+    return tuple(
+        TestCase(n, f"example.test/{_GO_PACKAGES[i % 3]}", "success", round(0.01 + i * 0.03, 3))
+        for i, n in enumerate(names)
+    )
 
 
 # -- seed -----------------------------------------------------------------------------------------
@@ -1134,7 +1176,13 @@ class _Seeder:
         self._scenarios(scenario)
         for plan in sorted(self.plans, key=lambda pl: pl.at):
             pipeline = self.state.add_pipeline(
-                plan.project, plan.ref, plan.jobs, commit=plan.commit, user=plan.commit.author, source=plan.source, created_at=plan.at
+                plan.project,
+                plan.ref,
+                plan.jobs,
+                commit=plan.commit,
+                user=plan.commit.author,
+                source=plan.source,
+                created_at=plan.at,
             )
             if plan.key:
                 self.made[plan.key] = pipeline
@@ -1151,13 +1199,24 @@ class _Seeder:
             while chain[-1].parent_id is not None:
                 chain.append(by_id[chain[-1].parent_id])
             full_name = " / ".join(x.name for x in reversed(chain))
-            state.namespaces[g.full_path.lower()] = Namespace(g.id, g.name, g.path, g.full_path, "group", g.parent_id, full_name)
+            state.namespaces[g.full_path.lower()] = Namespace(
+                g.id, g.name, g.path, g.full_path, "group", g.parent_id, full_name
+            )
         bot = state.users[GITLAB_USERNAME]
-        state.namespaces[GITLAB_USERNAME] = Namespace(GITLAB_USER_ID, bot.name, GITLAB_USERNAME, GITLAB_USERNAME, "user", None, bot.name)
+        state.namespaces[GITLAB_USERNAME] = Namespace(
+            GITLAB_USER_ID, bot.name, GITLAB_USERNAME, GITLAB_USERNAME, "user", None, bot.name
+        )
         projects = []
         for sp in seeds:
             namespace = state.namespaces[sp.namespace_path.lower()]
-            project = Project(sp.id, sp.name, sp.path, namespace, self.t0 - 400 * 86400, description=f"{sp.name} ({sp.path_with_namespace})")
+            project = Project(
+                sp.id,
+                sp.name,
+                sp.path,
+                namespace,
+                self.t0 - 400 * 86400,
+                description=f"{sp.name} ({sp.path_with_namespace})",
+            )
             state.projects[project.id] = project
             state.project_pipelines[project.id] = []
             projects.append(project)
@@ -1183,12 +1242,22 @@ class _Seeder:
         """A rendered log; dbt logs carry ``FF_TIMESTAMPS`` line prefixes."""
         lang = self.lang[project.id]
         text = render_job_log(
-            start=at, image=IMAGES[lang], project_path=project.path_with_namespace, sha=commit.sha, ref=ref,
-            script=script, failed=failed, artifacts=artifacts, finished=finished, runner=runner_number(project.id),
+            start=at,
+            image=IMAGES[lang],
+            project_path=project.path_with_namespace,
+            sha=commit.sha,
+            ref=ref,
+            script=script,
+            failed=failed,
+            artifacts=artifacts,
+            finished=finished,
+            runner=runner_number(project.id),
         )
         return TextTrace((with_timestamps(text, at) if lang == "dbt" else text).encode())
 
-    def _job(self, project: Project, name: str, commit: Commit, ref: str, at: float, ok: bool = True, **spec: object) -> JobSpec:
+    def _job(
+        self, project: Project, name: str, commit: Commit, ref: str, at: float, ok: bool = True, **spec: object
+    ) -> JobSpec:
         """A standard job of the project's language with a rendered log."""
         lang = self.lang[project.id]
         stage = {"build": "build", "deploy-staging": "deploy"}.get(name, "test")
@@ -1251,7 +1320,16 @@ class _Seeder:
         return jobs
 
     # -- pipelines ------------------------------------------------------------------------------
-    def _plan(self, project: Project, ref: str, at: float, jobs: list[JobSpec], commit: Commit, key: str | None = None, source: str = "push") -> None:
+    def _plan(
+        self,
+        project: Project,
+        ref: str,
+        at: float,
+        jobs: list[JobSpec],
+        commit: Commit,
+        key: str | None = None,
+        source: str = "push",
+    ) -> None:
         self.plans.append(_Plan(project, ref, at, commit, jobs, source, key))
 
     def _history(self, project: Project) -> None:
@@ -1260,7 +1338,9 @@ class _Seeder:
         for _ in range(self.rng.randint(3, 5)):
             at -= self.rng.randint(2, 8) * 3600
             commit = self._commit(project, at)
-            self._plan(project, project.default_branch, at, self._standard(project, commit, project.default_branch, at), commit)
+            self._plan(
+                project, project.default_branch, at, self._standard(project, commit, project.default_branch, at), commit
+            )
 
     def _pair(
         self,
@@ -1276,27 +1356,55 @@ class _Seeder:
     ) -> None:
         """A successful pipeline on ``ref`` and, later, the scenario pipeline where ``failing`` fails."""
         good = self._commit(project, good_at, author=author)
-        self._plan(project, ref, good_at, self._standard(project, good, ref, good_at, extra=extra), good, key=f"{key}-good")
+        self._plan(
+            project, ref, good_at, self._standard(project, good, ref, good_at, extra=extra), good, key=f"{key}-good"
+        )
         bad = self._commit(project, bad_at, author=author)
-        self._plan(project, ref, bad_at, self._standard(project, bad, ref, bad_at, failing, extra, **spec), bad, key=key)
+        self._plan(
+            project, ref, bad_at, self._standard(project, bad, ref, bad_at, failing, extra, **spec), bad, key=key
+        )
 
     def _scenarios(self, p: dict[str, Project]) -> None:
         t0, users = self.t0, self.state.users
         self._pair("pytest", p["pytest"], "main", t0 - 4 * 3600, t0 - 50 * 60, "unit-tests", author=users["ana.lima"])
-        self._pair("compile", p["compile"], "feature/retry-budget", t0 - 5 * 3600, t0 - 40 * 60, "build", author=users["jonas.weber"])
+        self._pair(
+            "compile",
+            p["compile"],
+            "feature/retry-budget",
+            t0 - 5 * 3600,
+            t0 - 40 * 60,
+            "build",
+            author=users["jonas.weber"],
+        )
         self._pair("allowed", p["allowed"], "main", t0 - 6 * 3600, t0 - 30 * 60, "lint", allow_failure=True)
         system = p["system"]
         image = "registry.example.test/acme/ci-images/integration:2024.06"
         system_log = render_system_failure_log(start=t0 - 45 * 60, image=image, runner=runner_number(system.id))
         self._pair(
-            "system", system, "main", t0 - 7 * 3600, t0 - 45 * 60, "integration-tests", extra=("integration-tests",),
-            failure_reason="runner_system_failure", trace=TextTrace(system_log.encode()), duration=62.0,
+            "system",
+            system,
+            "main",
+            t0 - 7 * 3600,
+            t0 - 45 * 60,
+            "integration-tests",
+            extra=("integration-tests",),
+            failure_reason="runner_system_failure",
+            trace=TextTrace(system_log.encode()),
+            duration=62.0,
         )
         self._pair("dbt", p["dbt"], "main", t0 - 8 * 3600, t0 - 35 * 60, "dbt-build", author=users["olivier.durand"])
         self._bridge(p["bridge"])
         running = p["running"]
         commit = self._commit(running, t0 - 150, author=users["mei.chen"])
-        partial = self._log(running, commit, "main", t0 - 80, [("pytest -q --junitxml=report.xml", f"{ESC}[32m.......{RESET}")], False, finished=False)
+        partial = self._log(
+            running,
+            commit,
+            "main",
+            t0 - 80,
+            [("pytest -q --junitxml=report.xml", f"{ESC}[32m.......{RESET}")],
+            False,
+            finished=False,
+        )
         jobs = [
             self._job(running, "build", commit, "main", t0 - 150, duration=60.0, queued=4.0),
             JobSpec("unit-tests", "test", status="running", trace=partial, queued=4.0),
@@ -1308,11 +1416,13 @@ class _Seeder:
     def _bridge(self, project: Project) -> None:
         """A success whose ``trigger-docs`` bridge started a child pipeline, then a failed bridge."""
         good_at, bad_at = self.t0 - 9 * 3600, self.t0 - 55 * 60
-        docs = [(
-            "mkdocs build --strict",
-            "INFO    -  Cleaning site directory\nINFO    -  Building documentation to directory: /builds/site\n"
-            "INFO    -  Documentation built in 4.12 seconds",
-        )]
+        docs = [
+            (
+                "mkdocs build --strict",
+                "INFO    -  Cleaning site directory\nINFO    -  Building documentation to directory: /builds/site\n"
+                "INFO    -  Documentation built in 4.12 seconds",
+            )
+        ]
         for key, at, ok in (("bridge-good", good_at, True), ("bridge", bad_at, False)):
             commit = self._commit(project, at)
             jobs = self._standard(project, commit, "main", at)
@@ -1320,7 +1430,14 @@ class _Seeder:
             bridge = JobSpec("trigger-docs", "docs", "success" if ok else "failed", reason, bridge=True, duration=30.0)
             self._plan(project, "main", at, [*jobs, bridge], commit, key=key)
             if ok:
-                child = [JobSpec("build-docs", "build", trace=self._log(project, commit, "main", at + 900, docs, False), duration=45.0)]
+                child = [
+                    JobSpec(
+                        "build-docs",
+                        "build",
+                        trace=self._log(project, commit, "main", at + 900, docs, False),
+                        duration=45.0,
+                    )
+                ]
                 self._plan(project, "main", at + 900, child, commit, key="bridge-child", source="parent_pipeline")
 
     def _fix_ups(self) -> None:

@@ -19,8 +19,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from devops_automation.workflows.ci_failure_triage.mail import MailRejected, message_id_of, parse_pipeline_mail
 from devops_automation.store import ResultsStore
+from devops_automation.workflows.ci_failure_triage.mail import MailRejected, message_id_of, parse_pipeline_mail
 from devops_automation.workflows.ci_failure_triage.store import get_event, intake_row, record_intake
 
 log = logging.getLogger(__name__)
@@ -58,36 +58,77 @@ def sweep_mailbox(hook: Any, store: ResultsStore, *, now: dt.datetime, limit: in
             mail = parse_pipeline_mail(msg.raw, allowed_senders=hook.allowed_senders)
         except MailRejected as exc:
             reason = f"{exc.kind}: {exc}"
-            record_intake(store, {
-                "source": "email", "message_id": mid, "status": "needs_attention", "reason": reason[:2000],
-                "sender": (getattr(exc, "sender", None) or "")[:512] or None, "subject": getattr(exc, "subject", None),
-                "folder": hook.needs_attention_folder, "size_bytes": msg.size,
-            }, now=now)
+            record_intake(
+                store,
+                {
+                    "source": "email",
+                    "message_id": mid,
+                    "status": "needs_attention",
+                    "reason": reason[:2000],
+                    "sender": (getattr(exc, "sender", None) or "")[:512] or None,
+                    "subject": getattr(exc, "subject", None),
+                    "folder": hook.needs_attention_folder,
+                    "size_bytes": msg.size,
+                },
+                now=now,
+            )
             to_attention.append(msg.uid)
-            out.attention.append({"message_id": mid, "kind": exc.kind, "reason": str(exc)[:500], "sender": getattr(exc, "sender", None),
-                                  "subject": getattr(exc, "subject", None), "folder": hook.needs_attention_folder})
+            out.attention.append(
+                {
+                    "message_id": mid,
+                    "kind": exc.kind,
+                    "reason": str(exc)[:500],
+                    "sender": getattr(exc, "sender", None),
+                    "subject": getattr(exc, "subject", None),
+                    "folder": hook.needs_attention_folder,
+                }
+            )
             out.count("needs_attention")
             log.warning("E-mail %s needs attention (%s); moved to %r", mid, reason, hook.needs_attention_folder)
             continue
         if not mail.is_failure:
-            record_intake(store, {
-                "source": "email", "message_id": mid, "status": "ignored", "reason": f"pipeline status {mail.status}",
-                "sender": mail.sender, "subject": mail.subject, "folder": hook.processed_folder, "size_bytes": msg.size,
-            }, now=now)
+            record_intake(
+                store,
+                {
+                    "source": "email",
+                    "message_id": mid,
+                    "status": "ignored",
+                    "reason": f"pipeline status {mail.status}",
+                    "sender": mail.sender,
+                    "subject": mail.subject,
+                    "folder": hook.processed_folder,
+                    "size_bytes": msg.size,
+                },
+                now=now,
+            )
             to_processed.append(msg.uid)
             out.count("ignored")
             continue
         if prior is not None and prior.get("event_id"):
             event = get_event(store, prior["event_id"])
             if event is not None and event["state"] in DONE:
-                record_intake(store, {"source": "email", "message_id": mid, "status": "processed", "folder": hook.processed_folder}, now=now)
+                record_intake(
+                    store,
+                    {"source": "email", "message_id": mid, "status": "processed", "folder": hook.processed_folder},
+                    now=now,
+                )
                 to_processed.append(msg.uid)
                 out.count("already_processed")
                 continue
-        record_intake(store, {
-            "source": "email", "message_id": mid, "status": "accepted", "reason": None, "sender": mail.sender,
-            "subject": mail.subject, "folder": hook.folder, "size_bytes": msg.size,
-        }, now=now)
+        record_intake(
+            store,
+            {
+                "source": "email",
+                "message_id": mid,
+                "status": "accepted",
+                "reason": None,
+                "sender": mail.sender,
+                "subject": mail.subject,
+                "folder": hook.folder,
+                "size_bytes": msg.size,
+            },
+            now=now,
+        )
         out.events.append({**mail.to_dict(), "source": "email", "message_ids": [mid], "uids": [msg.uid]})
         out.count("accepted")
     if to_processed:

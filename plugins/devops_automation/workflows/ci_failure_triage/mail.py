@@ -50,14 +50,26 @@ _WORDS = {"failed": "failed", "successful": "success", "fixed": "fixed", "succee
 _SEP = r"\s*\|\s*"
 _SHA = r"(?P<sha>[0-9a-f]{7,40})\b"
 _SUBJECTS = (  # current, intermediate, current without project prefix, old (≈ 12.x)
-    re.compile(rf"^\s*(?P<proj>[^|]+?){_SEP}(?P<st>Failed|Successful|Fixed) pipeline for (?P<ref>\S+){_SEP}{_SHA}", re.I),
-    re.compile(rf"^\s*(?P<st>Failed|Successful|Fixed) pipeline for (?P<ref>\S+){_SEP}(?P<proj>[^|]+?){_SEP}{_SHA}", re.I),
+    re.compile(
+        rf"^\s*(?P<proj>[^|]+?){_SEP}(?P<st>Failed|Successful|Fixed) pipeline for (?P<ref>\S+){_SEP}{_SHA}", re.I
+    ),
+    re.compile(
+        rf"^\s*(?P<st>Failed|Successful|Fixed) pipeline for (?P<ref>\S+){_SEP}(?P<proj>[^|]+?){_SEP}{_SHA}", re.I
+    ),
     re.compile(rf"^\s*(?P<st>Failed|Successful|Fixed) pipeline for (?P<ref>\S+){_SEP}{_SHA}", re.I),
-    re.compile(rf"^\s*(?:(?P<proj>[^|]+?){_SEP})?Pipeline #(?P<id>\d+) has (?P<st>failed|succeeded|passed)"
-               rf"(?: for (?P<ref>\S+))?(?:{_SEP}{_SHA})?", re.I),
+    re.compile(
+        rf"^\s*(?:(?P<proj>[^|]+?){_SEP})?Pipeline #(?P<id>\d+) has (?P<st>failed|succeeded|passed)"
+        rf"(?: for (?P<ref>\S+))?(?:{_SEP}{_SHA})?",
+        re.I,
+    ),
 )
 _TITLES = (  # (regex, status): the first body line in the known template versions
-    (re.compile(r"^\s*(?:Your pipeline|Pipeline) has been fixed(?: and (?:#(?P<id>\d+)|.+?) has passed)?", re.I | re.M), "fixed"),
+    (
+        re.compile(
+            r"^\s*(?:Your pipeline|Pipeline) has been fixed(?: and (?:#(?P<id>\d+)|.+?) has passed)?", re.I | re.M
+        ),
+        "fixed",
+    ),
     (re.compile(r"^\s*Pipeline (?:#(?P<id>\d+)|.+?) has (?P<st>failed|passed)!", re.I | re.M), None),
     (re.compile(r"^\s*Your pipeline has (?P<st>failed|passed)", re.I | re.M), None),
 )
@@ -76,8 +88,15 @@ _LIST_ID = re.compile(r"^\s*(?P<path>[^\s<>]+/[^\s<>]+)?\s*<(?P<id>\d+)\.", re.I
 class MailRejected(ValueError):
     """A message that is not a usable GitLab pipeline e-mail; ``kind`` is one of :data:`KINDS`."""
 
-    def __init__(self, kind: str, message: str, *, message_id: str | None = None, sender: str | None = None,
-                 subject: str | None = None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        message_id: str | None = None,
+        sender: str | None = None,
+        subject: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.kind, self.message_id, self.sender, self.subject = kind, message_id, sender, subject
 
@@ -85,7 +104,9 @@ class MailRejected(ValueError):
         return (_rebuild_rejected, (self.kind, str(self), self.message_id, self.sender, self.subject))
 
 
-def _rebuild_rejected(kind: str, message: str, message_id: str | None, sender: str | None, subject: str | None) -> MailRejected:
+def _rebuild_rejected(
+    kind: str, message: str, message_id: str | None, sender: str | None, subject: str | None
+) -> MailRejected:
     return MailRejected(kind, message, message_id=message_id, sender=sender, subject=subject)
 
 
@@ -215,7 +236,25 @@ def _decode_part(part: Message) -> str:
 class _HtmlText(HTMLParser):
     """HTML to text with links rendered like GitLab's text template: ``label ( url )``."""
 
-    BLOCK = {"br", "p", "div", "tr", "table", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "body", "title"}
+    BLOCK = {
+        "br",
+        "p",
+        "div",
+        "tr",
+        "table",
+        "li",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "body",
+        "title",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -275,7 +314,6 @@ def _body_text(msg: Message) -> str:
     if plain and plain.strip():
         return plain
     return html_to_text(html) if html else ""
-
 
 
 # -- what the subject and the body say ------------------------------------------------------------
@@ -373,8 +411,10 @@ def parse_pipeline_mail(raw: bytes, *, allowed_senders: Sequence[str] | None = N
         return _parse(_as_bytes(raw), ctx, allowed_senders)
     except MailRejected:
         raise
-    except Exception as exc:  # noqa: BLE001 - garbage in must not crash the sweep
-        raise MailRejected("unparseable", f"cannot read the message ({type(exc).__name__}: {str(exc)[:200]})", **ctx) from exc
+    except Exception as exc:
+        raise MailRejected(
+            "unparseable", f"cannot read the message ({type(exc).__name__}: {str(exc)[:200]})", **ctx
+        ) from exc
 
 
 def _parse(data: bytes, ctx: dict[str, Any], allowed: Sequence[str] | None) -> PipelineMail:
@@ -404,12 +444,16 @@ def _parse(data: bytes, ctx: dict[str, Any], allowed: Sequence[str] | None) -> P
                 raise reject("spoofed", f"the message carries several different {name} headers")
         others = [i for i in named if i != header_id]
         if others:
-            raise reject("spoofed", f"X-GitLab-Pipeline-Id is {header_id} but the subject/body names pipeline #{others[0]}")
+            raise reject(
+                "spoofed", f"X-GitLab-Pipeline-Id is {header_id} but the subject/body names pipeline #{others[0]}"
+            )
         if not named:
             raise reject("spoofed", f"X-GitLab-Pipeline-Id is {header_id} but the body does not mention that pipeline")
         header_path = _header(msg, "X-GitLab-Project-Path")
         if header_path and body.project_url and not _same_project(body.project_url, header_path):
-            raise reject("spoofed", f"X-GitLab-Project-Path is {header_path!r} but the body links project {body.project_url!r}")
+            raise reject(
+                "spoofed", f"X-GitLab-Project-Path is {header_path!r} but the body links project {body.project_url!r}"
+            )
         project_id = _header(msg, "X-GitLab-Project-Id")
         if project_id is not None and not project_id.isdigit():
             raise reject("unparseable", f"X-GitLab-Project-Id is not a number: {project_id[:40]!r}")
@@ -423,19 +467,36 @@ def _parse(data: bytes, ctx: dict[str, Any], allowed: Sequence[str] | None) -> P
     else:
         parsed_from = "body"
         if not (sub.matched or body.matched):
-            raise reject("not_gitlab", "no X-GitLab-Pipeline-Id header, and neither the subject nor the body looks like a GitLab pipeline e-mail")
+            raise reject(
+                "not_gitlab",
+                "no X-GitLab-Pipeline-Id header, and neither the subject nor the body looks like a GitLab pipeline e-mail",
+            )
         if len(named) > 1:
-            raise reject("unparseable", f"the subject/body name several pipelines: {', '.join('#' + i for i in named[:5])}")
+            raise reject(
+                "unparseable", f"the subject/body name several pipelines: {', '.join('#' + i for i in named[:5])}"
+            )
         pipeline_id = named[0] if named else ""
         status = sub.status or body.status
         header_path, project_id = None, list_id.group("id") if list_id else None
         project_name, ref = sub.project_name or body.project_name, sub.ref or body.ref
     if not pipeline_id or not status:
         missing = " and ".join(w for w, v in (("pipeline id", pipeline_id), ("status", status)) if not v)
-        raise reject("unparseable", f"looks like a GitLab pipeline e-mail but no {missing} found in the headers, subject or body")
+        raise reject(
+            "unparseable", f"looks like a GitLab pipeline e-mail but no {missing} found in the headers, subject or body"
+        )
     project_path = header_path or (list_id.group("path") if list_id else None) or _url_path(body.project_url)
     return PipelineMail(
-        message_id=ctx["message_id"], sender=sender, subject=subject, status=status, project_id=project_id,
-        project_path=project_path, project_name=project_name, pipeline_id=pipeline_id, ref=ref,
-        sha=sub.sha or body.sha, pipeline_url=body.pipeline_url, failed_jobs=body.failed_jobs, parsed_from=parsed_from,
+        message_id=ctx["message_id"],
+        sender=sender,
+        subject=subject,
+        status=status,
+        project_id=project_id,
+        project_path=project_path,
+        project_name=project_name,
+        pipeline_id=pipeline_id,
+        ref=ref,
+        sha=sub.sha or body.sha,
+        pipeline_url=body.pipeline_url,
+        failed_jobs=body.failed_jobs,
+        parsed_from=parsed_from,
     )

@@ -49,14 +49,29 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b"), "<uuid>"),
     (re.compile(r"\b\d{4}-\d\d-\d\d(?:[t ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:z|[+-]\d\d:?\d\d)?\b)?"), "<ts>"),
     (re.compile(r"<ts> [0-9a-f]{2}[eo][+ ]"), "<ts> "),  # GitLab's "<timestamp> 01O+" line prefix
-    (re.compile(rf"\b(?:{_DAY},? +)?\d{{1,2}} {_MONTH}\.? \d{{4}}\b|\b(?:{_DAY},? +)?{_MONTH}\.? +\d{{1,2}}(?:,? \d{{4}})?\b"), "<ts>"),
+    (
+        re.compile(
+            rf"\b(?:{_DAY},? +)?\d{{1,2}} {_MONTH}\.? \d{{4}}\b|\b(?:{_DAY},? +)?{_MONTH}\.? +\d{{1,2}}(?:,? \d{{4}})?\b"
+        ),
+        "<ts>",
+    ),
     (re.compile(r"\b\d{1,2}/\d{1,2}/\d{2,4}\b"), "<ts>"),
     (re.compile(r"\b\d{1,2}:\d\d:\d\d(?:[.,]\d+)?(?: ?(?:z|utc|[+-]\d\d:?\d\d))?\b"), "<ts>"),
-    (re.compile(r"(?:/private)?/(?:tmp|var/folders|var/tmp|dev/shm)/[^\s'\"`:,;)\]}>]*|[a-z]:\\[^\s'\"]*\\temp\\[^\s'\":,;)]*"), "<tmp>"),
+    (
+        re.compile(
+            r"(?:/private)?/(?:tmp|var/folders|var/tmp|dev/shm)/[^\s'\"`:,;)\]}>]*|[a-z]:\\[^\s'\"]*\\temp\\[^\s'\":,;)]*"
+        ),
+        "<tmp>",
+    ),
     (re.compile(r"/builds/[^/\s]+/\d+/"), "/builds/<runner>/"),
     (re.compile(r"\b(?:tmp|temp)[a-z0-9_]{5,}\b"), "<tmp>"),
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>"),
-    (re.compile(r"\[?(?<![\w:.])(?=[0-9a-f:]*::|(?:[0-9a-f]{1,4}:){7})(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![\w:])\]?(?::\d+)?"), "<ip>"),
+    (
+        re.compile(
+            r"\[?(?<![\w:.])(?=[0-9a-f:]*::|(?:[0-9a-f]{1,4}:){7})(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![\w:])\]?(?::\d+)?"
+        ),
+        "<ip>",
+    ),
     (re.compile(r"\b0x[0-9a-f]+\b"), "<hex>"),
     (re.compile(r"(?<![a-z0-9])(?=[a-z0-9]*\d)(?=[0-9]*[a-f])[0-9a-f]{6,}(?![a-z0-9])|\b[0-9a-f]{16,}\b"), "<hex>"),
     (re.compile(r"(?<![a-z0-9])(?=[a-z]*\d)(?=\d*[a-z])[a-z0-9]{10,}(?![a-z0-9])"), "<id>"),
@@ -80,7 +95,11 @@ def normalise_error(text: str) -> str:
 
 def fingerprint(project: str, job_name: str, first_error: str) -> str:
     """First 32 hex digits of the sha256 of (project, job name, normalised first error line)."""
-    triple = [" ".join(str(project or "").lower().split()), " ".join(str(job_name or "").split()), normalise_error(first_error)]
+    triple = [
+        " ".join(str(project or "").lower().split()),
+        " ".join(str(job_name or "").split()),
+        normalise_error(first_error),
+    ]
     return hashlib.sha256(json.dumps(triple, ensure_ascii=False).encode("utf-8")).hexdigest()[:32]
 
 
@@ -208,7 +227,11 @@ def _job_facts(job: Mapping[str, Any], level: int | None, root: int | None = Non
         occurrences = int(job.get("occurrences") or 1)
     except (TypeError, ValueError):
         occurrences = 1
-    steps = [s for s in (job.get("fix_steps") or []) if str(s or "").strip()] if isinstance(job.get("fix_steps"), (list, tuple)) else []
+    steps = (
+        [s for s in (job.get("fix_steps") or []) if str(s or "").strip()]
+        if isinstance(job.get("fix_steps"), (list, tuple))
+        else []
+    )
     return {
         "name": _clean(job.get("job_name") or f"job {job.get('job_id') or '?'}", 80 if level is not None else 40),
         "url": job.get("job_url") if level is not None else None,
@@ -219,7 +242,10 @@ def _job_facts(job: Mapping[str, Any], level: int | None, root: int | None = Non
         "root": _clean(job.get("root_cause"), root_n) if root_n else "",
         "steps": [_clean(s, step_n) for s in steps[:steps_n]],
         "more_steps": max(len(steps) - steps_n, 0) if steps_n else 0,
-        "evidence": [(_clean(n, 8) if n is not None else "?", _clean(t, evlen_n, flat=False).replace("\n", " ")) for n, t in _evidence(job)[:ev_n]],
+        "evidence": [
+            (_clean(n, 8) if n is not None else "?", _clean(t, evlen_n, flat=False).replace("\n", " "))
+            for n, t in _evidence(job)[:ev_n]
+        ],
         "markers": markers,
         "retried": retried,
         "retried_url": _retry_url(job, retried) if retried and level is not None else None,
@@ -275,15 +301,33 @@ class _Markup:
     emoji_in_link: bool
 
 
-_SLACK = _Markup(esc=_sk, link=_sk_link, bold=lambda t: f"*{t}*", code=lambda t: f"`{t}`", category=lambda t: f"`{t}`",
-                 pre=lambda t: f"```{t}```", first_marker=lambda t: t, emoji_in_link=True)
-_TELEGRAM = _Markup(esc=escape_html, link=_tg_link, bold=lambda t: f"<b>{t}</b>", code=lambda t: f"<code>{t}</code>",
-                    category=lambda t: f"<i>{t}</i>", pre=lambda t: f"<pre>{t}</pre>", first_marker=lambda t: f"<i>{t}</i>", emoji_in_link=False)
+_SLACK = _Markup(
+    esc=_sk,
+    link=_sk_link,
+    bold=lambda t: f"*{t}*",
+    code=lambda t: f"`{t}`",
+    category=lambda t: f"`{t}`",
+    pre=lambda t: f"```{t}```",
+    first_marker=lambda t: t,
+    emoji_in_link=True,
+)
+_TELEGRAM = _Markup(
+    esc=escape_html,
+    link=_tg_link,
+    bold=lambda t: f"<b>{t}</b>",
+    code=lambda t: f"<code>{t}</code>",
+    category=lambda t: f"<i>{t}</i>",
+    pre=lambda t: f"<pre>{t}</pre>",
+    first_marker=lambda t: f"<i>{t}</i>",
+    emoji_in_link=False,
+)
 
 
 def _job_text(m: _Markup, job: Mapping[str, Any], level: int | None, root: int | None = None) -> str:
     f = _job_facts(job, level, root)
-    meta = [m.bold(m.link(f["url"], "🔴 " + f["name"])) if m.emoji_in_link else "🔴 " + m.bold(m.link(f["url"], f["name"]))]
+    meta = [
+        m.bold(m.link(f["url"], "🔴 " + f["name"])) if m.emoji_in_link else "🔴 " + m.bold(m.link(f["url"], f["name"]))
+    ]
     if f["stage"]:
         meta.append(f"stage {m.code(m.esc(f['stage']))}")
     meta.append(m.category(m.esc(f["category"])))
@@ -328,7 +372,11 @@ def _head(pipeline: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]]) -> dic
     if isinstance(summary, Mapping):
         try:
             failed, total = summary.get("failed"), summary.get("total")
-            tests = f"tests: {int(failed)} failed" + (f" of {int(total)}" if total is not None else "") if failed is not None else None
+            tests = (
+                f"tests: {int(failed)} failed" + (f" of {int(total)}" if total is not None else "")
+                if failed is not None
+                else None
+            )
         except (TypeError, ValueError):
             tests = None
     source = str(pipeline.get("source") or "")
@@ -359,7 +407,10 @@ def slack_message(pipeline: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]]
     context += [f"commit `{_sk(h['sha'])}`"] if h["sha"] else []
     context += [_sk(x) for x in (h["source"], h["tests"], h["count"]) if x]
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": _cut(_plain(title), SLACK_HEADER_LIMIT), "emoji": True}},
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": _cut(_plain(title), SLACK_HEADER_LIMIT), "emoji": True},
+        },
         {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(context)}]},
     ]
     shown, hidden = list(jobs[:MAX_JOBS_SHOWN]), list(jobs[MAX_JOBS_SHOWN:])
@@ -368,13 +419,25 @@ def slack_message(pipeline: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]]
     if not jobs:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "_No job details are available._"}})
     if hidden:
-        more = f"+{len(hidden)} more failed job{'s' if len(hidden) != 1 else ''} not shown: " + _sk(", ".join(_names(hidden, 20)))
+        more = f"+{len(hidden)} more failed job{'s' if len(hidden) != 1 else ''} not shown: " + _sk(
+            ", ".join(_names(hidden, 20))
+        )
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(more, 2000)}]})
     url = _safe_url(h["url"])
     if url:
-        blocks.append({"type": "actions", "elements": [
-            {"type": "button", "text": {"type": "plain_text", "text": "Open pipeline", "emoji": True}, "url": url, "action_id": "open_pipeline"},
-        ]})
+        blocks.append(
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Open pipeline", "emoji": True},
+                        "url": url,
+                        "action_id": "open_pipeline",
+                    },
+                ],
+            }
+        )
     return _sk(text), blocks
 
 
@@ -384,14 +447,20 @@ def telegram_message(pipeline: Mapping[str, Any], jobs: Sequence[Mapping[str, An
     h = _head(pipeline, jobs)
     first = f"❌ <b>{escape_html(h['project'])}</b>" + (f" · <code>{escape_html(h['ref'])}</code>" if h["ref"] else "")
     first += " · " + _tg_link(h["url"], f"pipeline #{h['id']}") + " failed"
-    second = ([f"commit <code>{escape_html(h['sha'])}</code>"] if h["sha"] else []) + [escape_html(x) for x in (h["source"], h["tests"], h["count"]) if x]
+    second = ([f"commit <code>{escape_html(h['sha'])}</code>"] if h["sha"] else []) + [
+        escape_html(x) for x in (h["source"], h["tests"], h["count"]) if x
+    ]
     head = first + "\n" + " · ".join(second)
     for n_shown in range(min(len(jobs), MAX_JOBS_SHOWN), -1, -1):
         hidden = jobs[n_shown:]
         tail = ""
         if hidden:
-            tail = (f"\n\n+{len(hidden)} more failed job{'s' if len(hidden) != 1 else ''}: " + escape_html(", ".join(_names(hidden, 8)))
-                    + " · " + _tg_link(h["url"], "open the pipeline"))
+            tail = (
+                f"\n\n+{len(hidden)} more failed job{'s' if len(hidden) != 1 else ''}: "
+                + escape_html(", ".join(_names(hidden, 8)))
+                + " · "
+                + _tg_link(h["url"], "open the pipeline")
+            )
         room = TELEGRAM_BUDGET - len(head) - len(tail) - 2 * n_shown
         parts = _fair(_job_telegram, jobs[:n_shown], room, TELEGRAM_BUDGET)
         message = head + "".join("\n\n" + p for p in parts) + tail
@@ -408,28 +477,45 @@ def _times(n: int) -> str:
 def slack_repeat_text(pipeline: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], occurrences: int) -> str:
     """The thread reply when the same failure comes back: "🔂 Seen again (3 times now) …"."""
     h = _head(pipeline, jobs)
-    where = _sk_link(h["url"], f"pipeline #{h['id']}") + (f" on `{_sk(h['ref'])}`" if h["ref"] else "") + (f" (`{_sk(h['sha'])}`)" if h["sha"] else "")
+    where = (
+        _sk_link(h["url"], f"pipeline #{h['id']}")
+        + (f" on `{_sk(h['ref'])}`" if h["ref"] else "")
+        + (f" (`{_sk(h['sha'])}`)" if h["sha"] else "")
+    )
     names = ", ".join(_sk_link(j.get("job_url"), _clean(j.get("job_name") or "job", 40)) for j in jobs[:5])
     more = f" +{len(jobs) - 5} more" if len(jobs) > 5 else ""
-    return f"🔂 Same failure seen again ({_times(int(occurrences or 0))} now): {where}" + (f": {names}{more}" if names else "")
+    return f"🔂 Same failure seen again ({_times(int(occurrences or 0))} now): {where}" + (
+        f": {names}{more}" if names else ""
+    )
 
 
 def telegram_repeat_text(pipeline: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]], occurrences: int) -> str:
     """:func:`slack_repeat_text` in Telegram HTML."""
     h = _head(pipeline, jobs)
-    where = _tg_link(h["url"], f"pipeline #{h['id']}") + (f" on <code>{escape_html(h['ref'])}</code>" if h["ref"] else "")
+    where = _tg_link(h["url"], f"pipeline #{h['id']}") + (
+        f" on <code>{escape_html(h['ref'])}</code>" if h["ref"] else ""
+    )
     where += f" (<code>{escape_html(h['sha'])}</code>)" if h["sha"] else ""
     names = ", ".join(_tg_link(j.get("job_url"), _clean(j.get("job_name") or "job", 40)) for j in jobs[:5])
     more = f" +{len(jobs) - 5} more" if len(jobs) > 5 else ""
-    return f"🔂 Same failure seen again ({_times(int(occurrences or 0))} now) in <b>{escape_html(h['project'])}</b>: {where}" + (f": {names}{more}" if names else "")
+    return (
+        f"🔂 Same failure seen again ({_times(int(occurrences or 0))} now) in <b>{escape_html(h['project'])}</b>: {where}"
+        + (f": {names}{more}" if names else "")
+    )
 
 
-def needs_attention_text(kind: str, sender: str | None, subject: str | None, message_id: str, folder: str) -> tuple[str, str]:
+def needs_attention_text(
+    kind: str, sender: str | None, subject: str | None, message_id: str, folder: str
+) -> tuple[str, str]:
     """(Slack mrkdwn, Telegram HTML) for an e-mail that could not be processed and was moved to ``folder``."""
     k, f, m = _clean(kind or "unparseable", 60), _clean(folder, 120), _clean(message_id, 300)
     s, subj = _clean(sender or "unknown sender", 200), _clean(subject or "(no subject)", 300)
-    slack = (f"⚠️ *A CI e-mail needs attention* (`{_sk(k)}`): it could not be processed and was moved to folder `{_sk(f)}`.\n"
-             f"From: {_sk(s)} · Subject: {_sk(subj)} · Message-ID: `{_sk(m)}`")
-    tg = (f"⚠️ <b>A CI e-mail needs attention</b> (<code>{escape_html(k)}</code>): it could not be processed and was moved to folder "
-          f"<code>{escape_html(f)}</code>.\nFrom: {escape_html(s)} · Subject: {escape_html(subj)} · Message-ID: <code>{escape_html(m)}</code>")
+    slack = (
+        f"⚠️ *A CI e-mail needs attention* (`{_sk(k)}`): it could not be processed and was moved to folder `{_sk(f)}`.\n"
+        f"From: {_sk(s)} · Subject: {_sk(subj)} · Message-ID: `{_sk(m)}`"
+    )
+    tg = (
+        f"⚠️ <b>A CI e-mail needs attention</b> (<code>{escape_html(k)}</code>): it could not be processed and was moved to folder "
+        f"<code>{escape_html(f)}</code>.\nFrom: {escape_html(s)} · Subject: {escape_html(subj)} · Message-ID: <code>{escape_html(m)}</code>"
+    )
     return slack, tg

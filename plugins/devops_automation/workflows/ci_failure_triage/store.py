@@ -30,7 +30,7 @@ DONE_STATES = frozenset({"analysed", "notified", "gone"})  # gone: the pipeline 
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -58,7 +58,9 @@ def get_event(store: ResultsStore, event_id: int) -> dict[str, Any] | None:
 
 def find_event(store: ResultsStore, project_id: str, pipeline_id: str) -> dict[str, Any] | None:
     t = schema.failure_events
-    q = sa.select(t).where(t.c.provider == PROVIDER, t.c.project_id == str(project_id), t.c.pipeline_id == str(pipeline_id))
+    q = sa.select(t).where(
+        t.c.provider == PROVIDER, t.c.project_id == str(project_id), t.c.pipeline_id == str(pipeline_id)
+    )
     with store.engine.connect() as conn:
         row = conn.execute(q).first()
     return dict(row._mapping) if row else None
@@ -95,7 +97,9 @@ def claim_event(
     with store.begin() as conn:
         inserted = store.insert_missing(t, [row], keys=["provider", "project_id", "pipeline_id"], conn=conn)
         current = conn.execute(
-            sa.select(t).where(t.c.provider == PROVIDER, t.c.project_id == row["project_id"], t.c.pipeline_id == row["pipeline_id"])
+            sa.select(t).where(
+                t.c.provider == PROVIDER, t.c.project_id == row["project_id"], t.c.pipeline_id == row["pipeline_id"]
+            )
         ).first()
         assert current is not None
         cur = dict(current._mapping)
@@ -125,7 +129,9 @@ def claim_event(
         return cur["id"], True, why
 
 
-def update_event(store: ResultsStore, event_id: int, *, now: dt.datetime | None = None, state: str | None = None, **payload: Any) -> None:
+def update_event(
+    store: ResultsStore, event_id: int, *, now: dt.datetime | None = None, state: str | None = None, **payload: Any
+) -> None:
     """Set ``state`` and merge ``payload`` keys into the event's payload."""
     t = schema.failure_events
     with store.begin() as conn:
@@ -164,11 +170,17 @@ def analyses_of(store: ResultsStore, event_id: int) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(sa.select(t).where(t.c.event_id == event_id).order_by(t.c.id))]
 
 
-def fingerprint_occurrences(store: ResultsStore, fingerprint: str, *, until: dt.datetime, window: dt.timedelta) -> list[dict[str, Any]]:
+def fingerprint_occurrences(
+    store: ResultsStore, fingerprint: str, *, until: dt.datetime, window: dt.timedelta
+) -> list[dict[str, Any]]:
     """Earlier-or-same pipelines whose analysis has this fingerprint, within ``window`` before ``until``
     (pipeline times, so a re-run or a backfill counts the same)."""
     a, e = schema.failure_analyses, schema.failure_events
-    q = sa.select(a.c.event_id, a.c.job_id, e.c.pipeline_id, e.c.payload).join(e, e.c.id == a.c.event_id).where(a.c.fingerprint == fingerprint)
+    q = (
+        sa.select(a.c.event_id, a.c.job_id, e.c.pipeline_id, e.c.payload)
+        .join(e, e.c.id == a.c.event_id)
+        .where(a.c.fingerprint == fingerprint)
+    )
     with store.engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(q)]
     out = []
@@ -187,24 +199,49 @@ def get_fingerprint(store: ResultsStore, fingerprint: str) -> dict[str, Any] | N
 
 
 def save_fingerprint(
-    store: ResultsStore, fingerprint: str, *, project_path: str | None, job_name: str | None, first_error: str,
-    occurrences: int, seen_at: dt.datetime, thread_refs: Mapping[str, Any] | None = None,
+    store: ResultsStore,
+    fingerprint: str,
+    *,
+    project_path: str | None,
+    job_name: str | None,
+    first_error: str,
+    occurrences: int,
+    seen_at: dt.datetime,
+    thread_refs: Mapping[str, Any] | None = None,
 ) -> None:
     t = schema.failure_fingerprints
     cur = get_fingerprint(store, fingerprint)
     if cur is None:
-        store.insert_missing(t, [{
-            "fingerprint": fingerprint, "project_path": project_path, "job_name": job_name, "first_error": first_error[:2000],
-            "occurrences": occurrences, "thread_refs": dict(thread_refs or {}), "first_seen": seen_at, "last_seen": seen_at,
-        }], keys=["fingerprint"])
+        store.insert_missing(
+            t,
+            [
+                {
+                    "fingerprint": fingerprint,
+                    "project_path": project_path,
+                    "job_name": job_name,
+                    "first_error": first_error[:2000],
+                    "occurrences": occurrences,
+                    "thread_refs": dict(thread_refs or {}),
+                    "first_seen": seen_at,
+                    "last_seen": seen_at,
+                }
+            ],
+            keys=["fingerprint"],
+        )
         cur = get_fingerprint(store, fingerprint)
         assert cur is not None
     refs = {**(cur.get("thread_refs") or {}), **dict(thread_refs or {})}
     with store.begin() as conn:
-        conn.execute(sa.update(t).where(t.c.fingerprint == fingerprint).values(
-            occurrences=max(occurrences, 1), thread_refs=refs,
-            first_seen=min(_utc(cur["first_seen"]), seen_at), last_seen=max(_utc(cur["last_seen"]), seen_at),
-        ))
+        conn.execute(
+            sa.update(t)
+            .where(t.c.fingerprint == fingerprint)
+            .values(
+                occurrences=max(occurrences, 1),
+                thread_refs=refs,
+                first_seen=min(_utc(cur["first_seen"]), seen_at),
+                last_seen=max(_utc(cur["last_seen"]), seen_at),
+            )
+        )
 
 
 # -- intake --------------------------------------------------------------------------------------------
@@ -223,7 +260,9 @@ def record_intake(store: ResultsStore, row: Mapping[str, Any], *, now: dt.dateti
     if not store.insert_missing(t, [full], keys=["source", "message_id"]):
         changes = {k: v for k, v in full.items() if k in ("status", "reason", "folder", "event_id") and v is not None}
         with store.begin() as conn:
-            conn.execute(sa.update(t).where(t.c.source == full["source"], t.c.message_id == full["message_id"]).values(**changes))
+            conn.execute(
+                sa.update(t).where(t.c.source == full["source"], t.c.message_id == full["message_id"]).values(**changes)
+            )
     got = intake_row(store, full["source"], full["message_id"])
     assert got is not None
     return got
@@ -242,7 +281,9 @@ def notification_ref(store: ResultsStore, dedup_key: str) -> str | None:
     """The message reference (Slack ts, Telegram message ids) of a notification that was sent."""
     t = schema.notifications
     with store.engine.connect() as conn:
-        return conn.execute(sa.select(t.c.message_ref).where(t.c.dedup_key == dedup_key, t.c.status == "sent")).scalar_one_or_none()
+        return conn.execute(
+            sa.select(t.c.message_ref).where(t.c.dedup_key == dedup_key, t.c.status == "sent")
+        ).scalar_one_or_none()
 
 
 def attention_owed(store: ResultsStore, keys: Mapping[str, str], limit: int = 20) -> list[dict[str, Any]]:
@@ -250,8 +291,15 @@ def attention_owed(store: ResultsStore, keys: Mapping[str, str], limit: int = 20
     (channel -> dedup-key prefix): what a later run reports again."""
     t, n = schema.intake_messages, schema.notifications
     with store.engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(sa.select(t).where(t.c.status == "needs_attention").order_by(t.c.id))]
-        sent = {r[0] for r in conn.execute(sa.select(n.c.dedup_key).where(n.c.status == "sent", n.c.dedup_key.like("triage:attention:%")))}
+        rows = [
+            dict(r._mapping) for r in conn.execute(sa.select(t).where(t.c.status == "needs_attention").order_by(t.c.id))
+        ]
+        sent = {
+            r[0]
+            for r in conn.execute(
+                sa.select(n.c.dedup_key).where(n.c.status == "sent", n.c.dedup_key.like("triage:attention:%"))
+            )
+        }
     out = []
     for row in rows:
         digest = attention_digest(row["message_id"])

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 MAX_JOBS = 500  #: failed jobs kept at most per event
@@ -90,7 +90,7 @@ def parse_hook_time(value: Any, field: str = "timestamp") -> datetime | None:
     parsed: datetime | None = None
     if text.endswith(" UTC"):
         try:
-            parsed = datetime.strptime(text[:-4].strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+            parsed = datetime.strptime(text[:-4].strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
         except ValueError:
             parsed = None
     if parsed is None:
@@ -106,8 +106,8 @@ def parse_hook_time(value: Any, field: str = "timestamp") -> datetime | None:
         except ValueError:
             raise HookRejected(f"{field} is not a timestamp GitLab sends: {text[:40]!r}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def _id(value: Any, field: str) -> str:
@@ -134,7 +134,9 @@ def _mapping(value: Any, field: str, *, required: bool = True) -> Mapping[str, A
     if value is None and not required:
         return {}
     if not isinstance(value, Mapping):
-        raise HookRejected(f"{field} must be an object" + (" (missing)" if value is None else f", got {type(value).__name__}"))
+        raise HookRejected(
+            f"{field} must be an object" + (" (missing)" if value is None else f", got {type(value).__name__}")
+        )
     return value
 
 
@@ -192,17 +194,21 @@ def _pipeline(body: Mapping[str, Any], idempotency_key: str | None, event_uuid: 
         if build.get("status") != "failed":
             continue
         job_id = _id(build.get("id"), f"builds[{i}].id")
-        failed.append({
-            "id": job_id,
-            "name": _text(build.get("name"), f"builds[{i}].name"),
-            "stage": _text(build.get("stage"), f"builds[{i}].stage"),
-            "status": "failed",
-            "failure_reason": _text(build.get("failure_reason"), f"builds[{i}].failure_reason"),
-            "allow_failure": bool(build.get("allow_failure")),
-            "url": _job_url(project_url, job_id),
-        })
+        failed.append(
+            {
+                "id": job_id,
+                "name": _text(build.get("name"), f"builds[{i}].name"),
+                "stage": _text(build.get("stage"), f"builds[{i}].stage"),
+                "status": "failed",
+                "failure_reason": _text(build.get("failure_reason"), f"builds[{i}].failure_reason"),
+                "allow_failure": bool(build.get("allow_failure")),
+                "url": _job_url(project_url, job_id),
+            }
+        )
     failed.sort(key=lambda j: int(j["id"]))
-    url = _text(attrs.get("url"), "object_attributes.url") or (f"{project_url.rstrip('/')}/-/pipelines/{pipeline_id}" if project_url else None)
+    url = _text(attrs.get("url"), "object_attributes.url") or (
+        f"{project_url.rstrip('/')}/-/pipelines/{pipeline_id}" if project_url else None
+    )
     return HookEvent(
         kind="pipeline",
         project_id=_id(project.get("id"), "project.id"),
@@ -230,15 +236,17 @@ def _job(body: Mapping[str, Any], idempotency_key: str | None, event_uuid: str |
     project_url = _text(project.get("web_url"), "project.web_url")
     failed: tuple[dict, ...] = ()
     if status == "failed":
-        failed = ({
-            "id": job_id,
-            "name": _text(body.get("build_name"), "build_name"),
-            "stage": _text(body.get("build_stage"), "build_stage"),
-            "status": "failed",
-            "failure_reason": _text(body.get("build_failure_reason"), "build_failure_reason"),
-            "allow_failure": bool(body.get("build_allow_failure")),
-            "url": _job_url(project_url, job_id),
-        },)
+        failed = (
+            {
+                "id": job_id,
+                "name": _text(body.get("build_name"), "build_name"),
+                "stage": _text(body.get("build_stage"), "build_stage"),
+                "status": "failed",
+                "failure_reason": _text(body.get("build_failure_reason"), "build_failure_reason"),
+                "allow_failure": bool(body.get("build_allow_failure")),
+                "url": _job_url(project_url, job_id),
+            },
+        )
     return HookEvent(
         kind="job",
         project_id=project_id,
@@ -292,8 +300,10 @@ def starts_triage(ev: HookEvent) -> tuple[bool, str]:
     where = f"pipeline {ev.pipeline_id} of project {ev.project_id}"
     if ev.kind == "job":
         if ev.status == "failed":
-            return False, (f"job hook for a failed job of {where}: acknowledged; triage starts from the "
-                           "pipeline hook once the whole pipeline has finished")
+            return False, (
+                f"job hook for a failed job of {where}: acknowledged; triage starts from the "
+                "pipeline hook once the whole pipeline has finished"
+            )
         return False, f"job hook (status {ev.status!r}) of {where}: only pipeline hooks start triage"
     if ev.status != "failed":
         return False, f"{where} has status {ev.status!r}; only failed pipelines are triaged"

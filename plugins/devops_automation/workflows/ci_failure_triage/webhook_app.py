@@ -38,7 +38,14 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from devops_automation.workflows.ci_failure_triage.webhook import HookEvent, HookRejected, UnsupportedHook, parse_gitlab_hook, starts_triage, token_matches
+from devops_automation.workflows.ci_failure_triage.webhook import (
+    HookEvent,
+    HookRejected,
+    UnsupportedHook,
+    parse_gitlab_hook,
+    starts_triage,
+    token_matches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +87,9 @@ def configured_max_bytes() -> int:
         if value <= 0:
             raise ValueError
     except ValueError:
-        log.warning("%s must be a positive whole number of bytes, got %r; using %d", MAX_BYTES_ENV, raw[:20], DEFAULT_MAX_BYTES)
+        log.warning(
+            "%s must be a positive whole number of bytes, got %r; using %d", MAX_BYTES_ENV, raw[:20], DEFAULT_MAX_BYTES
+        )
         return DEFAULT_MAX_BYTES
     return value
 
@@ -129,19 +138,23 @@ def run_id_for(ev: HookEvent) -> str:
 
 def trigger_triage_run(ev: HookEvent, dag_id: str = DAG_ID) -> str:
     """Create the queued ``ci_failure_triage`` run for ``ev`` (sync; call it in a threadpool)."""
-    from sqlalchemy.exc import IntegrityError
-
     from airflow.api.common.trigger_dag import trigger_dag
     from airflow.exceptions import DagNotFound, DagRunAlreadyExists
     from airflow.models import DagRun
     from airflow.utils.session import create_session
     from airflow.utils.types import DagRunTriggeredByType
+    from sqlalchemy.exc import IntegrityError
 
     run_id = run_id_for(ev)
     try:
         with create_session() as session:
-            dag_run = trigger_dag(dag_id, run_id=run_id, conf={"events": [ev.to_event()]},
-                                  triggered_by=DagRunTriggeredByType.REST_API, session=session)
+            dag_run = trigger_dag(
+                dag_id,
+                run_id=run_id,
+                conf={"events": [ev.to_event()]},
+                triggered_by=DagRunTriggeredByType.REST_API,
+                session=session,
+            )
             return dag_run.run_id if dag_run is not None else run_id
     except DagRunAlreadyExists as exc:
         raise AlreadyTriggered(run_id) from exc
@@ -175,8 +188,9 @@ async def _read_capped(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(*, token_provider: TokenProvider | None = None, starter: Starter | None = None,
-               max_body_bytes: int | None = None) -> FastAPI:
+def create_app(
+    *, token_provider: TokenProvider | None = None, starter: Starter | None = None, max_body_bytes: int | None = None
+) -> FastAPI:
     """The receiver app; the defaults read the real secret and create real DAG runs."""
     provider: TokenProvider = token_provider or SecretSource()
     start: Starter = starter or trigger_triage_run
@@ -200,17 +214,24 @@ def create_app(*, token_provider: TokenProvider | None = None, starter: Starter 
 
         secret = await _maybe_await(await run_in_threadpool(provider))
         if not secret:
-            log.error("GitLab webhook refused: webhook secret not configured (set %s or connection %r)", TOKEN_ENV, CONN_ID)
+            log.error(
+                "GitLab webhook refused: webhook secret not configured (set %s or connection %r)", TOKEN_ENV, CONN_ID
+            )
             return reply(503, status="unavailable", detail="webhook secret not configured")
         if not token_matches(request.headers.get("x-gitlab-token"), secret):
-            log.warning("GitLab webhook refused: missing or wrong X-Gitlab-Token (from %s)",
-                        request.client.host if request.client else "?")
+            log.warning(
+                "GitLab webhook refused: missing or wrong X-Gitlab-Token (from %s)",
+                request.client.host if request.client else "?",
+            )
             return reply(401, status="rejected", detail="invalid or missing X-Gitlab-Token")
 
         try:
-            ev = parse_gitlab_hook(request.headers.get("x-gitlab-event"), raw,
-                                   idempotency_key=request.headers.get("idempotency-key"),
-                                   event_uuid=request.headers.get("x-gitlab-event-uuid"))
+            ev = parse_gitlab_hook(
+                request.headers.get("x-gitlab-event"),
+                raw,
+                idempotency_key=request.headers.get("idempotency-key"),
+                event_uuid=request.headers.get("x-gitlab-event-uuid"),
+            )
         except UnsupportedHook as exc:
             return reply(200, status="ignored", reason=str(exc))
         except HookRejected as exc:
@@ -233,7 +254,9 @@ def create_app(*, token_provider: TokenProvider | None = None, starter: Starter 
         except Exception:
             log.exception("GitLab pipeline %s of project %s: starting %s failed", ev.pipeline_id, ev.project_id, DAG_ID)
             return reply(503, status="unavailable", detail=f"could not start {DAG_ID}; GitLab will retry")
-        log.info("GitLab pipeline %s of project %s failed: queued %s run %s", ev.pipeline_id, ev.project_id, DAG_ID, run_id)
+        log.info(
+            "GitLab pipeline %s of project %s failed: queued %s run %s", ev.pipeline_id, ev.project_id, DAG_ID, run_id
+        )
         return reply(202, status="queued", dag_run_id=str(run_id))
 
     return app

@@ -27,7 +27,15 @@ class DevLakeStartPipelinesOperator(DevLakeBaseOperator):
 
     template_fields: Sequence[str] = ("mode", "project_pattern", "skip_collectors", "full_sync")
 
-    def __init__(self, *, mode: str = "all", project_pattern: str = "", skip_collectors: bool = False, full_sync: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        mode: str = "all",
+        project_pattern: str = "",
+        skip_collectors: bool = False,
+        full_sync: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.mode = mode
         self.project_pattern = project_pattern
@@ -43,20 +51,32 @@ class DevLakeStartPipelinesOperator(DevLakeBaseOperator):
         try:
             pattern = re.compile(self.project_pattern or ".*")
         except re.error as exc:
-            raise ValueError(f"project_pattern {self.project_pattern!r} is not a valid regular expression ({exc})") from None
+            raise ValueError(
+                f"project_pattern {self.project_pattern!r} is not a valid regular expression ({exc})"
+            ) from None
         watch = {int(p["id"]) for p in hook.pipelines(pending=True)}
         if self.mode != "none":
             started_after = context["dag_run"].start_date or context["dag_run"].run_after
             for project in hook.projects():
                 bp = project.get("blueprint") or {}
-                if not bp.get("id") or not bp.get("enable") or (self.mode == "pattern" and not pattern.search(project["name"])):
+                if (
+                    not bp.get("id")
+                    or not bp.get("enable")
+                    or (self.mode == "pattern" and not pattern.search(project["name"]))
+                ):
                     continue
-                mine = [p for p in hook.pipelines(blueprint_id=int(bp["id"])) if (parse_iso(p.get("createdAt")) or started_after) >= started_after]
+                mine = [
+                    p
+                    for p in hook.pipelines(blueprint_id=int(bp["id"]))
+                    if (parse_iso(p.get("createdAt")) or started_after) >= started_after
+                ]
                 if mine:  # this run (an earlier try) started it already
                     watch.add(int(mine[0]["id"]))
                     continue
                 try:
-                    pipeline = hook.trigger_blueprint(int(bp["id"]), skip_collectors=bool(self.skip_collectors), full_sync=bool(self.full_sync))
+                    pipeline = hook.trigger_blueprint(
+                        int(bp["id"]), skip_collectors=bool(self.skip_collectors), full_sync=bool(self.full_sync)
+                    )
                 except Exception as exc:  # noqa: BLE001 - e.g. "no task to run": one blueprint must not stop the rest
                     self.log.warning("blueprint %s of %s not started: %s", bp["id"], project["name"], exc)
                     continue
@@ -81,8 +101,13 @@ class DevLakeCollectFailuresOperator(DevLakeBaseOperator):
         for p in (self.pipelines or {}).values():
             if p.get("status") in FAILED_STATUSES:
                 tasks = [
-                    {"plugin": t.get("plugin"), "subtask": t.get("failedSubTask"), "message": (t.get("message") or "")[:1000]}
-                    for t in self.hook.pipeline_tasks(int(p["id"])) if t.get("status") == "TASK_FAILED"
+                    {
+                        "plugin": t.get("plugin"),
+                        "subtask": t.get("failedSubTask"),
+                        "message": (t.get("message") or "")[:1000],
+                    }
+                    for t in self.hook.pipeline_tasks(int(p["id"]))
+                    if t.get("status") == "TASK_FAILED"
                 ]
                 failed.append({**p, "failed_tasks": tasks})
         self.log.info("%d failed or partial pipelines", len(failed))
@@ -120,7 +145,15 @@ class DevLakeMonitorSummaryOperator(DevLakeBaseOperator):
 
     template_fields: Sequence[str] = ("first", "reruns", "telegram_conn_id", "slack_conn_id")
 
-    def __init__(self, *, first: Any, reruns: Any = None, telegram_conn_id: str | None = "telegram_default", slack_conn_id: str | None = "slack_default", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        first: Any,
+        reruns: Any = None,
+        telegram_conn_id: str | None = "telegram_default",
+        slack_conn_id: str | None = "slack_default",
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.first = first
         self.reruns = reruns
@@ -150,9 +183,20 @@ class DevLakeMonitorSummaryOperator(DevLakeBaseOperator):
                     projects[bp] = f"blueprint {bp}"
         ui = hook.ui_url()
         for p in recovered:
-            alert(msgs.recovered_message(p, projects.get(int(p.get("blueprint_id") or 0)), ui), f"devlake:pipeline:{p['id']}:recovered",
-                  telegram_conn_id=self.telegram_conn_id, slack_conn_id=self.slack_conn_id, logger=self.log)
-        words = {"TASK_COMPLETED": "succeeded", "TASK_FAILED": "failed", "TASK_PARTIAL": "partial", "TASK_CANCELLED": "cancelled", "DELETED": "deleted"}
+            alert(
+                msgs.recovered_message(p, projects.get(int(p.get("blueprint_id") or 0)), ui),
+                f"devlake:pipeline:{p['id']}:recovered",
+                telegram_conn_id=self.telegram_conn_id,
+                slack_conn_id=self.slack_conn_id,
+                logger=self.log,
+            )
+        words = {
+            "TASK_COMPLETED": "succeeded",
+            "TASK_FAILED": "failed",
+            "TASK_PARTIAL": "partial",
+            "TASK_CANCELLED": "cancelled",
+            "DELETED": "deleted",
+        }
         per: dict[str, Counter[str]] = {}
         for p in final.values():
             name = projects.get(int(p.get("blueprint_id") or 0), p.get("name") or f"pipeline {p['id']}")
@@ -162,10 +206,16 @@ class DevLakeMonitorSummaryOperator(DevLakeBaseOperator):
             totals.update(c)
         for name, c in sorted(per.items()):
             self.log.info("%-50s %s", name, ", ".join(f"{k} {v}" for k, v in sorted(c.items())))
-        note = f"{len(final)} pipelines: " + ", ".join(f"{k} {v}" for k, v in sorted(totals.items())) + (f"; {len(recovered)} recovered by a rerun" if recovered else "")
+        note = (
+            f"{len(final)} pipelines: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(totals.items()))
+            + (f"; {len(recovered)} recovered by a rerun" if recovered else "")
+        )
         self.log.info(note)
         set_run_note(context, note if final else "nothing was running or pending")
         failed = [name for name, c in per.items() if c.get("failed") or c.get("partial")]
         if failed:
-            raise RuntimeError(f"{len(failed)} project(s) ended with failed pipelines: {', '.join(sorted(failed)[:10])}")
+            raise RuntimeError(
+                f"{len(failed)} project(s) ended with failed pipelines: {', '.join(sorted(failed)[:10])}"
+            )
         return {"projects": {k: dict(v) for k, v in per.items()}, "recovered": [p["id"] for p in recovered]}

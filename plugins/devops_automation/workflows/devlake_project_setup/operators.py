@@ -77,8 +77,12 @@ class DevLakeDiscoverConnectionsOperator(DevLakeBaseOperator):
             if not conns:
                 self.log.info("plugin %s has no connections", plugin)
                 continue
-            found += [{"plugin": plugin, "connection_id": int(c["id"]), "connection_name": c.get("name", "")} for c in conns]
-        self.log.info("found %d connections: %s", len(found), ", ".join(f"{c['plugin']}#{c['connection_id']}" for c in found))
+            found += [
+                {"plugin": plugin, "connection_id": int(c["id"]), "connection_name": c.get("name", "")} for c in conns
+            ]
+        self.log.info(
+            "found %d connections: %s", len(found), ", ".join(f"{c['plugin']}#{c['connection_id']}" for c in found)
+        )
         return found
 
 
@@ -141,11 +145,21 @@ class DevLakeSyncScopesOperator(DevLakeBaseOperator):
         stored_ids = {scope_id(plugin, s["scope"]): s["scope"] for s in stored}
         remote = [e for e in hook.remote_scopes(plugin, cid) if e.get("data")]
         if not remote and not stored:
-            self.log.warning("%s connection %s (%s) has no remote repositories", plugin, cid, self.connection.get("connection_name"))
-        new = [e for e in remote if selected(e.get("fullName") or e.get("name") or "", include, exclude) and str(e["id"]) not in stored_ids]
+            self.log.warning(
+                "%s connection %s (%s) has no remote repositories", plugin, cid, self.connection.get("connection_name")
+            )
+        new = [
+            e
+            for e in remote
+            if selected(e.get("fullName") or e.get("name") or "", include, exclude) and str(e["id"]) not in stored_ids
+        ]
         config_id = self._scope_config(plugin, cid, stored, counts)
         to_put = [{**e["data"], "scopeConfigId": config_id} if config_id else dict(e["data"]) for e in new]
-        unattached = [dict(s) for sid, s in stored_ids.items() if not s.get("scopeConfigId") and selected(scope_full_name(plugin, s), include, exclude)]
+        unattached = [
+            dict(s)
+            for sid, s in stored_ids.items()
+            if not s.get("scopeConfigId") and selected(scope_full_name(plugin, s), include, exclude)
+        ]
         if config_id:
             to_put += [{**s, "scopeConfigId": config_id} for s in unattached]
         counts["scopes_created"] = len(new)
@@ -157,11 +171,22 @@ class DevLakeSyncScopesOperator(DevLakeBaseOperator):
                 hook.put_scopes(plugin, cid, to_put[i : i + self.batch_size])
         repos = []
         for e in new:
-            repos.append(Repo(plugin, cid, self.connection.get("connection_name", ""), str(e["id"]), e.get("fullName") or e.get("name") or str(e["id"]), e.get("name") or str(e["id"])))
+            repos.append(
+                Repo(
+                    plugin,
+                    cid,
+                    self.connection.get("connection_name", ""),
+                    str(e["id"]),
+                    e.get("fullName") or e.get("name") or str(e["id"]),
+                    e.get("name") or str(e["id"]),
+                )
+            )
         for sid, s in stored_ids.items():
             full = scope_full_name(plugin, s)
             if selected(full, include, exclude):
-                repos.append(Repo(plugin, cid, self.connection.get("connection_name", ""), sid, full, str(s.get("name") or full)))
+                repos.append(
+                    Repo(plugin, cid, self.connection.get("connection_name", ""), sid, full, str(s.get("name") or full))
+                )
         self.log.info("%s#%s: %d repositories, %s", plugin, cid, len(repos), dict(counts))
         return {"connection": self.connection, "repos": [r.as_dict() for r in repos], "counts": dict(counts)}
 
@@ -189,7 +214,9 @@ class DevLakePlanProjectsOperator(DevLakeBaseOperator):
         webhooks = {w["name"]: int(w["id"]) for w in hook.webhook_connections()}
         owners: dict[str, str] = {}
         for name, p in projects.items():
-            conns = [c for c in ((p.get("blueprint") or {}).get("connections") or []) if c.get("pluginName") != "webhook"]
+            conns = [
+                c for c in ((p.get("blueprint") or {}).get("connections") or []) if c.get("pluginName") != "webhook"
+            ]
             if len(conns) == 1 and len(conns[0].get("scopes") or []) == 1:
                 c = conns[0]
                 owners[name] = f"{c['pluginName']}:{int(c['connectionId'])}:{c['scopes'][0]['scopeId']}"
@@ -198,12 +225,16 @@ class DevLakePlanProjectsOperator(DevLakeBaseOperator):
         for repo in sorted(repos, key=lambda r: r.key):
             name = names[repo.key]
             project = projects.get(name)
-            items.append({
-                "repo": repo.as_dict(),
-                "project": name,
-                "existing": {"metrics": project.get("metrics"), "blueprint": project.get("blueprint")} if project else None,
-                "webhook_id": webhooks.get(webhook_name(name)),
-            })
+            items.append(
+                {
+                    "repo": repo.as_dict(),
+                    "project": name,
+                    "existing": {"metrics": project.get("metrics"), "blueprint": project.get("blueprint")}
+                    if project
+                    else None,
+                    "webhook_id": webhooks.get(webhook_name(name)),
+                }
+            )
         size = max(1, int(self.batch_size))
         batches = [{"items": items[i : i + size]} for i in range(0, len(items), size)]
         self.log.info("%d repositories in %d batches of up to %d", len(items), len(batches), size)
@@ -248,14 +279,31 @@ class DevLakeEnsureProjectsOperator(DevLakeBaseOperator):
             repo = Repo(**item["repo"])
             try:
                 outcome, blueprint_id = self._ensure(item, repo, time_after)
-                report["results"].append({"project": item["project"], "connection": f"{repo.plugin}#{repo.connection_id}", "outcome": outcome, "blueprint_id": blueprint_id})
+                report["results"].append(
+                    {
+                        "project": item["project"],
+                        "connection": f"{repo.plugin}#{repo.connection_id}",
+                        "outcome": outcome,
+                        "blueprint_id": blueprint_id,
+                    }
+                )
             except Exception as exc:  # noqa: BLE001 - one repository must not stop the batch
                 self.log.error("project %s (%s): %s", item["project"], repo.full_name, exc)
-                report["results"].append({"project": item["project"], "connection": f"{repo.plugin}#{repo.connection_id}", "outcome": "failed", "error": str(exc)[:500]})
+                report["results"].append(
+                    {
+                        "project": item["project"],
+                        "connection": f"{repo.plugin}#{repo.connection_id}",
+                        "outcome": "failed",
+                        "error": str(exc)[:500],
+                    }
+                )
         failed = [r for r in report["results"] if r["outcome"] == "failed"]
         context["ti"].xcom_push(key="report", value=report)
         if failed:
-            raise RuntimeError(f"{len(failed)} of {len(report['results'])} projects failed: " + "; ".join(f"{r['project']}: {r['error']}" for r in failed[:5]))
+            raise RuntimeError(
+                f"{len(failed)} of {len(report['results'])} projects failed: "
+                + "; ".join(f"{r['project']}: {r['error']}" for r in failed[:5])
+            )
         return report
 
     def _ensure(self, item: dict[str, Any], repo: Repo, time_after: Any) -> tuple[str, int | None]:
@@ -279,7 +327,9 @@ class DevLakeEnsureProjectsOperator(DevLakeBaseOperator):
             if metrics is not None:
                 outcome = "updated"
                 if not self.dry_run:
-                    hook.update_project(name, {"name": name, "description": f"{repo.plugin} {repo.full_name}", "metrics": metrics})
+                    hook.update_project(
+                        name, {"name": name, "description": f"{repo.plugin} {repo.full_name}", "metrics": metrics}
+                    )
         webhook_id = item.get("webhook_id")
         if webhook_id is None:
             outcome = outcome if outcome == "created" else "updated"
@@ -293,7 +343,13 @@ class DevLakeEnsureProjectsOperator(DevLakeBaseOperator):
         patch = blueprint_patch(blueprint, repo, webhook_id, time_after, bool(self.is_manual))
         if patch:
             outcome = outcome if outcome == "created" else "updated"
-            self.log.info("%sPATCH blueprint %s of %s: %s", "[dry run] " if self.dry_run else "", blueprint["id"], name, sorted(patch))
+            self.log.info(
+                "%sPATCH blueprint %s of %s: %s",
+                "[dry run] " if self.dry_run else "",
+                blueprint["id"],
+                name,
+                sorted(patch),
+            )
             if not self.dry_run:
                 hook.update_blueprint(int(blueprint["id"]), patch)
         return outcome, int(blueprint["id"])
@@ -310,7 +366,11 @@ class DevLakeEnsureProjectsOperator(DevLakeBaseOperator):
             return next(int(w["id"]) for w in self.hook.webhook_connections() if w.get("name") == name)
         key = ((created.get("apiKey") or {}).get("apiKey")) or ""
         if key:
-            Variable.set(variable_name(project), key, description=f"DevLake webhook API key of project {project} (shown once by DevLake)")
+            Variable.set(
+                variable_name(project),
+                key,
+                description=f"DevLake webhook API key of project {project} (shown once by DevLake)",
+            )
         return int(created["id"])
 
 
@@ -320,7 +380,15 @@ class DevLakeSetupSummaryOperator(DevLakeBaseOperator):
     the task fails when anything upstream failed so the run shows it.
     """
 
-    template_fields: Sequence[str] = ("connections", "synced", "batches", "reports", "trigger_blueprints", "dry_run", "telegram_conn_id")
+    template_fields: Sequence[str] = (
+        "connections",
+        "synced",
+        "batches",
+        "reports",
+        "trigger_blueprints",
+        "dry_run",
+        "telegram_conn_id",
+    )
 
     def __init__(
         self,
@@ -352,18 +420,24 @@ class DevLakeSetupSummaryOperator(DevLakeBaseOperator):
         batches = self.batches
         reports = [r for r in _as_list(self.reports) if r]
         per = summarise(synced, reports, connections)
-        failures = [(r["project"], r.get("error", "")) for rep in reports for r in rep["results"] if r["outcome"] == "failed"]
+        failures = [
+            (r["project"], r.get("error", "")) for rep in reports for r in rep["results"] if r["outcome"] == "failed"
+        ]
         failed_connections = [k for k, v in per.items() if v.get("sync_failed")]
         if discovered is None:
             failures.append(("(all)", "discovering DevLake's connections failed: see the task discover_connections"))
         elif batches is None:
             failures.append(("(all)", "planning the projects failed: see the task plan_projects"))
         elif len(reports) < len(batches):
-            failures.append(("(some)", f"{len(batches) - len(reports)} ensure_projects batch(es) failed before reporting"))
+            failures.append(
+                ("(some)", f"{len(batches) - len(reports)} ensure_projects batch(es) failed before reporting")
+            )
         lines = [f"{'connection':28} {'created':>8} {'updated':>8} {'unchanged':>10} {'failed':>7} {'new scopes':>11}"]
         for key, c in per.items():
             status = "SYNC FAILED" if c.get("sync_failed") else ""
-            lines.append(f"{key:28} {c.get('created', 0):8} {c.get('updated', 0):8} {c.get('unchanged', 0):10} {c.get('failed', 0):7} {c.get('scopes_created', 0):11} {status}")
+            lines.append(
+                f"{key:28} {c.get('created', 0):8} {c.get('updated', 0):8} {c.get('unchanged', 0):10} {c.get('failed', 0):7} {c.get('scopes_created', 0):11} {status}"
+            )
         self.log.info("DevLake project setup%s:\n%s", " (dry run)" if self.dry_run else "", "\n".join(lines))
         triggered = []
         if self.trigger_blueprints and not self.dry_run:
@@ -372,7 +446,12 @@ class DevLakeSetupSummaryOperator(DevLakeBaseOperator):
                     if r.get("blueprint_id") and r["outcome"] != "failed":
                         triggered.append(self.hook.trigger_blueprint(int(r["blueprint_id"])).get("id"))
             self.log.info("triggered %d blueprints", len(triggered))
-        summary = {"connections": per, "failed_projects": len(failures), "failed_connections": failed_connections, "triggered_pipelines": triggered}
+        summary = {
+            "connections": per,
+            "failed_projects": len(failures),
+            "failed_connections": failed_connections,
+            "triggered_pipelines": triggered,
+        }
         totals = Counter()
         for c in per.values():
             totals.update(c)
@@ -387,10 +466,14 @@ class DevLakeSetupSummaryOperator(DevLakeBaseOperator):
         set_run_note(context, note)
         if failures or failed_connections:
             self._alert(context, per, failures, failed_connections)
-            raise RuntimeError(f"DevLake setup incomplete: {len(failed_connections)} connection(s) failed to sync, {len(failures)} project(s) failed")
+            raise RuntimeError(
+                f"DevLake setup incomplete: {len(failed_connections)} connection(s) failed to sync, {len(failures)} project(s) failed"
+            )
         return summary
 
-    def _alert(self, context: Context, per: dict[str, Any], failures: list[tuple[str, str]], failed_connections: list[str]) -> None:
+    def _alert(
+        self, context: Context, per: dict[str, Any], failures: list[tuple[str, str]], failed_connections: list[str]
+    ) -> None:
         if not self.telegram_conn_id:
             return
         from devops_automation.messaging import escape_html
@@ -403,7 +486,11 @@ class DevLakeSetupSummaryOperator(DevLakeBaseOperator):
         if len(failures) > 30:
             lines.append(f"... and {len(failures) - 30} more")
         try:
-            send_telegram_once("\n".join(lines), dedup_key=f"devlake_project_setup:{run_id}:failures", telegram_conn_id=self.telegram_conn_id)
+            send_telegram_once(
+                "\n".join(lines),
+                dedup_key=f"devlake_project_setup:{run_id}:failures",
+                telegram_conn_id=self.telegram_conn_id,
+            )
         except Exception as exc:  # noqa: BLE001 - the failure itself is what the run reports
             self.log.error("could not send the Telegram alert: %s", exc)
 
@@ -416,7 +503,11 @@ def _as_list(value: Any) -> list[Any]:
     return list(value)
 
 
-def summarise(sync_results: list[dict[str, Any] | None], ensure_reports: list[dict[str, Any] | None], connections: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(
+    sync_results: list[dict[str, Any] | None],
+    ensure_reports: list[dict[str, Any] | None],
+    connections: list[dict[str, Any]],
+) -> dict[str, Any]:
     """created / updated / unchanged / failed per connection, from the mapped tasks' outputs."""
     per: dict[str, Counter[str]] = {f"{c['plugin']}#{c['connection_id']}": Counter() for c in connections or []}
     synced = {f"{r['connection']['plugin']}#{r['connection']['connection_id']}" for r in sync_results or [] if r}

@@ -25,6 +25,8 @@ WEEKDAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 
 
 #: Plugins whose scopes DevLake can collect and that we turn into projects.
 DATA_SOURCE_PLUGINS = ("github", "gitlab", "bitbucket", "jira", "azuredevops_go")
+
+
 @dataclass(frozen=True)
 class Repo:
     """One repository (or board) chosen to become a DevLake project."""
@@ -42,7 +44,9 @@ class Repo:
         return f"{self.plugin}:{self.connection_id}:{self.scope_id}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {f: getattr(self, f) for f in ("plugin", "connection_id", "connection_name", "scope_id", "full_name", "name")}
+        return {
+            f: getattr(self, f) for f in ("plugin", "connection_id", "connection_name", "scope_id", "full_name", "name")
+        }
 
 
 @dataclass
@@ -58,7 +62,9 @@ class ProjectPlan:
 
     @property
     def changes(self) -> bool:
-        return self.create_project or self.metrics is not None or bool(self.create_webhook) or bool(self.blueprint_patch)
+        return (
+            self.create_project or self.metrics is not None or bool(self.create_webhook) or bool(self.blueprint_patch)
+        )
 
 
 # ---- filtering and naming -----------------------------------------------------------------------
@@ -100,15 +106,25 @@ def sanitise_name(raw: str, max_len: int = MAX_PROJECT_NAME) -> str:
 
 
 def render_name(template: str, repo: Repo) -> str:
-    values = {"plugin": repo.plugin, "connection": repo.connection_name, "connection_id": repo.connection_id,
-              "full_name": repo.full_name, "name": repo.name, "scope_id": repo.scope_id}
+    values = {
+        "plugin": repo.plugin,
+        "connection": repo.connection_name,
+        "connection_id": repo.connection_id,
+        "full_name": repo.full_name,
+        "name": repo.name,
+        "scope_id": repo.scope_id,
+    }
     try:
         return sanitise_name(template.format(**values))
     except (KeyError, IndexError, ValueError) as exc:
-        raise ValueError(f"project name template {template!r} is invalid ({exc}); fields: {', '.join(TEMPLATE_FIELDS)}") from None
+        raise ValueError(
+            f"project name template {template!r} is invalid ({exc}); fields: {', '.join(TEMPLATE_FIELDS)}"
+        ) from None
 
 
-def assign_project_names(repos: Iterable[Repo], template: str = DEFAULT_TEMPLATE, owners: Mapping[str, str] | None = None) -> dict[str, str]:
+def assign_project_names(
+    repos: Iterable[Repo], template: str = DEFAULT_TEMPLATE, owners: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """Project name per repo key, unique, and stable across runs.
 
     ``owners`` maps existing project names to the repo key already linked to them (read from the
@@ -130,8 +146,11 @@ def assign_project_names(repos: Iterable[Repo], template: str = DEFAULT_TEMPLATE
         if repo.key in result:
             continue
         base = render_name(template, repo)
-        candidates = [base, sanitise_name(f"{base}-{repo.plugin}-{repo.connection_id}"),
-                      sanitise_name(f"{base}-{hashlib.sha1(repo.key.encode()).hexdigest()[:8]}")]
+        candidates = [
+            base,
+            sanitise_name(f"{base}-{repo.plugin}-{repo.connection_id}"),
+            sanitise_name(f"{base}-{hashlib.sha1(repo.key.encode()).hexdigest()[:8]}"),
+        ]
         for name in candidates:
             if taken.get(name.lower()) in (None, repo.key):
                 taken[name.lower()] = repo.key
@@ -161,7 +180,9 @@ def previous_weekday_midnight(anchor: dt.datetime, tz: str = "UTC", weekday: str
     except Exception:
         raise ValueError(f"unknown time zone {tz!r} (use an IANA name such as 'UTC' or 'Europe/Berlin')") from None
     local = anchor.astimezone(zone)
-    candidate = dt.datetime.combine(local.date(), dt.time(), tzinfo=zone) - dt.timedelta(days=(local.weekday() - day) % 7)
+    candidate = dt.datetime.combine(local.date(), dt.time(), tzinfo=zone) - dt.timedelta(
+        days=(local.weekday() - day) % 7
+    )
     if candidate >= local:
         candidate -= dt.timedelta(days=7)
     return candidate
@@ -175,7 +196,9 @@ def same_instant(a: str | None, b: str | None) -> bool:
     if not a or not b:
         return a == b
     try:
-        return dt.datetime.fromisoformat(a.replace("Z", "+00:00")) == dt.datetime.fromisoformat(b.replace("Z", "+00:00"))
+        return dt.datetime.fromisoformat(a.replace("Z", "+00:00")) == dt.datetime.fromisoformat(
+            b.replace("Z", "+00:00")
+        )
     except ValueError:
         return a == b
 
@@ -197,7 +220,11 @@ def dora_metrics(existing: list[dict[str, Any]] | None) -> list[dict[str, Any]] 
 
 def _norm_connections(connections: list[dict[str, Any]]) -> list[tuple[str, int, tuple[str, ...]]]:
     return sorted(
-        (c.get("pluginName", ""), int(c.get("connectionId") or 0), tuple(sorted(str(s.get("scopeId")) for s in c.get("scopes") or [])))
+        (
+            c.get("pluginName", ""),
+            int(c.get("connectionId") or 0),
+            tuple(sorted(str(s.get("scopeId")) for s in c.get("scopes") or [])),
+        )
         for c in connections
     )
 
@@ -210,18 +237,36 @@ def merged_connections(current: list[dict[str, Any]], repo: Repo, webhook_id: in
     for c in current:
         if c.get("pluginName") == repo.plugin and int(c.get("connectionId") or 0) == repo.connection_id:
             if not placed:
-                out.append({"pluginName": repo.plugin, "connectionId": repo.connection_id, "scopes": [{"scopeId": repo.scope_id}]})
+                out.append(
+                    {
+                        "pluginName": repo.plugin,
+                        "connectionId": repo.connection_id,
+                        "scopes": [{"scopeId": repo.scope_id}],
+                    }
+                )
                 placed = True
             continue
-        out.append({"pluginName": c.get("pluginName"), "connectionId": c.get("connectionId"), "scopes": [{"scopeId": str(s.get("scopeId"))} for s in c.get("scopes") or []]})
+        out.append(
+            {
+                "pluginName": c.get("pluginName"),
+                "connectionId": c.get("connectionId"),
+                "scopes": [{"scopeId": str(s.get("scopeId"))} for s in c.get("scopes") or []],
+            }
+        )
     if not placed:
-        out.insert(0, {"pluginName": repo.plugin, "connectionId": repo.connection_id, "scopes": [{"scopeId": repo.scope_id}]})
-    if webhook_id is not None and not any(c.get("pluginName") == "webhook" and int(c.get("connectionId") or 0) == webhook_id for c in out):
+        out.insert(
+            0, {"pluginName": repo.plugin, "connectionId": repo.connection_id, "scopes": [{"scopeId": repo.scope_id}]}
+        )
+    if webhook_id is not None and not any(
+        c.get("pluginName") == "webhook" and int(c.get("connectionId") or 0) == webhook_id for c in out
+    ):
         out.append({"pluginName": "webhook", "connectionId": webhook_id, "scopes": []})
     return out
 
 
-def blueprint_patch(blueprint: Mapping[str, Any], repo: Repo, webhook_id: int | None, time_after: dt.datetime, is_manual: bool) -> dict[str, Any]:
+def blueprint_patch(
+    blueprint: Mapping[str, Any], repo: Repo, webhook_id: int | None, time_after: dt.datetime, is_manual: bool
+) -> dict[str, Any]:
     """The smallest PATCH that brings the blueprint where it should be ({} when it already is)."""
     patch: dict[str, Any] = {}
     current = list(blueprint.get("connections") or [])
@@ -244,6 +289,10 @@ def webhook_name(project: str) -> str:
 
 def variable_name(project: str) -> str:
     """The Airflow Variable that keeps a project's webhook API key ("secret" in the name: masked)."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", unicodedata.normalize("NFKD", project).encode("ascii", "ignore").decode()).strip("_").lower()
+    slug = (
+        re.sub(r"[^A-Za-z0-9]+", "_", unicodedata.normalize("NFKD", project).encode("ascii", "ignore").decode())
+        .strip("_")
+        .lower()
+    )
     digest = hashlib.sha1(project.encode()).hexdigest()[:6]
     return f"devlake_webhook_secret_{slug[:60]}_{digest}"

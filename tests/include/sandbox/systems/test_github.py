@@ -6,7 +6,7 @@ import io
 import re
 import zipfile
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,7 +17,11 @@ from include.sandbox.app import create_app
 from include.sandbox.client import SandboxClient, SandboxServer
 
 TOKEN = "ghp_sandboxtoken000000000000000000000000"
-AUTH = {"Authorization": f"Bearer {TOKEN}", "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
+AUTH = {
+    "Authorization": f"Bearer {TOKEN}",
+    "Accept": "application/vnd.github+json",
+    "X-GitHub-Api-Version": "2022-11-28",
+}
 API = "/github"
 CONTROL = "/_sandbox/github"
 LOG_LINE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{7}Z ")
@@ -40,7 +44,7 @@ def get(client: TestClient, path: str, **kw: Any) -> Any:
 
 
 def now_of(client: TestClient) -> datetime:
-    return datetime.fromtimestamp(client.get("/_sandbox/clock").json()["now"], timezone.utc)
+    return datetime.fromtimestamp(client.get("/_sandbox/clock").json()["now"], UTC)
 
 
 def parse_ts(s: str) -> datetime:
@@ -53,7 +57,14 @@ def test_bearer_and_token_schemes(client: TestClient, scheme: str) -> None:
     r = client.get(f"{API}/repos/acme/api", headers={"Authorization": f"{scheme} {TOKEN}"})
     assert r.status_code == 200
     assert r.json()["full_name"] == "acme/api"
-    for h in ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-used", "x-ratelimit-reset", "x-ratelimit-resource", "etag"):
+    for h in (
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-used",
+        "x-ratelimit-reset",
+        "x-ratelimit-resource",
+        "etag",
+    ):
         assert h in r.headers
     assert r.headers["x-ratelimit-limit"] == "5000"
 
@@ -84,7 +95,9 @@ def test_repository_fields_and_api_version(client: TestClient) -> None:
     assert repo["open_issues_count"] > 0 and repo["default_branch"] == "main" and "has_downloads" in repo
     new = get(client, "/repos/acme/api", headers={**AUTH, "X-GitHub-Api-Version": "2026-03-10"}).json()
     assert "has_downloads" not in new
-    assert client.get(f"{API}/repos/acme/api", headers={**AUTH, "X-GitHub-Api-Version": "1999-01-01"}).status_code == 400
+    assert (
+        client.get(f"{API}/repos/acme/api", headers={**AUTH, "X-GitHub-Api-Version": "1999-01-01"}).status_code == 400
+    )
     assert client.get(f"{API}/repos/acme/nope", headers=AUTH).json()["message"] == "Not Found"
 
 
@@ -115,7 +128,10 @@ def test_secondary_rate_limit(client: TestClient) -> None:
 
 
 def test_injected_fault_uses_github_error_shape(client: TestClient) -> None:
-    client.post("/_sandbox/faults", json={"system": "github", "path": "/repos/", "status": 502, "message": "Server Error", "times": 1})
+    client.post(
+        "/_sandbox/faults",
+        json={"system": "github", "path": "/repos/", "status": 502, "message": "Server Error", "times": 1},
+    )
     r = client.get(f"{API}/repos/acme/api", headers=AUTH)
     assert r.status_code == 502 and r.json()["message"] == "Server Error" and "documentation_url" in r.json()
 
@@ -141,7 +157,7 @@ def test_stats_202_then_200_and_204(client: TestClient) -> None:
     assert client.get(f"{API}/repos/acme/api/stats/participation", headers=AUTH).status_code == 202
     weeks = get(client, "/repos/acme/api/stats/commit_activity").json()
     assert len(weeks) == 52 and all(w["total"] == sum(w["days"]) for w in weeks)
-    assert datetime.fromtimestamp(weeks[-1]["week"], timezone.utc).weekday() == 6  # Sunday
+    assert datetime.fromtimestamp(weeks[-1]["week"], UTC).weekday() == 6  # Sunday
     part = get(client, "/repos/acme/api/stats/participation").json()
     assert len(part["all"]) == 52 and len(part["owner"]) == 52 and part["all"][-1] > 0
     contributors = get(client, "/repos/acme/api/stats/contributors").json()
@@ -209,20 +225,32 @@ def test_runs_cover_30_days_with_filters_and_link_pagination(client: TestClient)
     one_day = get(client, "/repos/acme/web/actions/runs", params={"created": day, "per_page": 100}).json()
     assert 0 < one_day["total_count"] < 30
     assert all(x["created_at"].startswith(day) for x in one_day["workflow_runs"])
-    main = get(client, "/repos/acme/web/actions/runs", params={"branch": "main", "event": "push", "status": "failure"}).json()
-    assert all(x["head_branch"] == "main" and x["event"] == "push" and x["conclusion"] == "failure" for x in main["workflow_runs"])
-    assert client.get(f"{API}/repos/acme/web/actions/runs", params={"created": "yesterday"}, headers=AUTH).status_code == 422
+    main = get(
+        client, "/repos/acme/web/actions/runs", params={"branch": "main", "event": "push", "status": "failure"}
+    ).json()
+    assert all(
+        x["head_branch"] == "main" and x["event"] == "push" and x["conclusion"] == "failure"
+        for x in main["workflow_runs"]
+    )
+    assert (
+        client.get(f"{API}/repos/acme/web/actions/runs", params={"created": "yesterday"}, headers=AUTH).status_code
+        == 422
+    )
 
 
 def test_filtered_runs_stop_at_1000_results(client: TestClient) -> None:
     start = (now_of(client) - timedelta(days=40)).strftime("%Y-%m-%d")
-    body = get(client, "/repos/acme/api/actions/runs", params={"created": f">={start}", "per_page": 100, "page": 10}).json()
+    body = get(
+        client, "/repos/acme/api/actions/runs", params={"created": f">={start}", "per_page": 100, "page": 10}
+    ).json()
     assert body["total_count"] > 1000 and len(body["workflow_runs"]) == 100
     r = get(client, "/repos/acme/api/actions/runs", params={"created": f">={start}", "per_page": 100, "page": 11})
     assert r.json()["workflow_runs"] == []
     unfiltered = get(client, "/repos/acme/api/actions/runs", params={"per_page": 100, "page": 11}).json()
     assert len(unfiltered["workflow_runs"]) == unfiltered["total_count"] - 1000
-    assert get(client, "/repos/acme/api/actions/runs", params={"per_page": 500}).json()["workflow_runs"].__len__() == 100
+    assert (
+        get(client, "/repos/acme/api/actions/runs", params={"per_page": 500}).json()["workflow_runs"].__len__() == 100
+    )
 
 
 def test_flaky_run_attempts_and_jobs(client: TestClient, scenarios: dict[str, Any]) -> None:
@@ -306,14 +334,24 @@ def test_rerun_failed_jobs_creates_a_new_attempt(client: TestClient, scenarios: 
 
 
 def test_cancel_and_controls_add_runs(client: TestClient) -> None:
-    made = client.post(f"{CONTROL}/repos/acme/infra/runs", json={"runs": [
-        {"outcome": "flaky", "age_s": 7200, "branch": "release", "actor": "erin"},
-        {"outcome": "success", "age_s": 10, "queue_s": 600, "duration_s": 60, "count": 2, "spacing_s": 5},
-    ]}).json()
+    made = client.post(
+        f"{CONTROL}/repos/acme/infra/runs",
+        json={
+            "runs": [
+                {"outcome": "flaky", "age_s": 7200, "branch": "release", "actor": "erin"},
+                {"outcome": "success", "age_s": 10, "queue_s": 600, "duration_s": 60, "count": 2, "spacing_s": 5},
+            ]
+        },
+    ).json()
     assert made["created"] == 3
     flaky, pending = made["run_ids"][0], made["run_ids"][1]
     assert get(client, f"/repos/acme/infra/actions/runs/{flaky}").json()["run_attempt"] == 2
-    assert get(client, "/repos/acme/infra/actions/runs", params={"branch": "release", "actor": "erin"}).json()["total_count"] == 1
+    assert (
+        get(client, "/repos/acme/infra/actions/runs", params={"branch": "release", "actor": "erin"}).json()[
+            "total_count"
+        ]
+        == 1
+    )
     assert client.post(f"{API}/repos/acme/infra/actions/runs/{pending}/cancel", headers=AUTH).status_code == 202
     assert get(client, f"/repos/acme/infra/actions/runs/{pending}").json()["conclusion"] == "cancelled"
     assert client.post(f"{API}/repos/acme/infra/actions/runs/{pending}/cancel", headers=AUTH).status_code == 409

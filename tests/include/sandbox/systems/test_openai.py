@@ -66,7 +66,11 @@ def test_create_returns_scripted_content_and_usage(sb: SandboxClient) -> None:
     assert first.usage.prompt_tokens == pytest.approx(len(MSG[0]["content"]) / 4, abs=1)
     assert first.usage.total_tokens == first.usage.prompt_tokens + first.usage.completion_tokens
     second = client.chat.completions.create(model="gpt-4o-mini", messages=MSG)
-    assert (second.choices[0].message.content, second.usage.prompt_tokens, second.usage.completion_tokens) == ("second", 7, 3)
+    assert (second.choices[0].message.content, second.usage.prompt_tokens, second.usage.completion_tokens) == (
+        "second",
+        7,
+        3,
+    )
     assert sb.control("openai", "GET", "/script")["queued"] == 0
     sent = sb.requests(system="openai", path="/v1/chat/completions")
     assert sent[0]["headers"]["authorization"] == f"Bearer {KEY}"
@@ -107,7 +111,9 @@ def test_wrong_key_is_401(sb: SandboxClient) -> None:
 # -- structured output ------------------------------------------------------------------------------
 def test_parse_with_pydantic_model_uses_generated_object(sb: SandboxClient) -> None:
     text = "Failing lines:\n12: assert x\n 40: raise Boom\nsee also L77"
-    done = make_client(sb).chat.completions.parse(model="gpt-4o-mini", messages=[{"role": "user", "content": text}], response_format=Summary)
+    done = make_client(sb).chat.completions.parse(
+        model="gpt-4o-mini", messages=[{"role": "user", "content": text}], response_format=Summary
+    )
     parsed = done.choices[0].message.parsed
     assert isinstance(parsed, Summary)
     assert parsed.findings[0].severity == "low"
@@ -120,14 +126,23 @@ def test_parse_with_pydantic_model_uses_generated_object(sb: SandboxClient) -> N
 def test_parse_with_scripted_json_content(sb: SandboxClient) -> None:
     obj = {"headline": "ok", "score": 0.5, "healthy": False, "findings": [], "note": None}
     script(sb, {"content": json.dumps(obj)})
-    parsed = make_client(sb).chat.completions.parse(model="gpt-4o-mini", messages=MSG, response_format=Summary).choices[0].message.parsed
+    parsed = (
+        make_client(sb)
+        .chat.completions.parse(model="gpt-4o-mini", messages=MSG, response_format=Summary)
+        .choices[0]
+        .message.parsed
+    )
     assert parsed == Summary(**obj)
 
 
 def test_invalid_json_content_reaches_the_client(sb: SandboxClient) -> None:
     script(sb, {"content": "{not json"}, {"content": '{"headline": 1}'})
     client = make_client(sb)
-    raw = client.chat.completions.create(model="gpt-4o-mini", messages=MSG + [{"role": "user", "content": "json"}], response_format={"type": "json_object"})
+    raw = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=MSG + [{"role": "user", "content": "json"}],
+        response_format={"type": "json_object"},
+    )
     assert raw.choices[0].message.content == "{not json"
     with pytest.raises(pydantic.ValidationError):  # raised by the SDK's parsing of message.content
         client.chat.completions.parse(model="gpt-4o-mini", messages=MSG, response_format=Summary)
@@ -135,7 +150,12 @@ def test_invalid_json_content_reaches_the_client(sb: SandboxClient) -> None:
 
 def test_refusal_is_returned(sb: SandboxClient) -> None:
     script(sb, {"refusal": "I can't help with that."})
-    msg = make_client(sb).chat.completions.parse(model="gpt-4o-mini", messages=MSG, response_format=Summary).choices[0].message
+    msg = (
+        make_client(sb)
+        .chat.completions.parse(model="gpt-4o-mini", messages=MSG, response_format=Summary)
+        .choices[0]
+        .message
+    )
     assert msg.refusal == "I can't help with that."
     assert msg.parsed is None and msg.content is None
 
@@ -148,7 +168,9 @@ def test_length_finish_reason_raises_in_parse(sb: SandboxClient) -> None:
 
 def test_json_object_default_answer(sb: SandboxClient) -> None:
     out = make_client(sb).chat.completions.create(
-        model="gpt-4o-mini", messages=[{"role": "user", "content": "Answer in JSON"}], response_format={"type": "json_object"}
+        model="gpt-4o-mini",
+        messages=[{"role": "user", "content": "Answer in JSON"}],
+        response_format={"type": "json_object"},
     )
     assert isinstance(json.loads(out.choices[0].message.content), dict)
 
@@ -158,26 +180,43 @@ def test_strict_schema_violations_are_400(sb: SandboxClient) -> None:
     loose = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}
     with pytest.raises(openai.BadRequestError, match="additionalProperties"):
         client.chat.completions.create(
-            model="gpt-4o-mini", messages=MSG, response_format={"type": "json_schema", "json_schema": {"name": "X", "strict": True, "schema": loose}}
+            model="gpt-4o-mini",
+            messages=MSG,
+            response_format={"type": "json_schema", "json_schema": {"name": "X", "strict": True, "schema": loose}},
         )
-    partial = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}}, "required": ["a"], "additionalProperties": False}
+    partial = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
     with pytest.raises(openai.BadRequestError, match="Missing 'b'"):
         client.chat.completions.create(
-            model="gpt-4o-mini", messages=MSG, response_format={"type": "json_schema", "json_schema": {"name": "X", "strict": True, "schema": partial}}
+            model="gpt-4o-mini",
+            messages=MSG,
+            response_format={"type": "json_schema", "json_schema": {"name": "X", "strict": True, "schema": partial}},
         )
     ok = client.chat.completions.create(
-        model="gpt-4o-mini", messages=MSG, response_format={"type": "json_schema", "json_schema": {"name": "X", "strict": False, "schema": partial}}
+        model="gpt-4o-mini",
+        messages=MSG,
+        response_format={"type": "json_schema", "json_schema": {"name": "X", "strict": False, "schema": partial}},
     )
     assert json.loads(ok.choices[0].message.content) == {"a": "sandbox a", "b": 1}
 
 
 def test_json_schema_unsupported_mode_allows_json_object_fallback(sb: SandboxClient) -> None:
-    assert sb.control("openai", "POST", "/mode", json={"json_schema_supported": False})["json_schema_supported"] is False
+    assert (
+        sb.control("openai", "POST", "/mode", json={"json_schema_supported": False})["json_schema_supported"] is False
+    )
     client = make_client(sb)
     with pytest.raises(openai.BadRequestError, match="json_schema is not supported") as exc:
         client.chat.completions.parse(model="gpt-4o-mini", messages=MSG, response_format=Summary)
     assert exc.value.status_code == 400
-    fallback = client.chat.completions.create(model="gpt-4o-mini", messages=MSG + [{"role": "system", "content": "reply in json"}], response_format={"type": "json_object"})
+    fallback = client.chat.completions.create(
+        model="gpt-4o-mini",
+        messages=MSG + [{"role": "system", "content": "reply in json"}],
+        response_format={"type": "json_object"},
+    )
     assert json.loads(fallback.choices[0].message.content)
 
 
@@ -225,7 +264,9 @@ def test_injected_fault_uses_openai_error_shape(sb: SandboxClient) -> None:
 
 def test_streaming_with_usage(sb: SandboxClient) -> None:
     script(sb, {"content": "streamed answer"})
-    stream = make_client(sb).chat.completions.create(model="gpt-4o-mini", messages=MSG, stream=True, stream_options={"include_usage": True})
+    stream = make_client(sb).chat.completions.create(
+        model="gpt-4o-mini", messages=MSG, stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "streamed answer"

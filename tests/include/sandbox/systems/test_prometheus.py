@@ -39,7 +39,10 @@ def q(client: TestClient, query: str, t: float | str | None = NOON, **params: An
 
 def values(data: dict[str, Any]) -> dict[str, float]:
     """{"label=value,...": float} for a vector result."""
-    return {",".join(f"{k}={v}" for k, v in sorted(x["metric"].items()) if k != "__name__"): float(x["value"][1]) for x in data["result"]}
+    return {
+        ",".join(f"{k}={v}" for k, v in sorted(x["metric"].items()) if k != "__name__"): float(x["value"][1])
+        for x in data["result"]
+    }
 
 
 # -- envelope and time ----------------------------------------------------------------------------
@@ -62,7 +65,10 @@ def test_time_accepts_rfc3339_and_defaults_to_the_clock(client: TestClient) -> N
 
 def test_outage_at_evaluation_time(client: TestClient) -> None:
     during = NOON - 9 * 3600 + 300  # 03:05 UTC
-    assert values(q(client, 'up{job="api"}', during)) == {"env=prod,instance=api-0:8080,job=api": 1.0, "env=prod,instance=api-1:8080,job=api": 0.0}
+    assert values(q(client, 'up{job="api"}', during)) == {
+        "env=prod,instance=api-0:8080,job=api": 1.0,
+        "env=prod,instance=api-1:8080,job=api": 0.0,
+    }
     assert q(client, 'http_requests_total{instance="api-1:8080"}', during)["result"] == []  # stale while down
     assert len(q(client, 'http_requests_total{instance="api-1:8080"}')["result"]) == 6
 
@@ -91,7 +97,10 @@ def test_availability_over_a_day(client: TestClient) -> None:
 def test_request_rate_and_error_ratio(client: TestClient) -> None:
     rate = float(q(client, 'sum(rate(http_requests_total{job="api"}[5m]))')["result"][0]["value"][1])
     assert 20 < rate < 130  # 2 instances x 40 req/s with a daily swing of +-50 %
-    ratio = q(client, 'sum(rate(http_requests_total{job="api",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="api"}[5m]))')
+    ratio = q(
+        client,
+        'sum(rate(http_requests_total{job="api",code=~"5.."}[5m])) / sum(rate(http_requests_total{job="api"}[5m]))',
+    )
     assert ratio["result"][0]["metric"] == {}
     assert float(ratio["result"][0]["value"][1]) == pytest.approx(0.01, rel=1e-3)
     daily = values(q(client, "sum by (job) (increase(http_requests_total[1d]))"))
@@ -104,9 +113,16 @@ def test_histogram_quantiles(client: TestClient) -> None:
     p95 = q(client, 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{job="api"}[5m])))')
     value = float(p95["result"][0]["value"][1])
     assert 0.1 < value < 0.5
-    per_job = values(q(client, "histogram_quantile(0.5, sum by (le, job) (rate(http_request_duration_seconds_bucket[5m])))"))
+    per_job = values(
+        q(client, "histogram_quantile(0.5, sum by (le, job) (rate(http_request_duration_seconds_bucket[5m])))")
+    )
     assert per_job["job=api"] < per_job["job=web"] < per_job["job=worker"]
-    avg = values(q(client, 'sum(rate(http_request_duration_seconds_sum{job="api"}[5m])) / sum(rate(http_request_duration_seconds_count{job="api"}[5m]))'))
+    avg = values(
+        q(
+            client,
+            'sum(rate(http_request_duration_seconds_sum{job="api"}[5m])) / sum(rate(http_request_duration_seconds_count{job="api"}[5m]))',
+        )
+    )
     assert avg[""] == pytest.approx(0.08 * math.exp(0.18), rel=1e-6)
 
 
@@ -130,13 +146,23 @@ def test_operators_and_functions(client: TestClient) -> None:
 
 
 def test_query_range(client: TestClient) -> None:
-    r = client.get(f"{API}/query_range", params={"query": 'avg by (job) (avg_over_time(up{job="api"}[1d]))', "start": NOON - 7 * DAY, "end": NOON, "step": "1h"})
+    r = client.get(
+        f"{API}/query_range",
+        params={
+            "query": 'avg by (job) (avg_over_time(up{job="api"}[1d]))',
+            "start": NOON - 7 * DAY,
+            "end": NOON,
+            "step": "1h",
+        },
+    )
     data = r.json()["data"]
     assert data["resultType"] == "matrix"
     points = data["result"][0]["values"]
     assert len(points) == 169 and points[0][0] == NOON - 7 * DAY and points[-1][0] == NOON
     assert all(float(v) == pytest.approx(1 - 300 / DAY) for _, v in points)
-    scalar = client.get(f"{API}/query_range", params={"query": "1", "start": NOON, "end": NOON + 60, "step": 30}).json()["data"]
+    scalar = client.get(
+        f"{API}/query_range", params={"query": "1", "start": NOON, "end": NOON + 60, "step": 30}
+    ).json()["data"]
     assert scalar["result"] == [{"metric": {}, "values": [[NOON, "1"], [NOON + 30, "1"], [NOON + 60, "1"]]}]
 
 
@@ -148,7 +174,11 @@ def test_query_range(client: TestClient) -> None:
         ("query", {"query": "rate(up)"}, "expected type range vector"),
         ("query", {"query": ""}, "no expression found"),
         ("query", {"query": "up", "time": "yesterday"}, 'invalid parameter "time"'),
-        ("query_range", {"query": "up", "start": NOON, "end": NOON - 1, "step": 60}, "end timestamp must not be before start time"),
+        (
+            "query_range",
+            {"query": "up", "start": NOON, "end": NOON - 1, "step": 60},
+            "end timestamp must not be before start time",
+        ),
         ("query_range", {"query": "up", "start": NOON, "end": NOON + 86400 * 30, "step": 60}, "11,000 points"),
         ("query_range", {"query": "up", "start": NOON, "end": NOON + 60, "step": 0}, "zero or negative"),
         ("query_range", {"query": "up[5m]", "start": NOON, "end": NOON + 60, "step": 30}, "range vector"),
@@ -167,7 +197,9 @@ def test_limit_adds_a_warning(client: TestClient) -> None:
 
 
 def test_injected_fault_uses_the_error_envelope(client: TestClient) -> None:
-    client.post("/_sandbox/faults", json={"system": "prometheus", "path": "/query", "status": 503, "message": "query timed out"})
+    client.post(
+        "/_sandbox/faults", json={"system": "prometheus", "path": "/query", "status": 503, "message": "query timed out"}
+    )
     r = client.get(f"{API}/query", params={"query": "up"})
     assert r.status_code == 503 and r.json() == {"status": "error", "errorType": "timeout", "error": "query timed out"}
 
@@ -176,21 +208,44 @@ def test_injected_fault_uses_the_error_envelope(client: TestClient) -> None:
 def test_outage_control_down_and_gap(client: TestClient) -> None:
     r = client.post(f"{CONTROL}/outages", json={"job": "worker", "start": NOON - 3600, "end": NOON - 1800})
     assert r.status_code == 200 and r.json()["targets"] == ["worker-0:8080"]
-    assert values(q(client, 'avg_over_time(up{job="worker"}[2h])'))["env=prod,instance=worker-0:8080,job=worker"] == pytest.approx(0.75)
-    client.post(f"{CONTROL}/outages", json={"job": "web", "instance": "web-1:8080", "start": "2027-01-15T10:00:00Z", "end": "2027-01-15T11:00:00Z", "mode": "gap"})
+    assert values(q(client, 'avg_over_time(up{job="worker"}[2h])'))[
+        "env=prod,instance=worker-0:8080,job=worker"
+    ] == pytest.approx(0.75)
+    client.post(
+        f"{CONTROL}/outages",
+        json={
+            "job": "web",
+            "instance": "web-1:8080",
+            "start": "2027-01-15T10:00:00Z",
+            "end": "2027-01-15T11:00:00Z",
+            "mode": "gap",
+        },
+    )
     web1 = values(q(client, 'avg_over_time(up{instance="web-1:8080"}[2h])'))
     assert web1["env=prod,instance=web-1:8080,job=web"] == 1  # a removed target does not count as down
-    assert values(q(client, 'count_over_time(up{instance="web-1:8080"}[3h])'))["env=prod,instance=web-1:8080,job=web"] == 360 - 120
+    assert (
+        values(q(client, 'count_over_time(up{instance="web-1:8080"}[3h])'))["env=prod,instance=web-1:8080,job=web"]
+        == 360 - 120
+    )
     assert client.delete(f"{CONTROL}/outages", params={"builtin": "true"}).json()["cleared"] == 4
     assert values(q(client, 'avg by (job) (avg_over_time(up{job="api"}[1d]))'))["job=api"] == 1
 
 
 def test_series_control_gauge_counter_and_values(client: TestClient) -> None:
-    client.post(f"{CONTROL}/series", json={"metric": "up", "labels": {"job": "api", "instance": "api-0:8080", "env": "prod"}, "value": 0})
+    client.post(
+        f"{CONTROL}/series",
+        json={"metric": "up", "labels": {"job": "api", "instance": "api-0:8080", "env": "prod"}, "value": 0},
+    )
     assert values(q(client, 'up{job="api"}'))["env=prod,instance=api-0:8080,job=api"] == 0
-    client.post(f"{CONTROL}/series", json={"metric": "jobs_done_total", "labels": {"job": "batch", "instance": "b:1"}, "type": "counter", "rate": 2})
+    client.post(
+        f"{CONTROL}/series",
+        json={"metric": "jobs_done_total", "labels": {"job": "batch", "instance": "b:1"}, "type": "counter", "rate": 2},
+    )
     assert float(q(client, "sum(rate(jobs_done_total[5m]))")["result"][0]["value"][1]) == pytest.approx(2)
-    client.post(f"{CONTROL}/series", json={"metric": "queue_depth", "labels": {"job": "batch"}, "values": [[NOON - 600, 5], [NOON - 300, 9]]})
+    client.post(
+        f"{CONTROL}/series",
+        json={"metric": "queue_depth", "labels": {"job": "batch"}, "values": [[NOON - 600, 5], [NOON - 300, 9]]},
+    )
     assert q(client, "queue_depth")["result"][0]["value"][1] == "9"
     assert q(client, "max_over_time(queue_depth[1h])")["result"][0]["value"][1] == "9"
     assert q(client, "min_over_time(queue_depth[1h])")["result"][0]["value"][1] == "5"
@@ -207,7 +262,9 @@ def test_auth_control(client: TestClient) -> None:
     assert client.get(f"{API}/query", params={"query": "up"}).status_code == 401
     assert client.get(f"{API}/query", params={"query": "up"}, auth=("prom", "secret")).status_code == 200
     client.post(f"{CONTROL}/auth", json={"bearer": "tok"})
-    assert client.get(f"{API}/query", params={"query": "up"}, headers={"Authorization": "Bearer tok"}).status_code == 200
+    assert (
+        client.get(f"{API}/query", params={"query": "up"}, headers={"Authorization": "Bearer tok"}).status_code == 200
+    )
     client.post(f"{CONTROL}/auth", json={})
     assert client.get(f"{API}/query", params={"query": "up"}).status_code == 200
 
@@ -224,7 +281,15 @@ def test_metadata_endpoints(client: TestClient) -> None:
 # -- units -----------------------------------------------------------------------------------------
 def test_units() -> None:
     assert parse_duration("1h30m") == 5400 and parse_duration("500ms") == 0.5 and parse_duration("15") == 15
-    assert [format_value(v) for v in (1.0, 0.5, 1e-7, math.nan, math.inf, -math.inf, 1e22)] == ["1", "0.5", "0.0000001", "NaN", "+Inf", "-Inf", "10000000000000000000000"]
+    assert [format_value(v) for v in (1.0, 0.5, 1e-7, math.nan, math.inf, -math.inf, 1e22)] == [
+        "1",
+        "0.5",
+        "0.0000001",
+        "NaN",
+        "+Inf",
+        "-Inf",
+        "10000000000000000000000",
+    ]
     buckets = [(0.1, 50.0), (0.5, 90.0), (1.0, 100.0), (math.inf, 100.0)]
     assert bucket_quantile(0.5, buckets) == pytest.approx(0.1)
     assert bucket_quantile(0.95, buckets) == pytest.approx(0.75)
@@ -245,7 +310,12 @@ def test_real_server_post_form_query_range(server: SandboxServer) -> None:
     sb.reset()
     r = requests.post(
         sb.url("prometheus", "/api/v1/query_range"),
-        data={"query": 'sum(rate(http_requests_total{job="web"}[5m]))', "start": NOON - 7 * DAY, "end": NOON, "step": "5m"},
+        data={
+            "query": 'sum(rate(http_requests_total{job="web"}[5m]))',
+            "start": NOON - 7 * DAY,
+            "end": NOON,
+            "step": "5m",
+        },
         timeout=30,
     )
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -43,7 +43,9 @@ def test_bearer_and_basic_with_empty_password(client: TestClient) -> None:
     assert client.get(f"{API}/measures/component", params=params, auth=(TOKEN, "")).status_code == 200
 
 
-@pytest.mark.parametrize("kw", [{}, {"headers": {"Authorization": "Bearer nope"}}, {"auth": (TOKEN, "password")}, {"auth": ("nope", "")}])
+@pytest.mark.parametrize(
+    "kw", [{}, {"headers": {"Authorization": "Bearer nope"}}, {"auth": (TOKEN, "password")}, {"auth": ("nope", "")}]
+)
 def test_bad_auth_is_401_with_empty_body(client: TestClient, kw: dict[str, Any]) -> None:
     r = client.get(f"{API}/measures/component", params={"component": "acme_api", "metricKeys": "ncloc"}, **kw)
     assert r.status_code == 401 and r.content == b""
@@ -78,7 +80,13 @@ def test_missing_values_are_omitted_and_best_value_flags(client: TestClient) -> 
 
 
 def test_new_code_metrics_use_period_and_additional_fields(client: TestClient) -> None:
-    body = get(client, "/measures/component", component="acme_web", metricKeys="new_coverage,coverage", additionalFields="metrics,period")
+    body = get(
+        client,
+        "/measures/component",
+        component="acme_web",
+        metricKeys="new_coverage,coverage",
+        additionalFields="metrics,period",
+    )
     new = next(m for m in body["component"]["measures"] if m["metric"] == "new_coverage")
     assert "value" not in new and new["period"]["value"] == "61.4" and new["period"]["bestValue"] is False
     assert {m["key"]: m["type"] for m in body["metrics"]} == {"new_coverage": "PERCENT", "coverage": "PERCENT"}
@@ -88,9 +96,17 @@ def test_new_code_metrics_use_period_and_additional_fields(client: TestClient) -
 def test_branch_and_pull_request(client: TestClient) -> None:
     assert measures(client, "acme_api", "coverage", branch="develop")["coverage"] == "80.1"
     assert measures(client, "acme_api", "new_coverage", pullRequest="42")["new_coverage"] == "86.1"
-    r = client.get(f"{API}/measures/component", params={"component": "acme_api", "metricKeys": "coverage", "branch": "nope"}, headers=BEARER)
+    r = client.get(
+        f"{API}/measures/component",
+        params={"component": "acme_api", "metricKeys": "coverage", "branch": "nope"},
+        headers=BEARER,
+    )
     assert r.status_code == 404
-    r = client.get(f"{API}/measures/component", params={"component": "acme_api", "metricKeys": "coverage", "branch": "develop", "pullRequest": "42"}, headers=BEARER)
+    r = client.get(
+        f"{API}/measures/component",
+        params={"component": "acme_api", "metricKeys": "coverage", "branch": "develop", "pullRequest": "42"},
+        headers=BEARER,
+    )
     assert r.status_code == 400
 
 
@@ -119,21 +135,33 @@ def test_search_history_paging_and_order(client: TestClient) -> None:
     assert "value" not in first["measures"][0]["history"][0]  # early analyses had no coverage
     everything: list[dict[str, Any]] = []
     for p in (1, 2, 3):
-        everything += get(client, "/measures/search_history", component="acme_api", metrics="coverage", ps=10, p=p)["measures"][0]["history"]
+        everything += get(client, "/measures/search_history", component="acme_api", metrics="coverage", ps=10, p=p)[
+            "measures"
+        ][0]["history"]
     assert everything[-1]["value"] == "82.6"
-    assert datetime.strptime(everything[-1]["date"], "%Y-%m-%dT%H:%M:%S%z") > datetime.now(timezone.utc) - timedelta(days=10)
+    assert datetime.strptime(everything[-1]["date"], "%Y-%m-%dT%H:%M:%S%z") > datetime.now(UTC) - timedelta(
+        days=10
+    )
 
 
 def test_search_history_date_window_and_errors(client: TestClient) -> None:
-    now = datetime.fromtimestamp(client.get("/_sandbox/clock").json()["now"], timezone.utc)
+    now = datetime.fromtimestamp(client.get("/_sandbox/clock").json()["now"], UTC)
     since = (now - timedelta(days=30)).strftime("%Y-%m-%d")
     recent = get(client, "/measures/search_history", component="acme_web", metrics="bugs", **{"from": since})
     assert 8 <= recent["paging"]["total"] <= 12
-    r = client.get(f"{API}/measures/search_history", params={"component": "acme_web", "metricKeys": "bugs"}, headers=BEARER)
+    r = client.get(
+        f"{API}/measures/search_history", params={"component": "acme_web", "metricKeys": "bugs"}, headers=BEARER
+    )
     assert r.status_code == 400 and "'metrics'" in r.json()["errors"][0]["msg"]
-    r = client.get(f"{API}/measures/search_history", params={"component": "acme_web", "metrics": "bugs,nope"}, headers=BEARER)
+    r = client.get(
+        f"{API}/measures/search_history", params={"component": "acme_web", "metrics": "bugs,nope"}, headers=BEARER
+    )
     assert r.status_code == 404 and "nope" in r.json()["errors"][0]["msg"]
-    r = client.get(f"{API}/measures/search_history", params={"component": "acme_web", "metrics": "bugs", "ps": 5000}, headers=BEARER)
+    r = client.get(
+        f"{API}/measures/search_history",
+        params={"component": "acme_web", "metrics": "bugs", "ps": 5000},
+        headers=BEARER,
+    )
     assert r.status_code == 400
 
 
@@ -146,10 +174,18 @@ def test_quality_gate_status(client: TestClient) -> None:
     failing = {c["metricKey"] for c in bad["conditions"] if c["status"] == "ERROR"}
     assert "new_coverage" in failing
     cond = next(c for c in bad["conditions"] if c["metricKey"] == "new_coverage")
-    assert cond == {"status": "ERROR", "metricKey": "new_coverage", "comparator": "LT", "errorThreshold": "80", "actualValue": "61.4"}
+    assert cond == {
+        "status": "ERROR",
+        "metricKey": "new_coverage",
+        "comparator": "LT",
+        "errorThreshold": "80",
+        "actualValue": "61.4",
+    }
     assert get(client, "/qualitygates/project_status", projectKey="acme_infra")["projectStatus"]["status"] == "NONE"
     assert client.get(f"{API}/qualitygates/project_status", headers=BEARER).status_code == 400
-    assert client.get(f"{API}/qualitygates/project_status", params={"projectKey": "x"}, headers=BEARER).status_code == 404
+    assert (
+        client.get(f"{API}/qualitygates/project_status", params={"projectKey": "x"}, headers=BEARER).status_code == 404
+    )
     analysis = get(client, "/project_analyses/search", project="acme_api", ps=1)["analyses"][0]["key"]
     assert get(client, "/qualitygates/project_status", analysisId=analysis)["projectStatus"]["status"] == "OK"
 
@@ -166,16 +202,29 @@ def test_projects_search_paging_and_permissions(client: TestClient) -> None:
     reader = {"Authorization": "Bearer squ_reader"}
     r = client.get(f"{API}/projects/search", headers=reader)
     assert r.status_code == 403 and r.json() == {"errors": [{"msg": "Insufficient privileges"}]}
-    assert client.get(f"{API}/components/search", params={"qualifiers": "TRK"}, headers=reader).json()["paging"]["total"] == 3
+    assert (
+        client.get(f"{API}/components/search", params={"qualifiers": "TRK"}, headers=reader).json()["paging"]["total"]
+        == 3
+    )
 
 
 # -- controls -------------------------------------------------------------------------------------
 def test_set_measure_moves_the_gate_and_derives_ratings(client: TestClient) -> None:
-    r = client.post(f"{CONTROL}/projects/acme_api/measures", json={"measures": {"new_coverage": 55, "sqale_index": 900000}, "analysis": True})
+    r = client.post(
+        f"{CONTROL}/projects/acme_api/measures",
+        json={"measures": {"new_coverage": 55, "sqale_index": 900000}, "analysis": True},
+    )
     assert r.status_code == 200 and r.json()["gate"] == "ERROR"
-    values = measures(client, "acme_api", "new_coverage,alert_status,sqale_rating,sqale_debt_ratio,software_quality_maintainability_rating")
+    values = measures(
+        client,
+        "acme_api",
+        "new_coverage,alert_status,sqale_rating,sqale_debt_ratio,software_quality_maintainability_rating",
+    )
     assert values["new_coverage"] == "55.0" and values["alert_status"] == "ERROR"
-    assert values["sqale_debt_ratio"] == "62.2" and values["sqale_rating"] == "5.0" == values["software_quality_maintainability_rating"]
+    assert (
+        values["sqale_debt_ratio"] == "62.2"
+        and values["sqale_rating"] == "5.0" == values["software_quality_maintainability_rating"]
+    )
     history = get(client, "/measures/search_history", component="acme_api", metrics="sqale_index", ps=100)
     assert history["paging"]["total"] == 31 and history["measures"][0]["history"][-1]["value"] == "900000"
     client.post(f"{CONTROL}/projects/acme_api/measures", json={"measures": {"coverage": None}})
@@ -183,7 +232,9 @@ def test_set_measure_moves_the_gate_and_derives_ratings(client: TestClient) -> N
 
 
 def test_add_project_and_gate_control(client: TestClient) -> None:
-    client.post(f"{CONTROL}/projects", json={"key": "acme_new", "name": "acme/new", "measures": {"ncloc": 10, "bugs": 0}})
+    client.post(
+        f"{CONTROL}/projects", json={"key": "acme_new", "name": "acme/new", "measures": {"ncloc": 10, "bugs": 0}}
+    )
     assert measures(client, "acme_new", "ncloc,bugs") == {"ncloc": "10", "bugs": "0"}
     client.post(f"{CONTROL}/projects/acme_api/gate", json={"conditions": [["bugs", "GT", "0"]]})
     status = get(client, "/qualitygates/project_status", projectKey="acme_api")["projectStatus"]
@@ -192,14 +243,31 @@ def test_add_project_and_gate_control(client: TestClient) -> None:
 
 
 def test_injected_fault_uses_sonar_error_shape(client: TestClient) -> None:
-    client.post("/_sandbox/faults", json={"system": "sonarqube", "path": "/measures/", "status": 503, "message": "Service Unavailable", "retry_after": 5})
+    client.post(
+        "/_sandbox/faults",
+        json={
+            "system": "sonarqube",
+            "path": "/measures/",
+            "status": 503,
+            "message": "Service Unavailable",
+            "retry_after": 5,
+        },
+    )
     r = client.get(f"{API}/measures/component", params={"component": "acme_api", "metricKeys": "ncloc"}, headers=BEARER)
-    assert r.status_code == 503 and r.json() == {"errors": [{"msg": "Service Unavailable"}]} and r.headers["retry-after"] == "5"
+    assert (
+        r.status_code == 503
+        and r.json() == {"errors": [{"msg": "Service Unavailable"}]}
+        and r.headers["retry-after"] == "5"
+    )
 
 
 def test_units() -> None:
     assert [debt_rating(x) for x in (0.0, 5.0, 5.1, 10.0, 20.0, 50.0, 50.1)] == [1.0, 1.0, 2.0, 2.0, 3.0, 4.0, 5.0]
-    assert format_measure("coverage", 80) == "80.0" and format_measure("ncloc", 12.0) == "12" and format_measure("sqale_rating", 2) == "2.0"
+    assert (
+        format_measure("coverage", 80) == "80.0"
+        and format_measure("ncloc", 12.0) == "12"
+        and format_measure("sqale_rating", 2) == "2.0"
+    )
 
 
 # -- over a real port -----------------------------------------------------------------------------
@@ -216,7 +284,24 @@ def test_real_server_with_requests_basic_auth(server: SandboxServer) -> None:
     s.auth = (TOKEN, "")
     r = s.get(sb.url("sonarqube", "/api/qualitygates/project_status"), params={"projectKey": "acme_web"}, timeout=10)
     assert r.status_code == 200 and r.json()["projectStatus"]["status"] == "ERROR"
-    sb.control("sonarqube", "POST", "/projects/acme_web/measures", json={"measures": {
-        "new_coverage": 90, "new_reliability_rating": 1, "new_security_rating": 1, "new_duplicated_lines_density": 0, "new_security_hotspots_reviewed": 100}})
-    assert s.get(sb.url("sonarqube", "/api/qualitygates/project_status"), params={"projectKey": "acme_web"}, timeout=10).json()["projectStatus"]["status"] == "OK"
+    sb.control(
+        "sonarqube",
+        "POST",
+        "/projects/acme_web/measures",
+        json={
+            "measures": {
+                "new_coverage": 90,
+                "new_reliability_rating": 1,
+                "new_security_rating": 1,
+                "new_duplicated_lines_density": 0,
+                "new_security_hotspots_reviewed": 100,
+            }
+        },
+    )
+    assert (
+        s.get(
+            sb.url("sonarqube", "/api/qualitygates/project_status"), params={"projectKey": "acme_web"}, timeout=10
+        ).json()["projectStatus"]["status"]
+        == "OK"
+    )
     assert sb.requests(system="sonarqube")[0]["headers"]["authorization"].startswith("Basic ")

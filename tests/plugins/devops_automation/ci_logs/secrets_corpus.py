@@ -24,9 +24,9 @@ def rand(alphabet: str, n: int) -> str:
     # guarantee mixed classes (a realistic token) without quotes, backslashes or spaces
     while True:
         s = "".join(_rng.choice(alphabet) for _ in range(n))
-        if sum(any(c in cls for c in s) for cls in (string.ascii_lowercase, string.ascii_uppercase, string.digits)) >= min(
-            2, len({c for c in alphabet if c.isalpha()}) and 2
-        ):
+        if sum(
+            any(c in cls for c in s) for cls in (string.ascii_lowercase, string.ascii_uppercase, string.digits)
+        ) >= min(2, len({c for c in alphabet if c.isalpha()}) and 2):
             return s
 
 
@@ -41,7 +41,13 @@ def jwt() -> str:
     def seg(obj: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
 
-    return seg({"alg": "HS256", "typ": "JWT"}) + "." + seg({"sub": rand(ALNUM, 10), "iat": 1700000000, "role": "deployer"}) + "." + rand(URLSAFE, 43)
+    return (
+        seg({"alg": "HS256", "typ": "JWT"})
+        + "."
+        + seg({"sub": rand(ALNUM, 10), "iat": 1700000000, "role": "deployer"})
+        + "."
+        + rand(URLSAFE, 43)
+    )
 
 
 _rsa, _rsa_body = pem("RSA " + "PRIVATE KEY")
@@ -59,7 +65,9 @@ GLPAT = "gl" + "pat-" + rand(ALNUM + "-_", 20)
 GLRT = "gl" + "rt-" + rand(ALNUM, 24)
 XOXB = "xo" + "xb-" + "-".join(rand(string.digits, n) for n in (12, 13)) + "-" + rand(ALNUM, 24)
 XOXP = "xo" + "xp-" + "-".join(rand(string.digits, n) for n in (12, 12, 13)) + "-" + rand("abcdef" + string.digits, 32)
-SLACK_HOOK = "https://hooks." + "slack.com/services/T" + rand(UPPER_NUM, 8) + "/B" + rand(UPPER_NUM, 10) + "/" + rand(ALNUM, 24)
+SLACK_HOOK = (
+    "https://hooks." + "slack.com/services/T" + rand(UPPER_NUM, 8) + "/B" + rand(UPPER_NUM, 10) + "/" + rand(ALNUM, 24)
+)
 OPENAI_PROJ = "sk" + "-proj-" + rand(ALNUM + "-_", 64)
 OPENAI_OLD = "sk" + "-" + rand(ALNUM, 48)
 ANTHROPIC = "sk" + "-ant-api03-" + rand(ALNUM + "-_", 80)
@@ -170,14 +178,16 @@ LOOKALIKES: list[str] = [
     "\tat com.example.auth.TokenService.refresh(TokenService.java:42)",
     "java.lang.IllegalStateException: token expired",
     "private key file: /etc/ssl/private/server.key",
-    '"integrity": "sha512-' + "Aa0Bb1Cc2Dd3Ee4Ff5Gg6Hh7Ii8Jj9KkLlMmNnOoPpQqRrSsTtUuVvWwXxYyZz0123456789" + 'AbCdEf+/gh=="',
+    '"integrity": "sha512-'
+     "Aa0Bb1Cc2Dd3Ee4Ff5Gg6Hh7Ii8Jj9KkLlMmNnOoPpQqRrSsTtUuVvWwXxYyZz0123456789"
+     'AbCdEf+/gh=="',
     "Downloaded from central: https://repo.maven.apache.org/maven2/org/ow2/asm/asm/9.2/asm-9.2.jar (122 kB at 1.2 MB/s)",
     "ssh://git@github.com:22/acme/app.git",
     "mailto:dev@example.com",
     "http://localhost:8080/health",
     "Tests run: 12, Failures: 0, Errors: 0, Skipped: 0, Time elapsed: 1.234 s",
     "export PATH=/usr/local/bin:$PATH",
-    "[WARNING] The requested profile \"secret-scan\" could not be activated because it does not exist.",
+    '[WARNING] The requested profile "secret-scan" could not be activated because it does not exist.',
     "docker login -u ci -p $CI_REGISTRY_PASSWORD $CI_REGISTRY",
     "docker run -p 8080:80 nginx:1.25",
     "mysql -u root -p app",

@@ -31,10 +31,33 @@ CASES: dict[str, tuple[bytes, str, bool]] = {
         "compile_error",
         False,
     ),
-    "gcc": (job("src/main.c:12:5: error: 'foo' undeclared (first use in this function)", "make: *** [Makefile:4: main.o] Error 1"), "compile_error", False),
-    "rustc": (job("error[E0425]: cannot find value `total` in this scope", "  --> src/lib.rs:10:9", "error: could not compile `cart` (lib) due to 1 previous error"), "compile_error", False),
-    "go": (job("# example.com/cart", "./cart.go:12:2: undefined: Discount", "FAIL\texample.com/cart [build failed]"), "compile_error", False),
-    "tsc": (job("src/cart.ts(12,5): error TS2304: Cannot find name 'discount'.", "npm ERR! code ELIFECYCLE"), "compile_error", False),
+    "gcc": (
+        job(
+            "src/main.c:12:5: error: 'foo' undeclared (first use in this function)",
+            "make: *** [Makefile:4: main.o] Error 1",
+        ),
+        "compile_error",
+        False,
+    ),
+    "rustc": (
+        job(
+            "error[E0425]: cannot find value `total` in this scope",
+            "  --> src/lib.rs:10:9",
+            "error: could not compile `cart` (lib) due to 1 previous error",
+        ),
+        "compile_error",
+        False,
+    ),
+    "go": (
+        job("# example.com/cart", "./cart.go:12:2: undefined: Discount", "FAIL\texample.com/cart [build failed]"),
+        "compile_error",
+        False,
+    ),
+    "tsc": (
+        job("src/cart.ts(12,5): error TS2304: Cannot find name 'discount'.", "npm ERR! code ELIFECYCLE"),
+        "compile_error",
+        False,
+    ),
     "pytest": (
         job(
             "tests/test_cart.py::test_discount FAILED",
@@ -55,31 +78,54 @@ CASES: dict[str, tuple[bytes, str, bool]] = {
         "test_failure",
         False,
     ),
-    "go test": (job("--- FAIL: TestDiscount (0.00s)", "    cart_test.go:14: got 100, want 90", "FAIL\texample.com/cart\t0.012s"), "test_failure", False),
+    "go test": (
+        job(
+            "--- FAIL: TestDiscount (0.00s)", "    cart_test.go:14: got 100, want 90", "FAIL\texample.com/cart\t0.012s"
+        ),
+        "test_failure",
+        False,
+    ),
     "npm resolve": (
         job(
             "npm ERR! code ERESOLVE",
             "npm ERR! ERESOLVE unable to resolve dependency tree",
             "npm ERR! Could not resolve dependency:",
-            "npm ERR! peer react@\"^17.0.0\" from react-dom@17.0.2",
+            'npm ERR! peer react@"^17.0.0" from react-dom@17.0.2',
         ),
         "dependency",
         False,
     ),
     "pip": (
-        job("ERROR: Could not find a version that satisfies the requirement numpy==9.9.9 (from versions: 1.26.4)", "ERROR: No matching distribution found for numpy==9.9.9"),
+        job(
+            "ERROR: Could not find a version that satisfies the requirement numpy==9.9.9 (from versions: 1.26.4)",
+            "ERROR: No matching distribution found for numpy==9.9.9",
+        ),
         "dependency",
         False,
     ),
     "maven dependency": (
-        job("[ERROR] Failed to execute goal on project app: Could not resolve dependencies for project acme:app:jar:1.0: Could not find artifact acme:lib:jar:2.0 in central"),
+        job(
+            "[ERROR] Failed to execute goal on project app: Could not resolve dependencies for project acme:app:jar:1.0: Could not find artifact acme:lib:jar:2.0 in central"
+        ),
         "dependency",
         False,
     ),
-    "disk": (job("java.io.IOException: No space left on device", "\tat java.io.FileOutputStream.writeBytes(Native Method)"), "infrastructure", True),
+    "disk": (
+        job("java.io.IOException: No space left on device", "\tat java.io.FileOutputStream.writeBytes(Native Method)"),
+        "infrastructure",
+        True,
+    ),
     "oom": (job("Killed", "ERROR: Job failed: exit code 137"), "infrastructure", False),
-    "node oom": (job("FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"), "infrastructure", False),
-    "dns": (job("fatal: unable to access 'https://github.com/acme/app.git/': Could not resolve host: github.com"), "infrastructure", True),
+    "node oom": (
+        job("FATAL ERROR: Reached heap limit Allocation failed - JavaScript heap out of memory"),
+        "infrastructure",
+        False,
+    ),
+    "dns": (
+        job("fatal: unable to access 'https://github.com/acme/app.git/': Could not resolve host: github.com"),
+        "infrastructure",
+        True,
+    ),
     "registry 503": (
         job("npm ERR! code E503", "npm ERR! 503 Service Unavailable - GET https://registry.npmjs.org/react"),
         "infrastructure",
@@ -90,19 +136,53 @@ CASES: dict[str, tuple[bytes, str, bool]] = {
         "infrastructure",
         True,
     ),
-    "timeout": (job("Running integration tests...", tail=("ERROR: Job failed: execution took longer than 1h0m0s seconds",)), "timeout", False),
-    "github timeout": (job("##[error]The job running on runner GitHub Actions 2 has exceeded the maximum execution time of 360 minutes."), "timeout", False),
+    "timeout": (
+        job("Running integration tests...", tail=("ERROR: Job failed: execution took longer than 1h0m0s seconds",)),
+        "timeout",
+        False,
+    ),
+    "github timeout": (
+        job(
+            "##[error]The job running on runner GitHub Actions 2 has exceeded the maximum execution time of 360 minutes."
+        ),
+        "timeout",
+        False,
+    ),
     "eslint": (
-        job("/builds/app/src/cart.js", "  12:5  error  'x' is assigned a value but never used  no-unused-vars", "\u2716 1 problem (1 error, 0 warnings)"),
+        job(
+            "/builds/app/src/cart.js",
+            "  12:5  error  'x' is assigned a value but never used  no-unused-vars",
+            "\u2716 1 problem (1 error, 0 warnings)",
+        ),
         "lint",
         False,
     ),
-    "black": (job("would reformat src/cart.py", "Oh no! \U0001f4a5 \U0001f494 \U0001f4a5", "1 file would be reformatted, 12 files would be left unchanged."), "lint", False),
-    "permission": (job("git@github.com: Permission denied (publickey).", "fatal: Could not read from remote repository."), "permission", False),
-    "docker 403": (job("denied: requested access to the resource is denied", "Error: Process completed with exit code 1."), "permission", False),
+    "black": (
+        job(
+            "would reformat src/cart.py",
+            "Oh no! \U0001f4a5 \U0001f494 \U0001f4a5",
+            "1 file would be reformatted, 12 files would be left unchanged.",
+        ),
+        "lint",
+        False,
+    ),
+    "permission": (
+        job("git@github.com: Permission denied (publickey).", "fatal: Could not read from remote repository."),
+        "permission",
+        False,
+    ),
+    "docker 403": (
+        job("denied: requested access to the resource is denied", "Error: Process completed with exit code 1."),
+        "permission",
+        False,
+    ),
     "configuration": (job("/bin/sh: 1: gradle: command not found"), "configuration", False),
     "yaml": (job("Error: yaml: line 12: mapping values are not allowed in this context"), "configuration", False),
-    "unknown": (job("Build step 'Execute shell' marked build as failure", tail=("Finished: FAILURE",)), "unknown", False),
+    "unknown": (
+        job("Build step 'Execute shell' marked build as failure", tail=("Finished: FAILURE",)),
+        "unknown",
+        False,
+    ),
 }
 
 

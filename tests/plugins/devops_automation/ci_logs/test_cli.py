@@ -17,7 +17,12 @@ from devops_automation.ci_logs.models import format_ranges
 REPO = Path(__file__).resolve().parents[4]
 LOG = "\n".join(
     [f"[INFO] step {i}" for i in range(100)]
-    + ["[ERROR] /src/app/Cart.java:[42,17] cannot find symbol", "[INFO] BUILD FAILURE", "GITHUB_TOKEN=gh" + "p_" + "A1b2C3d4" * 4 + "Zz9x", "Finished: FAILURE"]
+    + [
+        "[ERROR] /src/app/Cart.java:[42,17] cannot find symbol",
+        "[INFO] BUILD FAILURE",
+        "GITHUB_TOKEN=gh" + "p_" + "A1b2C3d4" * 4 + "Zz9x",
+        "Finished: FAILURE",
+    ]
 )
 
 
@@ -50,7 +55,9 @@ def test_text_is_default_and_redacted(log_file: Path, capsys: pytest.CaptureFixt
     assert "[REDACTED:" in out
 
 
-def test_json_has_excerpt_and_classification(log_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_has_excerpt_and_classification(
+    log_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     passed = tmp_path / "pass.log"
     passed.write_text("\n".join(f"[INFO] step {i}" for i in range(100)) + "\n[INFO] BUILD SUCCESS\n")
     assert main([str(log_file), "--passed", str(passed), "--budget", "500", "--json"]) == 0
@@ -71,7 +78,12 @@ def test_subprocess_with_stdin(log_file: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(REPO / "plugins"))
     proc = subprocess.run(
         [sys.executable, "-m", "devops_automation.ci_logs", "-", "--lines", "--budget", "300"],
-        input=LOG.encode(), capture_output=True, env=env, cwd=REPO, timeout=60, check=True,
+        input=LOG.encode(),
+        capture_output=True,
+        env=env,
+        cwd=REPO,
+        timeout=60,
+        check=True,
     )
     rows = proc.stdout.decode().split()
     assert rows

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from devops_automation.ci_logs.excerpt import ExcerptConfig, excerpt, tail_excerpt
-from devops_automation.ci_logs.normalize import LINE_BREAKS, clean_line, iter_line_batches, norm_key, read_text, template_key
+from devops_automation.ci_logs.normalize import (
+    LINE_BREAKS,
+    clean_line,
+    iter_line_batches,
+    norm_key,
+    read_text,
+    template_key,
+)
 from devops_automation.ci_logs.signals import FAMILIES, is_candidate, score_line
 
 DATASET = Path(__file__).resolve().parents[4] / ".." / "shared" / "datasets" / "ci-breakages" / "cases"
@@ -144,8 +151,16 @@ def gitlab_log() -> bytes:
         emit(f"\x1b[0Ksection_end:17145649{t:02d}:{name}\r\x1b[0K")
 
     emit("\x1b[0KRunning with gitlab-runner 17.0.0 (abcdef12)\x1b[0;m")
-    section("prepare_executor", "Preparing the \"docker\" executor", ["Using docker image node:20", "WARNING: could not find cache, error ignored"])
-    section("get_sources", "Getting source from Git repository", ["Fetching changes with git depth set to 20...", "Checking out 1a2b3c4d as detached HEAD"])
+    section(
+        "prepare_executor",
+        'Preparing the "docker" executor',
+        ["Using docker image node:20", "WARNING: could not find cache, error ignored"],
+    )
+    section(
+        "get_sources",
+        "Getting source from Git repository",
+        ["Fetching changes with git depth set to 20...", "Checking out 1a2b3c4d as detached HEAD"],
+    )
     body = [f"$ npm test -- --shard {i}" if i == 0 else f"  PASS src/module{i}.test.js ({i}.1 s)" for i in range(60)]
     body += [
         "  FAIL src/cart.test.js",
@@ -157,8 +172,12 @@ def gitlab_log() -> bytes:
         "npm ERR! code ELIFECYCLE",
         "npm ERR! Test failed.  See above for more details.",
     ]
-    section("step_script", "Executing \"step_script\" stage of the job script", body)
-    section("upload_artifacts_on_failure", "Uploading artifacts for failed job", ["Uploading artifacts...", "WARNING: coverage/: no matching files", "ERROR: No files to upload"])
+    section("step_script", 'Executing "step_script" stage of the job script', body)
+    section(
+        "upload_artifacts_on_failure",
+        "Uploading artifacts for failed job",
+        ["Uploading artifacts...", "WARNING: coverage/: no matching files", "ERROR: No files to upload"],
+    )
     section("cleanup_file_variables", "Cleaning up project directory and file based variables", [])
     emit("\x1b[31;1mERROR: Job failed: exit code 1\x1b[0;m")
     return "".join(out).encode()
@@ -171,7 +190,13 @@ def test_gitlab_sections_timestamps_and_numbering() -> None:
     assert ex.prefix_mode == "gitlab"
     assert ex.total_lines == len(original)
     names = [s.name for s in ex.sections]
-    assert names == ["prepare_executor", "get_sources", "step_script", "upload_artifacts_on_failure", "cleanup_file_variables"]
+    assert names == [
+        "prepare_executor",
+        "get_sources",
+        "step_script",
+        "upload_artifacts_on_failure",
+        "cleanup_file_variables",
+    ]
     assert ex.failing_section == "step_script"
     by_name = {s.name: s for s in ex.sections}
     assert by_name["prepare_executor"].boilerplate
@@ -190,7 +215,13 @@ def test_gitlab_sections_timestamps_and_numbering() -> None:
 def github_log() -> bytes:
     ts = "2024-05-01T12:00:00.1234567Z "
     rows = ["Current runner version: '2.316.0'", "##[group]Operating System", "Ubuntu", "##[endgroup]"]
-    rows += ["##[group]Run actions/checkout@v4", "with:", "  repository: acme/app", "##[endgroup]", "Syncing repository: acme/app"]
+    rows += [
+        "##[group]Run actions/checkout@v4",
+        "with:",
+        "  repository: acme/app",
+        "##[endgroup]",
+        "Syncing repository: acme/app",
+    ]
     rows += ["##[group]Run ./gradlew build", "./gradlew build", "shell: /usr/bin/bash -e {0}", "##[endgroup]"]
     rows += [f"> Task :app:compileJava{i}" for i in range(40)]
     rows += [
@@ -238,10 +269,12 @@ def test_gh_cli_format_steps() -> None:
     """``gh run view --log``: job<TAB>step<TAB>timestamp text; the step column makes the sections."""
     rows = [("build", "Set up job", "Current runner version"), ("build", "Run make", "make all")]
     rows += [("build", "Run make", f"cc -c file{i}.c") for i in range(30)]
-    rows += [("build", "Run make", "src/main.c:12:5: error: 'foo' undeclared (first use in this function)"),
-             ("build", "Run make", "make: *** [Makefile:4: main.o] Error 1"),
-             ("build", "Run make", "##[error]Process completed with exit code 2."),
-             ("build", "Complete job", "Cleaning up orphan processes")]
+    rows += [
+        ("build", "Run make", "src/main.c:12:5: error: 'foo' undeclared (first use in this function)"),
+        ("build", "Run make", "make: *** [Makefile:4: main.o] Error 1"),
+        ("build", "Run make", "##[error]Process completed with exit code 2."),
+        ("build", "Complete job", "Cleaning up orphan processes"),
+    ]
     data = "".join(f"{job}\t{step}\t2024-05-01T12:00:00.1234567Z {text}\n" for job, step, text in rows).encode()
     ex = excerpt(data, budget=800)
     assert ex.prefix_mode == "gh_cli"
@@ -254,7 +287,11 @@ def test_gh_cli_format_steps() -> None:
 
 # ---- signals, repetition, passing log -------------------------------------------------------------
 def test_repeated_errors_are_collapsed() -> None:
-    rows = ["start"] + [f"ERROR: upload of chunk {i} failed: connection reset by peer" for i in range(500)] + ["Finished: FAILURE"]
+    rows = (
+        ["start"]
+        + [f"ERROR: upload of chunk {i} failed: connection reset by peer" for i in range(500)]
+        + ["Finished: FAILURE"]
+    )
     ex = excerpt("\n".join(rows).encode(), budget=4000)
     assert ex.chars < 1500
     first = ex.line_text[2]
@@ -427,9 +464,14 @@ BURIED = {
     "pytest": ["FAILED tests/test_cart.py::test_discount - AssertionError: assert 100 == 90"],
     "cargo": ["error[E0308]: mismatched types", "  --> src/main.rs:4:18"],
     "go": ["--- FAIL: TestCart (0.00s)", "    cart_test.go:12: got 100, want 90"],
-    "gradle": ["> Task :app:compileKotlin FAILED", "e: file:///builds/app/src/main/kotlin/App.kt:12:5 Unresolved reference: discount"],
-    "docker": ["ERROR: failed to solve: process \"/bin/sh -c npm ci\" did not complete successfully: exit code: 1"],
-    "dotnet": ["/src/App/Cart.cs(12,17): error CS0103: The name 'discount' does not exist in the current context [/src/App/App.csproj]"],
+    "gradle": [
+        "> Task :app:compileKotlin FAILED",
+        "e: file:///builds/app/src/main/kotlin/App.kt:12:5 Unresolved reference: discount",
+    ],
+    "docker": ['ERROR: failed to solve: process "/bin/sh -c npm ci" did not complete successfully: exit code: 1'],
+    "dotnet": [
+        "/src/App/Cart.cs(12,17): error CS0103: The name 'discount' does not exist in the current context [/src/App/App.csproj]"
+    ],
     "oom": ["Killed"],
 }
 
@@ -443,4 +485,3 @@ def test_buried_first_error_is_found(name: str) -> None:
     ex = excerpt("\n".join(rows).encode(), budget=2000)
     first = len(before) + 1
     assert first in ex.lines, ex.text
-

@@ -34,8 +34,19 @@ def test_every_planted_secret_removed_in_one_document() -> None:
 
 def test_kinds_are_reported() -> None:
     kinds = {k for _, text, _ in PLANTED for k in redact(text).counts}
-    for expected in ("private_key", "aws_access_key", "github_token", "gitlab_token", "slack_token", "openai_key", "jwt", "authorization",
-                     "url_password", "secret", "high_entropy"):
+    for expected in (
+        "private_key",
+        "aws_access_key",
+        "github_token",
+        "gitlab_token",
+        "slack_token",
+        "openai_key",
+        "jwt",
+        "authorization",
+        "url_password",
+        "secret",
+        "high_entropy",
+    ):
         assert expected in kinds
 
 
@@ -47,7 +58,10 @@ def test_lookalike_survives(text: str) -> None:
 def test_header_and_scheme_are_kept() -> None:
     out = redact("> Authorization: Bearer abcdefghijklmnopqrstuvwxyz0123456789").text
     assert out == "> Authorization: Bearer [REDACTED:authorization]"
-    assert redact("https://deploy:pa55w0rdXYZ@git.example.com/x.git").text == "https://deploy:[REDACTED:url_password]@git.example.com/x.git"
+    assert (
+        redact("https://deploy:pa55w0rdXYZ@git.example.com/x.git").text
+        == "https://deploy:[REDACTED:url_password]@git.example.com/x.git"
+    )
 
 
 def test_redaction_is_idempotent() -> None:

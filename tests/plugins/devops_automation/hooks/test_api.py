@@ -18,7 +18,13 @@ def hook(sandbox, monkeypatch):
     """A DevLakeHook on the sandbox whose retry waits are recorded instead of slept."""
     monkeypatch.setenv(
         "AIRFLOW_CONN_DEVLAKE_DEFAULT",
-        json.dumps({"conn_type": "http", "host": f"{sandbox.base_url}/devlake", "extra": {"timeout": 2, "max_retries": 3, "auth_type": "x-must-not-be-a-header"}}),
+        json.dumps(
+            {
+                "conn_type": "http",
+                "host": f"{sandbox.base_url}/devlake",
+                "extra": {"timeout": 2, "max_retries": 3, "auth_type": "x-must-not-be-a-header"},
+            }
+        ),
     )
     h = DevLakeHook()
     h.waits = []
@@ -76,7 +82,10 @@ def test_errors_carry_devlakes_own_message(hook) -> None:
 
 
 def test_wrong_api_key_is_not_retried(sandbox, monkeypatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_DEVLAKE_DEFAULT", json.dumps({"conn_type": "http", "host": f"{sandbox.base_url}/devlake", "password": "wrong-key"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEVLAKE_DEFAULT",
+        json.dumps({"conn_type": "http", "host": f"{sandbox.base_url}/devlake", "password": "wrong-key"}),
+    )
     hook = DevLakeHook()
     hook.sleep = lambda s: pytest.fail("must not wait for a retry")
     with pytest.raises(ApiError) as exc:
@@ -125,7 +134,10 @@ def test_plugin_without_connection_api_is_none(hook, sandbox) -> None:
 def test_connection_refused_is_retried_then_raised(monkeypatch) -> None:
     from include.sandbox.client import free_port
 
-    monkeypatch.setenv("AIRFLOW_CONN_DEVLAKE_DEFAULT", json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{free_port()}", "extra": {"max_retries": 2}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEVLAKE_DEFAULT",
+        json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{free_port()}", "extra": {"max_retries": 2}}),
+    )
     hook = DevLakeHook()
     hook.sleep = lambda s: None
     with pytest.raises(requests.ConnectionError, match="DevLake GET /version"):
@@ -139,7 +151,12 @@ def test_bitbucket_past_100_repositories_is_completed_by_search(hook, sandbox) -
     workspace = before[0]["id"].split("/")[0]
     in_workspace = sum(1 for e in before if e["id"].startswith(workspace + "/"))
     for i in range(105 - in_workspace):
-        sandbox.control("devlake", "POST", f"/connections/bitbucket/{conn['id']}/remote-repos", json={"name": f"extra-repo-{i:03d}", "group": workspace})
+        sandbox.control(
+            "devlake",
+            "POST",
+            f"/connections/bitbucket/{conn['id']}/remote-repos",
+            json={"name": f"extra-repo-{i:03d}", "group": workspace},
+        )
     first_page = hook.remote_scope_page("bitbucket", int(conn["id"]), workspace)
     assert len(first_page["children"]) == 100
     assert not first_page.get("nextPageToken")  # DevLake's cap, no token

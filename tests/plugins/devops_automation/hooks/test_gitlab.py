@@ -24,7 +24,12 @@ def add_pipeline(sandbox, project_id: int, jobs: list[dict], **body) -> dict:
 
 
 def set_conn(monkeypatch, host: str, password: str | None = TOKEN, **extra) -> None:
-    conn = {"conn_type": "http", "host": host, "password": password, "extra": {"timeout": 10, "max_retries": 2, "backoff_initial": 0.01, **extra}}
+    conn = {
+        "conn_type": "http",
+        "host": host,
+        "password": password,
+        "extra": {"timeout": 10, "max_retries": 2, "backoff_initial": 0.01, **extra},
+    }
     monkeypatch.setenv("AIRFLOW_CONN_GITLAB_DEFAULT", json.dumps(conn))
 
 
@@ -122,7 +127,9 @@ def test_150_failed_jobs_take_two_pages(hook, sandbox) -> None:
 
 def test_paging_over_10000_records_ignores_the_missing_totals(hook, sandbox) -> None:
     sc = scenario(sandbox, "dbt")
-    total = sandbox.control("gitlab", "POST", f"/projects/{sc['project_id']}/synthetic-pipelines", json={"count": 10_050})["total"]
+    total = sandbox.control(
+        "gitlab", "POST", f"/projects/{sc['project_id']}/synthetic-pipelines", json={"count": 10_050}
+    )["total"]
     first = hook.request("GET", f"/projects/{sc['project_id']}/pipelines", params={"per_page": 100})
     assert "x-total" not in first.headers
     assert first.headers["x-next-page"] == "2"
@@ -139,7 +146,11 @@ def test_paging_over_10000_records_ignores_the_missing_totals(hook, sandbox) -> 
 def test_trace_of_a_scenario_job_is_the_raw_log(hook, sandbox) -> None:
     sc = scenario(sandbox, "pytest")
     job_id = sc["failed_job_ids"][0]
-    raw = requests.get(f"{sandbox.url('gitlab')}/api/v4/projects/{sc['project_id']}/jobs/{job_id}/trace", headers={"PRIVATE-TOKEN": TOKEN}, timeout=10)
+    raw = requests.get(
+        f"{sandbox.url('gitlab')}/api/v4/projects/{sc['project_id']}/jobs/{job_id}/trace",
+        headers={"PRIVATE-TOKEN": TOKEN},
+        timeout=10,
+    )
     trace = hook.trace(sc["project_id"], job_id)
     assert raw.status_code == 200
     assert len(raw.content) > 500
@@ -160,7 +171,9 @@ def test_tail_cut_lands_on_a_line_boundary(hook, sandbox, tmp_path) -> None:
     sc = scenario(sandbox, "compile")
     job = add_pipeline(sandbox, sc["project_id"], [{"name": "t", "trace": "a\nbb\nccc\n"}])["jobs"][0]
     assert hook.trace(sc["project_id"], job["id"], max_bytes=4) == Trace(b"ccc\n", 9, True)  # cut right after a newline
-    assert hook.trace(sc["project_id"], job["id"], max_bytes=6) == Trace(b"ccc\n", 9, True)  # "b\nccc\n": partial line dropped
+    assert hook.trace(sc["project_id"], job["id"], max_bytes=6) == Trace(
+        b"ccc\n", 9, True
+    )  # "b\nccc\n": partial line dropped
     assert hook.trace(sc["project_id"], job["id"], max_bytes=7) == Trace(b"bb\nccc\n", 9, True)
     assert hook.trace(sc["project_id"], job["id"], max_bytes=9) == Trace(b"a\nbb\nccc\n", 9, False)
     out = hook.trace_to_file(sc["project_id"], job["id"], tmp_path / "tail.txt", max_bytes=6)
@@ -172,7 +185,9 @@ def test_tail_cut_lands_on_a_line_boundary(hook, sandbox, tmp_path) -> None:
 def test_60_mb_log_keeps_its_tail_in_bounded_memory(hook, sandbox, tmp_path) -> None:
     sc = scenario(sandbox, "compile")
     size, limit = 60_000_000, 5_000_000
-    job = add_pipeline(sandbox, sc["project_id"], [{"name": "huge", "status": "failed", "trace": {"generate_bytes": size}}])["jobs"][0]
+    job = add_pipeline(
+        sandbox, sc["project_id"], [{"name": "huge", "status": "failed", "trace": {"generate_bytes": size}}]
+    )["jobs"][0]
     full = hook.trace_to_file(sc["project_id"], job["id"], tmp_path / "full.log")
     assert full.size == full.total_bytes == size
     assert not full.truncated
@@ -201,7 +216,11 @@ def test_60_mb_log_keeps_its_tail_in_bounded_memory(hook, sandbox, tmp_path) -> 
 
 def test_binary_log_is_returned_as_bytes(hook, sandbox) -> None:
     sc = scenario(sandbox, "compile")
-    job = add_pipeline(sandbox, sc["project_id"], [{"name": "bin", "status": "failed", "trace": {"generate_bytes": 300_000, "binary": True}}])["jobs"][0]
+    job = add_pipeline(
+        sandbox,
+        sc["project_id"],
+        [{"name": "bin", "status": "failed", "trace": {"generate_bytes": 300_000, "binary": True}}],
+    )["jobs"][0]
     trace = hook.trace(sc["project_id"], job["id"])
     assert isinstance(trace.data, bytes)
     assert len(trace.data) == trace.total_bytes == 300_000
@@ -233,7 +252,10 @@ def test_last_successful_job_is_found_in_the_good_pipeline(hook, sandbox) -> Non
     assert good["pipeline"]["id"] == sc["good_pipeline_id"]
     listing = sandbox.requests(system="gitlab", path="/pipelines$")
     assert {("ref", sc["ref"]), ("status", "success"), ("order_by", "id"), ("sort", "desc")} <= set(query(listing[0]))
-    assert hook.last_successful_job(sc["project_id"], sc["ref"], "no-such-job", before_pipeline_id=sc["pipeline_id"]) is None
+    assert (
+        hook.last_successful_job(sc["project_id"], sc["ref"], "no-such-job", before_pipeline_id=sc["pipeline_id"])
+        is None
+    )
     assert hook.last_successful_job(sc["project_id"], None, "unit-tests") is None
 
 
@@ -242,7 +264,10 @@ def test_last_successful_job_skips_newer_and_jobless_pipelines(hook, sandbox) ->
     older = add_pipeline(sandbox, sc["project_id"], [{"name": "build"}], ref=sc["ref"])
     newer = add_pipeline(sandbox, sc["project_id"], [{"name": "build"}], ref=sc["ref"])
     assert hook.last_successful_job(sc["project_id"], sc["ref"], "build")["pipeline"]["id"] == newer["id"]
-    assert hook.last_successful_job(sc["project_id"], sc["ref"], "build", before_pipeline_id=newer["id"])["id"] == older["jobs"][0]["id"]
+    assert (
+        hook.last_successful_job(sc["project_id"], sc["ref"], "build", before_pipeline_id=newer["id"])["id"]
+        == older["jobs"][0]["id"]
+    )
     for _ in range(3):  # newer successful pipelines without the job: looked at, then given up on
         add_pipeline(sandbox, sc["project_id"], [{"name": "other"}], ref=sc["ref"])
     sandbox.clear_requests()

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from devops_automation.hooks.imap import ImapMailboxHook, ImapLoginError, RawMessage, parse_fetch, parse_senders
+from devops_automation.hooks.imap import ImapLoginError, ImapMailboxHook, RawMessage, parse_fetch, parse_senders
 
 pytestmark = pytest.mark.imap
 
@@ -23,8 +23,16 @@ def mail(n: int = 1, body: str = "The pipeline failed.") -> bytes:
 
 
 def conn_json(server, **extra) -> str:
-    return json.dumps({"conn_type": "imap", "host": "127.0.0.1", "port": server.port, "login": server.user,
-                       "password": server.password, "extra": {"use_ssl": False, **extra}})
+    return json.dumps(
+        {
+            "conn_type": "imap",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "login": server.user,
+            "password": server.password,
+            "extra": {"use_ssl": False, **extra},
+        }
+    )
 
 
 @pytest.fixture
@@ -34,7 +42,9 @@ def folder() -> str:
 
 @pytest.fixture
 def hook(dovecot_server, monkeypatch, folder) -> ImapMailboxHook:
-    monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", conn_json(dovecot_server, folder=folder, processed_folder=f"{folder}-done"))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_IMAP_DEFAULT", conn_json(dovecot_server, folder=folder, processed_folder=f"{folder}-done")
+    )
     return ImapMailboxHook()
 
 
@@ -63,12 +73,23 @@ def test_connection_settings_and_defaults(dovecot_server, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", dovecot_server.airflow_conn())  # URI: use_ssl=false as a string
     hook = ImapMailboxHook()
     assert (hook.use_ssl, hook.starttls, hook.port) == (False, False, dovecot_server.port)
-    assert (hook.folder, hook.processed_folder, hook.needs_attention_folder, hook.allowed_senders) == ("INBOX", "Processed", "needs-attention", [])
+    assert (hook.folder, hook.processed_folder, hook.needs_attention_folder, hook.allowed_senders) == (
+        "INBOX",
+        "Processed",
+        "needs-attention",
+        [],
+    )
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_OTHER", json.dumps({"conn_type": "imap", "host": "mail.example.test"}))
     other = ImapMailboxHook("imap_other")
     assert (other.use_ssl, other.port, other.timeout) == (True, 993, 30.0)
-    monkeypatch.setenv("AIRFLOW_CONN_IMAP_TLS", json.dumps({"conn_type": "imap", "host": "m", "extra": {"starttls": "true"}}))
-    assert (ImapMailboxHook("imap_tls").use_ssl, ImapMailboxHook("imap_tls").starttls, ImapMailboxHook("imap_tls").port) == (False, True, 143)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_IMAP_TLS", json.dumps({"conn_type": "imap", "host": "m", "extra": {"starttls": "true"}})
+    )
+    assert (
+        ImapMailboxHook("imap_tls").use_ssl,
+        ImapMailboxHook("imap_tls").starttls,
+        ImapMailboxHook("imap_tls").port,
+    ) == (False, True, 143)
 
 
 def test_init_does_not_read_the_connection(monkeypatch):
@@ -83,7 +104,9 @@ def test_allowed_senders_parsing(dovecot_server, monkeypatch):
     assert parse_senders("Gitlab@Example.test, @corp.example ,") == ["gitlab@example.test", "@corp.example"]
     assert parse_senders('["a@b.c", "@d.e"]') == ["a@b.c", "@d.e"]
     assert parse_senders(None) == []
-    monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", conn_json(dovecot_server, allowed_senders=["GitLab@x.test", "@y.test"]))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_IMAP_DEFAULT", conn_json(dovecot_server, allowed_senders=["GitLab@x.test", "@y.test"])
+    )
     assert ImapMailboxHook().allowed_senders == ["gitlab@x.test", "@y.test"]
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", dovecot_server.airflow_conn() + "&allowed_senders=a%40b.c,%40d.e")
     assert ImapMailboxHook().allowed_senders == ["a@b.c", "@d.e"]
@@ -125,8 +148,8 @@ def test_append_fetch_round_trip_is_byte_exact(dovecot_server, hook, folder):
 
 def test_append_with_flags_and_other_folder(dovecot_server, hook, folder):
     hook.append(mail(3), folder=f"{folder}-x", flags=["\\Seen"])
-    (raw, flags), = server_messages(dovecot_server, f"{folder}-x")
-    assert raw == mail(3)[: raw.index(b"Message-ID")] + raw[raw.index(b"Message-ID"):]
+    ((raw, flags),) = server_messages(dovecot_server, f"{folder}-x")
+    assert raw == mail(3)[: raw.index(b"Message-ID")] + raw[raw.index(b"Message-ID") :]
     assert "\\Seen" in flags
     (msg,) = hook.fetch_messages(folder=f"{folder}-x")
     assert "\\Seen" in msg.flags
@@ -176,8 +199,19 @@ def test_wrong_password_is_a_clear_error_without_the_password(monkeypatch):
     server = DovecotServer().start()  # private: failed logins make Dovecot slow down later logins from this IP
     try:
         secret = "Wr0ng-Secret-pw"
-        monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", json.dumps({"conn_type": "imap", "host": "127.0.0.1", "port": server.port,
-                                                                    "login": server.user, "password": secret, "extra": {"use_ssl": False}}))
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_IMAP_DEFAULT",
+            json.dumps(
+                {
+                    "conn_type": "imap",
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                    "login": server.user,
+                    "password": secret,
+                    "extra": {"use_ssl": False},
+                }
+            ),
+        )
         with pytest.raises(ImapLoginError) as info:
             ImapMailboxHook().list_uids()
         text = str(info.value)
@@ -188,15 +222,28 @@ def test_wrong_password_is_a_clear_error_without_the_password(monkeypatch):
         assert info.value.__cause__ is None
         assert secret not in repr(info.value.__context__)
     finally:
-        threading.Thread(target=server.stop, daemon=False).start()  # takes seconds: overlaps the other tests (joined at exit)
+        threading.Thread(
+            target=server.stop, daemon=False
+        ).start()  # takes seconds: overlaps the other tests (joined at exit)
 
 
 def test_unreachable_server_names_host_and_port(monkeypatch):
     from include.sandbox.servers import free_port
 
     port = free_port()
-    monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", json.dumps({"conn_type": "imap", "host": "127.0.0.1", "port": port,
-                                                                "login": "u", "password": "p4ss-word", "extra": {"use_ssl": "false"}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_IMAP_DEFAULT",
+        json.dumps(
+            {
+                "conn_type": "imap",
+                "host": "127.0.0.1",
+                "port": port,
+                "login": "u",
+                "password": "p4ss-word",
+                "extra": {"use_ssl": "false"},
+            }
+        ),
+    )
     ok, message = ImapMailboxHook().test_connection()
     assert not ok
     assert f"127.0.0.1:{port}" in message

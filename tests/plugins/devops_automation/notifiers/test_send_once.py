@@ -23,8 +23,14 @@ def store(results_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Results
     if url.get_backend_name() == "sqlite":
         conn = {"conn_type": "sqlite", "host": url.database}
     else:
-        conn = {"conn_type": "postgres", "host": url.host, "port": url.port, "login": url.username, "password": url.password or "",
-                "schema": url.database}
+        conn = {
+            "conn_type": "postgres",
+            "host": url.host,
+            "port": url.port,
+            "login": url.username,
+            "password": url.password or "",
+            "schema": url.database,
+        }
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
     s = ResultsStore(results_url)
     yield s
@@ -92,7 +98,10 @@ def test_different_keys_are_independent(store: ResultsStore) -> None:
     send = Sender("a", "b")
     assert once("k-a", send) == "a"
     assert once("k-b", send) == "b"
-    assert [(n["dedup_key"], n["status"], n["message_ref"]) for n in notifications(store)] == [("k-a", "sent", "a"), ("k-b", "sent", "b")]
+    assert [(n["dedup_key"], n["status"], n["message_ref"]) for n in notifications(store)] == [
+        ("k-a", "sent", "a"),
+        ("k-b", "sent", "b"),
+    ]
 
 
 def test_a_failed_send_is_recorded_raised_and_sent_by_a_later_call(store: ResultsStore) -> None:
@@ -100,7 +109,12 @@ def test_a_failed_send_is_recorded_raised_and_sent_by_a_later_call(store: Result
     with pytest.raises(ConnectionError, match="Slack is down"):
         once("k-1", send)
     (row,) = notifications(store)
-    assert (row["status"], row["attempts"], row["error"], row["message_ref"]) == ("failed", 1, "ConnectionError: Slack is down", None)
+    assert (row["status"], row["attempts"], row["error"], row["message_ref"]) == (
+        "failed",
+        1,
+        "ConnectionError: Slack is down",
+        None,
+    )
     assert [n["dedup_key"] for n in store.pending_notifications("slack")] == ["k-1"]
     with pytest.raises(TimeoutError):
         once("k-1", send)

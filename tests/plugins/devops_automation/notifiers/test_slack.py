@@ -7,9 +7,8 @@ import json
 import time
 
 import pytest
-from slack_sdk.errors import SlackApiError
-
 from airflow.sdk import BaseNotifier
+from slack_sdk.errors import SlackApiError
 
 from devops_automation.notifiers.slack import SlackNotifier, post_slack_once, send_slack_notification
 from devops_automation.store import ResultsStore
@@ -98,12 +97,20 @@ def test_notifier_is_a_base_notifier_with_templated_fields() -> None:
     assert isinstance(notifier, BaseNotifier)
     assert send_slack_notification is SlackNotifier
     assert set(SlackNotifier.template_fields) == {"text", "channel", "slack_conn_id", "dedup_key", "blocks"}
-    assert (notifier.channel, notifier.slack_conn_id, notifier.dedup_key, notifier.results_conn_id) == (None, "slack_default", None, "devops_results_db")
+    assert (notifier.channel, notifier.slack_conn_id, notifier.dedup_key, notifier.results_conn_id) == (
+        None,
+        "slack_default",
+        None,
+        "devops_results_db",
+    )
 
 
 def test_notifier_renders_its_template_and_dedups(sandbox, sandbox_conns) -> None:
-    notifier = SlackNotifier(text="*{{ dag_id }}* failed in {{ run_id }}", dedup_key="{{ run_id }}:failed",
-                             blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "run {{ run_id }}"}}])
+    notifier = SlackNotifier(
+        text="*{{ dag_id }}* failed in {{ run_id }}",
+        dedup_key="{{ run_id }}:failed",
+        blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "run {{ run_id }}"}}],
+    )
     context = {"dag_id": "demo_dag", "run_id": "manual__1"}
     notifier(context)
     notifier(context)  # a second callback for the same run: no second message

@@ -27,7 +27,9 @@ def test_html_message_is_delivered(sandbox, sandbox_conns) -> None:
     assert msg["parse_mode"] == "HTML"
     assert msg["text"] == "build failed: a < b"
     assert msg["raw_text"] == "<b>build</b> failed: <code>a &lt; b</code>"
-    assert "123456:ABC-sandbox" not in json.dumps(sandbox.requests(system="telegram")[-1]["body"])  # token only in the URL
+    assert "123456:ABC-sandbox" not in json.dumps(
+        sandbox.requests(system="telegram")[-1]["body"]
+    )  # token only in the URL
 
 
 def test_long_text_is_split_below_the_limit(sandbox, sandbox_conns) -> None:

@@ -14,7 +14,10 @@ from devops_automation.workflows.devlake_project_setup.operators import DevLakeD
     "conn, expected",
     [
         ({"conn_type": "http", "host": "https://devlake.example.com/api"}, "https://devlake.example.com/projects"),
-        ({"conn_type": "http", "host": "http://devlake:8080", "extra": {"ui_url": "https://lake.example.com"}}, "https://lake.example.com/projects"),
+        (
+            {"conn_type": "http", "host": "http://devlake:8080", "extra": {"ui_url": "https://lake.example.com"}},
+            "https://lake.example.com/projects",
+        ),
     ],
 )
 def test_projects_link(monkeypatch, conn, expected) -> None:

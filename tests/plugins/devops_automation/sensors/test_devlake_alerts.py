@@ -51,7 +51,15 @@ def test_project_url(ui: str, project: str | None, expected: str) -> None:
 
 
 def pipeline(**fields: Any) -> dict[str, Any]:
-    return {"id": 42, "blueprint_id": 7, "name": "nightly", "status": "TASK_FAILED", "spent_seconds": 125, "message": "", **fields}
+    return {
+        "id": 42,
+        "blueprint_id": 7,
+        "name": "nightly",
+        "status": "TASK_FAILED",
+        "spent_seconds": 125,
+        "message": "",
+        **fields,
+    }
 
 
 FAILED_TASK = {"plugin": "github", "failedSubTask": "collectApiIssues", "message": "401 Bad credentials"}
@@ -70,14 +78,35 @@ def test_failure_message_names_project_pipeline_task_and_link() -> None:
 @pytest.mark.parametrize(
     "fields, project, tasks, expected_lines",
     [
-        pytest.param({"status": "TASK_PARTIAL"}, "acme", [], ["❌ <b>DevLake pipeline partially failed</b>: <b>acme</b>"], id="partial"),
+        pytest.param(
+            {"status": "TASK_PARTIAL"},
+            "acme",
+            [],
+            ["❌ <b>DevLake pipeline partially failed</b>: <b>acme</b>"],
+            id="partial",
+        ),
         pytest.param({}, None, [], ["❌ <b>DevLake pipeline failed</b>: <b>nightly</b>"], id="no-project-uses-name"),
         pytest.param({"name": ""}, None, [], ["❌ <b>DevLake pipeline failed</b>: <b>?</b>"], id="no-name"),
-        pytest.param({"blueprint_id": 0}, "acme", [], ["pipeline #42 · blueprint #- · TASK_FAILED · ran 2m 05s"], id="no-blueprint"),
-        pytest.param({"message": "plan invalid"}, "acme", [], ["error: plan invalid"], id="pipeline-error-without-tasks"),
-        pytest.param({"message": "plan invalid"}, "acme", [FAILED_TASK], ["task <code>github/collectApiIssues</code>: 401 Bad credentials"],
-                     id="tasks-shown-instead-of-pipeline-error"),
-        pytest.param({}, "acme", [{"plugin": "dora", "message": "m"}], ["task <code>dora</code>: m"], id="task-without-subtask"),
+        pytest.param(
+            {"blueprint_id": 0},
+            "acme",
+            [],
+            ["pipeline #42 · blueprint #- · TASK_FAILED · ran 2m 05s"],
+            id="no-blueprint",
+        ),
+        pytest.param(
+            {"message": "plan invalid"}, "acme", [], ["error: plan invalid"], id="pipeline-error-without-tasks"
+        ),
+        pytest.param(
+            {"message": "plan invalid"},
+            "acme",
+            [FAILED_TASK],
+            ["task <code>github/collectApiIssues</code>: 401 Bad credentials"],
+            id="tasks-shown-instead-of-pipeline-error",
+        ),
+        pytest.param(
+            {}, "acme", [{"plugin": "dora", "message": "m"}], ["task <code>dora</code>: m"], id="task-without-subtask"
+        ),
         pytest.param({}, "acme", [{"message": "m"}], ["task <code>?</code>: m"], id="task-without-plugin"),
     ],
 )

@@ -19,12 +19,20 @@ from devops_automation.store import (
     url_from_connection,
 )
 
-T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
 METRIC_KEYS = ["day", "source", "project", "metric"]
 
 
 def metric(value: float, day: dt.date = dt.date(2026, 11, 16), project: str = "acme/api") -> dict:
-    return {"day": day, "source": "github", "project": project, "metric": "open_prs", "value_raw": str(value), "value": value, "collected_at": T0}
+    return {
+        "day": day,
+        "source": "github",
+        "project": project,
+        "metric": "open_prs",
+        "value_raw": str(value),
+        "value": value,
+        "collected_at": T0,
+    }
 
 
 def rows(store: ResultsStore, table: sa.Table) -> list[dict]:
@@ -50,7 +58,11 @@ def test_schema_module_matches_migrations(results_store: ResultsStore) -> None:
 
     with results_store.engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE, "compare_type": True})
-        diff = [d for d in compare_metadata(ctx, schema.metadata) if not (d[0] == "remove_table" and d[1].name == VERSION_TABLE)]
+        diff = [
+            d
+            for d in compare_metadata(ctx, schema.metadata)
+            if not (d[0] == "remove_table" and d[1].name == VERSION_TABLE)
+        ]
     assert diff == []
 
 
@@ -58,11 +70,22 @@ def test_upgrade_from_previous_version_keeps_data(results_url: str) -> None:
     old = ResultsStore(results_url, auto_migrate=False)
     old.migrate("0001")
     assert old.current_revision() == "0001"
-    event = {"provider": "gitlab", "project_id": "42", "pipeline_id": "1001", "source": "email", "state": "analysed", "received_at": T0}
+    event = {
+        "provider": "gitlab",
+        "project_id": "42",
+        "pipeline_id": "1001",
+        "source": "email",
+        "state": "analysed",
+        "received_at": T0,
+    }
     with old.engine.begin() as conn:
-        event_id = conn.execute(sa.insert(schema.failure_events).values(**event).returning(schema.failure_events.c.id)).scalar_one()
+        event_id = conn.execute(
+            sa.insert(schema.failure_events).values(**event).returning(schema.failure_events.c.id)
+        ).scalar_one()
         conn.execute(
-            sa.text("INSERT INTO failure_analyses (event_id, job_id, category, analyser, fingerprint, created_at) VALUES (:e, '7', 'test_failure', 'heuristic', 'fp1', :t)"),
+            sa.text(
+                "INSERT INTO failure_analyses (event_id, job_id, category, analyser, fingerprint, created_at) VALUES (:e, '7', 'test_failure', 'heuristic', 'fp1', :t)"
+            ),
             {"e": event_id, "t": T0.replace(tzinfo=None) if old.dialect == "sqlite" else T0},
         )
     assert "failure_fingerprints" not in sa.inspect(old.engine).get_table_names()
@@ -73,7 +96,9 @@ def test_upgrade_from_previous_version_keeps_data(results_url: str) -> None:
     assert new.current_revision() == "0002"
     assert [(a["job_id"], a["fingerprint"], a["retried_job_id"]) for a in analyses] == [("7", "fp1", None)]
     assert rows(new, schema.failure_events)[0]["received_at"] == T0
-    assert "ix_failure_analyses_fingerprint" in {i["name"] for i in sa.inspect(new.engine).get_indexes("failure_analyses")}
+    assert "ix_failure_analyses_fingerprint" in {
+        i["name"] for i in sa.inspect(new.engine).get_indexes("failure_analyses")
+    }
     new.dispose()
 
 
@@ -106,15 +131,23 @@ def test_upsert_inserts_then_updates_on_the_natural_key(results_store: ResultsSt
 
 def test_upsert_with_only_keys_ignores_duplicates(results_store: ResultsStore) -> None:
     row = {"provider": "github", "repo": "acme/api", "run_id": "77", "attempt": 1, "collected_at": T0}
-    assert results_store.upsert(schema.ci_runs, [row, row], keys=["provider", "repo", "run_id", "attempt"], update=[]) == 2
+    assert (
+        results_store.upsert(schema.ci_runs, [row, row], keys=["provider", "repo", "run_id", "attempt"], update=[]) == 2
+    )
     assert len(rows(results_store, schema.ci_runs)) == 1
 
 
 def test_insert_missing_reports_only_new_rows(results_store: ResultsStore) -> None:
     keys = ["provider", "project_id", "pipeline_id"]
     base = {"provider": "gitlab", "project_id": "42", "source": "webhook", "received_at": T0}
-    assert results_store.insert_missing(schema.failure_events, [{**base, "pipeline_id": "1"}], keys=keys) == [("gitlab", "42", "1")]
-    again = results_store.insert_missing(schema.failure_events, [{**base, "pipeline_id": "1", "source": "email"}, {**base, "pipeline_id": "2"}], keys=keys)
+    assert results_store.insert_missing(schema.failure_events, [{**base, "pipeline_id": "1"}], keys=keys) == [
+        ("gitlab", "42", "1")
+    ]
+    again = results_store.insert_missing(
+        schema.failure_events,
+        [{**base, "pipeline_id": "1", "source": "email"}, {**base, "pipeline_id": "2"}],
+        keys=keys,
+    )
     assert again == [("gitlab", "42", "2")]
     assert [r["source"] for r in rows(results_store, schema.failure_events)] == ["webhook", "webhook"]
 
@@ -124,18 +157,29 @@ def test_times_and_json_round_trip(results_store: ResultsStore) -> None:
     payload = {"jobs": [1, 2], "ok": True, "name": "ünïcode"}
     results_store.upsert(
         schema.health_scores,
-        [{"day": dt.date(2026, 11, 16), "project": "acme/api", "score": 81.5, "grade": "B", "components": payload, "created_at": local}],
+        [
+            {
+                "day": dt.date(2026, 11, 16),
+                "project": "acme/api",
+                "score": 81.5,
+                "grade": "B",
+                "components": payload,
+                "created_at": local,
+            }
+        ],
         keys=["day", "project"],
     )
     (row,) = rows(results_store, schema.health_scores)
     assert row["created_at"] == T0
-    assert row["created_at"].tzinfo == dt.timezone.utc
+    assert row["created_at"].tzinfo == dt.UTC
     assert row["components"] == payload
 
 
 def test_naive_datetimes_are_refused(results_store: ResultsStore) -> None:
     with pytest.raises(sa.exc.StatementError, match="naive datetime"):
-        results_store.upsert(schema.project_metrics, [{**metric(1), "collected_at": dt.datetime(2026, 1, 1)}], keys=METRIC_KEYS)
+        results_store.upsert(
+            schema.project_metrics, [{**metric(1), "collected_at": dt.datetime(2026, 1, 1)}], keys=METRIC_KEYS
+        )
 
 
 def test_notification_claim_lifecycle(results_store: ResultsStore) -> None:
@@ -180,7 +224,9 @@ def test_concurrent_writers_on_postgres(pg_url: str) -> None:
         try:
             for i in range(40):
                 # every worker writes the same 20 keys: conflicts on purpose
-                store.upsert(schema.project_metrics, [metric(worker * 1000 + i, project=f"p{i % 20}")], keys=METRIC_KEYS)
+                store.upsert(
+                    schema.project_metrics, [metric(worker * 1000 + i, project=f"p{i % 20}")], keys=METRIC_KEYS
+                )
                 store.claim_notification(f"k{i % 10}", "telegram")
         except BaseException as exc:  # noqa: BLE001 - collected and asserted below
             errors.append(exc)
@@ -200,12 +246,23 @@ def test_concurrent_writers_on_postgres(pg_url: str) -> None:
 
 
 def test_url_from_postgres_connection(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_DEVOPS_RESULTS_DB", "postgres://svc:s%40cret@db.internal:6432/results?sslmode=require")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEVOPS_RESULTS_DB", "postgres://svc:s%40cret@db.internal:6432/results?sslmode=require"
+    )
     url = url_from_connection()
-    assert (url.get_backend_name(), url.username, url.password, url.host, url.port, url.database) == ("postgresql", "svc", "s@cret", "db.internal", 6432, "results")
+    assert (url.get_backend_name(), url.username, url.password, url.host, url.port, url.database) == (
+        "postgresql",
+        "svc",
+        "s@cret",
+        "db.internal",
+        6432,
+        "results",
+    )
 
 
-def test_url_from_sqlite_connection_is_relative_to_airflow_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_url_from_sqlite_connection_is_relative_to_airflow_home(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path))
     monkeypatch.setenv("AIRFLOW_CONN_DEVOPS_RESULTS_DB", '{"conn_type": "sqlite", "host": "data/results.db"}')
     assert url_from_connection().database == str(tmp_path / "data" / "results.db")

@@ -6,7 +6,6 @@ import asyncio
 import json
 
 import pytest
-
 from airflow.sdk.module_loading import import_string
 
 from devops_automation.triggers.devlake import CLASSPATH, DevLakePipelinesTrigger
@@ -16,7 +15,9 @@ PLAN = [[{"plugin": "github", "subtasks": [], "options": {}}], [{"plugin": "dora
 
 @pytest.fixture
 def devlake(sandbox, monkeypatch):
-    monkeypatch.setenv("AIRFLOW_CONN_DEVLAKE_DEFAULT", json.dumps({"conn_type": "http", "host": f"{sandbox.base_url}/devlake"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEVLAKE_DEFAULT", json.dumps({"conn_type": "http", "host": f"{sandbox.base_url}/devlake"})
+    )
     sandbox.control("devlake", "POST", "/settings", json={"taskSeconds": 0.2, "maxParallel": 50})
     return sandbox
 
@@ -95,7 +96,9 @@ async def test_server_errors_while_polling_are_waited_out(devlake) -> None:
 async def test_devlake_unreachable_for_too_long_is_an_error_event(monkeypatch) -> None:
     from include.sandbox.client import free_port
 
-    monkeypatch.setenv("AIRFLOW_CONN_DEVLAKE_DEFAULT", json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{free_port()}"}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEVLAKE_DEFAULT", json.dumps({"conn_type": "http", "host": f"http://127.0.0.1:{free_port()}"})
+    )
     event = await first_event(trigger([1], unreachable_timeout_s=0.3))
     assert event.payload["status"] == "error"
     assert "unreachable" in event.payload["message"]

@@ -7,10 +7,17 @@ from typing import Any
 
 import pytest
 
-from devops_automation.hooks.devlake import FAILED_STATUSES, KNOWN_STATUSES, PENDING_STATUSES, RUNNING, TERMINAL_STATUSES, WAITING_STATUSES
+from devops_automation.hooks.devlake import (
+    FAILED_STATUSES,
+    KNOWN_STATUSES,
+    PENDING_STATUSES,
+    RUNNING,
+    TERMINAL_STATUSES,
+    WAITING_STATUSES,
+)
 from devops_automation.triggers.devlake_watch import DELETED, Assessment, assess, compact
 
-NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 HOUR = 3600.0
 
 
@@ -20,15 +27,22 @@ def iso(seconds_ago: float) -> str:
 
 def pipeline(pid: int, status: str, *, began_ago: float | None = None, **fields: Any) -> dict[str, Any]:
     """A pipeline as DevLake lists it (camelCase fields)."""
-    return {"id": pid, "status": status, "blueprintId": 7, "name": f"p{pid}", "beganAt": iso(began_ago) if began_ago is not None else None, **fields}
+    return {
+        "id": pid,
+        "status": status,
+        "blueprintId": 7,
+        "name": f"p{pid}",
+        "beganAt": iso(began_ago) if began_ago is not None else None,
+        **fields,
+    }
 
 
 def test_the_status_sets_are_what_the_table_below_covers() -> None:
     """The cases below name every status DevLake has; a new one added to hooks/devlake.py fails here first."""
-    assert WAITING_STATUSES == {"TASK_CREATED", "TASK_RERUN", "TASK_RESUME"}
+    assert {"TASK_CREATED", "TASK_RERUN", "TASK_RESUME"} == WAITING_STATUSES
     assert RUNNING == "TASK_RUNNING"
-    assert TERMINAL_STATUSES == {"TASK_COMPLETED", "TASK_FAILED", "TASK_CANCELLED", "TASK_PARTIAL"}
-    assert FAILED_STATUSES == {"TASK_FAILED", "TASK_PARTIAL"}
+    assert {"TASK_COMPLETED", "TASK_FAILED", "TASK_CANCELLED", "TASK_PARTIAL"} == TERMINAL_STATUSES
+    assert {"TASK_FAILED", "TASK_PARTIAL"} == FAILED_STATUSES
     assert KNOWN_STATUSES == TERMINAL_STATUSES | PENDING_STATUSES
 
 
@@ -60,7 +74,13 @@ def test_one_pipeline_of_each_status(status: str, failure: bool, unknown: bool, 
 
 def test_a_watched_id_missing_from_the_listing_is_deleted_and_final() -> None:
     got = assess([3, 4], [pipeline(4, "TASK_COMPLETED"), pipeline(2, "TASK_FAILED")], now=NOW)
-    assert got.pipelines[3] == {"id": 3, "status": DELETED, "blueprint_id": 0, "name": "", "message": "pipeline no longer exists in DevLake"}
+    assert got.pipelines[3] == {
+        "id": 3,
+        "status": DELETED,
+        "blueprint_id": 0,
+        "name": "",
+        "message": "pipeline no longer exists in DevLake",
+    }
     assert got.pipelines[4]["status"] == "TASK_COMPLETED"
     assert got.all_terminal is True
     assert got.new_failures == []  # pipeline 2 failed, but nobody watches it
@@ -114,13 +134,18 @@ STALE_TABLE = [
 
 
 @pytest.mark.parametrize("status, began_ago, stale_after_s, known_stale, stale", STALE_TABLE)
-def test_stale_only_for_running_past_the_threshold(status: str, began_ago: float | None, stale_after_s: float | None,
-                                                   known_stale: list[int], stale: bool) -> None:
-    got = assess([1], [pipeline(1, status, began_ago=began_ago)], now=NOW, stale_after_s=stale_after_s, known_stale=known_stale)
+def test_stale_only_for_running_past_the_threshold(
+    status: str, began_ago: float | None, stale_after_s: float | None, known_stale: list[int], stale: bool
+) -> None:
+    got = assess(
+        [1], [pipeline(1, status, began_ago=began_ago)], now=NOW, stale_after_s=stale_after_s, known_stale=known_stale
+    )
     assert got.new_stale == ([1] if stale else [])
 
 
-@pytest.mark.parametrize("began_at", ["0001-01-01T00:00:00Z", "", "not a time"], ids=["go-zero-time", "empty", "garbage"])
+@pytest.mark.parametrize(
+    "began_at", ["0001-01-01T00:00:00Z", "", "not a time"], ids=["go-zero-time", "empty", "garbage"]
+)
 def test_a_running_pipeline_without_a_usable_start_is_never_stale(began_at: str) -> None:
     got = assess([1], [{**pipeline(1, RUNNING), "beganAt": began_at}], now=NOW, stale_after_s=1)
     assert got.new_stale == []
@@ -163,7 +188,9 @@ def test_a_mixed_listing_sorts_every_pipeline_once() -> None:
         pipeline(15, "TASK_CREATED", began_ago=3 * HOUR),
         pipeline(16, "TASK_WEIRD"),
     ]
-    got = assess([17, 16, 15, 14, 13, 12, 11, 10], seen, now=NOW, known_failures=[12], known_stale=[14], stale_after_s=HOUR)
+    got = assess(
+        [17, 16, 15, 14, 13, 12, 11, 10], seen, now=NOW, known_failures=[12], known_stale=[14], stale_after_s=HOUR
+    )
     assert list(got.pipelines) == [10, 11, 12, 13, 14, 15, 16, 17]  # in id order
     assert got.new_failures == [11]
     assert got.new_stale == [13]
@@ -187,21 +214,46 @@ def test_assess_returns_an_assessment_with_empty_lists_by_default() -> None:
 # -- compact --------------------------------------------------------------------------------------
 def test_compact_keeps_the_json_safe_fields() -> None:
     raw = {
-        "id": "42", "blueprintId": "7", "name": "nightly", "status": "TASK_FAILED", "beganAt": "2026-11-23T10:00:00Z",
-        "finishedAt": "2026-11-23T10:05:00Z", "finishedTasks": 3, "totalTasks": 5, "spentSeconds": 300, "message": "boom",
-        "plan": [[{"plugin": "github"}]], "stage": 2,  # not kept
+        "id": "42",
+        "blueprintId": "7",
+        "name": "nightly",
+        "status": "TASK_FAILED",
+        "beganAt": "2026-11-23T10:00:00Z",
+        "finishedAt": "2026-11-23T10:05:00Z",
+        "finishedTasks": 3,
+        "totalTasks": 5,
+        "spentSeconds": 300,
+        "message": "boom",
+        "plan": [[{"plugin": "github"}]],
+        "stage": 2,  # not kept
     }
     assert compact(raw) == {
-        "id": 42, "blueprint_id": 7, "name": "nightly", "status": "TASK_FAILED", "began_at": "2026-11-23T10:00:00Z",
-        "finished_at": "2026-11-23T10:05:00Z", "finished_tasks": 3, "total_tasks": 5, "spent_seconds": 300, "message": "boom",
+        "id": 42,
+        "blueprint_id": 7,
+        "name": "nightly",
+        "status": "TASK_FAILED",
+        "began_at": "2026-11-23T10:00:00Z",
+        "finished_at": "2026-11-23T10:05:00Z",
+        "finished_tasks": 3,
+        "total_tasks": 5,
+        "spent_seconds": 300,
+        "message": "boom",
     }
 
 
 def test_compact_fills_missing_fields_and_caps_the_message() -> None:
     got = compact({"id": 1, "blueprintId": None, "name": None, "status": None, "message": "x" * 5000})
     assert got == {
-        "id": 1, "blueprint_id": 0, "name": "", "status": "", "began_at": None, "finished_at": None,
-        "finished_tasks": None, "total_tasks": None, "spent_seconds": None, "message": "x" * 2000,
+        "id": 1,
+        "blueprint_id": 0,
+        "name": "",
+        "status": "",
+        "began_at": None,
+        "finished_at": None,
+        "finished_tasks": None,
+        "total_tasks": None,
+        "spent_seconds": None,
+        "message": "x" * 2000,
     }
 
 

@@ -10,7 +10,6 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-
 from airflow.sdk.module_loading import import_string
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
@@ -21,20 +20,33 @@ pytestmark = pytest.mark.imap
 
 
 def mail(n: int) -> bytes:
-    return (f"From: gitlab@gitlab.example.test\r\nSubject: Failed pipeline {n}\r\n"
-            f"Message-ID: <{uuid.uuid4().hex}@x>\r\n\r\nfailed\r\n").encode()
+    return (
+        f"From: gitlab@gitlab.example.test\r\nSubject: Failed pipeline {n}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@x>\r\n\r\nfailed\r\n"
+    ).encode()
 
 
 def conn(port: int, user: str, password: str, **extra: object) -> str:
-    return json.dumps({"conn_type": "imap", "host": "127.0.0.1", "port": port, "login": user, "password": password,
-                       "extra": {"use_ssl": False, **extra}})
+    return json.dumps(
+        {
+            "conn_type": "imap",
+            "host": "127.0.0.1",
+            "port": port,
+            "login": user,
+            "password": password,
+            "extra": {"use_ssl": False, **extra},
+        }
+    )
 
 
 @pytest.fixture
 def hook(dovecot_server, monkeypatch) -> ImapMailboxHook:
     """imap_default on the shared Dovecot, watching a new empty folder of this test's own."""
     folder = f"trig-{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("AIRFLOW_CONN_IMAP_DEFAULT", conn(dovecot_server.port, dovecot_server.user, dovecot_server.password, folder=folder))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_IMAP_DEFAULT",
+        conn(dovecot_server.port, dovecot_server.user, dovecot_server.password, folder=folder),
+    )
     h = ImapMailboxHook()
     h.ensure_folder(folder)
     return h
@@ -62,7 +74,9 @@ class Watch:
             self.pending = asyncio.ensure_future(self.agen.__anext__())
         deadline = time.monotonic() + timeout
         while not predicate():
-            assert not self.pending.done(), f"unexpected event {self.pending.result() if not self.pending.exception() else self.pending.exception()}"
+            assert not self.pending.done(), (
+                f"unexpected event {self.pending.result() if not self.pending.exception() else self.pending.exception()}"
+            )
             assert time.monotonic() < deadline, "condition not reached"
             await asyncio.sleep(0.05)
 
@@ -93,14 +107,25 @@ def test_serialize_round_trip():
     trig = ImapMailTrigger(imap_conn_id="mail", folder="ci", poll_interval=5, idle_timeout=60, reconnect_max=10)
     classpath, kwargs = trig.serialize()
     assert classpath == CLASSPATH == "devops_automation.triggers.imap.ImapMailTrigger"
-    assert kwargs == {"imap_conn_id": "mail", "folder": "ci", "poll_interval": 5.0, "idle_timeout": 60.0, "reconnect_max": 10.0}
+    assert kwargs == {
+        "imap_conn_id": "mail",
+        "folder": "ci",
+        "poll_interval": 5.0,
+        "idle_timeout": 60.0,
+        "reconnect_max": 10.0,
+    }
     rebuilt = import_string(classpath)(**kwargs)
     assert rebuilt == trig
     assert hash(rebuilt) == hash(trig)
     assert rebuilt.serialize() == trig.serialize()
     assert isinstance(trig, BaseEventTrigger)
-    assert ImapMailTrigger().serialize()[1] == {"imap_conn_id": "imap_default", "folder": None, "poll_interval": 30.0,
-                                                "idle_timeout": 240.0, "reconnect_max": 300.0}
+    assert ImapMailTrigger().serialize()[1] == {
+        "imap_conn_id": "imap_default",
+        "folder": None,
+        "poll_interval": 30.0,
+        "idle_timeout": 240.0,
+        "reconnect_max": 300.0,
+    }
     json.dumps(kwargs)  # stored by the scheduler as JSON
 
 
@@ -111,7 +136,12 @@ async def test_fires_for_messages_already_there_then_not_again(hook, watches):
     w = watches(ImapMailTrigger())
     event = await w.next(5)
     assert {k: event[k] for k in ("source", "conn_id", "folder", "uids", "count")} == {
-        "source": "imap", "conn_id": "imap_default", "folder": hook.folder, "uids": uids, "count": 2}
+        "source": "imap",
+        "conn_id": "imap_default",
+        "folder": hook.folder,
+        "uids": uids,
+        "count": 2,
+    }
     assert w.trigger.use_idle is True
     with pytest.raises(TimeoutError):  # still in the folder, already fired for
         await w.next(1.5)
@@ -178,7 +208,9 @@ async def test_recovers_when_the_server_comes_up(dovecot_server, monkeypatch, wa
         assert w.trigger._last_error is None
     finally:
         await w.close()
-        threading.Thread(target=server.stop, daemon=False).start()  # takes seconds: overlaps the other tests (joined at exit)
+        threading.Thread(
+            target=server.stop, daemon=False
+        ).start()  # takes seconds: overlaps the other tests (joined at exit)
 
 
 async def test_missing_connection_keeps_running(monkeypatch, watches):

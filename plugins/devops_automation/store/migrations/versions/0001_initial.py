@@ -39,14 +39,20 @@ def upgrade() -> None:
         sa.Column("payload", JSONType),
         sa.Column("received_at", UTCDateTime(), nullable=False),
         sa.Column("updated_at", UTCDateTime()),
-        sa.UniqueConstraint("provider", "project_id", "pipeline_id", name="uq_failure_events_provider_project_id_pipeline_id"),
+        sa.UniqueConstraint(
+            "provider", "project_id", "pipeline_id", name="uq_failure_events_provider_project_id_pipeline_id"
+        ),
     )
     op.create_table(
         "intake_messages",
         _id(),
         sa.Column("source", sa.String(16), nullable=False),
         sa.Column("message_id", sa.String(998), nullable=False),
-        sa.Column("event_id", sa.Integer, sa.ForeignKey("failure_events.id", ondelete="SET NULL", name="fk_intake_messages_event_id_failure_events")),
+        sa.Column(
+            "event_id",
+            sa.Integer,
+            sa.ForeignKey("failure_events.id", ondelete="SET NULL", name="fk_intake_messages_event_id_failure_events"),
+        ),
         sa.Column("status", sa.String(32), nullable=False),
         sa.Column("reason", sa.Text),
         sa.Column("sender", sa.String(512)),
@@ -60,7 +66,12 @@ def upgrade() -> None:
     op.create_table(
         "failure_analyses",
         _id(),
-        sa.Column("event_id", sa.Integer, sa.ForeignKey("failure_events.id", ondelete="CASCADE", name="fk_failure_analyses_event_id_failure_events"), nullable=False),
+        sa.Column(
+            "event_id",
+            sa.Integer,
+            sa.ForeignKey("failure_events.id", ondelete="CASCADE", name="fk_failure_analyses_event_id_failure_events"),
+            nullable=False,
+        ),
         sa.Column("job_id", sa.String(64), nullable=False),
         sa.Column("job_name", sa.String(512)),
         sa.Column("stage", sa.String(255)),
@@ -125,7 +136,9 @@ def upgrade() -> None:
         sa.Column("runner", sa.String(255)),
         sa.Column("failure_reason", sa.String(128)),
         sa.Column("url", sa.Text),
-        sa.UniqueConstraint("provider", "repo", "run_id", "attempt", "job_id", name="uq_ci_jobs_provider_repo_run_id_attempt_job_id"),
+        sa.UniqueConstraint(
+            "provider", "repo", "run_id", "attempt", "job_id", name="uq_ci_jobs_provider_repo_run_id_attempt_job_id"
+        ),
     )
     op.create_table(
         "project_metrics",
@@ -182,5 +195,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("reports", "notifications", "health_scores", "project_metrics", "ci_jobs", "ci_runs", "failure_analyses", "intake_messages", "failure_events"):
+    for table in (
+        "reports",
+        "notifications",
+        "health_scores",
+        "project_metrics",
+        "ci_jobs",
+        "ci_runs",
+        "failure_analyses",
+        "intake_messages",
+        "failure_events",
+    ):
         op.drop_table(table)

@@ -18,7 +18,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from devops_automation import as_bool
-from devops_automation.workflows.ci_failure_triage.operators.base import GitLabJobLink, GitLabPipelineLink, TriageOperator, run_time
+from devops_automation.workflows.ci_failure_triage.operators.base import (
+    GitLabJobLink,
+    GitLabPipelineLink,
+    TriageOperator,
+    run_time,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -39,7 +44,14 @@ def is_binary(data: bytes, sample: int = 65_536) -> bool:
 
 
 class TriageAnalyseOperator(TriageOperator):
-    template_fields: Sequence[str] = ("job", "budget", "max_trace_bytes", "retry_transient", "retry_min_confidence", "force")
+    template_fields: Sequence[str] = (
+        "job",
+        "budget",
+        "max_trace_bytes",
+        "retry_transient",
+        "retry_min_confidence",
+        "force",
+    )
     operator_extra_links = (GitLabJobLink(), GitLabPipelineLink())
 
     def __init__(
@@ -78,25 +90,38 @@ class TriageAnalyseOperator(TriageOperator):
         self.push_link(context, "pipeline_url", job.get("pipeline_url"))
         existing = get_analysis(self.store, int(job["event_id"]), str(job["job_id"]))
         if existing is not None and not as_bool(self.force):
-            self.log.info("Job %s (%s) was analysed before (%s): kept", job["job_id"], job.get("job_name"), existing["analyser"])
+            self.log.info(
+                "Job %s (%s) was analysed before (%s): kept", job["job_id"], job.get("job_name"), existing["analyser"]
+            )
             return _summary(existing)
         row = self._analyse(job, context)
         from devops_automation.workflows.ci_failure_triage.store import save_analysis
 
         save_analysis(self.store, row)
-        self.log.info("Job %s (%s): %s by %s, confidence %.2f, transient %s", job["job_id"], job.get("job_name"),
-                      row["category"], row["analyser"], row["confidence"] or 0, row["is_transient"])
+        self.log.info(
+            "Job %s (%s): %s by %s, confidence %.2f, transient %s",
+            job["job_id"],
+            job.get("job_name"),
+            row["category"],
+            row["analyser"],
+            row["confidence"] or 0,
+            row["is_transient"],
+        )
         if as_bool(self.retry_transient):
             self._maybe_retry(job, row, existing)
         return _summary(row)
 
     def _analyse(self, job: Mapping[str, Any], context: Context) -> dict[str, Any]:
         from devops_automation.ci_logs import analyse, excerpt, needs_log_analysis, reason_verdict
-        from devops_automation.workflows.ci_failure_triage.messages import first_error_line, fingerprint
+        from devops_automation.workflows.ci_failure_triage.messages import fingerprint, first_error_line
 
         reason = job.get("failure_reason")
         meta = {k: job.get(k) for k in ("project_path", "job_name", "stage", "ref", "failure_reason")}
-        trace = None if job.get("bridge") else self.gitlab.trace(job["project_id"], job["job_id"], max_bytes=int(self.max_trace_bytes))
+        trace = (
+            None
+            if job.get("bridge")
+            else self.gitlab.trace(job["project_id"], job["job_id"], max_bytes=int(self.max_trace_bytes))
+        )
         note: list[str] = []
         if job.get("bridge"):
             note.append("trigger job (bridge): no log of its own")
@@ -117,13 +142,19 @@ class TriageAnalyseOperator(TriageOperator):
             evidence = data.get("evidence") or []
             usage = data.get("usage") or {}
             row = {
-                "category": result.category, "root_cause": result.root_cause, "fix_steps": list(result.fix_steps),
+                "category": result.category,
+                "root_cause": result.root_cause,
+                "fix_steps": list(result.fix_steps),
                 "evidence_lines": [{"line": e["line"], "text": e["text"]} for e in evidence][:20],
-                "is_transient": bool(result.is_transient), "confidence": float(result.confidence), "analyser": result.analyser,
+                "is_transient": bool(result.is_transient),
+                "confidence": float(result.confidence),
+                "analyser": result.analyser,
                 "model": usage.get("model") if result.analyser == "llm" else None,
-                "prompt_tokens": usage.get("prompt_tokens"), "completion_tokens": usage.get("completion_tokens"),
+                "prompt_tokens": usage.get("prompt_tokens"),
+                "completion_tokens": usage.get("completion_tokens"),
                 "latency_ms": int(usage["latency_s"] * 1000) if usage.get("latency_s") is not None else None,
-                "excerpt": ex.text[:EXCERPT_STORE_CHARS], "excerpt_lines": data.get("excerpt_lines"),
+                "excerpt": ex.text[:EXCERPT_STORE_CHARS],
+                "excerpt_lines": data.get("excerpt_lines"),
             }
             if result.reason:
                 note.append(result.reason)
@@ -136,17 +167,34 @@ class TriageAnalyseOperator(TriageOperator):
                 False: "The job failed, but its log could not be analysed.",
             }[bool(reason and reason != "unknown_failure")]
             row = {
-                "category": category, "root_cause": f"{cause} {'; '.join(note)}.", "fix_steps": ["Open the job in GitLab and read its log."],
-                "evidence_lines": [], "is_transient": transient, "confidence": 0.3, "analyser": "heuristic", "model": None,
-                "prompt_tokens": None, "completion_tokens": None, "latency_ms": None, "excerpt": None, "excerpt_lines": None,
+                "category": category,
+                "root_cause": f"{cause} {'; '.join(note)}.",
+                "fix_steps": ["Open the job in GitLab and read its log."],
+                "evidence_lines": [],
+                "is_transient": transient,
+                "confidence": 0.3,
+                "analyser": "heuristic",
+                "model": None,
+                "prompt_tokens": None,
+                "completion_tokens": None,
+                "latency_ms": None,
+                "excerpt": None,
+                "excerpt_lines": None,
             }
         base = {"job_name": job.get("job_name"), "evidence": row["evidence_lines"], "root_cause": row["root_cause"]}
         return {
             **row,
-            "event_id": int(job["event_id"]), "job_id": str(job["job_id"]), "job_name": job.get("job_name"), "stage": job.get("stage"),
-            "job_url": job.get("job_url"), "analyser_note": "; ".join(note) or None,
-            "fingerprint": fingerprint(job.get("project_path") or str(job["project_id"]), job.get("job_name") or "", first_error_line(base)),
-            "retried_job_id": None, "created_at": run_time(context),
+            "event_id": int(job["event_id"]),
+            "job_id": str(job["job_id"]),
+            "job_name": job.get("job_name"),
+            "stage": job.get("stage"),
+            "job_url": job.get("job_url"),
+            "analyser_note": "; ".join(note) or None,
+            "fingerprint": fingerprint(
+                job.get("project_path") or str(job["project_id"]), job.get("job_name") or "", first_error_line(base)
+            ),
+            "retried_job_id": None,
+            "created_at": run_time(context),
         }
 
     def _passing_log(self, job: Mapping[str, Any]) -> bytes | None:
@@ -154,10 +202,14 @@ class TriageAnalyseOperator(TriageOperator):
         from devops_automation.hooks.api import ApiError
 
         try:
-            good = self.gitlab.last_successful_job(job["project_id"], job.get("ref"), job.get("job_name"), before_pipeline_id=job["pipeline_id"])
+            good = self.gitlab.last_successful_job(
+                job["project_id"], job.get("ref"), job.get("job_name"), before_pipeline_id=job["pipeline_id"]
+            )
             if not good:
                 return None
-            trace = self.gitlab.trace(job["project_id"], good["id"], max_bytes=min(int(self.max_trace_bytes), 5_000_000))
+            trace = self.gitlab.trace(
+                job["project_id"], good["id"], max_bytes=min(int(self.max_trace_bytes), 5_000_000)
+            )
         except ApiError as exc:  # the diff base is a nicety: never fail the analysis for it
             self.log.warning("No passing log for job %s: %s", job.get("job_name"), exc)
             return None
@@ -173,8 +225,25 @@ class TriageAnalyseOperator(TriageOperator):
         new = self.gitlab.retry_job(job["project_id"], job["job_id"])
         row["retried_job_id"] = str(new.get("id"))
         save_analysis(self.store, row)
-        self.log.info("Job %s looked transient (confidence %.2f): retried as job %s", job["job_id"], row["confidence"], row["retried_job_id"])
+        self.log.info(
+            "Job %s looked transient (confidence %.2f): retried as job %s",
+            job["job_id"],
+            row["confidence"],
+            row["retried_job_id"],
+        )
 
 
 def _summary(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: row.get(k) for k in ("event_id", "job_id", "job_name", "category", "analyser", "is_transient", "confidence", "retried_job_id")}
+    return {
+        k: row.get(k)
+        for k in (
+            "event_id",
+            "job_id",
+            "job_name",
+            "category",
+            "analyser",
+            "is_transient",
+            "confidence",
+            "retried_job_id",
+        )
+    }

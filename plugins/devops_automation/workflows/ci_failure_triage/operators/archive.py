@@ -25,7 +25,13 @@ class TriageArchiveOperator(TriageOperator):
         self.collected = collected
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from devops_automation.workflows.ci_failure_triage.store import analyses_of, get_event, intake_for_events, record_intake, update_event
+        from devops_automation.workflows.ci_failure_triage.store import (
+            analyses_of,
+            get_event,
+            intake_for_events,
+            record_intake,
+            update_event,
+        )
 
         uids_by_event: dict[str, list[str]] = (self.collected or {}).get("uids") or {}
         if not uids_by_event:
@@ -52,8 +58,16 @@ class TriageArchiveOperator(TriageOperator):
             hook.flag(uids, ["\\Seen", "\\Flagged"])
             hook.move(uids, hook.processed_folder)
             for row in intake_for_events(self.store, [e for e, _ in done]):
-                record_intake(self.store, {"source": row["source"], "message_id": row["message_id"], "status": "processed",
-                                           "folder": hook.processed_folder}, now=now)
+                record_intake(
+                    self.store,
+                    {
+                        "source": row["source"],
+                        "message_id": row["message_id"],
+                        "status": "processed",
+                        "folder": hook.processed_folder,
+                    },
+                    now=now,
+                )
         if kept:
             self.log.warning("%d e-mail(s) stay in the inbox: their pipeline's analysis is incomplete", len(kept))
         return {"moved": sum(len(u) for _, u in done), "kept": len(kept)}

@@ -24,7 +24,7 @@ def run_time(context: Context) -> dt.datetime:
     when = getattr(dag_run, "run_after", None) or getattr(dag_run, "logical_date", None) or context.get("logical_date")
     if when is None:
         raise RuntimeError("the task has no dag_run.run_after or logical_date")
-    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 class _XComLink(BaseOperatorLink):

@@ -53,11 +53,21 @@ class TriageCollectOperator(TriageOperator):
     def _given_events(self, context: Context) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         for i, ev in enumerate(self.events or []):
-            if not isinstance(ev, dict) or not ev.get("pipeline_id") or not (ev.get("project_id") or ev.get("project_path")):
+            if (
+                not isinstance(ev, dict)
+                or not ev.get("pipeline_id")
+                or not (ev.get("project_id") or ev.get("project_path"))
+            ):
                 raise ValueError(f"events[{i}] needs project_id (or project_path) and pipeline_id, got {ev!r}")
             events.append({**ev, "source": ev.get("source") or "webhook"})
         if str(self.project or "").strip() and str(self.pipeline_id or "").strip():
-            events.append({"source": "manual", "project_path": str(self.project).strip(), "pipeline_id": str(self.pipeline_id).strip()})
+            events.append(
+                {
+                    "source": "manual",
+                    "project_path": str(self.project).strip(),
+                    "pipeline_id": str(self.pipeline_id).strip(),
+                }
+            )
         elif str(self.project or "").strip() or str(self.pipeline_id or "").strip():
             raise ValueError("give both 'project' and 'pipeline_id' to triage one pipeline (or neither)")
         for asset_events in (context.get("triggering_asset_events") or {}).values():
@@ -73,12 +83,16 @@ class TriageCollectOperator(TriageOperator):
         if not as_bool(self.sweep_mailbox):
             return []
         if not connection_exists(self.imap_conn_id):
-            self.log.info("No connection %r: the mailbox is not read (webhook and manual triage only)", self.imap_conn_id)
+            self.log.info(
+                "No connection %r: the mailbox is not read (webhook and manual triage only)", self.imap_conn_id
+            )
             return []
         from devops_automation.hooks.imap import ImapMailboxHook
         from devops_automation.workflows.ci_failure_triage.intake import sweep_mailbox
 
-        swept = sweep_mailbox(ImapMailboxHook(self.imap_conn_id), self.store, now=run_time(context), limit=int(self.max_messages))
+        swept = sweep_mailbox(
+            ImapMailboxHook(self.imap_conn_id), self.store, now=run_time(context), limit=int(self.max_messages)
+        )
         self.log.info("Mailbox: %s", ", ".join(f"{k} {v}" for k, v in sorted(swept.counts.items())) or "empty")
         result["attention"] = swept.attention
         result["mail"] = swept.counts
@@ -90,7 +104,11 @@ class TriageCollectOperator(TriageOperator):
         if str(ev.get("project_id") or "").isdigit():
             return ev
         project = self.gitlab.project(ev.get("project_id") or ev["project_path"])
-        return {**ev, "project_id": str(project["id"]), "project_path": project.get("path_with_namespace") or ev.get("project_path")}
+        return {
+            **ev,
+            "project_id": str(project["id"]),
+            "project_path": project.get("path_with_namespace") or ev.get("project_path"),
+        }
 
     def execute(self, context: Context) -> list[dict[str, Any]]:
         from devops_automation.workflows.ci_failure_triage.store import claim_event
@@ -121,14 +139,21 @@ class TriageCollectOperator(TriageOperator):
             jobs.extend(found)
         self.push_link(context, "pipeline_url", next((j["pipeline_url"] for j in jobs if j.get("pipeline_url")), None))
         context["ti"].xcom_push(key="summary", value=result)
-        self.log.info("%d pipeline(s) to triage, %d failed job(s); %d skipped", len(result["events"]), len(jobs), len(result["skipped"]))
+        self.log.info(
+            "%d pipeline(s) to triage, %d failed job(s); %d skipped",
+            len(result["events"]),
+            len(jobs),
+            len(result["skipped"]),
+        )
         return jobs
 
     def _link_mail(self, ev: dict[str, Any], event_id: int, now: Any) -> None:
         from devops_automation.workflows.ci_failure_triage.store import record_intake
 
         for mid in ev.get("message_ids", []):
-            record_intake(self.store, {"source": "email", "message_id": mid, "status": "accepted", "event_id": event_id}, now=now)
+            record_intake(
+                self.store, {"source": "email", "message_id": mid, "status": "accepted", "event_id": event_id}, now=now
+            )
 
     def _jobs_of(self, event_id: int, ev: dict[str, Any], now: Any) -> list[dict[str, Any]]:
         from devops_automation.hooks.api import ApiError
@@ -145,29 +170,51 @@ class TriageCollectOperator(TriageOperator):
             raise
         failed = self.gitlab.failed_jobs(project_id, pipeline_id)
         kept = [j for j in failed if not j.get("allow_failure")]
-        skipped = [{"job_id": str(j["id"]), "job_name": j.get("name"), "why": "allow_failure"} for j in failed if j.get("allow_failure")]
+        skipped = [
+            {"job_id": str(j["id"]), "job_name": j.get("name"), "why": "allow_failure"}
+            for j in failed
+            if j.get("allow_failure")
+        ]
         summary = self.gitlab.test_report_summary(project_id, pipeline_id)
         total = (summary or {}).get("total") or {}
         project_path = ev.get("project_path") or self.gitlab.project(project_id).get("path_with_namespace")
         base = {
-            "event_id": event_id, "project_id": project_id, "project_path": project_path, "pipeline_id": pipeline_id,
-            "pipeline_url": pipeline.get("web_url") or ev.get("pipeline_url"), "ref": pipeline.get("ref") or ev.get("ref"),
+            "event_id": event_id,
+            "project_id": project_id,
+            "project_path": project_path,
+            "pipeline_id": pipeline_id,
+            "pipeline_url": pipeline.get("web_url") or ev.get("pipeline_url"),
+            "ref": pipeline.get("ref") or ev.get("ref"),
             "sha": (pipeline.get("sha") or ev.get("sha") or "")[:40] or None,
         }
         update_event(
-            self.store, event_id, now=now,
-            pipeline={**base, "status": pipeline.get("status"), "source": ev.get("source"), "yaml_errors": pipeline.get("yaml_errors")},
+            self.store,
+            event_id,
+            now=now,
+            pipeline={
+                **base,
+                "status": pipeline.get("status"),
+                "source": ev.get("source"),
+                "yaml_errors": pipeline.get("yaml_errors"),
+            },
             pipeline_at=pipeline.get("created_at") or pipeline.get("updated_at"),
-            jobs=[str(j["id"]) for j in kept], skipped_jobs=skipped,
-            test_summary={"total": total.get("count"), "failed": total.get("failed"), "error": total.get("error")} if total else None,
+            jobs=[str(j["id"]) for j in kept],
+            skipped_jobs=skipped,
+            test_summary={"total": total.get("count"), "failed": total.get("failed"), "error": total.get("error")}
+            if total
+            else None,
         )
         if not kept:
             update_event(self.store, event_id, now=now, state="analysed")
         return [
             {
-                **base, "job_id": str(j["id"]), "job_name": j.get("name"), "stage": j.get("stage"), "job_url": j.get("web_url"),
-                "failure_reason": j.get("failure_reason"), "bridge": bool(j.get("bridge")),
+                **base,
+                "job_id": str(j["id"]),
+                "job_name": j.get("name"),
+                "stage": j.get("stage"),
+                "job_url": j.get("web_url"),
+                "failure_reason": j.get("failure_reason"),
+                "bridge": bool(j.get("bridge")),
             }
             for j in kept
         ]
-

@@ -29,24 +29,34 @@ if TYPE_CHECKING:
 class TriageNotifyOperator(TriageOperator):
     template_fields: Sequence[str] = ("collected", "fingerprint_window_hours", "enabled")
 
-    def __init__(self, *, collected: Any, fingerprint_window_hours: Any = 24, enabled: Any = True, **kwargs: Any) -> None:
+    def __init__(
+        self, *, collected: Any, fingerprint_window_hours: Any = 24, enabled: Any = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.collected = collected
         self.fingerprint_window_hours = fingerprint_window_hours
         self.enabled = enabled
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from devops_automation.hooks import connection_exists
         from devops_automation import as_bool
+        from devops_automation.hooks import connection_exists
         from devops_automation.workflows.ci_failure_triage.store import events_in_state
 
         collected = self.collected or {}
-        self.channels = [c for c, conn in (("slack", self.slack_conn_id), ("telegram", self.telegram_conn_id)) if connection_exists(conn)]
+        self.channels = [
+            c
+            for c, conn in (("slack", self.slack_conn_id), ("telegram", self.telegram_conn_id))
+            if connection_exists(conn)
+        ]
         if not as_bool(self.enabled):
             self.log.info("Notifications are off for this run (param notify = false)")
             return {"sent": [], "errors": []}
         if not self.channels:
-            self.log.warning("Neither %r nor %r exists: analyses are stored, nothing is sent", self.slack_conn_id, self.telegram_conn_id)
+            self.log.warning(
+                "Neither %r nor %r exists: analyses are stored, nothing is sent",
+                self.slack_conn_id,
+                self.telegram_conn_id,
+            )
         ids = [int(i) for i in collected.get("events") or []]
         owed = [e["id"] for e in events_in_state(self.store, "analysed") if e["id"] not in ids]
         if owed:
@@ -65,7 +75,10 @@ class TriageNotifyOperator(TriageOperator):
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"attention {item.get('message_id')}: {exc}")
         if errors:
-            raise RuntimeError(f"{len(errors)} notification(s) failed (the analyses are stored; they are sent again later): " + "; ".join(errors))
+            raise RuntimeError(
+                f"{len(errors)} notification(s) failed (the analyses are stored; they are sent again later): "
+                + "; ".join(errors)
+            )
         return {"sent": sent, "errors": errors}
 
     # -- one pipeline ----------------------------------------------------------------------------
@@ -86,7 +99,11 @@ class TriageNotifyOperator(TriageOperator):
         at = parse_time(payload.get("pipeline_at")) or event["received_at"]
         window = dt.timedelta(hours=float(self.fingerprint_window_hours))
         jobs, repeats = self._jobs(event_id, analyses, at, window)
-        pipeline = {**(payload.get("pipeline") or {}), "source": event["source"], "test_summary": payload.get("test_summary")}
+        pipeline = {
+            **(payload.get("pipeline") or {}),
+            "source": event["source"],
+            "test_summary": payload.get("test_summary"),
+        }
         for key in ("project_id", "project_path", "pipeline_id", "pipeline_url", "ref", "sha"):
             pipeline.setdefault(key, event.get(key))
         thread = next(iter(repeats.values()), None) if jobs and len(repeats) == len(jobs) else None
@@ -95,12 +112,18 @@ class TriageNotifyOperator(TriageOperator):
         update_event(self.store, event_id, state="notified", now=run_time(context))
         return True
 
-    def _jobs(self, event_id: int, analyses: list[dict[str, Any]], at: dt.datetime, window: dt.timedelta) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    def _jobs(
+        self, event_id: int, analyses: list[dict[str, Any]], at: dt.datetime, window: dt.timedelta
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         from devops_automation.workflows.ci_failure_triage.store import fingerprint_occurrences, get_fingerprint
 
         jobs, repeats = [], {}
         for a in analyses:
-            occ = fingerprint_occurrences(self.store, a["fingerprint"], until=at, window=window) if a.get("fingerprint") else []
+            occ = (
+                fingerprint_occurrences(self.store, a["fingerprint"], until=at, window=window)
+                if a.get("fingerprint")
+                else []
+            )
             events = {o["event_id"] for o in occ} | {event_id}
             earlier = [o for o in occ if o["event_id"] != event_id]
             known = get_fingerprint(self.store, a["fingerprint"]) if earlier else None
@@ -109,8 +132,14 @@ class TriageNotifyOperator(TriageOperator):
             jobs.append({**a, "evidence": a.get("evidence_lines") or [], "occurrences": len(events)})
         return jobs, repeats
 
-    def _send(self, event_id: int, pipeline: dict[str, Any], jobs: list[dict[str, Any]], thread: dict[str, Any] | None) -> dict[str, Any]:
-        from devops_automation.workflows.ci_failure_triage.messages import slack_message, slack_repeat_text, telegram_message
+    def _send(
+        self, event_id: int, pipeline: dict[str, Any], jobs: list[dict[str, Any]], thread: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        from devops_automation.workflows.ci_failure_triage.messages import (
+            slack_message,
+            slack_repeat_text,
+            telegram_message,
+        )
 
         refs: dict[str, Any] = {}
         errors: list[str] = []
@@ -122,11 +151,23 @@ class TriageNotifyOperator(TriageOperator):
             try:
                 if thread:
                     count = max(j["occurrences"] for j in jobs)
-                    post_slack_once(slack_repeat_text(pipeline, jobs, count), dedup_key=key, slack_conn_id=self.slack_conn_id,
-                                    channel=thread.get("channel"), thread_ts=thread.get("ts"), results_conn_id=self.results_conn_id)
+                    post_slack_once(
+                        slack_repeat_text(pipeline, jobs, count),
+                        dedup_key=key,
+                        slack_conn_id=self.slack_conn_id,
+                        channel=thread.get("channel"),
+                        thread_ts=thread.get("ts"),
+                        results_conn_id=self.results_conn_id,
+                    )
                 else:
                     text, blocks = slack_message(pipeline, jobs)
-                    post_slack_once(text, blocks=blocks, dedup_key=key, slack_conn_id=self.slack_conn_id, results_conn_id=self.results_conn_id)
+                    post_slack_once(
+                        text,
+                        blocks=blocks,
+                        dedup_key=key,
+                        slack_conn_id=self.slack_conn_id,
+                        results_conn_id=self.results_conn_id,
+                    )
                     refs["slack"] = {"channel": self._slack_channel(), "ts": notification_ref(self.store, key)}
             except Exception as exc:  # noqa: BLE001 - Telegram still gets its message
                 errors.append(f"Slack: {exc}")
@@ -134,8 +175,12 @@ class TriageNotifyOperator(TriageOperator):
             from devops_automation.notifiers.telegram import send_telegram_once
 
             try:
-                send_telegram_once(telegram_message(pipeline, jobs), dedup_key=f"triage:telegram:{event_id}", telegram_conn_id=self.telegram_conn_id,
-                          results_conn_id=self.results_conn_id)
+                send_telegram_once(
+                    telegram_message(pipeline, jobs),
+                    dedup_key=f"triage:telegram:{event_id}",
+                    telegram_conn_id=self.telegram_conn_id,
+                    results_conn_id=self.results_conn_id,
+                )
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"Telegram: {exc}")
         if errors:
@@ -147,7 +192,9 @@ class TriageNotifyOperator(TriageOperator):
 
         return (BaseHook.get_connection(self.slack_conn_id).extra_dejson or {}).get("channel")
 
-    def _remember(self, jobs: list[dict[str, Any]], at: dt.datetime, refs: dict[str, Any], project_path: str | None) -> None:
+    def _remember(
+        self, jobs: list[dict[str, Any]], at: dt.datetime, refs: dict[str, Any], project_path: str | None
+    ) -> None:
         from devops_automation.workflows.ci_failure_triage.messages import first_error_line
         from devops_automation.workflows.ci_failure_triage.store import save_fingerprint
 
@@ -155,9 +202,16 @@ class TriageNotifyOperator(TriageOperator):
             if not job.get("fingerprint"):
                 continue
             first_time = job["occurrences"] <= 1
-            save_fingerprint(self.store, job["fingerprint"], project_path=project_path, job_name=job.get("job_name"),
-                             first_error=first_error_line(job), occurrences=job["occurrences"], seen_at=at,
-                             thread_refs=refs if first_time and refs.get("slack", {}).get("ts") else None)
+            save_fingerprint(
+                self.store,
+                job["fingerprint"],
+                project_path=project_path,
+                job_name=job.get("job_name"),
+                first_error=first_error_line(job),
+                occurrences=job["occurrences"],
+                seen_at=at,
+                thread_refs=refs if first_time and refs.get("slack", {}).get("ts") else None,
+            )
 
     # -- e-mails that need a person --------------------------------------------------------------
     ATTENTION_KEYS = {"slack": "triage:attention:slack:", "telegram": "triage:attention:telegram:"}
@@ -173,15 +227,28 @@ class TriageNotifyOperator(TriageOperator):
             if row["message_id"] in seen:
                 continue
             kind, _, reason = (row.get("reason") or "unparseable: ?").partition(": ")
-            items.append({"message_id": row["message_id"], "kind": kind, "reason": reason, "sender": row.get("sender"),
-                          "subject": row.get("subject"), "folder": row.get("folder") or "needs-attention"})
+            items.append(
+                {
+                    "message_id": row["message_id"],
+                    "kind": kind,
+                    "reason": reason,
+                    "sender": row.get("sender"),
+                    "subject": row.get("subject"),
+                    "folder": row.get("folder") or "needs-attention",
+                }
+            )
         return items
 
     def _attention(self, item: dict[str, Any]) -> None:
         from devops_automation.workflows.ci_failure_triage.messages import needs_attention_text
 
-        slack_text, html = needs_attention_text(item.get("kind") or "unparseable", item.get("sender"), item.get("subject"),
-                                                item.get("message_id") or "?", item.get("folder") or "needs-attention")
+        slack_text, html = needs_attention_text(
+            item.get("kind") or "unparseable",
+            item.get("sender"),
+            item.get("subject"),
+            item.get("message_id") or "?",
+            item.get("folder") or "needs-attention",
+        )
         from devops_automation.workflows.ci_failure_triage.store import attention_digest
 
         digest = attention_digest(item.get("message_id") or "?")
@@ -190,16 +257,24 @@ class TriageNotifyOperator(TriageOperator):
             from devops_automation.notifiers.slack import post_slack_once
 
             try:
-                post_slack_once(slack_text, dedup_key=f"{self.ATTENTION_KEYS['slack']}{digest}", slack_conn_id=self.slack_conn_id,
-                                results_conn_id=self.results_conn_id)
+                post_slack_once(
+                    slack_text,
+                    dedup_key=f"{self.ATTENTION_KEYS['slack']}{digest}",
+                    slack_conn_id=self.slack_conn_id,
+                    results_conn_id=self.results_conn_id,
+                )
             except Exception as exc:  # noqa: BLE001 - Telegram still gets its report
                 errors.append(f"Slack: {exc}")
         if "telegram" in self.channels:
             from devops_automation.notifiers.telegram import send_telegram_once
 
             try:
-                send_telegram_once(html, dedup_key=f"{self.ATTENTION_KEYS['telegram']}{digest}", telegram_conn_id=self.telegram_conn_id,
-                          results_conn_id=self.results_conn_id)
+                send_telegram_once(
+                    html,
+                    dedup_key=f"{self.ATTENTION_KEYS['telegram']}{digest}",
+                    telegram_conn_id=self.telegram_conn_id,
+                    results_conn_id=self.results_conn_id,
+                )
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"Telegram: {exc}")
         if errors:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -69,9 +69,21 @@ def put_github_scopes(client: TestClient, count: int = 2, config_id: int = 0) ->
 
 def make_project(client: TestClient, name: str = "payments", repos: int = 2, **blueprint: Any) -> dict[str, Any]:
     """A project whose blueprint holds ``repos`` github repos, manual; the patched blueprint."""
-    ok(client.post(f"{API}/projects", json={"name": name, "metrics": [{"pluginName": "dora", "pluginOption": {}, "enable": True}]}), 201)
+    ok(
+        client.post(
+            f"{API}/projects",
+            json={"name": name, "metrics": [{"pluginName": "dora", "pluginOption": {}, "enable": True}]},
+        ),
+        201,
+    )
     bp_id = ok(client.get(f"{API}/projects/{quote(name, safe='')}"))["blueprint"]["id"]
-    connections = [{"pluginName": "github", "connectionId": 1, "scopes": [{"scopeId": s} for s in put_github_scopes(client, repos)]}]
+    connections = [
+        {
+            "pluginName": "github",
+            "connectionId": 1,
+            "scopes": [{"scopeId": s} for s in put_github_scopes(client, repos)],
+        }
+    ]
     body = {"connections": connections, "isManual": True, "enable": True} | blueprint
     return ok(client.patch(f"{API}/blueprints/{bp_id}", json=body))
 
@@ -97,11 +109,21 @@ def test_meta_routes(client: TestClient) -> None:
 
 def test_plugins_list_metrics(client: TestClient) -> None:
     plugins = {p["plugin"]: p["metric"] for p in ok(client.get(f"{API}/plugins"))}
-    assert {"github", "gitlab", "jira", "bitbucket", "azuredevops_go", "webhook", "gitextractor", "refdiff"} <= set(plugins)
+    assert {"github", "gitlab", "jira", "bitbucket", "azuredevops_go", "webhook", "gitextractor", "refdiff"} <= set(
+        plugins
+    )
     assert {name for name, metric in plugins.items() if metric["isProjectMetric"]} == {"dora", "linker", "issue_trace"}
 
 
-@pytest.mark.parametrize("path", ["/plugins/dora/connections", "/plugins/refdiff/connections/1", "/nothing/here", "/plugins/webhook/connections/1/scopes"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/plugins/dora/connections",
+        "/plugins/refdiff/connections/1",
+        "/nothing/here",
+        "/plugins/webhook/connections/1/scopes",
+    ],
+)
 def test_unknown_routes_are_gin_404(client: TestClient, path: str) -> None:
     response = client.get(API + path)
     assert response.status_code == 404
@@ -109,7 +131,10 @@ def test_unknown_routes_are_gin_404(client: TestClient, path: str) -> None:
 
 
 def test_error_response_is_the_envelope_with_retry_after(client: TestClient) -> None:
-    client.post("/_sandbox/faults", json={"system": "devlake", "path": "^/projects$", "status": 429, "message": "slow down", "retry_after": 3})
+    client.post(
+        "/_sandbox/faults",
+        json={"system": "devlake", "path": "^/projects$", "status": 429, "message": "slow down", "retry_after": 3},
+    )
     response = client.get(f"{API}/projects")
     assert error(response, 429) == "slow down" and response.headers["retry-after"] == "3"
 
@@ -135,10 +160,17 @@ def test_connection_crud_and_duplicate_name_quirk(client: TestClient) -> None:
     assert error(client.post(f"{API}/plugins/gitlab/connections", json=[body]), 400)  # plugin bodies must be objects
     patched = ok(client.patch(f"{API}/plugins/gitlab/connections/2", json={"rateLimitPerHour": 100}))
     assert patched["rateLimitPerHour"] == 100 and patched["name"] == "gl-extra"
-    assert error(client.patch(f"{API}/plugins/gitlab/connections/2", json={"name": "gitlab-main"}), 500) == DUPLICATE_NAME
+    assert (
+        error(client.patch(f"{API}/plugins/gitlab/connections/2", json={"name": "gitlab-main"}), 500) == DUPLICATE_NAME
+    )
     assert ok(client.delete(f"{API}/plugins/gitlab/connections/2"))["id"] == 2
     error(client.get(f"{API}/plugins/gitlab/connections/2"), 404)
-    assert ok(client.post(f"{API}/plugins/github/connections", json={"name": "gh-new", "token": "t"}), 201)["enableGraphql"] is True
+    assert (
+        ok(client.post(f"{API}/plugins/github/connections", json={"name": "gh-new", "token": "t"}), 201)[
+            "enableGraphql"
+        ]
+        is True
+    )
 
 
 def test_connection_delete_refused_while_scopes_or_blueprints_use_it(client: TestClient) -> None:
@@ -160,8 +192,13 @@ def test_webhook_connections(client: TestClient) -> None:
     assert [w["name"] for w in listed] == ["deploys"] and "apiKey" not in listed[0]["apiKey"]
     assert "apiKey" not in ok(client.get(f"{API}/plugins/webhook/connections/{created['id']}"))["apiKey"]
     assert ok(client.get(f"{API}/plugins/webhook/connections/by-name/deploys"))["id"] == created["id"]
-    assert error(client.post(f"{API}/plugins/webhook/connections", json={"name": "deploys"}), 400) == "A webhook with name deploys already exists."
-    assert ok(client.patch(f"{API}/plugins/webhook/connections/by-name/deploys", json={"name": "prod"}))["name"] == "prod"
+    assert (
+        error(client.post(f"{API}/plugins/webhook/connections", json={"name": "deploys"}), 400)
+        == "A webhook with name deploys already exists."
+    )
+    assert (
+        ok(client.patch(f"{API}/plugins/webhook/connections/by-name/deploys", json={"name": "prod"}))["name"] == "prod"
+    )
     ok(client.delete(f"{API}/plugins/webhook/connections/by-name/prod"))
     assert ok(client.get(f"{CTL}/counts"))["webhookConnections"] == 0
     assert ok(client.get(f"{CTL}/counts"))["apiKeys"] == 0
@@ -203,7 +240,9 @@ def test_gitlab_remote_tree_nests_subgroups_before_projects(client: TestClient) 
     assert [c["type"] for c in platform] == ["group", "group", "scope", "scope"]  # one page mixes both
     scopes, _ = walk_remote(client, "gitlab", 1)
     paths = {s["data"]["pathWithNamespace"] for s in scopes}
-    assert len(scopes) == 21 and "acme/platform/backend/services/gateway-zh" in paths and "sandbox-bot/dotfiles" in paths
+    assert (
+        len(scopes) == 21 and "acme/platform/backend/services/gateway-zh" in paths and "sandbox-bot/dotfiles" in paths
+    )
     assert any(len(s["name"]) > 100 for s in scopes) and any(s["name"] == "服务网关" for s in scopes)
     ok(client.post(f"{CTL}/settings", json={"remotePageSize": 1}))
     first = ok(client.get(url, params={"groupId": "101"}))
@@ -224,11 +263,26 @@ def test_jira_bitbucket_and_azure_listing_rules(client: TestClient) -> None:
     repos = ok(client.get(f"{API}/plugins/bitbucket/connections/1/remote-scopes", params={"groupId": "ops-ws"}))
     assert len(repos["children"]) == 100 and repos["nextPageToken"] == ""  # capped, no token
     assert repos["children"][0]["data"]["bitbucketId"] == "ops-ws/runbooks"
-    ado = ok(client.post(f"{API}/plugins/azuredevops_go/connections", json={"name": "ado", "organization": "org", "token": "t"}), 201)
-    ok(client.post(f"{CTL}/connections/azuredevops_go/{ado['id']}/remote-repos", json={"name": "api", "group": "sandbox-org/Shop"}))
+    ado = ok(
+        client.post(
+            f"{API}/plugins/azuredevops_go/connections", json={"name": "ado", "organization": "org", "token": "t"}
+        ),
+        201,
+    )
+    ok(
+        client.post(
+            f"{CTL}/connections/azuredevops_go/{ado['id']}/remote-repos",
+            json={"name": "api", "group": "sandbox-org/Shop"},
+        )
+    )
     projects = ok(client.get(f"{API}/plugins/azuredevops_go/connections/{ado['id']}/remote-scopes"))["children"]
     assert [p["id"] for p in projects] == ["sandbox-org/Shop"]
-    repo = ok(client.get(f"{API}/plugins/azuredevops_go/connections/{ado['id']}/remote-scopes", params={"groupId": "sandbox-org/Shop"}))
+    repo = ok(
+        client.get(
+            f"{API}/plugins/azuredevops_go/connections/{ado['id']}/remote-scopes",
+            params={"groupId": "sandbox-org/Shop"},
+        )
+    )
     assert repo["children"][0]["data"]["type"] == "TfsGit" and repo["children"][0]["data"]["ProjectId"] == "Shop"
 
 
@@ -246,17 +300,26 @@ def test_search_remote_scopes(client: TestClient) -> None:
     error(client.get(url), 400)
     found = ok(client.get(url, params={"search": "org:acme", "pageSize": 5}))
     assert found["page"] == 1 and found["pageSize"] == 5 and "count" not in found and "nextPageToken" not in found
-    assert len(found["children"]) == 5 and all(c["parentId"] is None and c["type"] == "scope" for c in found["children"])
+    assert len(found["children"]) == 5 and all(
+        c["parentId"] is None and c["type"] == "scope" for c in found["children"]
+    )
     rest = ok(client.get(url, params={"search": "org:acme", "pageSize": 5, "page": 2}))["children"]
     assert len(rest) == 4  # 9 acme repos: 5 + 4, then fewer than pageSize ends the walk
-    assert ok(client.get(f"{API}/plugins/bitbucket/connections/1/search-remote-scopes", params={"search": "ops-ws/"}))["children"]
+    assert ok(client.get(f"{API}/plugins/bitbucket/connections/1/search-remote-scopes", params={"search": "ops-ws/"}))[
+        "children"
+    ]
 
 
 # ---- scopes and scope configs ---------------------------------------------------------------------
 
 
 def test_put_scopes_upserts_and_lists_with_paging(client: TestClient) -> None:
-    config = ok(client.post(f"{API}/plugins/github/connections/1/scope-configs", json={"name": "dora", "deploymentPattern": "(deploy)"}), 201)
+    config = ok(
+        client.post(
+            f"{API}/plugins/github/connections/1/scope-configs", json={"name": "dora", "deploymentPattern": "(deploy)"}
+        ),
+        201,
+    )
     ids = put_github_scopes(client, 10, config_id=config["id"])
     url = f"{API}/plugins/github/connections/1/scopes"
     page = ok(client.get(url, params={"page": 2, "pageSize": 4}))
@@ -265,18 +328,28 @@ def test_put_scopes_upserts_and_lists_with_paging(client: TestClient) -> None:
     assert item["scope"]["scopeConfigId"] == config["id"] and item["scopeConfig"]["deploymentPattern"] == "(deploy)"
     assert item["scope"]["connectionId"] == 1 and "blueprints" not in item
     error(client.get(url, params={"pageSize": 1001}), 400)
-    assert ok(client.get(url, params={"searchTerm": "ACME/"}))["count"] == 5  # LIKE on fullName: 5 sandbox-bot, 5 acme repos
+    assert (
+        ok(client.get(url, params={"searchTerm": "ACME/"}))["count"] == 5
+    )  # LIKE on fullName: 5 sandbox-bot, 5 acme repos
     # a re-PUT overwrites every column: without scopeConfigId the key disappears
     data = [ok(client.get(f"{url}/{ids[0]}"))["scope"] | {"scopeConfigId": None, "description": "changed"}]
     ok(client.put(url, json={"data": data}))
     again = ok(client.get(f"{url}/{ids[0]}"))
-    assert "scopeConfigId" not in again["scope"] and "scopeConfig" not in again and again["scope"]["description"] == "changed"
+    assert (
+        "scopeConfigId" not in again["scope"]
+        and "scopeConfig" not in again
+        and again["scope"]["description"] == "changed"
+    )
     assert ok(client.get(url))["count"] == 10
 
 
 @pytest.mark.parametrize(
     ("body", "message"),
-    [({"data": {"githubId": 1}}, "invalid data"), ({"data": [1]}, "invalid data row"), ({"data": [{"name": "no id"}]}, "failed to save item 0")],
+    [
+        ({"data": {"githubId": 1}}, "invalid data"),
+        ({"data": [1]}, "invalid data row"),
+        ({"data": [{"name": "no id"}]}, "failed to save item 0"),
+    ],
 )
 def test_put_scopes_validation(client: TestClient, body: dict[str, Any], message: str) -> None:
     assert message in error(client.put(f"{API}/plugins/github/connections/1/scopes", json=body), 400)
@@ -284,7 +357,12 @@ def test_put_scopes_validation(client: TestClient, body: dict[str, Any], message
 
 def test_scope_decoding_is_case_insensitive_and_patch_keeps_missing_keys(client: TestClient) -> None:
     url = f"{API}/plugins/github/connections/2/scopes"
-    saved = ok(client.put(url, json={"data": [{"GithubId": "42", "name": "r", "fullName": "o/r", "htmlurl": "https://x/o/r", "junk": 1}]}))
+    saved = ok(
+        client.put(
+            url,
+            json={"data": [{"GithubId": "42", "name": "r", "fullName": "o/r", "htmlurl": "https://x/o/r", "junk": 1}]},
+        )
+    )
     assert saved[0]["githubId"] == 42 and saved[0]["HTMLUrl"] == "https://x/o/r" and "junk" not in saved[0]
     patched = ok(client.patch(f"{url}/42", json={"scopeConfigId": 7}))
     assert patched["scopeConfigId"] == 7 and patched["fullName"] == "o/r"
@@ -296,7 +374,9 @@ def test_bitbucket_scope_ids_contain_a_slash(client: TestClient) -> None:
     ok(client.put(f"{API}/plugins/bitbucket/connections/1/scopes", json={"data": [repos[0]["data"]]}))
     url = f"{API}/plugins/bitbucket/connections/1/scopes/acme-ws/donnees-pipeline"
     assert ok(client.get(url))["scope"]["name"] == "Données Pipeline"
-    assert ok(client.get(f"{API}/plugins/bitbucket/connections/1/scopes/{quote('acme-ws/donnees-pipeline', safe='')}"))["scope"]
+    assert ok(client.get(f"{API}/plugins/bitbucket/connections/1/scopes/{quote('acme-ws/donnees-pipeline', safe='')}"))[
+        "scope"
+    ]
     assert ok(client.delete(url, params={"delete_data_only": "true"}))["bitbucketId"] == "acme-ws/donnees-pipeline"
     ok(client.get(url))
     ok(client.delete(url))
@@ -342,10 +422,12 @@ def test_create_project_makes_the_auto_blueprint(client: TestClient) -> None:
     assert bp["name"] == "shop-Blueprint" and bp["projectName"] == "shop" and bp["mode"] == "NORMAL"
     assert bp["enable"] is True and bp["isManual"] is False and bp["cronConfig"] == "0 0 * * *"
     assert bp["connections"] == [] and bp["skipOnFail"] is False and bp["plan"] == []
-    now = datetime.fromtimestamp(ok(client.get("/_sandbox/clock"))["now"], timezone.utc)
+    now = datetime.fromtimestamp(ok(client.get("/_sandbox/clock"))["now"], UTC)
     after = datetime.fromisoformat(bp["timeAfter"].replace("Z", "+00:00"))
     assert after.time().isoformat() == "00:00:00" and (now.year * 12 + now.month) - (after.year * 12 + after.month) == 6
-    assert error(client.post(f"{API}/projects", json={"name": "shop"}), 400) == "A project with name [shop] already exists"
+    assert (
+        error(client.post(f"{API}/projects", json={"name": "shop"}), 400) == "A project with name [shop] already exists"
+    )
     error(client.post(f"{API}/projects", json={"name": "p" * 101}), 400)
     error(client.post(f"{API}/projects", content=json.dumps({"name": "form"})), 400)  # no JSON content type: empty
     assert ok(client.get(f"{API}/projects/shop/check")) == {"exist": True}
@@ -355,8 +437,14 @@ def test_create_project_makes_the_auto_blueprint(client: TestClient) -> None:
 
 def test_blueprint_in_project_body_is_inserted_as_is(client: TestClient) -> None:
     """#7650: the supplied blueprint loses its connections and gets no plan."""
-    bp = {"name": "mine", "projectName": "p7650", "mode": "NORMAL", "enable": True, "cronConfig": "0 0 * * *",
-          "connections": [{"pluginName": "github", "connectionId": 1, "scopes": [{"scopeId": "700001"}]}]}
+    bp = {
+        "name": "mine",
+        "projectName": "p7650",
+        "mode": "NORMAL",
+        "enable": True,
+        "cronConfig": "0 0 * * *",
+        "connections": [{"pluginName": "github", "connectionId": 1, "scopes": [{"scopeId": "700001"}]}],
+    }
     project = ok(client.post(f"{API}/projects", json={"name": "p7650", "blueprint": bp}), 201)
     assert project["blueprint"]["name"] == "mine" and project["blueprint"]["connections"] == []
     orphan = ok(client.post(f"{API}/projects", json={"name": "orphan", "blueprint": bp | {"projectName": ""}}), 201)
@@ -390,7 +478,10 @@ def test_list_projects_keyword_paging_and_last_pipeline(client: TestClient) -> N
 
 def test_patch_project_answers_201_and_renames(client: TestClient) -> None:
     ok(client.post(f"{API}/projects", json={"name": "old", "description": "keep?"}), 201)
-    renamed = ok(client.patch(f"{API}/projects/old", json={"name": "new", "metrics": [{"pluginName": "dora", "enable": True}]}), 201)
+    renamed = ok(
+        client.patch(f"{API}/projects/old", json={"name": "new", "metrics": [{"pluginName": "dora", "enable": True}]}),
+        201,
+    )
     assert renamed["name"] == "new" and renamed["description"] == "" and renamed["blueprint"]["projectName"] == "new"
     assert renamed["metrics"] == [{"pluginName": "dora", "pluginOption": None, "enable": True}]
     error(client.get(f"{API}/projects/old"), 404)
@@ -418,7 +509,12 @@ def test_patch_blueprint_replaces_connections_and_regenerates_the_plan(client: T
     patched = ok(client.patch(f"{API}/blueprints/{bp['id']}", json={"connections": [one]}))
     assert patched["connections"] == [one] and len(patched["plan"][1]) == 1
     hook = ok(client.post(f"{API}/plugins/webhook/connections", json={"name": "hook"}))
-    patched = ok(client.patch(f"{API}/blueprints/{bp['id']}", json={"connections": [{"pluginName": "webhook", "connectionId": hook["id"]}]}))
+    patched = ok(
+        client.patch(
+            f"{API}/blueprints/{bp['id']}",
+            json={"connections": [{"pluginName": "webhook", "connectionId": hook["id"]}]},
+        )
+    )
     assert patched["connections"] == [{"pluginName": "webhook", "connectionId": hook["id"], "scopes": []}]
     assert [[t["plugin"] for t in stage] for stage in patched["plan"]] == [["org"], ["dora"]]
 
@@ -427,10 +523,22 @@ def test_patch_blueprint_replaces_connections_and_regenerates_the_plan(client: T
     ("patch", "status", "message"),
     [
         ({"mode": "ADVANCED"}, 500, "mode is not updatable"),
-        ({"connections": [{"pluginName": "github", "connectionId": 1, "scopes": []}]}, 400, "connections[0].scopes is empty"),
+        (
+            {"connections": [{"pluginName": "github", "connectionId": 1, "scopes": []}]},
+            400,
+            "connections[0].scopes is empty",
+        ),
         ({"connections": [{"pluginName": "github", "connectionId": 1, "scopes": [{"scopeId": "999"}]}]}, 400, "999"),
-        ({"connections": [{"pluginName": "github", "connectionId": 1, "scopes": [{"scopeId": 700001}]}]}, 400, "string"),
-        ({"connections": [{"pluginName": "github", "connectionId": 7, "scopes": [{"scopeId": "1"}]}]}, 400, "connection 7"),
+        (
+            {"connections": [{"pluginName": "github", "connectionId": 1, "scopes": [{"scopeId": 700001}]}]},
+            400,
+            "string",
+        ),
+        (
+            {"connections": [{"pluginName": "github", "connectionId": 7, "scopes": [{"scopeId": "1"}]}]},
+            400,
+            "connection 7",
+        ),
         ({"cronConfig": "every day", "isManual": False}, 400, "invalid cronConfig"),
         ({"projectName": "nowhere"}, 400, "invalid projectName"),
         ({"timeAfter": "yesterday"}, 400, "timeAfter"),
@@ -444,27 +552,61 @@ def test_blueprint_patch_validation(client: TestClient, patch: dict[str, Any], s
 
 def test_blueprint_patch_details(client: TestClient) -> None:
     bp = make_project(client)
-    patched = ok(client.patch(f"{API}/blueprints/{bp['id']}", json={"timeAfter": "2025-01-02", "skipCollectors": True, "fullSync": True, "unknown": 1}))
-    assert patched["timeAfter"] == "2025-01-02T00:00:00Z" and patched["skipCollectors"] is False and patched["fullSync"] is False
-    assert ok(client.patch(f"{API}/blueprints/{bp['id']}", json={"cronConfig": "MANUAL", "isManual": False}))["isManual"] is True
+    patched = ok(
+        client.patch(
+            f"{API}/blueprints/{bp['id']}",
+            json={"timeAfter": "2025-01-02", "skipCollectors": True, "fullSync": True, "unknown": 1},
+        )
+    )
+    assert (
+        patched["timeAfter"] == "2025-01-02T00:00:00Z"
+        and patched["skipCollectors"] is False
+        and patched["fullSync"] is False
+    )
+    assert (
+        ok(client.patch(f"{API}/blueprints/{bp['id']}", json={"cronConfig": "MANUAL", "isManual": False}))["isManual"]
+        is True
+    )
     assert ok(client.patch(f"{API}/blueprints/{bp['id']}", json={"timeAfter": None}))["timeAfter"] is None
     ok(client.post(f"{API}/projects", json={"name": "other"}), 201)
     assert "one blueprint" in error(client.patch(f"{API}/blueprints/{bp['id']}", json={"projectName": "other"}), 400)
 
 
 def test_create_list_and_delete_blueprints(client: TestClient) -> None:
-    base = {"name": "adhoc", "mode": "ADVANCED", "enable": True, "isManual": True, "plan": [[{"plugin": "dora", "options": {}}]]}
-    created = ok(client.post(f"{API}/blueprints", json=base | {"timeAfter": "2025-01-01T00:00:00+02:00", "labels": ["nightly"]}), 201)
+    base = {
+        "name": "adhoc",
+        "mode": "ADVANCED",
+        "enable": True,
+        "isManual": True,
+        "plan": [[{"plugin": "dora", "options": {}}]],
+    }
+    created = ok(
+        client.post(f"{API}/blueprints", json=base | {"timeAfter": "2025-01-01T00:00:00+02:00", "labels": ["nightly"]}),
+        201,
+    )
     assert created["timeAfter"] == "2024-12-31T22:00:00Z" and created["plan"] == base["plan"]
     error(client.post(f"{API}/blueprints", json=base | {"timeAfter": "2025-01-01"}), 400)  # POST: strict RFC3339
     error(client.post(f"{API}/blueprints", json=base | {"plan": []}), 400)
     error(client.post(f"{API}/blueprints", json=base | {"mode": ""}), 400)
-    ok(client.post(f"{API}/blueprints", json=base | {"name": "daily", "isManual": False, "cronConfig": "0 0 * * *", "enable": False}), 201)
-    ok(client.post(f"{API}/blueprints", json=base | {"name": "custom", "isManual": False, "cronConfig": "@every 6h"}), 201)
+    ok(
+        client.post(
+            f"{API}/blueprints",
+            json=base | {"name": "daily", "isManual": False, "cronConfig": "0 0 * * *", "enable": False},
+        ),
+        201,
+    )
+    ok(
+        client.post(f"{API}/blueprints", json=base | {"name": "custom", "isManual": False, "cronConfig": "@every 6h"}),
+        201,
+    )
     names = lambda **q: [b["name"] for b in ok(client.get(f"{API}/blueprints", params=q))["blueprints"]]  # noqa: E731
     assert names() == ["custom", "daily", "adhoc"]
     assert names(type="DAILY") == ["daily"] and names(type="CUSTOM") == ["custom"] and names(type="MANUAL") == ["adhoc"]
-    assert names(enable="false") == ["daily"] and names(label="nightly") == ["adhoc"] and names(isManual="true", type="DAILY") == ["adhoc"]
+    assert (
+        names(enable="false") == ["daily"]
+        and names(label="nightly") == ["adhoc"]
+        and names(isManual="true", type="DAILY") == ["adhoc"]
+    )
     assert names(pageSize=1, page=2) == ["daily"]
     bad = client.get(f"{API}/blueprints", params={"type": "YEARLY"})
     assert bad.status_code == 400 and bad.content == b""
@@ -485,15 +627,26 @@ def test_trigger_rules(client: TestClient) -> None:
     ok(client.patch(f"{API}/blueprints/{bp['id']}", json={"enable": True}))
     run = trigger(client, bp["id"])
     assert run["status"] == "TASK_CREATED" and run["blueprintId"] == bp["id"] and run["name"] == "payments-Blueprint"
-    assert error(client.post(f"{API}/blueprints/{bp['id']}/trigger"), 400) == "there are pending pipelines of current blueprint already"
-    assert ok(client.get(f"{API}/blueprints/{bp['id']}/pipelines", params={"pending": 1}))["pipelines"][0]["id"] == run["id"]
+    assert (
+        error(client.post(f"{API}/blueprints/{bp['id']}/trigger"), 400)
+        == "there are pending pipelines of current blueprint already"
+    )
+    assert (
+        ok(client.get(f"{API}/blueprints/{bp['id']}/pipelines", params={"pending": 1}))["pipelines"][0]["id"]
+        == run["id"]
+    )
     error(client.post(f"{API}/blueprints/999/trigger"), 404)
 
 
 def test_trigger_fails_with_500_when_a_referenced_webhook_is_gone(client: TestClient) -> None:
     bp = make_project(client)
     hook = ok(client.post(f"{API}/plugins/webhook/connections", json={"name": "hook"}))
-    ok(client.patch(f"{API}/blueprints/{bp['id']}", json={"connections": bp["connections"] + [{"pluginName": "webhook", "connectionId": hook["id"]}]}))
+    ok(
+        client.patch(
+            f"{API}/blueprints/{bp['id']}",
+            json={"connections": bp["connections"] + [{"pluginName": "webhook", "connectionId": hook["id"]}]},
+        )
+    )
     ok(client.delete(f"{API}/plugins/webhook/connections/{hook['id']}"))  # no reference check for webhooks
     assert "cannot find webhook connection" in error(client.post(f"{API}/blueprints/{bp['id']}/trigger"), 500)
 
@@ -522,7 +675,10 @@ def test_pipeline_runs_through_its_tasks_with_the_clock(client: TestClient) -> N
 
 
 def test_max_parallel_queues_by_priority_then_id(client: TestClient) -> None:
-    runs = [trigger(client, make_project(client, f"p{i}", repos=1, priority=1 if i == 2 else 0)["id"])["id"] for i in range(3)]
+    runs = [
+        trigger(client, make_project(client, f"p{i}", repos=1, priority=1 if i == 2 else 0)["id"])["id"]
+        for i in range(3)
+    ]
     advance(client, 1)
     assert [pipeline(client, r)["status"] for r in runs] == ["TASK_RUNNING", "TASK_CREATED", "TASK_CREATED"]
     advance(client, 20)  # 4 tasks of 5 s: the first ends, the high-priority third starts
@@ -537,20 +693,37 @@ def test_max_parallel_queues_by_priority_then_id(client: TestClient) -> None:
 
 def test_scripted_failure_then_rerun_succeeds(client: TestClient) -> None:
     bp = make_project(client, repos=1)  # org, github, gitextractor, dora
-    ok(client.post(f"{CTL}/scripts", json={"blueprintId": bp["id"], "failAtTask": 2, "message": "rate limited", "succeedOnRerun": True, "taskSeconds": 2}))
+    ok(
+        client.post(
+            f"{CTL}/scripts",
+            json={
+                "blueprintId": bp["id"],
+                "failAtTask": 2,
+                "message": "rate limited",
+                "succeedOnRerun": True,
+                "taskSeconds": 2,
+            },
+        )
+    )
     run = trigger(client, bp["id"])
     assert error(client.post(f"{API}/pipelines/{run['id']}/rerun"), 400) == "pipeline is waiting to run"
     advance(client, 1)
     assert error(client.post(f"{API}/pipelines/{run['id']}/rerun"), 400) == "pipeline is running"
     advance(client, 10)
     failed = pipeline(client, run["id"])
-    assert failed["status"] == "TASK_FAILED" and failed["message"] == "rate limited" and "rate limited" in failed["errorName"]
+    assert (
+        failed["status"] == "TASK_FAILED"
+        and failed["message"] == "rate limited"
+        and "rate limited" in failed["errorName"]
+    )
     assert failed["finishedTasks"] == 2  # the failed task counts
     tasks = ok(client.get(f"{API}/pipelines/{run['id']}/tasks"))["tasks"]
     assert [t["status"] for t in tasks] == ["TASK_COMPLETED", "TASK_FAILED", "TASK_CREATED", "TASK_CREATED"]
     assert tasks[1]["failedSubTask"] == "collectApiRepo"
     rerun = ok(client.post(f"{API}/pipelines/{run['id']}/rerun"))
-    assert [t["plugin"] for t in rerun] == ["github", "gitextractor", "dora"] and all(t["status"] == "TASK_CREATED" for t in rerun)
+    assert [t["plugin"] for t in rerun] == ["github", "gitextractor", "dora"] and all(
+        t["status"] == "TASK_CREATED" for t in rerun
+    )
     assert pipeline(client, run["id"])["status"] == "TASK_RERUN"
     advance(client, 10)
     done = pipeline(client, run["id"])
@@ -565,7 +738,11 @@ def test_partial_and_skip_on_fail(client: TestClient) -> None:
     run = trigger(client, bp["id"])
     advance(client, 60)
     partial = pipeline(client, run["id"])
-    assert partial["status"] == "TASK_PARTIAL" and partial["finishedTasks"] == 4 and partial["finishedTasks"] == partial["totalTasks"]
+    assert (
+        partial["status"] == "TASK_PARTIAL"
+        and partial["finishedTasks"] == 4
+        and partial["finishedTasks"] == partial["totalTasks"]
+    )
     ok(client.post(f"{CTL}/scripts", json={"blueprintId": bp["id"], "failAtTask": 1}))
     ok(client.patch(f"{API}/blueprints/{bp['id']}", json={"skipOnFail": True}))
     second = trigger(client, bp["id"])
@@ -658,9 +835,18 @@ def test_migration_pending_mode(client: TestClient) -> None:
 
 def test_html_mode_answers_a_login_page_everywhere(client: TestClient) -> None:
     ok(client.post(f"{CTL}/settings", json={"htmlMode": True}))
-    for method, path in (("GET", "/projects"), ("POST", "/blueprints/1/trigger"), ("GET", "/version"), ("GET", "/nothing")):
+    for method, path in (
+        ("GET", "/projects"),
+        ("POST", "/blueprints/1/trigger"),
+        ("GET", "/version"),
+        ("GET", "/nothing"),
+    ):
         response = client.request(method, API + path)
-        assert response.status_code == 200 and response.headers["content-type"].startswith("text/html") and "<form" in response.text
+        assert (
+            response.status_code == 200
+            and response.headers["content-type"].startswith("text/html")
+            and "<form" in response.text
+        )
     ok(client.post(f"{CTL}/settings", json={"htmlMode": False}))
     assert ok(client.get(f"{API}/projects"))["count"] == 0
 
@@ -670,10 +856,18 @@ def test_rest_prefix_needs_a_bearer_api_key(client: TestClient) -> None:
         headers = {"Authorization": key} if key is not None else {}
         return client.request(method, f"{API}/rest{path}", headers=headers, **kw)
 
-    assert rest("/projects").json() == {"success": False, "message": "token is missing"} and rest("/projects").status_code == 401
+    assert (
+        rest("/projects").json() == {"success": False, "message": "token is missing"}
+        and rest("/projects").status_code == 401
+    )
     assert rest("/projects", "Token abc").json()["message"] == "token is not present or malformed"
-    assert rest("/projects", "Bearer nope").status_code == 403 and rest("/projects", "Bearer nope").json()["message"] == "api key is invalid"
-    key = ok(client.post(f"{API}/api-keys", json={"name": "ci", "type": "devlake", "allowedPath": "/projects.*"}), 201)["apiKey"]
+    assert (
+        rest("/projects", "Bearer nope").status_code == 403
+        and rest("/projects", "Bearer nope").json()["message"] == "api key is invalid"
+    )
+    key = ok(client.post(f"{API}/api-keys", json={"name": "ci", "type": "devlake", "allowedPath": "/projects.*"}), 201)[
+        "apiKey"
+    ]
     bearer = f"Bearer {key}"
     assert ok(rest("/projects", bearer))["count"] == 0
     assert ok(rest("/projects", bearer, "POST", json={"name": "via/rest"}), 201)["name"] == "via/rest"
@@ -700,7 +894,9 @@ def test_api_key_regenerate_and_delete(client: TestClient) -> None:
     created = ok(client.post(f"{CTL}/api-keys", json={"name": "k"}))
     again = ok(client.put(f"{API}/api-keys/{created['id']}"))
     assert again["apiKey"] != created["apiKey"]
-    assert client.get(f"{API}/rest/version", headers={"Authorization": f"Bearer {created['apiKey']}"}).status_code == 403
+    assert (
+        client.get(f"{API}/rest/version", headers={"Authorization": f"Bearer {created['apiKey']}"}).status_code == 403
+    )
     assert client.get(f"{API}/rest/version", headers={"Authorization": f"Bearer {again['apiKey']}"}).status_code == 200
     ok(client.delete(f"{API}/api-keys/{created['id']}"))
     error(client.delete(f"{API}/api-keys/{created['id']}"), 404)
@@ -734,8 +930,16 @@ def test_many_blueprints_poll_cheaply(client: TestClient) -> None:
     """The monitoring benchmark's shape: hundreds of queued pipelines, polled every few seconds."""
     plan = [[{"plugin": "dora", "options": {}}], [{"plugin": "refdiff", "options": {}}]]
     ok(client.post(f"{CTL}/settings", json={"maxParallel": 4, "taskSeconds": 2}))
-    bp_ids = [ok(client.post(f"{API}/blueprints", json={"name": f"b{i}", "mode": "ADVANCED", "enable": True, "isManual": True, "plan": plan}), 201)["id"]
-              for i in range(200)]
+    bp_ids = [
+        ok(
+            client.post(
+                f"{API}/blueprints",
+                json={"name": f"b{i}", "mode": "ADVANCED", "enable": True, "isManual": True, "plan": plan},
+            ),
+            201,
+        )["id"]
+        for i in range(200)
+    ]
     for bp_id in bp_ids:
         trigger(client, bp_id)
     for _ in range(60):

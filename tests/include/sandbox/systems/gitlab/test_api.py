@@ -43,7 +43,9 @@ def test_private_token_and_bearer_are_accepted(client: TestClient) -> None:
     assert client.get(f"{API}/projects/1001", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
 
 
-@pytest.mark.parametrize("headers", [{}, {"PRIVATE-TOKEN": "wrong"}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}])
+@pytest.mark.parametrize(
+    "headers", [{}, {"PRIVATE-TOKEN": "wrong"}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}]
+)
 def test_missing_or_wrong_token_is_401(client: TestClient, headers: dict[str, str]) -> None:
     r = client.get(f"{API}/projects/1001/pipelines", headers=headers)
     assert r.status_code == 401
@@ -88,16 +90,35 @@ def test_pipeline_list_headers_and_links(client: TestClient) -> None:
     r = client.get(f"{API}/projects/1001/pipelines", headers=AUTH, params={"per_page": 2, "page": 2, "ref": "main"})
     total = int(r.headers["x-total"])
     assert total >= 4
-    assert (r.headers["x-page"], r.headers["x-per-page"], r.headers["x-prev-page"], r.headers["x-next-page"]) == ("2", "2", "1", "3")
+    assert (r.headers["x-page"], r.headers["x-per-page"], r.headers["x-prev-page"], r.headers["x-next-page"]) == (
+        "2",
+        "2",
+        "1",
+        "3",
+    )
     assert r.headers["x-total-pages"] == str(-(-total // 2))
     rels = dict((rel, url) for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', r.headers["link"]))
     assert set(rels) == {"prev", "next", "first", "last"}
-    assert rels["next"].startswith("http://testserver/gitlab/api/v4/projects/1001/pipelines?") and "ref=main" in rels["next"]
+    assert (
+        rels["next"].startswith("http://testserver/gitlab/api/v4/projects/1001/pipelines?")
+        and "ref=main" in rels["next"]
+    )
     assert "page=3" in rels["next"] and f"page={-(-total // 2)}" in rels["last"]
     ids = [p["id"] for p in r.json()]
     assert ids == sorted(ids, reverse=True)
     item = r.json()[0]
-    assert set(item) >= {"id", "iid", "project_id", "sha", "ref", "status", "source", "created_at", "updated_at", "web_url"}
+    assert set(item) >= {
+        "id",
+        "iid",
+        "project_id",
+        "sha",
+        "ref",
+        "status",
+        "source",
+        "created_at",
+        "updated_at",
+        "web_url",
+    }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", item["created_at"])
 
 
@@ -132,26 +153,50 @@ def test_pipeline_filters_and_ordering(client: TestClient, scenarios: dict[str, 
     assert [p["id"] for p in r.json()] == [s["pipeline_id"], s["good_pipeline_id"]]
     failed = client.get(f"{API}/projects/{s['project_id']}/pipelines", headers=AUTH, params={"status": "failed"}).json()
     assert [p["id"] for p in failed] == [s["pipeline_id"]]
-    asc = client.get(f"{API}/projects/{s['project_id']}/pipelines", headers=AUTH, params={"sort": "asc", "order_by": "updated_at"}).json()
+    asc = client.get(
+        f"{API}/projects/{s['project_id']}/pipelines", headers=AUTH, params={"sort": "asc", "order_by": "updated_at"}
+    ).json()
     assert [p["updated_at"] for p in asc] == sorted(p["updated_at"] for p in asc)
     newest = client.get(f"{API}/projects/{s['project_id']}/pipelines/{s['pipeline_id']}", headers=AUTH).json()
     watermark = datetime.fromisoformat(asc[-2]["updated_at"]) + timedelta(seconds=1)
-    after = client.get(f"{API}/projects/{s['project_id']}/pipelines", headers=AUTH, params={"updated_after": watermark.isoformat()}).json()
+    after = client.get(
+        f"{API}/projects/{s['project_id']}/pipelines", headers=AUTH, params={"updated_after": watermark.isoformat()}
+    ).json()
     assert [p["id"] for p in after] == [newest["id"]]
-    branches = client.get(f"{API}/projects/{s['project_id']}/pipelines", headers=AUTH, params={"scope": "branches"}).json()
+    branches = client.get(
+        f"{API}/projects/{s['project_id']}/pipelines", headers=AUTH, params={"scope": "branches"}
+    ).json()
     assert sorted(p["ref"] for p in branches) == sorted({"main", s["ref"]})
     bad = client.get(f"{API}/projects/{s['project_id']}/pipelines", headers=AUTH, params={"scope": "nope"})
     assert bad.status_code == 400 and bad.json() == {"error": "scope does not have a valid value"}
-    assert client.get(f"{API}/projects/{s['project_id']}/pipelines", headers=AUTH, params={"updated_after": "yesterday"}).status_code == 400
+    assert (
+        client.get(
+            f"{API}/projects/{s['project_id']}/pipelines", headers=AUTH, params={"updated_after": "yesterday"}
+        ).status_code
+        == 400
+    )
 
 
 def test_pipeline_detail(client: TestClient, scenarios: dict[str, Any]) -> None:
     s = scenarios["allowed"]
     p = client.get(f"{API}/projects/{s['project_id']}/pipelines/{s['pipeline_id']}", headers=AUTH).json()
     assert p["status"] == "success" and p["detailed_status"]["label"] == "passed with warnings"
-    assert {"before_sha", "tag", "yaml_errors", "user", "started_at", "finished_at", "committed_at", "duration", "queued_duration", "coverage"} <= set(p)
+    assert {
+        "before_sha",
+        "tag",
+        "yaml_errors",
+        "user",
+        "started_at",
+        "finished_at",
+        "committed_at",
+        "duration",
+        "queued_duration",
+        "coverage",
+    } <= set(p)
     assert p["web_url"] == f"http://testserver/gitlab/{s['project_path']}/-/pipelines/{s['pipeline_id']}"
-    assert client.get(f"{API}/projects/{s['project_id']}/pipelines/1", headers=AUTH).json() == {"message": "404 Not found"}
+    assert client.get(f"{API}/projects/{s['project_id']}/pipelines/1", headers=AUTH).json() == {
+        "message": "404 Not found"
+    }
     other = scenarios["pytest"]["pipeline_id"]  # exists, but in another project
     assert client.get(f"{API}/projects/{s['project_id']}/pipelines/{other}", headers=AUTH).status_code == 404
 
@@ -167,12 +212,26 @@ def test_pipeline_jobs_scope_and_retried(client: TestClient, scenarios: dict[str
     assert [j["id"] for j in failed] == s["failed_job_ids"]
     assert failed[0]["failure_reason"] == "script_failure" and failed[0]["allow_failure"] is False
     assert failed[0]["web_url"] == f"http://testserver/gitlab/{s['project_path']}/-/jobs/{failed[0]['id']}"
-    basic = {"id", "status", "stage", "name", "ref", "tag", "coverage", "created_at", "started_at", "finished_at", "erased_at"}
+    basic = {
+        "id",
+        "status",
+        "stage",
+        "name",
+        "ref",
+        "tag",
+        "coverage",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "erased_at",
+    }
     assert basic | {"duration", "queued_duration", "user", "commit", "pipeline"} <= set(failed[0])
     assert all("failure_reason" not in j for j in latest if j["status"] != "failed")
     several = client.get(url, headers=AUTH, params={"scope[]": ["failed", "skipped"]}).json()
     assert {j["status"] for j in several} == {"failed", "skipped"}
-    assert client.get(url, headers=AUTH, params={"scope": "success"}).json() == [j for j in latest if j["status"] == "success"]
+    assert client.get(url, headers=AUTH, params={"scope": "success"}).json() == [
+        j for j in latest if j["status"] == "success"
+    ]
     attempts = client.get(url, headers=AUTH, params={"scope[]": "failed", "include_retried": "true"}).json()
     assert [j["name"] for j in attempts] == ["unit-tests", "unit-tests"] and attempts[0]["id"] < attempts[1]["id"]
     assert client.get(url, headers=AUTH, params={"scope[]": "nope"}).status_code == 400
@@ -190,12 +249,23 @@ def test_seeded_failure_kinds(client: TestClient, scenarios: dict[str, Any]) -> 
     assert allowed["allow_failure"] is True and allowed["status"] == "failed"
     assert failed_job("compile")["failure_reason"] == "script_failure"
     bridge = scenarios["bridge"]
-    bridges = client.get(f"{API}/projects/{bridge['project_id']}/pipelines/{bridge['pipeline_id']}/bridges", headers=AUTH).json()
-    assert [(b["name"], b["failure_reason"], b["downstream_pipeline"]) for b in bridges] == [("trigger-docs", "downstream_pipeline_creation_failed", None)]
-    good = client.get(f"{API}/projects/{bridge['project_id']}/pipelines/{bridge['good_pipeline_id']}/bridges", headers=AUTH).json()
+    bridges = client.get(
+        f"{API}/projects/{bridge['project_id']}/pipelines/{bridge['pipeline_id']}/bridges", headers=AUTH
+    ).json()
+    assert [(b["name"], b["failure_reason"], b["downstream_pipeline"]) for b in bridges] == [
+        ("trigger-docs", "downstream_pipeline_creation_failed", None)
+    ]
+    good = client.get(
+        f"{API}/projects/{bridge['project_id']}/pipelines/{bridge['good_pipeline_id']}/bridges", headers=AUTH
+    ).json()
     assert good[0]["status"] == "success" and good[0]["downstream_pipeline"]["id"] > bridge["good_pipeline_id"]
     running = scenarios["running"]
-    assert client.get(f"{API}/projects/{running['project_id']}/pipelines/{running['pipeline_id']}", headers=AUTH).json()["status"] == "running"
+    assert (
+        client.get(f"{API}/projects/{running['project_id']}/pipelines/{running['pipeline_id']}", headers=AUTH).json()[
+            "status"
+        ]
+        == "running"
+    )
 
 
 def trace(client: TestClient, project: int, job_id: int) -> str:
@@ -211,23 +281,36 @@ def test_failed_trace_and_its_passing_counterpart(client: TestClient, scenarios:
         assert re.search(r"\x1b\[0Ksection_start:\d+:step_script\r\x1b\[0K", bad)
         assert re.search(r"\x1b\[0Ksection_end:\d+:after_script\r\x1b\[0K", bad)
         assert "ERROR: Job failed: exit code 1" in bad.rstrip().splitlines()[-1]
-        name = client.get(f"{API}/projects/{s['project_id']}/jobs/{s['failed_job_ids'][0]}", headers=AUTH).json()["name"]
-        jobs = client.get(f"{API}/projects/{s['project_id']}/pipelines/{s['good_pipeline_id']}/jobs", headers=AUTH).json()
+        name = client.get(f"{API}/projects/{s['project_id']}/jobs/{s['failed_job_ids'][0]}", headers=AUTH).json()[
+            "name"
+        ]
+        jobs = client.get(
+            f"{API}/projects/{s['project_id']}/pipelines/{s['good_pipeline_id']}/jobs", headers=AUTH
+        ).json()
         good_job = next(j for j in jobs if j["name"] == name)
         assert good_job["status"] == "success"
         assert "Job succeeded" in trace(client, s["project_id"], good_job["id"])
     pytest_log = trace(client, scenarios["pytest"]["project_id"], scenarios["pytest"]["failed_job_ids"][0])
     assert "AssertionError" in pytest_log and "\x1b[31m" in pytest_log
-    assert "undefined: backoffPolicy" in trace(client, scenarios["compile"]["project_id"], scenarios["compile"]["failed_job_ids"][0])
+    assert "undefined: backoffPolicy" in trace(
+        client, scenarios["compile"]["project_id"], scenarios["compile"]["failed_job_ids"][0]
+    )
     stamped = trace(client, scenarios["dbt"]["project_id"], scenarios["dbt"]["failed_job_ids"][0])
-    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z [0-9a-f]{2}[EO][+ ]", line) for line in stamped.rstrip("\n").split("\n"))
+    assert all(
+        re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z [0-9a-f]{2}[EO][+ ]", line)
+        for line in stamped.rstrip("\n").split("\n")
+    )
     system = trace(client, scenarios["system"]["project_id"], scenarios["system"]["failed_job_ids"][0])
     assert "step_script" not in system and "ERROR: Job failed (system failure)" in system
 
 
 def test_big_generated_trace_is_streamed_not_built(client: TestClient) -> None:
     size = 60 * 1024 * 1024
-    made = add_pipeline(client, 1001, [{"name": "huge", "status": "failed", "failure_reason": "script_failure", "trace": {"generate_bytes": size}}])
+    made = add_pipeline(
+        client,
+        1001,
+        [{"name": "huge", "status": "failed", "failure_reason": "script_failure", "trace": {"generate_bytes": size}}],
+    )
     job_id = made["jobs"][0]["id"]
     tracemalloc.start()
     try:
@@ -261,9 +344,15 @@ def test_binary_and_file_traces(client: TestClient, tmp_path: Any) -> None:
     assert len(binary) == 100_000 and b"\x00" in binary
     assert client.get(f"{API}/projects/1001/jobs/{ids['file']}/trace", headers=AUTH).content == log.read_bytes()
     log.unlink()
-    assert client.get(f"{API}/projects/1001/jobs/{ids['file']}/trace", headers=AUTH).json() == {"message": "404 Not found"}
-    assert client.get(f"{API}/projects/1001/jobs/{ids['none']}/trace", headers=AUTH).json() == {"message": "404 Not found"}
-    bad = client.post(f"{CONTROL}/projects/1001/pipelines", json={"jobs": [{"name": "x", "trace": {"trace_from_file": str(log)}}]})
+    assert client.get(f"{API}/projects/1001/jobs/{ids['file']}/trace", headers=AUTH).json() == {
+        "message": "404 Not found"
+    }
+    assert client.get(f"{API}/projects/1001/jobs/{ids['none']}/trace", headers=AUTH).json() == {
+        "message": "404 Not found"
+    }
+    bad = client.post(
+        f"{CONTROL}/projects/1001/pipelines", json={"jobs": [{"name": "x", "trace": {"trace_from_file": str(log)}}]}
+    )
     assert bad.status_code == 400
 
 
@@ -292,7 +381,10 @@ def test_job_retry_creates_a_new_job(client: TestClient, scenarios: dict[str, An
     assert old_id in [j["id"] for j in client.get(jobs_url, headers=AUTH, params={"include_retried": "true"}).json()]
     again = client.post(f"{API}/projects/{s['project_id']}/jobs/{old_id}/retry", headers=AUTH)
     assert again.status_code == 403 and again.json() == {"message": "403 Forbidden - Job is not retryable"}
-    assert client.get(f"{API}/projects/{s['project_id']}/pipelines/{s['pipeline_id']}", headers=AUTH).json()["status"] == "pending"
+    assert (
+        client.get(f"{API}/projects/{s['project_id']}/pipelines/{s['pipeline_id']}", headers=AUTH).json()["status"]
+        == "pending"
+    )
     done = client.post(f"{CONTROL}/jobs/{new['id']}/status", json={"status": "success", "trace": "ok\n"}).json()
     assert done["status"] == "success" and done["finished_at"] is not None
     hook = client.post(f"{CONTROL}/hooks/job", json={"job_id": new["id"]}).json()["body"]
@@ -322,12 +414,18 @@ def test_test_report_and_summary(client: TestClient, scenarios: dict[str, Any]) 
     assert suite["name"] == "unit-tests" and len(failing) == 1 and "AssertionError" in failing[0]["stack_trace"]
     summary = client.get(f"{url}/test_report_summary", headers=AUTH).json()
     assert summary["total"]["failed"] == 1 and summary["test_suites"][0]["build_ids"] == s["failed_job_ids"]
-    empty = client.get(f"{API}/projects/{s['project_id']}/pipelines/{scenarios['pytest']['good_pipeline_id']}/test_report", headers=AUTH).json()
+    empty = client.get(
+        f"{API}/projects/{s['project_id']}/pipelines/{scenarios['pytest']['good_pipeline_id']}/test_report",
+        headers=AUTH,
+    ).json()
     assert empty["failed_count"] == 0
 
 
 def test_injected_429_uses_gitlab_error_format(client: TestClient) -> None:
-    client.post("/_sandbox/faults", json={"system": "gitlab", "path": r"/jobs/\d+/trace", "status": 429, "retry_after": 3, "times": 1})
+    client.post(
+        "/_sandbox/faults",
+        json={"system": "gitlab", "path": r"/jobs/\d+/trace", "status": 429, "retry_after": 3, "times": 1},
+    )
     r = client.get(f"{API}/projects/1001/jobs/1/trace", headers=AUTH)
     assert r.status_code == 429 and r.json() == {"message": "429 Too Many Requests"}
     assert r.headers["retry-after"] == "3" and r.headers["ratelimit-remaining"] == "0"
@@ -338,15 +436,29 @@ def test_injected_429_uses_gitlab_error_format(client: TestClient) -> None:
 
 # -- controls -------------------------------------------------------------------------------------
 def test_add_project_and_pipeline_controls(client: TestClient) -> None:
-    project = client.post(f"{CONTROL}/projects", json={"name": "Nouveau Projet", "namespace_path": "acme/new-team"}).json()
+    project = client.post(
+        f"{CONTROL}/projects", json={"name": "Nouveau Projet", "namespace_path": "acme/new-team"}
+    ).json()
     assert project["path_with_namespace"] == "acme/new-team/nouveau-projet" and project["namespace"]["parent_id"] == 100
-    assert client.post(f"{CONTROL}/projects", json={"name": "Nouveau Projet", "namespace_path": "acme/new-team"}).status_code == 409
+    assert (
+        client.post(
+            f"{CONTROL}/projects", json={"name": "Nouveau Projet", "namespace_path": "acme/new-team"}
+        ).status_code
+        == 409
+    )
     made = add_pipeline(
         client,
         "acme%2Fnew-team%2Fnouveau-projet",
         [
             {"name": "build", "stage": "build"},
-            {"name": "flaky", "stage": "test", "status": "failed", "failure_reason": "script_failure", "allow_failure": True, "trace": "boom\n"},
+            {
+                "name": "flaky",
+                "stage": "test",
+                "status": "failed",
+                "failure_reason": "script_failure",
+                "allow_failure": True,
+                "trace": "boom\n",
+            },
             {"name": "docs", "stage": "test", "bridge": True},
         ],
         ref="feature/x",
@@ -357,8 +469,13 @@ def test_add_project_and_pipeline_controls(client: TestClient) -> None:
     assert [j["name"] for j in made["jobs"]] == ["build", "flaky", "docs"] and "downstream_pipeline" in made["jobs"][2]
     listed = client.get(f"{API}/projects/{project['id']}/pipelines", headers=AUTH).json()
     assert [p["id"] for p in listed] == [made["id"]]
-    assert client.get(f"{API}/projects/{project['id']}/jobs/{made['jobs'][1]['id']}/trace", headers=AUTH).text == "boom\n"
-    bad = client.post(f"{CONTROL}/projects/{project['id']}/pipelines", json={"jobs": [{"name": "x", "status": "failed", "failure_reason": "nope"}]})
+    assert (
+        client.get(f"{API}/projects/{project['id']}/jobs/{made['jobs'][1]['id']}/trace", headers=AUTH).text == "boom\n"
+    )
+    bad = client.post(
+        f"{CONTROL}/projects/{project['id']}/pipelines",
+        json={"jobs": [{"name": "x", "status": "failed", "failure_reason": "nope"}]},
+    )
     assert bad.status_code == 422
 
 
@@ -368,7 +485,9 @@ HOOK_TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC"
 
 def test_pipeline_hook_payload_and_headers(client: TestClient, scenarios: dict[str, Any]) -> None:
     s = scenarios["pytest"]
-    made = client.post(f"{CONTROL}/hooks/pipeline", json={"pipeline_id": s["pipeline_id"], "token": "hook-secret"}).json()
+    made = client.post(
+        f"{CONTROL}/hooks/pipeline", json={"pipeline_id": s["pipeline_id"], "token": "hook-secret"}
+    ).json()
     headers, body = made["headers"], made["body"]
     assert headers["X-Gitlab-Event"] == "Pipeline Hook" and headers["X-Gitlab-Token"] == "hook-secret"
     assert headers["X-Gitlab-Instance"] == "http://testserver/gitlab" and headers["Content-Type"] == "application/json"
@@ -384,12 +503,24 @@ def test_pipeline_hook_payload_and_headers(client: TestClient, scenarios: dict[s
     failed = next(b for b in builds if b["status"] == "failed")
     assert failed["id"] == s["failed_job_ids"][0] and failed["failure_reason"] == "script_failure"
     assert all(b["failure_reason"] is None for b in builds if b["status"] != "failed")
-    assert {"runner", "artifacts_file", "environment", "when", "manual", "allow_failure", "queued_duration"} <= set(failed)
+    assert {"runner", "artifacts_file", "environment", "when", "manual", "allow_failure", "queued_duration"} <= set(
+        failed
+    )
     again = client.post(f"{CONTROL}/hooks/pipeline", json={"pipeline_id": s["pipeline_id"]}).json()["headers"]
     assert "X-Gitlab-Token" not in again
-    assert again["X-Gitlab-Webhook-UUID"] == headers["X-Gitlab-Webhook-UUID"] and again["Idempotency-Key"] != headers["Idempotency-Key"]
-    resend = {"pipeline_id": s["pipeline_id"], "event_uuid": headers["X-Gitlab-Event-UUID"], "idempotency_key": headers["Idempotency-Key"]}
-    assert client.post(f"{CONTROL}/hooks/pipeline", json=resend).json()["headers"]["Idempotency-Key"] == headers["Idempotency-Key"]
+    assert (
+        again["X-Gitlab-Webhook-UUID"] == headers["X-Gitlab-Webhook-UUID"]
+        and again["Idempotency-Key"] != headers["Idempotency-Key"]
+    )
+    resend = {
+        "pipeline_id": s["pipeline_id"],
+        "event_uuid": headers["X-Gitlab-Event-UUID"],
+        "idempotency_key": headers["Idempotency-Key"],
+    }
+    assert (
+        client.post(f"{CONTROL}/hooks/pipeline", json=resend).json()["headers"]["Idempotency-Key"]
+        == headers["Idempotency-Key"]
+    )
 
 
 def test_job_hook_payload(client: TestClient, scenarios: dict[str, Any]) -> None:
@@ -398,7 +529,11 @@ def test_job_hook_payload(client: TestClient, scenarios: dict[str, Any]) -> None
     body = made["body"]
     assert made["headers"]["X-Gitlab-Event"] == "Job Hook"
     assert body["object_kind"] == "build" and body["build_id"] == s["failed_job_ids"][0]
-    assert body["build_status"] == "failed" and body["build_failure_reason"] == "script_failure" and body["build_allow_failure"] is False
+    assert (
+        body["build_status"] == "failed"
+        and body["build_failure_reason"] == "script_failure"
+        and body["build_allow_failure"] is False
+    )
     assert body["retries_count"] == 1  # the seeded unit-tests job was retried once
     assert body["commit"]["id"] == s["pipeline_id"] == body["pipeline_id"]  # commit.id is the pipeline id
     assert body["sha"] == body["commit"]["sha"] and re.fullmatch(HOOK_TIME, body["build_finished_at"])
@@ -423,8 +558,15 @@ def test_failed_pipeline_email(client: TestClient, scenarios: dict[str, Any]) ->
     assert msg["Message-ID"].endswith("@gitlab.example.test>") and msg["Date"]
     assert msg["X-GitLab-Project"] == "Données Analytics" and msg["X-GitLab-Project-Id"] == str(s["project_id"])
     assert msg["X-GitLab-Project-Path"] == s["project_path"]
-    assert msg["List-Id"] == f"{s['project_path']} <{s['project_id']}.donnees-analytics.data-team.acme.gitlab.example.test>"
-    assert (msg["X-GitLab-Pipeline-Id"], msg["X-GitLab-Pipeline-Ref"], msg["X-GitLab-Pipeline-Status"]) == (str(s["pipeline_id"]), "main", "failed")
+    assert (
+        msg["List-Id"]
+        == f"{s['project_path']} <{s['project_id']}.donnees-analytics.data-team.acme.gitlab.example.test>"
+    )
+    assert (msg["X-GitLab-Pipeline-Id"], msg["X-GitLab-Pipeline-Ref"], msg["X-GitLab-Pipeline-Status"]) == (
+        str(s["pipeline_id"]),
+        "main",
+        "failed",
+    )
     assert msg["X-GitLab-NotificationReason"] is None
     assert msg.get_content_type() == "multipart/alternative"
     text = msg.get_body(("plain",)).get_content()
@@ -451,7 +593,9 @@ def test_success_and_fixed_email_with_custom_host(client: TestClient, scenarios:
     success = parse_email(client, pipeline_id=s["good_pipeline_id"])
     assert " | Successful pipeline for main | " in success["Subject"]
     assert "successfully completed 4 jobs in 3 stages." in success.get_body(("plain",)).get_content()
-    subject = re.compile(r"^(?:(?P<proj>.+?) \| )?(?P<st>Failed|Successful|Fixed) pipeline for (?P<ref>.+?) \| (?P<sha>[0-9a-f]{7,40})")
+    subject = re.compile(
+        r"^(?:(?P<proj>.+?) \| )?(?P<st>Failed|Successful|Fixed) pipeline for (?P<ref>.+?) \| (?P<sha>[0-9a-f]{7,40})"
+    )
     assert subject.match(success["Subject"]).group("st") == "Successful"  # the tolerant regex of gitlab.md §1.1
 
 

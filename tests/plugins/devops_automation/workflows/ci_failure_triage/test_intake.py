@@ -18,7 +18,7 @@ from devops_automation.workflows.ci_failure_triage.mail import message_id_of
 from include.sandbox.app import create_app
 from tests.plugins.devops_automation.workflows.ci_failure_triage.test_mail import CONTROL, HOST, build, edit, message
 
-T0 = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
 SENDER = f"gitlab@{HOST}"
 
 
@@ -32,7 +32,9 @@ class FakeMailbox:
 
     def __init__(self, raws: list[bytes], allowed_senders: list[str] | None = None) -> None:
         self.allowed_senders = [SENDER] if allowed_senders is None else allowed_senders
-        self.messages = [RawMessage(uid=str(i), raw=raw, flags=(), size=len(raw)) for i, raw in enumerate(raws, start=101)]
+        self.messages = [
+            RawMessage(uid=str(i), raw=raw, flags=(), size=len(raw)) for i, raw in enumerate(raws, start=101)
+        ]
         self.calls: list[tuple[Any, ...]] = []
 
     def fetch_messages(self, folder: str | None = None, uids: Any = None, limit: int | None = None) -> list[RawMessage]:
@@ -81,7 +83,9 @@ def mail_of_kind(gitlab: TestClient, scenarios: dict[str, Any], kind: str) -> by
     if kind == "not_gitlab":
         return message("Lunch at noon?", subject="Lunch", sender=SENDER, Message_ID="<lunch-1@example.test>")
     if kind == "unparseable":
-        return message("\x00\x01 garbage !!!", subject="fast-billing | Failed pipeline for main | 1a2b3c4d", sender=SENDER)
+        return message(
+            "\x00\x01 garbage !!!", subject="fast-billing | Failed pipeline for main | 1a2b3c4d", sender=SENDER
+        )
     if kind == "garbage":
         return b"\x00\xff\xfe garbage"
     raise AssertionError(kind)
@@ -92,17 +96,38 @@ MAIL_TABLE = [
     pytest.param("failed", "accepted", "INBOX", None, "accepted", id="failure-mail"),
     pytest.param("success", "ignored", "Processed", "Processed", "ignored", id="success-mail"),
     pytest.param("fixed", "ignored", "Processed", "Processed", "ignored", id="fixed-mail"),
-    pytest.param("unknown_sender", "needs_attention", "needs-attention", "needs-attention", "needs_attention", id="unknown-sender"),
+    pytest.param(
+        "unknown_sender",
+        "needs_attention",
+        "needs-attention",
+        "needs-attention",
+        "needs_attention",
+        id="unknown-sender",
+    ),
     pytest.param("spoofed", "needs_attention", "needs-attention", "needs-attention", "needs_attention", id="spoofed"),
-    pytest.param("not_gitlab", "needs_attention", "needs-attention", "needs-attention", "needs_attention", id="not-gitlab"),
-    pytest.param("unparseable", "needs_attention", "needs-attention", "needs-attention", "needs_attention", id="unparseable"),
-    pytest.param("garbage", "needs_attention", "needs-attention", "needs-attention", "needs_attention", id="garbage-bytes"),
+    pytest.param(
+        "not_gitlab", "needs_attention", "needs-attention", "needs-attention", "needs_attention", id="not-gitlab"
+    ),
+    pytest.param(
+        "unparseable", "needs_attention", "needs-attention", "needs-attention", "needs_attention", id="unparseable"
+    ),
+    pytest.param(
+        "garbage", "needs_attention", "needs-attention", "needs-attention", "needs_attention", id="garbage-bytes"
+    ),
 ]
 
 
 @pytest.mark.parametrize("kind, status, folder, moved_to, counted", MAIL_TABLE)
-def test_one_message_of_each_kind(gitlab, scenarios, results_store: ResultsStore, kind: str, status: str, folder: str,
-                                  moved_to: str | None, counted: str) -> None:
+def test_one_message_of_each_kind(
+    gitlab,
+    scenarios,
+    results_store: ResultsStore,
+    kind: str,
+    status: str,
+    folder: str,
+    moved_to: str | None,
+    counted: str,
+) -> None:
     raw = mail_of_kind(gitlab, scenarios, kind)
     box = FakeMailbox([raw])
     got = sweep_mailbox(box, results_store, now=T0, limit=50)
@@ -124,7 +149,11 @@ def test_one_message_of_each_kind(gitlab, scenarios, results_store: ResultsStore
         (ev,) = got.events
         s = scenarios["pytest"]
         assert (ev["source"], ev["message_ids"], ev["uids"]) == ("email", [mid], ["101"])
-        assert (ev["project_id"], ev["pipeline_id"], ev["status"]) == (str(s["project_id"]), str(s["pipeline_id"]), "failed")
+        assert (ev["project_id"], ev["pipeline_id"], ev["status"]) == (
+            str(s["project_id"]),
+            str(s["pipeline_id"]),
+            "failed",
+        )
         assert [j["id"] for j in ev["failed_jobs"]] == [str(i) for i in s["failed_job_ids"]]
         assert (row["sender"], row["reason"]) == (SENDER, None)
     else:
@@ -197,13 +226,23 @@ def test_a_mixed_folder_is_sorted_in_one_pass(gitlab, scenarios, results_store: 
     "kind, counts, calls",
     [
         pytest.param("failed", {"accepted": 2, "seen": 2}, [], id="failure-twice"),
-        pytest.param("success", {"ignored": 1, "already_processed": 1, "seen": 2},
-                     [("flag", ["101", "102"], ["\\Seen", "\\Flagged"]), ("move", ["101", "102"], "Processed")], id="success-twice"),
-        pytest.param("spoofed", {"needs_attention": 2, "seen": 2}, [("move", ["101", "102"], "needs-attention")], id="spoofed-twice"),
+        pytest.param(
+            "success",
+            {"ignored": 1, "already_processed": 1, "seen": 2},
+            [("flag", ["101", "102"], ["\\Seen", "\\Flagged"]), ("move", ["101", "102"], "Processed")],
+            id="success-twice",
+        ),
+        pytest.param(
+            "spoofed",
+            {"needs_attention": 2, "seen": 2},
+            [("move", ["101", "102"], "needs-attention")],
+            id="spoofed-twice",
+        ),
     ],
 )
-def test_duplicate_message_id_in_one_sweep(gitlab, scenarios, results_store: ResultsStore, kind: str, counts: dict[str, int],
-                                           calls: list[tuple[Any, ...]]) -> None:
+def test_duplicate_message_id_in_one_sweep(
+    gitlab, scenarios, results_store: ResultsStore, kind: str, counts: dict[str, int], calls: list[tuple[Any, ...]]
+) -> None:
     raw = mail_of_kind(gitlab, scenarios, kind)
     box = FakeMailbox([raw, raw])
     got = sweep_mailbox(box, results_store, now=T0)
@@ -228,11 +267,14 @@ def test_duplicate_message_id_in_one_sweep(gitlab, scenarios, results_store: Res
         pytest.param("needs_attention", "needs_attention", "needs-attention", id="needs-attention-before"),
     ],
 )
-def test_a_message_seen_before_is_only_put_where_it_belongs(gitlab, scenarios, results_store: ResultsStore, prior_status: str,
-                                                            counted: str, moved_to: str) -> None:
+def test_a_message_seen_before_is_only_put_where_it_belongs(
+    gitlab, scenarios, results_store: ResultsStore, prior_status: str, counted: str, moved_to: str
+) -> None:
     raw = mail_of_kind(gitlab, scenarios, "failed")  # a failure mail: were it parsed again, it would become an event
     mid = message_id_of(raw)
-    triage.record_intake(results_store, {"source": "email", "message_id": mid, "status": prior_status, "reason": "earlier"}, now=T0)
+    triage.record_intake(
+        results_store, {"source": "email", "message_id": mid, "status": prior_status, "reason": "earlier"}, now=T0
+    )
     box = FakeMailbox([raw])
     got = sweep_mailbox(box, results_store, now=T0 + dt.timedelta(hours=1))
     assert got.counts == {counted: 1, "seen": 1}
@@ -257,14 +299,17 @@ def test_a_message_seen_before_is_only_put_where_it_belongs(gitlab, scenarios, r
         pytest.param("gone", False, id="event-gone"),
     ],
 )
-def test_an_accepted_message_whose_event_is_done_is_processed(gitlab, scenarios, results_store: ResultsStore, event_state: str,
-                                                              accepted_again: bool) -> None:
+def test_an_accepted_message_whose_event_is_done_is_processed(
+    gitlab, scenarios, results_store: ResultsStore, event_state: str, accepted_again: bool
+) -> None:
     raw = mail_of_kind(gitlab, scenarios, "failed")
     mid = message_id_of(raw)
     first = sweep_mailbox(FakeMailbox([raw]), results_store, now=T0)
     (ev,) = first.events
     event_id, _, _ = triage.claim_event(results_store, ev, run_id="run-1", now=T0)
-    triage.record_intake(results_store, {"source": "email", "message_id": mid, "status": "accepted", "event_id": event_id}, now=T0)
+    triage.record_intake(
+        results_store, {"source": "email", "message_id": mid, "status": "accepted", "event_id": event_id}, now=T0
+    )
     triage.update_event(results_store, event_id, state=event_state)
 
     box = FakeMailbox([raw])

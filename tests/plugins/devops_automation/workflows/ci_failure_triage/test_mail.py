@@ -15,13 +15,26 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from devops_automation.workflows.ci_failure_triage.mail import MailRejected, PipelineMail, message_id_of, parse_pipeline_mail, sender_allowed
+from devops_automation.workflows.ci_failure_triage.mail import (
+    MailRejected,
+    PipelineMail,
+    message_id_of,
+    parse_pipeline_mail,
+    sender_allowed,
+)
 from include.sandbox.app import create_app
 
 CONTROL = "/_sandbox/gitlab"
 HOST = "gitlab.example.test"
-GITLAB_HEADERS = ("X-GitLab-Project", "X-GitLab-Project-Id", "X-GitLab-Project-Path", "X-GitLab-Pipeline-Id",
-                  "X-GitLab-Pipeline-Ref", "X-GitLab-Pipeline-Status", "List-Id")
+GITLAB_HEADERS = (
+    "X-GitLab-Project",
+    "X-GitLab-Project-Id",
+    "X-GitLab-Project-Path",
+    "X-GitLab-Pipeline-Id",
+    "X-GitLab-Pipeline-Ref",
+    "X-GitLab-Pipeline-Status",
+    "List-Id",
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +63,16 @@ def edit(raw: bytes, drop: tuple[str, ...] = (), **headers: str) -> bytes:
     return msg.as_bytes()
 
 
-def message(body: str | None = None, *, subject: str = "Hello", sender: str = f"gitlab@{HOST}", html: str | None = None,
-            charset: str = "utf-8", cte: str | None = None, **headers: str) -> bytes:
+def message(
+    body: str | None = None,
+    *,
+    subject: str = "Hello",
+    sender: str = f"gitlab@{HOST}",
+    html: str | None = None,
+    charset: str = "utf-8",
+    cte: str | None = None,
+    **headers: str,
+) -> bytes:
     msg = EmailMessage(policy=policy.SMTP)
     msg["From"], msg["To"], msg["Subject"] = sender, "ci@example.test", subject
     for name, value in headers.items():
@@ -74,11 +95,17 @@ def rejected(raw: bytes, kind: str, **kw: Any) -> MailRejected:
 def test_failed_mail_from_sandbox(client: TestClient, scenarios: dict[str, Any]) -> None:
     s = scenarios["pytest"]
     raw = build(client, s["pipeline_id"])
-    sha = client.get(f"/gitlab/api/v4/projects/{s['project_id']}/pipelines/{s['pipeline_id']}",
-                     headers={"PRIVATE-TOKEN": "glpat-sandbox-token"}).json()["sha"]
+    sha = client.get(
+        f"/gitlab/api/v4/projects/{s['project_id']}/pipelines/{s['pipeline_id']}",
+        headers={"PRIVATE-TOKEN": "glpat-sandbox-token"},
+    ).json()["sha"]
     mail = parse_pipeline_mail(raw, allowed_senders=[f"gitlab@{HOST}"])
     assert (mail.status, mail.is_failure, mail.parsed_from) == ("failed", True, "headers")
-    assert (mail.project_id, mail.project_path, mail.pipeline_id) == (str(s["project_id"]), s["project_path"], str(s["pipeline_id"]))
+    assert (mail.project_id, mail.project_path, mail.pipeline_id) == (
+        str(s["project_id"]),
+        s["project_path"],
+        str(s["pipeline_id"]),
+    )
     assert (mail.ref, mail.sha, mail.sender) == (s["ref"], sha[:8], f"gitlab@{HOST}")
     assert mail.project_name == s["project_path"].rsplit("/", 1)[1]
     assert mail.pipeline_url == f"http://testserver/gitlab/{s['project_path']}/-/pipelines/{s['pipeline_id']}"
@@ -104,26 +131,44 @@ def test_success_and_fixed_mails(client: TestClient, scenarios: dict[str, Any], 
     assert b"X-GitLab-Pipeline-Status: success" in raw  # GitLab marks a fixed mail "success" ...
     assert mail.status == kind  # ... the subject word makes it "fixed"
     assert not mail.is_failure
-    assert (mail.pipeline_id, mail.project_name, mail.failed_jobs) == (str(s["good_pipeline_id"]), "Données Analytics", ())
+    assert (mail.pipeline_id, mail.project_name, mail.failed_jobs) == (
+        str(s["good_pipeline_id"]),
+        "Données Analytics",
+        (),
+    )
 
 
 def test_every_seeded_failure_parses(client: TestClient, scenarios: dict[str, Any]) -> None:
     assert {"pytest", "compile", "dbt", "bridge"} <= set(scenarios)  # the seeded scenarios are really there
     for name, s in scenarios.items():
         mail = parse_pipeline_mail(build(client, s["pipeline_id"], status="failed"))
-        assert (mail.pipeline_id, mail.project_path, mail.ref) == (str(s["pipeline_id"]), s["project_path"], s["ref"]), name
+        assert (mail.pipeline_id, mail.project_path, mail.ref) == (
+            str(s["pipeline_id"]),
+            s["project_path"],
+            s["ref"],
+        ), name
         assert [j["id"] for j in mail.failed_jobs] == [str(i) for i in s["failed_job_ids"]], name
 
 
 # -- header-less mails: subject eras, text and HTML bodies ---------------------------------------
-@pytest.mark.parametrize("subject, status, project, pipeline", [
-    ("fast-billing | Failed pipeline for main | 1a2b3c4d", "failed", "fast-billing", None),  # current
-    ("Failed pipeline for main | fast-billing | 1a2b3c4d", "failed", "fast-billing", None),  # intermediate
-    ("fast-billing | Successful pipeline for main | 1a2b3c4d | [ACME]", "success", "fast-billing", None),  # + suffix
-    ("fast-billing | Pipeline #77 has failed for main | 1a2b3c4d in !12", "failed", "fast-billing", "77"),  # old
-    ("Fast Billing | Pipeline #77 has succeeded for main | 1a2b3c4d", "success", "Fast Billing", "77"),  # old
-])
-def test_subject_eras(client: TestClient, scenarios: dict[str, Any], subject: str, status: str, project: str, pipeline: str | None) -> None:
+@pytest.mark.parametrize(
+    "subject, status, project, pipeline",
+    [
+        ("fast-billing | Failed pipeline for main | 1a2b3c4d", "failed", "fast-billing", None),  # current
+        ("Failed pipeline for main | fast-billing | 1a2b3c4d", "failed", "fast-billing", None),  # intermediate
+        (
+            "fast-billing | Successful pipeline for main | 1a2b3c4d | [ACME]",
+            "success",
+            "fast-billing",
+            None,
+        ),  # + suffix
+        ("fast-billing | Pipeline #77 has failed for main | 1a2b3c4d in !12", "failed", "fast-billing", "77"),  # old
+        ("Fast Billing | Pipeline #77 has succeeded for main | 1a2b3c4d", "success", "Fast Billing", "77"),  # old
+    ],
+)
+def test_subject_eras(
+    client: TestClient, scenarios: dict[str, Any], subject: str, status: str, project: str, pipeline: str | None
+) -> None:
     s = scenarios["pytest"]
     if pipeline is None:  # the subject has no id: the sandbox body gives it
         raw = edit(build(client, s["pipeline_id"]), drop=GITLAB_HEADERS, Subject=subject)
@@ -139,7 +184,12 @@ def test_headerless_mail_parsed_from_text_body(client: TestClient, scenarios: di
     s = scenarios["compile"]
     raw = edit(build(client, s["pipeline_id"]), drop=(*GITLAB_HEADERS, "Subject"))
     mail = parse_pipeline_mail(raw)
-    assert (mail.parsed_from, mail.status, mail.pipeline_id, mail.ref) == ("body", "failed", str(s["pipeline_id"]), s["ref"])
+    assert (mail.parsed_from, mail.status, mail.pipeline_id, mail.ref) == (
+        "body",
+        "failed",
+        str(s["pipeline_id"]),
+        s["ref"],
+    )
     assert mail.project_id is None
     assert mail.project_name == "edge-api"
     assert re.fullmatch(r"[0-9a-f]{8}", mail.sha or "")
@@ -155,10 +205,21 @@ def test_html_only_body(client: TestClient, scenarios: dict[str, Any]) -> None:
     html = original.get_body(("html",)).get_content()
     raw = message(None, html=html, subject="Notification", cte="base64")
     mail = parse_pipeline_mail(raw)
-    assert (mail.parsed_from, mail.status, mail.pipeline_id, mail.ref) == ("body", "failed", str(s["pipeline_id"]), "main")
+    assert (mail.parsed_from, mail.status, mail.pipeline_id, mail.ref) == (
+        "body",
+        "failed",
+        str(s["pipeline_id"]),
+        "main",
+    )
     assert mail.pipeline_url == f"http://testserver/gitlab/{s['project_path']}/-/pipelines/{s['pipeline_id']}"
-    assert mail.failed_jobs == ({"id": str(s["failed_job_ids"][0]), "name": "trigger-docs", "stage": "docs",
-                                 "url": f"http://testserver/gitlab/{s['project_path']}/-/jobs/{s['failed_job_ids'][0]}"},)
+    assert mail.failed_jobs == (
+        {
+            "id": str(s["failed_job_ids"][0]),
+            "name": "trigger-docs",
+            "stage": "docs",
+            "url": f"http://testserver/gitlab/{s['project_path']}/-/jobs/{s['failed_job_ids'][0]}",
+        },
+    )
 
 
 # -- allow-list -----------------------------------------------------------------------------------
@@ -190,8 +251,13 @@ def test_sender_allowed_rules() -> None:
 def test_newsletter_with_copied_pipeline_header_is_spoofed() -> None:
     """Decision: X-GitLab-Pipeline-Id with a body that never names that pipeline is ``spoofed``
     (the headers claim GitLab, so it is not merely ``not_gitlab``; a human should look)."""
-    raw = message("Our March newsletter: ten tips for faster builds!", subject="Newsletter", sender="news@gitlab.example.test",
-                  X_GitLab_Pipeline_Id="1500000091", X_GitLab_Pipeline_Status="failed")
+    raw = message(
+        "Our March newsletter: ten tips for faster builds!",
+        subject="Newsletter",
+        sender="news@gitlab.example.test",
+        X_GitLab_Pipeline_Id="1500000091",
+        X_GitLab_Pipeline_Status="failed",
+    )
     exc = rejected(raw, "spoofed", allowed_senders=["@gitlab.example.test"])
     assert "does not mention" in str(exc)
     assert exc.sender == "news@gitlab.example.test"
@@ -212,7 +278,9 @@ def test_headers_contradicting_body_are_spoofed(client: TestClient, scenarios: d
 def test_unrecognisable_mails() -> None:
     rejected(message("Lunch at noon?", subject="Lunch"), "not_gitlab")
     rejected(message(None, html="<p>Team update</p>", subject="Update"), "not_gitlab")
-    exc = rejected(message("\x00\x01 garbage !!!", subject="fast-billing | Failed pipeline for main | 1a2b3c4d"), "unparseable")
+    exc = rejected(
+        message("\x00\x01 garbage !!!", subject="fast-billing | Failed pipeline for main | 1a2b3c4d"), "unparseable"
+    )
     assert "pipeline id" in str(exc)
     assert exc.subject
 
@@ -234,7 +302,13 @@ def test_bad_header_values_are_unparseable(client: TestClient, scenarios: dict[s
 def test_rejection_pickles() -> None:
     exc = MailRejected("spoofed", "why", message_id="m@x", sender="a@b", subject="s")
     again = pickle.loads(pickle.dumps(exc))
-    assert (again.kind, str(again), again.message_id, again.sender, again.subject) == ("spoofed", "why", "m@x", "a@b", "s")
+    assert (again.kind, str(again), again.message_id, again.sender, again.subject) == (
+        "spoofed",
+        "why",
+        "m@x",
+        "a@b",
+        "s",
+    )
 
 
 # -- identity, encodings, size --------------------------------------------------------------------
@@ -250,22 +324,37 @@ def test_missing_message_id_gives_stable_hash(client: TestClient, scenarios: dic
     assert message_id_of(None).startswith("sha256:")  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("charset, cte, name", [
-    ("iso-8859-1", "base64", "Bücher-Café"), ("windows-1252", "quoted-printable", "Bücher–Café"),
-    ("shift_jis", "base64", "ビルド本"), ("koi8-r", "8bit", "Сборка"), ("utf-8", "8bit", "Bücher ✓"),
-])
+@pytest.mark.parametrize(
+    "charset, cte, name",
+    [
+        ("iso-8859-1", "base64", "Bücher-Café"),
+        ("windows-1252", "quoted-printable", "Bücher–Café"),
+        ("shift_jis", "base64", "ビルド本"),
+        ("koi8-r", "8bit", "Сборка"),
+        ("utf-8", "8bit", "Bücher ✓"),
+    ],
+)
 def test_non_utf8_and_encoded_bodies(charset: str, cte: str, name: str) -> None:
-    body = (f"Pipeline #4242 has failed!\n\nProject: {name} ( https://git.corp.test/shop/buecher )\n"
-            "Branch: main ( https://git.corp.test/shop/buecher/-/commits/main )\n"
-            "Commit: deadbeef ( https://git.corp.test/shop/buecher/-/commit/deadbeef )\n"
-            "Pipeline #4242 ( https://git.corp.test/shop/buecher/-/pipelines/4242 ) triggered by API\nhad 1 failed job.\n\n"
-            "Job #77 ( https://git.corp.test/shop/buecher/-/jobs/77 )\nStage: test\nName: pytest\n")
+    body = (
+        f"Pipeline #4242 has failed!\n\nProject: {name} ( https://git.corp.test/shop/buecher )\n"
+        "Branch: main ( https://git.corp.test/shop/buecher/-/commits/main )\n"
+        "Commit: deadbeef ( https://git.corp.test/shop/buecher/-/commit/deadbeef )\n"
+        "Pipeline #4242 ( https://git.corp.test/shop/buecher/-/pipelines/4242 ) triggered by API\nhad 1 failed job.\n\n"
+        "Job #77 ( https://git.corp.test/shop/buecher/-/jobs/77 )\nStage: test\nName: pytest\n"
+    )
     raw = message(body, subject="Notification", charset=charset, cte=cte)
     assert name.encode("utf-8") not in raw or charset == "utf-8"  # really sent in that charset
     mail = parse_pipeline_mail(raw)
-    assert (mail.pipeline_id, mail.status, mail.project_path, mail.sha) == ("4242", "failed", "shop/buecher", "deadbeef")
+    assert (mail.pipeline_id, mail.status, mail.project_path, mail.sha) == (
+        "4242",
+        "failed",
+        "shop/buecher",
+        "deadbeef",
+    )
     assert (mail.project_name, mail.ref, mail.parsed_from) == (name, "main", "body")
-    assert mail.failed_jobs == ({"id": "77", "name": "pytest", "stage": "test", "url": "https://git.corp.test/shop/buecher/-/jobs/77"},)
+    assert mail.failed_jobs == (
+        {"id": "77", "name": "pytest", "stage": "test", "url": "https://git.corp.test/shop/buecher/-/jobs/77"},
+    )
 
 
 def test_encoded_word_subject() -> None:
@@ -276,9 +365,11 @@ def test_encoded_word_subject() -> None:
 
 
 def test_unknown_charset_and_bad_base64_do_not_crash() -> None:
-    raw = (b"From: gitlab@h.test\nSubject: p | Failed pipeline for main | abcdef12\nMIME-Version: 1.0\n"
-           b"Content-Type: text/plain; charset=x-made-up\nContent-Transfer-Encoding: base64\n\n"
-           + b"UGlwZWxpbmUgIzkgaGFzIGZhaWxlZCE=\n!!!not base64***\n")
+    raw = (
+        b"From: gitlab@h.test\nSubject: p | Failed pipeline for main | abcdef12\nMIME-Version: 1.0\n"
+        b"Content-Type: text/plain; charset=x-made-up\nContent-Transfer-Encoding: base64\n\n"
+         b"UGlwZWxpbmUgIzkgaGFzIGZhaWxlZCE=\n!!!not base64***\n"
+    )
     assert parse_pipeline_mail(raw).pipeline_id == "9"
 
 

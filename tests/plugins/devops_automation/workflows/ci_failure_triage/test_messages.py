@@ -11,8 +11,8 @@ import pytest
 
 from devops_automation.messaging import visible_length
 from devops_automation.workflows.ci_failure_triage.messages import (
-    first_error_line,
     fingerprint,
+    first_error_line,
     needs_attention_text,
     normalise_error,
     slack_message,
@@ -23,42 +23,78 @@ from devops_automation.workflows.ci_failure_triage.messages import (
 
 BASE = "https://gitlab.example.com/acme/api"
 PIPELINE = {
-    "project_path": "acme/api", "project_id": "12", "pipeline_id": "345", "pipeline_url": f"{BASE}/-/pipelines/345",
-    "ref": "main", "sha": "a1b2c3d4", "source": "email", "test_summary": {"total": 120, "failed": 3},
+    "project_path": "acme/api",
+    "project_id": "12",
+    "pipeline_id": "345",
+    "pipeline_url": f"{BASE}/-/pipelines/345",
+    "ref": "main",
+    "sha": "a1b2c3d4",
+    "source": "email",
+    "test_summary": {"total": 120, "failed": 3},
 }
-HOSTILE = "<!channel> <!here> @channel @here <@U123> <https://evil.example|click me> & <b>bold</b> ```rm -rf``` </pre><a href=\"x\">"
+HOSTILE = '<!channel> <!here> @channel @here <@U123> <https://evil.example|click me> & <b>bold</b> ```rm -rf``` </pre><a href="x">'
 
 
 def make_job(i: int = 1, **over: Any) -> dict[str, Any]:
     job = {
-        "job_id": str(900 + i), "job_name": f"unit-tests-{i}", "stage": "test", "job_url": f"{BASE}/-/jobs/{900 + i}",
-        "failure_reason": "script_failure", "category": "test_failure", "root_cause": "test_login fails: expected 200, got 500.",
+        "job_id": str(900 + i),
+        "job_name": f"unit-tests-{i}",
+        "stage": "test",
+        "job_url": f"{BASE}/-/jobs/{900 + i}",
+        "failure_reason": "script_failure",
+        "category": "test_failure",
+        "root_cause": "test_login fails: expected 200, got 500.",
         "fix_steps": [f"step {n}" for n in range(1, 8)],
         "evidence": [{"line": 120 + n, "text": f"E   AssertionError number {n}"} for n in range(5)],
-        "is_transient": False, "confidence": 0.8, "analyser": "llm", "analyser_note": None, "model": "gpt-4o-mini",
-        "occurrences": 1, "retried_job_id": None, "skipped": False,
+        "is_transient": False,
+        "confidence": 0.8,
+        "analyser": "llm",
+        "analyser_note": None,
+        "model": "gpt-4o-mini",
+        "occurrences": 1,
+        "retried_job_id": None,
+        "skipped": False,
     }
     job.update(over)
     return job
 
 
 # ---- fingerprints ------------------------------------------------------------------------------
-RUN_A = ("2024-03-01T10:11:12.123456Z 01O+ ERROR: connection to 10.0.0.12:5432 failed after 1.52s "
-         "(request 123e4567-e89b-12d3-a456-426614174000, commit 3f2a9c1d) at /tmp/pytest-of-ci/pytest-12/test_db0/conftest.py:41:7 "
-         "in /builds/Zx8aBcDe/0/acme/api job 901 tmpab12cd_x on [fe80::1ff:fe23:4567:890a]:8080 at 0x7f3a2b1c")
-RUN_B = ("2024-03-02T23:59:01.000001Z 02E+ ERROR: connection to 10.1.7.3:6543 failed after 12.07s "
-         "(request 9f8e7d6c-1234-4abc-9def-0123456789ab, commit 0b1c2d3e) at /tmp/pytest-of-ci/pytest-907/test_db1/conftest.py:44:9 "
-         "in /builds/Qw3eRtYu/2/acme/api job 1234 tmpzz98yy_q on [2001:db8::8a2e:370:7334]:80 at 0x55d0c0ffee")
+RUN_A = (
+    "2024-03-01T10:11:12.123456Z 01O+ ERROR: connection to 10.0.0.12:5432 failed after 1.52s "
+    "(request 123e4567-e89b-12d3-a456-426614174000, commit 3f2a9c1d) at /tmp/pytest-of-ci/pytest-12/test_db0/conftest.py:41:7 "
+    "in /builds/Zx8aBcDe/0/acme/api job 901 tmpab12cd_x on [fe80::1ff:fe23:4567:890a]:8080 at 0x7f3a2b1c"
+)
+RUN_B = (
+    "2024-03-02T23:59:01.000001Z 02E+ ERROR: connection to 10.1.7.3:6543 failed after 12.07s "
+    "(request 9f8e7d6c-1234-4abc-9def-0123456789ab, commit 0b1c2d3e) at /tmp/pytest-of-ci/pytest-907/test_db1/conftest.py:44:9 "
+    "in /builds/Qw3eRtYu/2/acme/api job 1234 tmpzz98yy_q on [2001:db8::8a2e:370:7334]:80 at 0x55d0c0ffee"
+)
 
 
 def test_normalise_error_masks_volatile_parts() -> None:
     assert normalise_error(RUN_A) == normalise_error(RUN_B)
     norm = normalise_error(RUN_A)
-    for volatile in ("2024", "10.0.0.12", "5432", "1.52", "123e4567", "3f2a9c1d", "pytest-12", "Zx8aBcDe".lower(), "901", "tmpab12cd", "fe80", "0x7f"):
+    for volatile in (
+        "2024",
+        "10.0.0.12",
+        "5432",
+        "1.52",
+        "123e4567",
+        "3f2a9c1d",
+        "pytest-12",
+        "Zx8aBcDe".lower(),
+        "901",
+        "tmpab12cd",
+        "fe80",
+        "0x7f",
+    ):
         assert volatile not in norm, volatile
     assert "error: connection to" in norm
     assert "conftest.py" not in norm  # the temp path is masked as a whole
-    assert normalise_error("Mon, 02 Jan 2006 15:04:05 +0000 took 2m 3s") == normalise_error("Tue, 14 Feb 2023 01:02:03 +0000 took 45s")
+    assert normalise_error("Mon, 02 Jan 2006 15:04:05 +0000 took 2m 3s") == normalise_error(
+        "Tue, 14 Feb 2023 01:02:03 +0000 took 45s"
+    )
     assert normalise_error("src/app.ts:12:5 - error TS2322") == normalise_error("src/app.ts:130:17 - error TS2322")
     assert normalise_error("  std::vector   failed  ") == "std::vector failed"
 
@@ -158,8 +194,15 @@ def test_slack_one_job_has_everything() -> None:
 
 
 def test_slack_sixty_jobs_with_huge_root_causes() -> None:
-    jobs = [make_job(i, root_cause=("x" * 99 + " ") * 100, fix_steps=["y" * 2000] * 9,
-                     evidence=[{"line": n, "text": "z" * 5000} for n in range(9)]) for i in range(60)]
+    jobs = [
+        make_job(
+            i,
+            root_cause=("x" * 99 + " ") * 100,
+            fix_steps=["y" * 2000] * 9,
+            evidence=[{"line": n, "text": "z" * 5000} for n in range(9)],
+        )
+        for i in range(60)
+    ]
     text, blocks = slack_message(PIPELINE, jobs)
     check_slack_limits(text, blocks)
     shown = sections(blocks)
@@ -183,8 +226,17 @@ def test_slack_share_is_fair_and_passes_on_unused_room() -> None:
 
 
 def test_slack_escapes_hostile_text() -> None:
-    job = make_job(job_name=HOSTILE, stage="te`st", category=HOSTILE, root_cause=HOSTILE, fix_steps=[HOSTILE],
-                   evidence=[{"line": 7, "text": HOSTILE}], analyser="heuristic_fallback", analyser_note=HOSTILE, model=HOSTILE)
+    job = make_job(
+        job_name=HOSTILE,
+        stage="te`st",
+        category=HOSTILE,
+        root_cause=HOSTILE,
+        fix_steps=[HOSTILE],
+        evidence=[{"line": 7, "text": HOSTILE}],
+        analyser="heuristic_fallback",
+        analyser_note=HOSTILE,
+        model=HOSTILE,
+    )
     pipeline = {**PIPELINE, "project_path": HOSTILE, "ref": HOSTILE, "sha": HOSTILE}
     text, blocks = slack_message(pipeline, [job])
     check_slack_limits(text, blocks)
@@ -284,9 +336,25 @@ def test_telegram_one_job() -> None:
     parsed = check_telegram(message)
     assert parsed.links == [f"{BASE}/-/pipelines/345", f"{BASE}/-/jobs/901", f"{BASE}/-/jobs/902"]
     text = "".join(parsed.text)
-    for part in ("acme/api", "main", "pipeline #345", "a1b2c3d4", "via e-mail", "3 failed of 120", "unit-tests-1", "stage test",
-                 "test_failure", "confidence 80%", "test_login fails", "5. step 5", "…and 2 more", "   122 | E   AssertionError number 2",
-                 "analysed by LLM (gpt-4o-mini)", "retried automatically as job #902", "seen 2 times"):
+    for part in (
+        "acme/api",
+        "main",
+        "pipeline #345",
+        "a1b2c3d4",
+        "via e-mail",
+        "3 failed of 120",
+        "unit-tests-1",
+        "stage test",
+        "test_failure",
+        "confidence 80%",
+        "test_login fails",
+        "5. step 5",
+        "…and 2 more",
+        "   122 | E   AssertionError number 2",
+        "analysed by LLM (gpt-4o-mini)",
+        "retried automatically as job #902",
+        "seen 2 times",
+    ):
         assert part in text, part
     assert "step 6" not in text
     assert "number 3" not in text
@@ -294,8 +362,16 @@ def test_telegram_one_job() -> None:
 
 @pytest.mark.parametrize("filler", ["x", "&", "<"])
 def test_telegram_sixty_jobs_stays_under_the_limit(filler: str) -> None:
-    jobs = [make_job(i, root_cause=filler * 10_000, fix_steps=[filler * 3000] * 9,
-                     evidence=[{"line": n, "text": filler * 5000} for n in range(9)], analyser_note=filler * 2000) for i in range(60)]
+    jobs = [
+        make_job(
+            i,
+            root_cause=filler * 10_000,
+            fix_steps=[filler * 3000] * 9,
+            evidence=[{"line": n, "text": filler * 5000} for n in range(9)],
+            analyser_note=filler * 2000,
+        )
+        for i in range(60)
+    ]
     message = telegram_message(PIPELINE, jobs)
     parsed = check_telegram(message)
     text = "".join(parsed.text)
@@ -311,14 +387,24 @@ def test_telegram_fair_share() -> None:
     text = "".join(check_telegram(telegram_message(PIPELINE, jobs)).text)
     assert "test_login fails" in text
     assert "5. step 5" in text  # the short job is whole
-    assert 400 < text.count("r")
+    assert text.count("r") > 400
     assert abs(text.count("r") - text.count("s")) < 300
 
 
 def test_telegram_escapes_hostile_text() -> None:
-    job = make_job(job_name=HOSTILE, stage=HOSTILE, category=HOSTILE, root_cause=HOSTILE, fix_steps=[HOSTILE],
-                   evidence=[{"line": "<7>", "text": HOSTILE}], analyser="unavailable", analyser_note=HOSTILE, model=HOSTILE,
-                   retried_job_id="<b>", job_url=f'{BASE}/-/jobs/901"><b>x')
+    job = make_job(
+        job_name=HOSTILE,
+        stage=HOSTILE,
+        category=HOSTILE,
+        root_cause=HOSTILE,
+        fix_steps=[HOSTILE],
+        evidence=[{"line": "<7>", "text": HOSTILE}],
+        analyser="unavailable",
+        analyser_note=HOSTILE,
+        model=HOSTILE,
+        retried_job_id="<b>",
+        job_url=f'{BASE}/-/jobs/901"><b>x',
+    )
     pipeline = {**PIPELINE, "project_path": HOSTILE, "ref": HOSTILE, "sha": HOSTILE, "source": HOSTILE}
     message = telegram_message(pipeline, [job])
     parsed = check_telegram(message)
@@ -362,7 +448,9 @@ def test_repeat_texts() -> None:
 
 
 def test_needs_attention_text() -> None:
-    slack, tg = needs_attention_text("unparseable", "ci@gitlab.example.com", "Pipeline #345 failed", "<abc.123@mail>", "INBOX/needs-attention")
+    slack, tg = needs_attention_text(
+        "unparseable", "ci@gitlab.example.com", "Pipeline #345 failed", "<abc.123@mail>", "INBOX/needs-attention"
+    )
     assert "moved to folder `INBOX/needs-attention`" in slack
     assert "`&lt;abc.123@mail&gt;`" in slack
     assert "ci@gitlab.example.com" in slack

@@ -16,13 +16,24 @@ import sqlalchemy as sa
 from devops_automation.store import ResultsStore, schema
 from devops_automation.workflows.ci_failure_triage import store as triage
 
-T0 = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
 MINUTE = dt.timedelta(minutes=1)
 
 
-def event(pipeline_id: str = "1001", project_id: str = "42", source: str | None = "email", **fields: Any) -> dict[str, Any]:
-    return {"project_id": project_id, "project_path": "acme/api", "pipeline_id": pipeline_id, "ref": "main", "sha": "1a2b3c4d",
-            "status": "failed", "source": source, "pipeline_url": f"https://gitlab.test/acme/api/-/pipelines/{pipeline_id}", **fields}
+def event(
+    pipeline_id: str = "1001", project_id: str = "42", source: str | None = "email", **fields: Any
+) -> dict[str, Any]:
+    return {
+        "project_id": project_id,
+        "project_path": "acme/api",
+        "pipeline_id": pipeline_id,
+        "ref": "main",
+        "sha": "1a2b3c4d",
+        "status": "failed",
+        "source": source,
+        "pipeline_url": f"https://gitlab.test/acme/api/-/pipelines/{pipeline_id}",
+        **fields,
+    }
 
 
 def all_events(store: ResultsStore) -> list[dict[str, Any]]:
@@ -61,8 +72,19 @@ def test_first_claim_inserts_the_event_and_owns_it(results_store: ResultsStore) 
     assert (mine, why) == (True, "new failure")
     (row,) = all_events(results_store)
     assert row["id"] == event_id
-    assert (row["provider"], row["project_id"], row["pipeline_id"], row["project_path"]) == ("gitlab", "42", "1001", "acme/api")
-    assert (row["ref"], row["sha"], row["status"], row["source"], row["state"]) == ("main", "1a2b3c4d", "failed", "email", "new")
+    assert (row["provider"], row["project_id"], row["pipeline_id"], row["project_path"]) == (
+        "gitlab",
+        "42",
+        "1001",
+        "acme/api",
+    )
+    assert (row["ref"], row["sha"], row["status"], row["source"], row["state"]) == (
+        "main",
+        "1a2b3c4d",
+        "failed",
+        "email",
+        "new",
+    )
     assert row["pipeline_url"] == "https://gitlab.test/acme/api/-/pipelines/1001"
     assert row["payload"] == {"claimed_by": "run-a", "claimed_at": T0.isoformat(), "sources": ["email"]}
     assert row["received_at"] == T0
@@ -84,42 +106,189 @@ def test_claim_defaults_source_and_status(results_store: ResultsStore) -> None:
 # Each case: the event was claimed first by run-a at T0 from e-mail (and then set to ``state``);
 # then a second claim: run, minutes after T0, force, source -> mine, why, state, claimed_by, sources.
 CLAIM_TABLE = [
-    pytest.param("new", "run-b", 5, False, "webhook", False, r"^being analysed by run run-a$", "new", "run-a", ["email", "webhook"],
-                 id="other-run-while-claimed"),
-    pytest.param("new", "run-b", 5, False, "email", False, r"^being analysed by run run-a$", "new", "run-a", ["email"],
-                 id="other-run-same-source"),
-    pytest.param("new", "run-a", 5, False, "webhook", True, r"^retry of the run that claimed it$", "new", "run-a", ["email", "webhook"],
-                 id="retry-of-owner"),
-    pytest.param("new", "run-b", 61, False, "webhook", True, r"^claim by run-a went stale$", "new", "run-b", ["email", "webhook"],
-                 id="stale-claim-taken-over"),
-    pytest.param("new", "run-b", 60, False, "webhook", False, r"^being analysed by run run-a$", "new", "run-a", ["email", "webhook"],
-                 id="exactly-stale-after-is-not-stale"),
-    pytest.param("new", "run-b", 5, True, "manual", True, r"^forced$", "new", "run-b", ["email", "manual"],
-                 id="forced-while-claimed"),
-    pytest.param("analysed", "run-b", 5, False, "webhook", False, r"^already analysed \(first told by email\)$", "analysed", "run-a",
-                 ["email", "webhook"], id="already-analysed"),
-    pytest.param("notified", "run-a", 5, False, "email", False, r"^already notified \(first told by email\)$", "notified", "run-a", ["email"],
-                 id="already-notified-even-for-owner"),
-    pytest.param("gone", "run-b", 600, False, "webhook", False, r"^already gone \(first told by email\)$", "gone", "run-a",
-                 ["email", "webhook"], id="gone-never-stale"),
-    pytest.param("notified", "run-b", 5, True, "manual", True, r"^forced$", "new", "run-b", ["email", "manual"],
-                 id="forced-after-notified-starts-over"),
-    pytest.param("failed", "run-b", 5, False, "webhook", False, r"^being analysed by run run-a$", "failed", "run-a", ["email", "webhook"],
-                 id="failed-state-is-not-done"),
-    pytest.param("failed", "run-a", 5, False, "email", True, r"^retry of the run that claimed it$", "failed", "run-a", ["email"],
-                 id="retry-keeps-state"),
+    pytest.param(
+        "new",
+        "run-b",
+        5,
+        False,
+        "webhook",
+        False,
+        r"^being analysed by run run-a$",
+        "new",
+        "run-a",
+        ["email", "webhook"],
+        id="other-run-while-claimed",
+    ),
+    pytest.param(
+        "new",
+        "run-b",
+        5,
+        False,
+        "email",
+        False,
+        r"^being analysed by run run-a$",
+        "new",
+        "run-a",
+        ["email"],
+        id="other-run-same-source",
+    ),
+    pytest.param(
+        "new",
+        "run-a",
+        5,
+        False,
+        "webhook",
+        True,
+        r"^retry of the run that claimed it$",
+        "new",
+        "run-a",
+        ["email", "webhook"],
+        id="retry-of-owner",
+    ),
+    pytest.param(
+        "new",
+        "run-b",
+        61,
+        False,
+        "webhook",
+        True,
+        r"^claim by run-a went stale$",
+        "new",
+        "run-b",
+        ["email", "webhook"],
+        id="stale-claim-taken-over",
+    ),
+    pytest.param(
+        "new",
+        "run-b",
+        60,
+        False,
+        "webhook",
+        False,
+        r"^being analysed by run run-a$",
+        "new",
+        "run-a",
+        ["email", "webhook"],
+        id="exactly-stale-after-is-not-stale",
+    ),
+    pytest.param(
+        "new",
+        "run-b",
+        5,
+        True,
+        "manual",
+        True,
+        r"^forced$",
+        "new",
+        "run-b",
+        ["email", "manual"],
+        id="forced-while-claimed",
+    ),
+    pytest.param(
+        "analysed",
+        "run-b",
+        5,
+        False,
+        "webhook",
+        False,
+        r"^already analysed \(first told by email\)$",
+        "analysed",
+        "run-a",
+        ["email", "webhook"],
+        id="already-analysed",
+    ),
+    pytest.param(
+        "notified",
+        "run-a",
+        5,
+        False,
+        "email",
+        False,
+        r"^already notified \(first told by email\)$",
+        "notified",
+        "run-a",
+        ["email"],
+        id="already-notified-even-for-owner",
+    ),
+    pytest.param(
+        "gone",
+        "run-b",
+        600,
+        False,
+        "webhook",
+        False,
+        r"^already gone \(first told by email\)$",
+        "gone",
+        "run-a",
+        ["email", "webhook"],
+        id="gone-never-stale",
+    ),
+    pytest.param(
+        "notified",
+        "run-b",
+        5,
+        True,
+        "manual",
+        True,
+        r"^forced$",
+        "new",
+        "run-b",
+        ["email", "manual"],
+        id="forced-after-notified-starts-over",
+    ),
+    pytest.param(
+        "failed",
+        "run-b",
+        5,
+        False,
+        "webhook",
+        False,
+        r"^being analysed by run run-a$",
+        "failed",
+        "run-a",
+        ["email", "webhook"],
+        id="failed-state-is-not-done",
+    ),
+    pytest.param(
+        "failed",
+        "run-a",
+        5,
+        False,
+        "email",
+        True,
+        r"^retry of the run that claimed it$",
+        "failed",
+        "run-a",
+        ["email"],
+        id="retry-keeps-state",
+    ),
 ]
 
 
-@pytest.mark.parametrize("state, run_id, minutes, force, source, mine, why, state_after, owner_after, sources_after", CLAIM_TABLE)
-def test_second_claim(results_store: ResultsStore, state: str, run_id: str, minutes: int, force: bool, source: str, mine: bool,
-                      why: str, state_after: str, owner_after: str, sources_after: list[str]) -> None:
+@pytest.mark.parametrize(
+    "state, run_id, minutes, force, source, mine, why, state_after, owner_after, sources_after", CLAIM_TABLE
+)
+def test_second_claim(
+    results_store: ResultsStore,
+    state: str,
+    run_id: str,
+    minutes: int,
+    force: bool,
+    source: str,
+    mine: bool,
+    why: str,
+    state_after: str,
+    owner_after: str,
+    sources_after: list[str],
+) -> None:
     first_id, first_mine, _ = triage.claim_event(results_store, event(source="email"), run_id="run-a", now=T0)
     assert first_mine is True
     if state != "new":
         triage.update_event(results_store, first_id, state=state)
     now = T0 + minutes * MINUTE
-    event_id, got_mine, got_why = triage.claim_event(results_store, event(source=source), run_id=run_id, now=now, force=force)
+    event_id, got_mine, got_why = triage.claim_event(
+        results_store, event(source=source), run_id=run_id, now=now, force=force
+    )
     assert event_id == first_id
     assert got_mine is mine
     assert re.search(why, got_why), got_why
@@ -136,7 +305,9 @@ def test_a_claim_without_claimed_at_is_stale(results_store: ResultsStore) -> Non
     event_id, _, _ = triage.claim_event(results_store, event(), run_id="run-a", now=T0)
     t = schema.failure_events
     with results_store.begin() as conn:
-        conn.execute(sa.update(t).where(t.c.id == event_id).values(payload={"claimed_by": "run-a", "sources": ["email"]}))
+        conn.execute(
+            sa.update(t).where(t.c.id == event_id).values(payload={"claimed_by": "run-a", "sources": ["email"]})
+        )
     _, mine, why = triage.claim_event(results_store, event(), run_id="run-b", now=T0 + MINUTE)
     assert mine is True
     assert why == "claim by run-a went stale"
@@ -144,9 +315,13 @@ def test_a_claim_without_claimed_at_is_stale(results_store: ResultsStore) -> Non
 
 def test_stale_after_is_a_parameter(results_store: ResultsStore) -> None:
     triage.claim_event(results_store, event(), run_id="run-a", now=T0)
-    _, mine, _ = triage.claim_event(results_store, event(), run_id="run-b", now=T0 + 3 * MINUTE, stale_after=dt.timedelta(minutes=5))
+    _, mine, _ = triage.claim_event(
+        results_store, event(), run_id="run-b", now=T0 + 3 * MINUTE, stale_after=dt.timedelta(minutes=5)
+    )
     assert mine is False
-    _, mine, why = triage.claim_event(results_store, event(), run_id="run-b", now=T0 + 6 * MINUTE, stale_after=dt.timedelta(minutes=5))
+    _, mine, why = triage.claim_event(
+        results_store, event(), run_id="run-b", now=T0 + 6 * MINUTE, stale_after=dt.timedelta(minutes=5)
+    )
     assert mine is True
     assert why == "claim by run-a went stale"
 
@@ -160,12 +335,18 @@ def test_claims_are_per_project_and_pipeline(results_store: ResultsStore) -> Non
     assert len({a, b, c}) == 3
     assert d == a
     assert why_d == "being analysed by run run-a"
-    assert [(r["project_id"], r["pipeline_id"]) for r in all_events(results_store)] == [("42", "1001"), ("42", "1002"), ("43", "1001")]
+    assert [(r["project_id"], r["pipeline_id"]) for r in all_events(results_store)] == [
+        ("42", "1001"),
+        ("42", "1002"),
+        ("43", "1001"),
+    ]
 
 
 def test_many_runs_claiming_the_same_pipeline_one_wins(results_store: ResultsStore) -> None:
-    results = [triage.claim_event(results_store, event(source=src), run_id=f"run-{i}", now=T0)
-               for i, src in enumerate(["email", "webhook", "email", "manual"])]
+    results = [
+        triage.claim_event(results_store, event(source=src), run_id=f"run-{i}", now=T0)
+        for i, src in enumerate(["email", "webhook", "email", "manual"])
+    ]
     assert [mine for _, mine, _ in results] == [True, False, False, False]
     assert len({event_id for event_id, _, _ in results}) == 1
     (row,) = all_events(results_store)
@@ -176,13 +357,20 @@ def test_many_runs_claiming_the_same_pipeline_one_wins(results_store: ResultsSto
 # -- update_event, events_in_state ------------------------------------------------------------------
 def test_update_event_merges_payload_and_sets_state(results_store: ResultsStore) -> None:
     event_id, _, _ = triage.claim_event(results_store, event(), run_id="run-a", now=T0)
-    triage.update_event(results_store, event_id, state="analysed", now=T0 + MINUTE, jobs=2, pipeline_at="2026-11-23T05:59:00Z")
+    triage.update_event(
+        results_store, event_id, state="analysed", now=T0 + MINUTE, jobs=2, pipeline_at="2026-11-23T05:59:00Z"
+    )
     row = triage.get_event(results_store, event_id)
     assert row is not None
     assert row["state"] == "analysed"
     assert row["updated_at"] == T0 + MINUTE
-    assert row["payload"] == {"claimed_by": "run-a", "claimed_at": T0.isoformat(), "sources": ["email"], "jobs": 2,
-                              "pipeline_at": "2026-11-23T05:59:00Z"}
+    assert row["payload"] == {
+        "claimed_by": "run-a",
+        "claimed_at": T0.isoformat(),
+        "sources": ["email"],
+        "jobs": 2,
+        "pipeline_at": "2026-11-23T05:59:00Z",
+    }
     triage.update_event(results_store, event_id)  # nothing to change: a no-op
     assert triage.get_event(results_store, event_id) == row
 
@@ -204,7 +392,14 @@ def test_missing_events_are_none(results_store: ResultsStore) -> None:
 
 # -- analyses and fingerprints ---------------------------------------------------------------------
 def analysis(event_id: int, job_id: str, **fields: Any) -> dict[str, Any]:
-    return {"event_id": event_id, "job_id": job_id, "category": "test_failure", "analyser": "heuristic", "created_at": T0, **fields}
+    return {
+        "event_id": event_id,
+        "job_id": job_id,
+        "category": "test_failure",
+        "analyser": "heuristic",
+        "created_at": T0,
+        **fields,
+    }
 
 
 def test_save_analysis_is_one_row_per_event_and_job(results_store: ResultsStore) -> None:
@@ -213,7 +408,10 @@ def test_save_analysis_is_one_row_per_event_and_job(results_store: ResultsStore)
     triage.save_analysis(results_store, analysis(event_id, "8"))
     triage.save_analysis(results_store, analysis(event_id, "7", root_cause="second", fingerprint="fp"))
     rows = triage.analyses_of(results_store, event_id)
-    assert [(a["job_id"], a["root_cause"], a["fingerprint"]) for a in rows] == [("7", "second", "fp"), ("8", None, None)]
+    assert [(a["job_id"], a["root_cause"], a["fingerprint"]) for a in rows] == [
+        ("7", "second", "fp"),
+        ("8", None, None),
+    ]
     got = triage.get_analysis(results_store, event_id, 7)  # job ids are matched as text
     assert got is not None
     assert got["root_cause"] == "second"
@@ -236,7 +434,9 @@ def test_fingerprint_occurrences_within_the_window(results_store: ResultsStore) 
     failed_at("6", T0 - dt.timedelta(hours=1), fingerprint="fp-other")
     got = triage.fingerprint_occurrences(results_store, "fp-1", until=T0, window=dt.timedelta(hours=24))
     assert [(o["event_id"], o["pipeline_id"], o["pipeline_at"]) for o in got] == [
-        (first, "2", T0 - dt.timedelta(hours=23)), (second, "3", T0)]
+        (first, "2", T0 - dt.timedelta(hours=23)),
+        (second, "3", T0),
+    ]
     assert too_old not in {o["event_id"] for o in got}
     assert triage.fingerprint_occurrences(results_store, "fp-none", until=T0, window=dt.timedelta(hours=24)) == []
 
@@ -244,18 +444,41 @@ def test_fingerprint_occurrences_within_the_window(results_store: ResultsStore) 
 def test_save_fingerprint_creates_then_merges(results_store: ResultsStore) -> None:
     slack = {"slack": {"channel": "C0CIFAIL", "ts": "1.000100"}}
     telegram = {"telegram": {"chat": "-100", "message_id": 5}}
-    triage.save_fingerprint(results_store, "fp", project_path="acme/api", job_name="unit", first_error="E" * 3000,
-                            occurrences=1, seen_at=T0, thread_refs=slack)
+    triage.save_fingerprint(
+        results_store,
+        "fp",
+        project_path="acme/api",
+        job_name="unit",
+        first_error="E" * 3000,
+        occurrences=1,
+        seen_at=T0,
+        thread_refs=slack,
+    )
     first = triage.get_fingerprint(results_store, "fp")
     assert first is not None
     assert (first["project_path"], first["job_name"], first["occurrences"]) == ("acme/api", "unit", 1)
     assert first["first_error"] == "E" * 2000
     assert first["thread_refs"] == slack
     assert (first["first_seen"], first["last_seen"]) == (T0, T0)
-    triage.save_fingerprint(results_store, "fp", project_path="acme/api", job_name="unit", first_error="other",
-                            occurrences=3, seen_at=T0 - MINUTE, thread_refs=telegram)
-    triage.save_fingerprint(results_store, "fp", project_path="acme/api", job_name="unit", first_error="other",
-                            occurrences=0, seen_at=T0 + MINUTE)
+    triage.save_fingerprint(
+        results_store,
+        "fp",
+        project_path="acme/api",
+        job_name="unit",
+        first_error="other",
+        occurrences=3,
+        seen_at=T0 - MINUTE,
+        thread_refs=telegram,
+    )
+    triage.save_fingerprint(
+        results_store,
+        "fp",
+        project_path="acme/api",
+        job_name="unit",
+        first_error="other",
+        occurrences=0,
+        seen_at=T0 + MINUTE,
+    )
     got = triage.get_fingerprint(results_store, "fp")
     assert got is not None
     assert got["occurrences"] == 1  # the last call's count, at least 1
@@ -267,29 +490,70 @@ def test_save_fingerprint_creates_then_merges(results_store: ResultsStore) -> No
 
 # -- intake ----------------------------------------------------------------------------------------
 def test_record_intake_inserts_then_updates_only_given_fields(results_store: ResultsStore) -> None:
-    row = triage.record_intake(results_store, {"source": "email", "message_id": "m1@x", "status": "accepted", "sender": "gitlab@x",
-                                               "subject": "s", "folder": "INBOX", "size_bytes": 10}, now=T0)
+    row = triage.record_intake(
+        results_store,
+        {
+            "source": "email",
+            "message_id": "m1@x",
+            "status": "accepted",
+            "sender": "gitlab@x",
+            "subject": "s",
+            "folder": "INBOX",
+            "size_bytes": 10,
+        },
+        now=T0,
+    )
     assert (row["status"], row["sender"], row["subject"], row["folder"], row["size_bytes"], row["received_at"]) == (
-        "accepted", "gitlab@x", "s", "INBOX", 10, T0)
+        "accepted",
+        "gitlab@x",
+        "s",
+        "INBOX",
+        10,
+        T0,
+    )
     event_id, _, _ = triage.claim_event(results_store, event(), run_id="r", now=T0)
-    row = triage.record_intake(results_store, {"source": "email", "message_id": "m1@x", "status": "processed", "folder": "Processed",
-                                               "event_id": event_id, "reason": None, "sender": "other@x"}, now=T0 + MINUTE)
+    row = triage.record_intake(
+        results_store,
+        {
+            "source": "email",
+            "message_id": "m1@x",
+            "status": "processed",
+            "folder": "Processed",
+            "event_id": event_id,
+            "reason": None,
+            "sender": "other@x",
+        },
+        now=T0 + MINUTE,
+    )
     assert (row["status"], row["folder"], row["event_id"]) == ("processed", "Processed", event_id)
-    assert (row["sender"], row["subject"], row["received_at"]) == ("gitlab@x", "s", T0)  # only status/reason/folder/event_id change
+    assert (row["sender"], row["subject"], row["received_at"]) == (
+        "gitlab@x",
+        "s",
+        T0,
+    )  # only status/reason/folder/event_id change
     assert triage.intake_row(results_store, "email", "m1@x") == row
     assert triage.intake_row(results_store, "webhook", "m1@x") is None
 
 
 def test_record_intake_caps_the_message_id(results_store: ResultsStore) -> None:
-    row = triage.record_intake(results_store, {"source": "email", "message_id": "x" * 1200, "status": "ignored"}, now=T0)
+    row = triage.record_intake(
+        results_store, {"source": "email", "message_id": "x" * 1200, "status": "ignored"}, now=T0
+    )
     assert row["message_id"] == "x" * 998
 
 
 def test_intake_for_events(results_store: ResultsStore) -> None:
     a, _, _ = triage.claim_event(results_store, event("1"), run_id="r", now=T0)
     b, _, _ = triage.claim_event(results_store, event("2"), run_id="r", now=T0)
-    for mid, ev, status in [("m1", a, "accepted"), ("m2", a, "accepted"), ("m3", b, "accepted"), ("m4", a, "processed")]:
-        triage.record_intake(results_store, {"source": "email", "message_id": mid, "status": status, "event_id": ev}, now=T0)
+    for mid, ev, status in [
+        ("m1", a, "accepted"),
+        ("m2", a, "accepted"),
+        ("m3", b, "accepted"),
+        ("m4", a, "processed"),
+    ]:
+        triage.record_intake(
+            results_store, {"source": "email", "message_id": mid, "status": status, "event_id": ev}, now=T0
+        )
     assert sorted(r["message_id"] for r in triage.intake_for_events(results_store, [a])) == ["m1", "m2"]
     assert sorted(r["message_id"] for r in triage.intake_for_events(results_store, [a, b])) == ["m1", "m2", "m3"]
     assert [r["message_id"] for r in triage.intake_for_events(results_store, [a], status="processed")] == ["m4"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -25,7 +25,9 @@ def scenarios(sandbox) -> dict:
 
 
 def pipeline_delivery(sandbox, pipeline_id: int, **extra) -> dict:
-    return sandbox.control("gitlab", "POST", "/hooks/pipeline", json={"pipeline_id": pipeline_id, "token": "t", **extra})
+    return sandbox.control(
+        "gitlab", "POST", "/hooks/pipeline", json={"pipeline_id": pipeline_id, "token": "t", **extra}
+    )
 
 
 def job_delivery(sandbox, job_id: int) -> dict:
@@ -34,8 +36,12 @@ def job_delivery(sandbox, job_id: int) -> dict:
 
 def parse(delivery: dict) -> HookEvent:
     h = delivery["headers"]
-    return parse_gitlab_hook(h["X-Gitlab-Event"], delivery["body"], idempotency_key=h.get("Idempotency-Key"),
-                             event_uuid=h.get("X-Gitlab-Event-UUID"))
+    return parse_gitlab_hook(
+        h["X-Gitlab-Event"],
+        delivery["body"],
+        idempotency_key=h.get("Idempotency-Key"),
+        event_uuid=h.get("X-Gitlab-Event-UUID"),
+    )
 
 
 # -- pipeline hooks --------------------------------------------------------------------------------
@@ -44,7 +50,11 @@ def test_failed_pipeline_starts_triage(sandbox, scenarios):
     delivery = pipeline_delivery(sandbox, sc["pipeline_id"], idempotency_key="idem-1")
     ev = parse(delivery)
     assert ev.kind == "pipeline"
-    assert (ev.project_id, ev.project_path, ev.pipeline_id) == (str(sc["project_id"]), sc["project_path"], str(sc["pipeline_id"]))
+    assert (ev.project_id, ev.project_path, ev.pipeline_id) == (
+        str(sc["project_id"]),
+        sc["project_path"],
+        str(sc["pipeline_id"]),
+    )
     assert ev.ref == sc["ref"]
     assert ev.status == "failed"
     assert ev.finished
@@ -63,15 +73,25 @@ def test_failed_pipeline_starts_triage(sandbox, scenarios):
     # finished_at "YYYY-MM-DD HH:MM:SS UTC" -> ISO UTC
     raw = delivery["body"]["object_attributes"]["finished_at"]
     assert raw.endswith(" UTC")
-    assert ev.finished_at == datetime.strptime(raw, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=timezone.utc).isoformat()
+    assert ev.finished_at == datetime.strptime(raw, "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC).isoformat()
     go, reason = starts_triage(ev)
     assert go
     assert "failed" in reason
 
     event = ev.to_event()
     assert json.loads(json.dumps(event)) == event
-    assert set(event) == {"source", "project_id", "project_path", "pipeline_id", "ref", "sha", "status", "pipeline_url",
-                          "failed_jobs", "idempotency_key"}
+    assert set(event) == {
+        "source",
+        "project_id",
+        "project_path",
+        "pipeline_id",
+        "ref",
+        "sha",
+        "status",
+        "pipeline_url",
+        "failed_jobs",
+        "idempotency_key",
+    }
     assert event["source"] == "webhook"
     assert event["failed_jobs"][0]["id"] == job["id"]
 
@@ -116,7 +136,11 @@ def test_failed_job_hook_is_acknowledged_not_started(sandbox, scenarios):
     assert ev.kind == "job"
     assert ev.status == "failed"
     assert ev.finished
-    assert (ev.project_id, ev.project_path, ev.pipeline_id) == (str(sc["project_id"]), sc["project_path"], str(sc["pipeline_id"]))
+    assert (ev.project_id, ev.project_path, ev.pipeline_id) == (
+        str(sc["project_id"]),
+        sc["project_path"],
+        str(sc["pipeline_id"]),
+    )
     assert [j["id"] for j in ev.failed_jobs] == [str(sc["failed_job_ids"][0])]
     assert ev.pipeline_url.endswith(f"/{sc['project_path']}/-/pipelines/{sc['pipeline_id']}")
     go, reason = starts_triage(ev)
@@ -135,7 +159,9 @@ def test_malformed_json_is_400(raw):
 
 def test_raw_bytes_are_decoded(sandbox, scenarios):
     body = pipeline_delivery(sandbox, scenarios["pytest"]["pipeline_id"])["body"]
-    assert parse_gitlab_hook("Pipeline Hook", json.dumps(body).encode()).pipeline_id == str(scenarios["pytest"]["pipeline_id"])
+    assert parse_gitlab_hook("Pipeline Hook", json.dumps(body).encode()).pipeline_id == str(
+        scenarios["pytest"]["pipeline_id"]
+    )
 
 
 def _drop(body: dict, *path: str) -> dict:
@@ -147,13 +173,16 @@ def _drop(body: dict, *path: str) -> dict:
     return body
 
 
-@pytest.mark.parametrize(("path", "needle"), [
-    (("object_attributes",), "object_attributes"),
-    (("object_attributes", "id"), "object_attributes.id"),
-    (("object_attributes", "status"), "object_attributes.status"),
-    (("project",), "project"),
-    (("project", "id"), "project.id"),
-])
+@pytest.mark.parametrize(
+    ("path", "needle"),
+    [
+        (("object_attributes",), "object_attributes"),
+        (("object_attributes", "id"), "object_attributes.id"),
+        (("object_attributes", "status"), "object_attributes.status"),
+        (("project",), "project"),
+        (("project", "id"), "project.id"),
+    ],
+)
 def test_missing_pipeline_fields_are_422(sandbox, scenarios, path, needle):
     body = pipeline_delivery(sandbox, scenarios["pytest"]["pipeline_id"])["body"]
     with pytest.raises(HookRejected) as exc:
@@ -162,7 +191,9 @@ def test_missing_pipeline_fields_are_422(sandbox, scenarios, path, needle):
     assert needle in str(exc.value)
 
 
-@pytest.mark.parametrize(("key", "needle"), [("pipeline_id", "pipeline_id"), ("build_status", "build_status"), ("build_id", "build_id")])
+@pytest.mark.parametrize(
+    ("key", "needle"), [("pipeline_id", "pipeline_id"), ("build_status", "build_status"), ("build_id", "build_id")]
+)
 def test_missing_job_fields_are_422(sandbox, scenarios, key, needle):
     body = job_delivery(sandbox, scenarios["pytest"]["failed_job_ids"][0])["body"]
     with pytest.raises(HookRejected) as exc:
@@ -171,12 +202,24 @@ def test_missing_job_fields_are_422(sandbox, scenarios, key, needle):
     assert needle in str(exc.value)
 
 
-@pytest.mark.parametrize("body", [[1, 2], "\"text\"", {"object_kind": "pipeline", "object_attributes": [], "project": {"id": 1}},
-                                  {"object_kind": "pipeline", "object_attributes": {"id": "1; drop", "status": "failed"}, "project": {"id": 1}},
-                                  {"object_kind": "pipeline", "object_attributes": {"id": True, "status": "failed"}, "project": {"id": 1}},
-                                  {"object_kind": "pipeline", "object_attributes": {"id": 5, "status": "failed", "ref": 7}, "project": {"id": 1}},
-                                  {"object_kind": "pipeline", "object_attributes": {"id": 5, "status": "failed"}, "project": {"id": 1}, "builds": {}},
-                                  {}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [1, 2],
+        '"text"',
+        {"object_kind": "pipeline", "object_attributes": [], "project": {"id": 1}},
+        {"object_kind": "pipeline", "object_attributes": {"id": "1; drop", "status": "failed"}, "project": {"id": 1}},
+        {"object_kind": "pipeline", "object_attributes": {"id": True, "status": "failed"}, "project": {"id": 1}},
+        {"object_kind": "pipeline", "object_attributes": {"id": 5, "status": "failed", "ref": 7}, "project": {"id": 1}},
+        {
+            "object_kind": "pipeline",
+            "object_attributes": {"id": 5, "status": "failed"},
+            "project": {"id": 1},
+            "builds": {},
+        },
+        {},
+    ],
+)
 def test_wrong_shapes_are_422(body):
     with pytest.raises(HookRejected) as exc:
         parse_gitlab_hook(None, body)
@@ -203,10 +246,19 @@ def test_without_event_header_object_kind_decides(sandbox, scenarios):
 
 
 # -- timestamps ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text", ["2016-08-12 15:23:28 UTC", "2016-08-12T15:23:28Z", "2016-08-12T15:23:28+00:00",
-                                  "2016-08-12T17:23:28.000+02:00", "2016-08-12 17:23:28 +0200", "2016-08-12T15:23:28"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2016-08-12 15:23:28 UTC",
+        "2016-08-12T15:23:28Z",
+        "2016-08-12T15:23:28+00:00",
+        "2016-08-12T17:23:28.000+02:00",
+        "2016-08-12 17:23:28 +0200",
+        "2016-08-12T15:23:28",
+    ],
+)
 def test_both_timestamp_formats(text):
-    assert parse_hook_time(text) == datetime(2016, 8, 12, 15, 23, 28, tzinfo=timezone.utc)
+    assert parse_hook_time(text) == datetime(2016, 8, 12, 15, 23, 28, tzinfo=UTC)
 
 
 def test_iso_finished_at_in_a_pipeline_hook(sandbox, scenarios):

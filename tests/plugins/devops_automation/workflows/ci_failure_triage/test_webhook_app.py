@@ -75,11 +75,14 @@ def test_failed_pipeline_is_queued_once(client, starter, sandbox, scenarios):
     assert r.json() == {"status": "duplicate", "dag_run_id": run_id}
 
 
-@pytest.mark.parametrize(("key", "kind", "reason"), [
-    ("running", "pipeline", "'running'"),
-    ("pytest-good", "pipeline", "'success'"),
-    ("compile", "job", "acknowledged"),
-])
+@pytest.mark.parametrize(
+    ("key", "kind", "reason"),
+    [
+        ("running", "pipeline", "'running'"),
+        ("pytest-good", "pipeline", "'success'"),
+        ("compile", "job", "acknowledged"),
+    ],
+)
 def test_ignored_events_do_not_start(client, starter, sandbox, scenarios, key, kind, reason):
     if key == "pytest-good":
         ident = scenarios["pytest"]["good_pipeline_id"]
@@ -93,7 +96,9 @@ def test_ignored_events_do_not_start(client, starter, sandbox, scenarios, key, k
 
 
 def test_other_event_types_are_acknowledged(client, starter):
-    r = client.post("/gitlab", json={"object_kind": "push"}, headers={"X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Push Hook"})
+    r = client.post(
+        "/gitlab", json={"object_kind": "push"}, headers={"X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Push Hook"}
+    )
     assert r.status_code == 200
     assert r.json()["status"] == "ignored"
     assert "Push Hook" in r.json()["reason"]
@@ -105,7 +110,11 @@ def test_malformed_and_wrong_shape(client, starter):
     r = client.post("/gitlab", content=b"{not json", headers=headers)
     assert r.status_code == 400
     assert "JSON" in r.json()["detail"]
-    r = client.post("/gitlab", json={"object_kind": "pipeline", "object_attributes": {"status": "failed"}, "project": {"id": 1}}, headers=headers)
+    r = client.post(
+        "/gitlab",
+        json={"object_kind": "pipeline", "object_attributes": {"status": "failed"}, "project": {"id": 1}},
+        headers=headers,
+    )
     assert r.status_code == 422
     assert "object_attributes.id" in r.json()["detail"]
     assert starter.calls == []
@@ -159,7 +168,10 @@ def test_default_secret_source_env_then_connection(starter, sandbox, scenarios, 
     d2 = delivery(sandbox, "pipeline", scenarios["compile"]["pipeline_id"], token="from-conn")
     assert post(app, d).status_code == 401
     assert post(app, d2).status_code == 202
-    assert [c.pipeline_id for c in starter.calls] == [str(scenarios["pytest"]["pipeline_id"]), str(scenarios["compile"]["pipeline_id"])]
+    assert [c.pipeline_id for c in starter.calls] == [
+        str(scenarios["pytest"]["pipeline_id"]),
+        str(scenarios["compile"]["pipeline_id"]),
+    ]
 
 
 # -- body limit ------------------------------------------------------------------------------------
@@ -200,9 +212,19 @@ def test_understated_content_length_is_still_capped(starter):
             if msg["type"] == "http.response.start":
                 got["status"] = msg["status"]
 
-        scope = {"type": "http", "method": "POST", "path": "/gitlab", "raw_path": b"/gitlab", "query_string": b"",
-                 "headers": [(b"content-length", b"10"), (b"x-gitlab-token", TOKEN.encode())], "http_version": "1.1",
-                 "scheme": "http", "server": ("test", 80), "client": ("127.0.0.1", 1), "root_path": ""}
+        scope = {
+            "type": "http",
+            "method": "POST",
+            "path": "/gitlab",
+            "raw_path": b"/gitlab",
+            "query_string": b"",
+            "headers": [(b"content-length", b"10"), (b"x-gitlab-token", TOKEN.encode())],
+            "http_version": "1.1",
+            "scheme": "http",
+            "server": ("test", 80),
+            "client": ("127.0.0.1", 1),
+            "root_path": "",
+        }
         await app(scope, receive, send)
 
     import asyncio
@@ -266,8 +288,12 @@ def _sync_minimal_triage_dag() -> None:
     from airflow.providers.standard.operators.empty import EmptyOperator
     from airflow.sdk import DAG, Param
 
-    with DAG("ci_failure_triage", schedule=None, start_date=dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
-             params={"events": Param([], type="array")}) as dag:
+    with DAG(
+        "ci_failure_triage",
+        schedule=None,
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        params={"events": Param([], type="array")},
+    ) as dag:
         EmptyOperator(task_id="collect")
     DagBundlesManager().sync_bundles_to_db()
     bag = DagBag(dag_folder="/nonexistent", collect_dags=False)
@@ -277,11 +303,10 @@ def _sync_minimal_triage_dag() -> None:
 
 @pytest.mark.slow
 def test_default_starter_queues_a_real_dag_run(airflow_db, sandbox, scenarios, monkeypatch):
-    from sqlalchemy import delete, select
-
     from airflow.models import DagRun
     from airflow.utils.session import create_session
     from airflow.utils.types import DagRunTriggeredByType
+    from sqlalchemy import delete, select
 
     from devops_automation.workflows.ci_failure_triage.webhook_app import trigger_triage_run
 
@@ -319,8 +344,12 @@ def test_default_starter_queues_a_real_dag_run(airflow_db, sandbox, scenarios, m
         assert r.json() == {"status": "duplicate", "dag_run_id": run_ids[0]}
 
         with create_session() as session:
-            runs = {dr.run_id: dr for dr in session.scalars(select(DagRun).where(DagRun.dag_id == "ci_failure_triage",
-                                                                                 DagRun.run_id.in_(run_ids)))}
+            runs = {
+                dr.run_id: dr
+                for dr in session.scalars(
+                    select(DagRun).where(DagRun.dag_id == "ci_failure_triage", DagRun.run_id.in_(run_ids))
+                )
+            }
             assert set(runs) == set(run_ids)
             dr = runs[run_ids[0]]
             assert str(dr.state) == "queued"
@@ -364,10 +393,15 @@ def test_airflow_api_server_mounts_the_plugin(monkeypatch):
     assert any(p.name == "devops_automation_webhooks" for p in plugins_manager._get_plugins()[0])
     api = TestClient(create_airflow_app())
     assert api.get("/devops-automation/webhooks/health").json() == {"status": "ok"}
-    r = api.post("/devops-automation/webhooks/gitlab", json={"object_kind": "pipeline"}, headers={"X-Gitlab-Token": "nope"})
+    r = api.post(
+        "/devops-automation/webhooks/gitlab", json={"object_kind": "pipeline"}, headers={"X-Gitlab-Token": "nope"}
+    )
     assert r.status_code == 401
     assert r.json() == {"status": "rejected", "detail": "invalid or missing X-Gitlab-Token"}
-    r = api.post("/devops-automation/webhooks/gitlab", json={"object_kind": "push"},
-                 headers={"X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Push Hook"})
+    r = api.post(
+        "/devops-automation/webhooks/gitlab",
+        json={"object_kind": "push"},
+        headers={"X-Gitlab-Token": TOKEN, "X-Gitlab-Event": "Push Hook"},
+    )
     assert r.status_code == 200
     assert r.json()["status"] == "ignored"

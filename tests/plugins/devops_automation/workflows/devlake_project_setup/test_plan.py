@@ -20,7 +20,7 @@ from devops_automation.workflows.devlake_project_setup.plan import (
     variable_name,
 )
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def repo(full_name: str, plugin: str = "gitlab", conn: int = 1, scope: str = "11") -> Repo:
@@ -32,8 +32,16 @@ def repo(full_name: str, plugin: str = "gitlab", conn: int = 1, scope: str = "11
     [
         (dt.datetime(2026, 11, 23, 9, tzinfo=UTC), "UTC", dt.datetime(2026, 11, 21, tzinfo=UTC)),  # Monday
         (dt.datetime(2026, 11, 21, 10, tzinfo=UTC), "UTC", dt.datetime(2026, 11, 21, tzinfo=UTC)),  # Saturday 10:00
-        (dt.datetime(2026, 11, 21, 0, tzinfo=UTC), "UTC", dt.datetime(2026, 11, 14, tzinfo=UTC)),  # exactly Saturday 00:00
-        (dt.datetime(2026, 11, 20, 23, 30, tzinfo=UTC), "Asia/Tokyo", dt.datetime(2026, 11, 20, 15, tzinfo=UTC)),  # already Saturday in Tokyo
+        (
+            dt.datetime(2026, 11, 21, 0, tzinfo=UTC),
+            "UTC",
+            dt.datetime(2026, 11, 14, tzinfo=UTC),
+        ),  # exactly Saturday 00:00
+        (
+            dt.datetime(2026, 11, 20, 23, 30, tzinfo=UTC),
+            "Asia/Tokyo",
+            dt.datetime(2026, 11, 20, 15, tzinfo=UTC),
+        ),  # already Saturday in Tokyo
     ],
 )
 def test_previous_saturday(anchor, tz, expected) -> None:
@@ -66,7 +74,11 @@ def test_template_errors_name_the_fields() -> None:
 
 
 def test_collisions_are_resolved_deterministically_whatever_the_order() -> None:
-    a, b, c = repo("acme/api", "github", 1, "5"), repo("acme/api", "gitlab", 2, "7"), repo("acme-api", "bitbucket", 3, "acme-api")
+    a, b, c = (
+        repo("acme/api", "github", 1, "5"),
+        repo("acme/api", "gitlab", 2, "7"),
+        repo("acme-api", "bitbucket", 3, "acme-api"),
+    )
     one = assign_project_names([a, b, c])
     two = assign_project_names([c, b, a])
     assert one == two
@@ -94,16 +106,29 @@ def test_filters() -> None:
 def test_blueprint_patch_is_empty_when_everything_is_in_place() -> None:
     r = repo("acme/api", "gitlab", 2, "7")
     sat = dt.datetime(2026, 11, 21, tzinfo=UTC)
-    bp = {"connections": [{"pluginName": "webhook", "connectionId": 9, "scopes": []}, {"pluginName": "gitlab", "connectionId": 2, "scopes": [{"scopeId": "7"}]}],
-          "timeAfter": "2026-11-21T00:00:00Z", "isManual": True, "enable": True}
+    bp = {
+        "connections": [
+            {"pluginName": "webhook", "connectionId": 9, "scopes": []},
+            {"pluginName": "gitlab", "connectionId": 2, "scopes": [{"scopeId": "7"}]},
+        ],
+        "timeAfter": "2026-11-21T00:00:00Z",
+        "isManual": True,
+        "enable": True,
+    }
     assert blueprint_patch(bp, r, 9, sat, True) == {}
 
 
 def test_blueprint_patch_keeps_hand_added_connections_and_fixes_the_rest() -> None:
     r = repo("acme/api", "gitlab", 2, "7")
-    bp = {"connections": [{"pluginName": "jira", "connectionId": 4, "scopes": [{"scopeId": "12"}]},
-                          {"pluginName": "gitlab", "connectionId": 2, "scopes": [{"scopeId": "7"}, {"scopeId": "8"}]}],
-          "timeAfter": "2026-05-21T00:00:00Z", "isManual": False, "enable": True}
+    bp = {
+        "connections": [
+            {"pluginName": "jira", "connectionId": 4, "scopes": [{"scopeId": "12"}]},
+            {"pluginName": "gitlab", "connectionId": 2, "scopes": [{"scopeId": "7"}, {"scopeId": "8"}]},
+        ],
+        "timeAfter": "2026-05-21T00:00:00Z",
+        "isManual": False,
+        "enable": True,
+    }
     patch = blueprint_patch(bp, r, 9, dt.datetime(2026, 11, 21, tzinfo=UTC), True)
     assert patch["timeAfter"] == "2026-11-21T00:00:00Z"
     assert patch["isManual"] is True
@@ -115,14 +140,18 @@ def test_blueprint_patch_keeps_hand_added_connections_and_fixes_the_rest() -> No
 
 
 def test_merged_connections_adds_repo_to_an_empty_blueprint() -> None:
-    assert merged_connections([], repo("a/b", "github", 3, "99"), None) == [{"pluginName": "github", "connectionId": 3, "scopes": [{"scopeId": "99"}]}]
+    assert merged_connections([], repo("a/b", "github", 3, "99"), None) == [
+        {"pluginName": "github", "connectionId": 3, "scopes": [{"scopeId": "99"}]}
+    ]
 
 
 def test_dora_metrics() -> None:
     assert dora_metrics(None) == [{"pluginName": "dora", "pluginOption": {}, "enable": True}]
     assert dora_metrics([{"pluginName": "dora", "pluginOption": {}, "enable": True}]) is None
     assert dora_metrics([{"pluginName": "dora", "enable": False}, {"pluginName": "linker", "enable": True}]) == [
-        {"pluginName": "dora", "enable": True}, {"pluginName": "linker", "enable": True}]
+        {"pluginName": "dora", "enable": True},
+        {"pluginName": "linker", "enable": True},
+    ]
 
 
 def test_variable_name_is_masked_and_distinct() -> None:

@@ -18,7 +18,9 @@ def test_project_without_pipeline_id_names_both_params() -> None:
         op(pipeline_id="12")._given_events({})
 
 
-@pytest.mark.parametrize("event", [{"pipeline_id": "1"}, {"project_id": "1"}, "not-an-object", {"project_id": "", "pipeline_id": "3"}])
+@pytest.mark.parametrize(
+    "event", [{"pipeline_id": "1"}, {"project_id": "1"}, "not-an-object", {"project_id": "", "pipeline_id": "3"}]
+)
 def test_malformed_webhook_event_is_named(event) -> None:
     with pytest.raises(ValueError, match=r"events\[1\] needs project_id \(or project_path\) and pipeline_id"):
         op(events=[{"project_id": "1", "pipeline_id": "2"}, event])._given_events({})
@@ -26,8 +28,10 @@ def test_malformed_webhook_event_is_named(event) -> None:
 
 def test_manual_and_webhook_events_are_read() -> None:
     got = op(events=[{"project_id": "1", "pipeline_id": "2"}], project=" acme/api ", pipeline_id=7)._given_events({})
-    assert got == [{"project_id": "1", "pipeline_id": "2", "source": "webhook"},
-                   {"source": "manual", "project_path": "acme/api", "pipeline_id": "7"}]
+    assert got == [
+        {"project_id": "1", "pipeline_id": "2", "source": "webhook"},
+        {"source": "manual", "project_path": "acme/api", "pipeline_id": "7"},
+    ]
 
 
 def test_unknown_project_path_fails_with_gitlabs_answer(sandbox_conns) -> None:
