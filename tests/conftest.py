@@ -243,6 +243,7 @@ def run_dag(airflow_db: Path, sandbox_conns: dict[str, str]):
 @pytest.fixture(scope="session")
 def airflow_api_server(airflow_db: Path) -> Iterator[dict[str, str]]:
     """A real ``airflow api-server`` on the test home (simple auth, user admin); yields its URL and login."""
+    import http.client
     import json
     import subprocess
     import sys
@@ -260,40 +261,42 @@ def airflow_api_server(airflow_db: Path) -> Iterator[dict[str, str]]:
         {
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+            "AIRFLOW__CORE__AUTH_MANAGER": (
+                "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+            ),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
             "AIRFLOW__API__WORKERS": "1",
         }
     )
-    log = open(AIRFLOW_HOME / "api-server.log", "wb")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "airflow"), "api-server", "--port", str(port), "--host", "127.0.0.1"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"airflow api-server exited: see {AIRFLOW_HOME / 'api-server.log'}")
+    with open(AIRFLOW_HOME / "api-server.log", "wb") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "airflow"), "api-server", "--port", str(port), "--host", "127.0.0.1"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail(f"airflow api-server exited: see {AIRFLOW_HOME / 'api-server.log'}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/version", timeout=2):
+                    break
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.5)
+        else:
+            proc.kill()
+            pytest.fail("airflow api-server did not start within 120 s")
         try:
-            urllib.request.urlopen(f"{url}/api/v2/version", timeout=2)
-            break
-        except Exception:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("airflow api-server did not start within 120 s")
-    try:
-        yield {"url": url, "login": "admin", "password": password}
-    finally:
-        import signal
+            yield {"url": url, "login": "admin", "password": password}
+        finally:
+            import signal
 
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)

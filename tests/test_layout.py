@@ -60,7 +60,9 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     [
         pytest.param(
             {
-                "plugins/devops_automation/workflows/a/ops.py": "def f():\n    from devops_automation.workflows.b import plan\n"
+                "plugins/devops_automation/workflows/a/ops.py": (
+                    "def f():\n    from devops_automation.workflows.b import plan\n"
+                )
             },
             "a workflow never imports another workflow",
             id="workflow-to-workflow-lazy",
@@ -108,8 +110,13 @@ def test_allowed_edges_are_not_flagged(tmp_path: Path) -> None:
     repo = _tree(
         tmp_path,
         {
-            "dags/a.py": "from airflow.sdk import DAG\nfrom devops_automation.workflows.a.ops import Op\nfrom devops_automation.sensors.x import S\n",
-            "plugins/devops_automation/workflows/a/ops.py": "from devops_automation.hooks.x import H\nfrom devops_automation.workflows.a import plan\n",
+            "dags/a.py": (
+                "from airflow.sdk import DAG\nfrom devops_automation.workflows.a.ops import Op\n"
+                "from devops_automation.sensors.x import S\n"
+            ),
+            "plugins/devops_automation/workflows/a/ops.py": (
+                "from devops_automation.hooks.x import H\nfrom devops_automation.workflows.a import plan\n"
+            ),
             "plugins/devops_automation/hooks/x.py": "from airflow.sdk import BaseHook\n",
         },
     )

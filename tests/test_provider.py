@@ -134,7 +134,8 @@ def test_providers_manager_lists_our_connection_types_without_importing_hooks() 
         "import sys, json\n"
         "from airflow.providers_manager import ProvidersManager\n"
         "pm = ProvidersManager()\n"
-        "meta = {m.connection_type: [m.hook_class_name, m.hook_name, m.field_behaviour] for m in pm.iter_connection_type_hook_ui_metadata()}\n"
+        "meta = {m.connection_type: [m.hook_class_name, m.hook_name, m.field_behaviour]"
+        " for m in pm.iter_connection_type_hook_ui_metadata()}\n"
         "print(json.dumps({'version': pm.providers['devops-automation'].version, 'meta': meta,\n"
         "  'hooks_imported': sorted(m for m in sys.modules if m.startswith('devops_automation.hooks'))}))\n"
     )
@@ -429,7 +430,8 @@ def test_the_wheel_ships_migrations_and_prompts_and_works_installed(tmp_path: Pa
         "prompt = llm.build_prompt(ex, classify_excerpt(ex))\n"
         f"store = ResultsStore(sqlite_url({str(tmp_path / 'results.db')!r}))\n"
         "store.migrate()\n"
-        "print(json.dumps({'llm': llm.__file__, 'system': prompt.system[:40], 'rev': [store.current_revision(), store.head_revision()]}))\n",
+        "print(json.dumps({'llm': llm.__file__, 'system': prompt.system[:40],"
+        " 'rev': [store.current_revision(), store.head_revision()]}))\n",
         PYTHONPATH=str(site),
     )
     result = json.loads(got.strip().splitlines()[-1])

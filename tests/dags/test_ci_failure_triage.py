@@ -164,7 +164,10 @@ def test_bad_mail_is_kept_recorded_and_reported_once(sandbox, mailbox, run_dag) 
         "Message-ID: <news-1@example.test>\r\nX-GitLab-Pipeline-Id: 999999\r\nX-GitLab-Pipeline-Status: failed\r\n"
         "X-GitLab-Project-Id: 1\r\nX-GitLab-Project-Path: acme/api\r\n\r\nOur best offers this week!\r\n"
     )
-    garbage = "From: gitlab@gitlab.example.test\r\nSubject: ???\r\nMessage-ID: <junk-1@example.test>\r\n\r\n\x00\x01 not a pipeline mail\r\n"
+    garbage = (
+        "From: gitlab@gitlab.example.test\r\nSubject: ???\r\nMessage-ID: <junk-1@example.test>\r\n"
+        "\r\n\x00\x01 not a pipeline mail\r\n"
+    )
     success = failure_email(sandbox, scenario(sandbox, "allowed")["pipeline_id"], status="success")
     fixed = failure_email(sandbox, scenario(sandbox, "system")["good_pipeline_id"], status="fixed")
     for raw in (stranger, spoofed, garbage, success, fixed):
@@ -267,7 +270,10 @@ def test_slack_down_keeps_the_analysis_and_sends_later(sandbox, mailbox, run_dag
 
 def test_recurring_failure_is_counted_on_the_first_thread(sandbox, mailbox, run_dag) -> None:
     pid = scenario(sandbox, "pytest")["project_id"]
-    log = "$ make test\nFAILED tests/test_api.py::test_login - ConnectionError: db at 10.0.0.{n}:5432 refused\nERROR: Job failed: exit code 1\n"
+    log = (
+        "$ make test\nFAILED tests/test_api.py::test_login - ConnectionError: db at 10.0.0.{n}:5432 refused\n"
+        "ERROR: Job failed: exit code 1\n"
+    )
     first = add_failed_pipeline(sandbox, pid, log.format(n=1), name="api-tests")
     second = add_failed_pipeline(sandbox, pid, log.format(n=2), name="api-tests")
     run_dag(DAG_ID, conf={"events": [webhook_event(sandbox, first["id"])], "sweep_mailbox": False})

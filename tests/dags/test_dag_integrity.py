@@ -113,19 +113,31 @@ def test_dag_file_has_no_top_level_io(path: Path, dag_file_reports: dict[str, di
 PLANTED = {
     "clean": ("", []),
     "variable_sdk": (
-        "from airflow.sdk import Variable\ntry:\n    Variable.get('threshold', default='1')\nexcept Exception:\n    pass\n",
+        (
+            "from airflow.sdk import Variable\n"
+            "try:\n    Variable.get('threshold', default='1')\nexcept Exception:\n    pass\n"
+        ),
         ["variable"],
     ),
     "variable_models": (
-        "from airflow.models import Variable\ntry:\n    Variable.get('threshold', default_var='1')\nexcept Exception:\n    pass\n",
+        (
+            "from airflow.models import Variable\n"
+            "try:\n    Variable.get('threshold', default_var='1')\nexcept Exception:\n    pass\n"
+        ),
         ["variable"],
     ),
     "variable_env_only": (
-        "import os\nos.environ['AIRFLOW_VAR_THRESHOLD'] = '1'\nfrom airflow.sdk import Variable\nVariable.get('threshold')\n",
+        (
+            "import os\nos.environ['AIRFLOW_VAR_THRESHOLD'] = '1'\n"
+            "from airflow.sdk import Variable\nVariable.get('threshold')\n"
+        ),
         ["variable"],
     ),
     "connection_basehook": (
-        "from airflow.sdk import BaseHook\ntry:\n    BaseHook.get_connection('gitlab_default')\nexcept Exception:\n    pass\n",
+        (
+            "from airflow.sdk import BaseHook\n"
+            "try:\n    BaseHook.get_connection('gitlab_default')\nexcept Exception:\n    pass\n"
+        ),
         ["connection"],
     ),
     "connection_legacy_import": (
@@ -137,22 +149,34 @@ PLANTED = {
         ["connection"],
     ),
     "connection_models": (
-        "from airflow.models import Connection\ntry:\n    Connection.get_connection_from_secrets('x')\nexcept Exception:\n    pass\n",
+        (
+            "from airflow.models import Connection\n"
+            "try:\n    Connection.get_connection_from_secrets('x')\nexcept Exception:\n    pass\n"
+        ),
         ["connection"],
     ),
     "hook_property": (
-        "from devops_automation.hooks.devlake import DevLakeHook\ntry:\n    DevLakeHook().ui_url()\nexcept Exception:\n    pass\n",
+        (
+            "from devops_automation.hooks.devlake import DevLakeHook\n"
+            "try:\n    DevLakeHook().ui_url()\nexcept Exception:\n    pass\n"
+        ),
         ["connection"],
     ),
     "file_outside": ("open({outside!r}).read()\n", ["file"]),
     "file_in_repo_not_python": ("open({readme!r}).read()\n", ["file"]),
     "file_write": ("open({written!r}, 'w').write('x')\n", ["file"]),
     "socket": (
-        "import socket\ns = socket.socket()\ns.settimeout(0.5)\ntry:\n    s.connect(('127.0.0.1', {port}))\nexcept OSError:\n    pass\n",
+        (
+            "import socket\ns = socket.socket()\ns.settimeout(0.5)\n"
+            "try:\n    s.connect(('127.0.0.1', {port}))\nexcept OSError:\n    pass\n"
+        ),
         ["network"],
     ),
     "http": (
-        "import urllib.request\ntry:\n    urllib.request.urlopen('http://localhost:{port}/', timeout=0.5)\nexcept Exception:\n    pass\n",
+        (
+            "import urllib.request\n"
+            "try:\n    urllib.request.urlopen('http://localhost:{port}/', timeout=0.5)\nexcept Exception:\n    pass\n"
+        ),
         ["network"],
     ),
     "sqlite": ("import sqlite3\nsqlite3.connect(':memory:')\n", ["database"]),

@@ -104,7 +104,7 @@ def test_a_retried_watch_does_not_alert_twice(sandbox, run_dag, projects) -> Non
     sensor = DevLakePipelinesSensor(task_id="watch", pipelines=[pipeline["id"]], poll_interval=0.2)
     ExecutorSafeguard.test_mode = True
     try:
-        for attempt in (1, 2):  # the same task run twice from scratch, as a retry does
+        for _attempt in (1, 2):  # the same task run twice from scratch, as a retry does
             with pytest.raises(TaskDeferred) as first:
                 sensor.execute({"run_id": "r1"})
             import asyncio

@@ -99,7 +99,7 @@ def rows(table: str) -> list[dict[str, Any]]:
 
     t = getattr(schema, table)
     with store().engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(sa.select(t).order_by(t.c[list(t.c.keys())[0]]))]
+        return [dict(r._mapping) for r in conn.execute(sa.select(t).order_by(t.c[next(iter(t.c.keys()))]))]
 
 
 def add_failed_pipeline(

@@ -128,7 +128,7 @@ class Watch:
     def __exit__(self, *exc: object) -> None:
         try:
             # a failed test must not leave its processes either: SIGKILL what is left, sessions included
-            left = alive(self.seen) + [p for p in self.started().values()]
+            left = alive(self.seen) + list(self.started().values())
             sids = {p.sid for p in self.seen.values()} - {os.getsid(0)}
             left += in_sessions(sids)
             for p in left:

@@ -2,7 +2,8 @@
 
 The demo runs for real on free ports with its state in a temporary DEMO_DIR. As soon as ``airflow
 standalone`` and its components run (mid-startup: Airflow is not healthy yet; for SIGINT also the
-LocalExecutor workers), the demo is ended by SIGINT, or by ``demo.py --stop`` from another process; nothing it started may be left (found through
+LocalExecutor workers), the demo is ended by SIGINT, or by ``demo.py --stop`` from another process; \
+nothing it started may be left (found through
 this test's process tree, this test being a subreaper so that Dovecot's daemon stays in it).
 """
 
@@ -78,7 +79,7 @@ def start_demo(watch: Watch, env: dict[str, str], out: Path, *also: str) -> tupl
 def assert_nothing_left(watch: Watch, started: dict, proc: subprocess.Popen, ports: list[int], demo_dir: Path) -> None:
     cmds = [p.cmd for p in started.values()]
     assert all(any(part in c for c in cmds) for part in (*COMPONENTS, "dovecot/")), cmds  # not vacuous
-    left = alive(started) + [p for p in watch.started().values()]
+    left = alive(started) + list(watch.started().values())
     assert not left, f"left behind: {[p.cmd for p in left]}"
     assert not in_sessions({p.sid for p in started.values()} | {proc.pid}), (
         "a session the demo started still has processes"

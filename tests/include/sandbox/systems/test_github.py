@@ -140,7 +140,7 @@ def test_injected_fault_uses_github_error_shape(client: TestClient) -> None:
 def test_contributors_count_via_last_link(client: TestClient) -> None:
     r = get(client, "/repos/acme/api/contributors", params={"per_page": 1, "anon": 1})
     last = requests.utils.parse_header_links(r.headers["link"])
-    pages = int(re.search(r"[?&]page=(\d+)", next(l for l in last if l["rel"] == "last")["url"]).group(1))
+    pages = int(re.search(r"[?&]page=(\d+)", next(link for link in last if link["rel"] == "last")["url"]).group(1))
     everyone = get(client, "/repos/acme/api/contributors", params={"per_page": 100, "anon": 1}).json()
     assert pages == len(everyone)
     assert any(c.get("type") == "Anonymous" for c in everyone)
@@ -212,7 +212,7 @@ def test_runs_cover_30_days_with_filters_and_link_pagination(client: TestClient)
     while True:
         seen += r.json()["workflow_runs"]
         nxt = requests.utils.parse_header_links(r.headers["link"]) if "link" in r.headers else []
-        url = next((l["url"] for l in nxt if l["rel"] == "next"), None)
+        url = next((link["url"] for link in nxt if link["rel"] == "next"), None)
         if url is None:
             break
         assert "per_page=100" in url

@@ -140,7 +140,7 @@ def test_invalid_json_content_reaches_the_client(sb: SandboxClient) -> None:
     client = make_client(sb)
     raw = client.chat.completions.create(
         model="gpt-4o-mini",
-        messages=MSG + [{"role": "user", "content": "json"}],
+        messages=[*MSG, {"role": "user", "content": "json"}],
         response_format={"type": "json_object"},
     )
     assert raw.choices[0].message.content == "{not json"
@@ -214,7 +214,7 @@ def test_json_schema_unsupported_mode_allows_json_object_fallback(sb: SandboxCli
     assert exc.value.status_code == 400
     fallback = client.chat.completions.create(
         model="gpt-4o-mini",
-        messages=MSG + [{"role": "system", "content": "reply in json"}],
+        messages=[*MSG, {"role": "system", "content": "reply in json"}],
         response_format={"type": "json_object"},
     )
     assert json.loads(fallback.choices[0].message.content)

@@ -120,7 +120,10 @@ def test_histogram_quantiles(client: TestClient) -> None:
     avg = values(
         q(
             client,
-            'sum(rate(http_request_duration_seconds_sum{job="api"}[5m])) / sum(rate(http_request_duration_seconds_count{job="api"}[5m]))',
+            (
+                'sum(rate(http_request_duration_seconds_sum{job="api"}[5m])) / '
+                'sum(rate(http_request_duration_seconds_count{job="api"}[5m]))'
+            ),
         )
     )
     assert avg[""] == pytest.approx(0.08 * math.exp(0.18), rel=1e-6)

@@ -61,7 +61,10 @@ def test_system_status_and_validate_need_no_token(client: TestClient) -> None:
 
 # -- measures -------------------------------------------------------------------------------------
 def test_measures_are_strings_and_ratings_floats(client: TestClient) -> None:
-    keys = "coverage,bugs,vulnerabilities,code_smells,duplicated_lines_density,ncloc,security_hotspots,sqale_rating,reliability_rating,security_rating,alert_status"
+    keys = (
+        "coverage,bugs,vulnerabilities,code_smells,duplicated_lines_density,ncloc,security_hotspots,"
+        "sqale_rating,reliability_rating,security_rating,alert_status"
+    )
     values = measures(client, "acme_api", keys)
     assert set(values) == set(keys.split(","))
     assert all(isinstance(v, str) for v in values.values())
@@ -139,9 +142,7 @@ def test_search_history_paging_and_order(client: TestClient) -> None:
             "measures"
         ][0]["history"]
     assert everything[-1]["value"] == "82.6"
-    assert datetime.strptime(everything[-1]["date"], "%Y-%m-%dT%H:%M:%S%z") > datetime.now(UTC) - timedelta(
-        days=10
-    )
+    assert datetime.strptime(everything[-1]["date"], "%Y-%m-%dT%H:%M:%S%z") > datetime.now(UTC) - timedelta(days=10)
 
 
 def test_search_history_date_window_and_errors(client: TestClient) -> None:

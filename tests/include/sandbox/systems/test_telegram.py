@@ -86,8 +86,17 @@ def test_tokens_control_replaces_the_valid_tokens(api: TestClient) -> None:
 
 
 def test_json_bodies_and_the_messages_control(api: TestClient) -> None:
-    answer = api.post(f"{BOT}/sendMessage", json={"chat_id": 555000111, "text": "<i>hi</i>", "parse_mode": "HTML", "disable_notification": True,
-                                                  "link_preview_options": {"is_disabled": True}, "reply_parameters": {"message_id": 1}})  # fmt: skip
+    answer = api.post(
+        f"{BOT}/sendMessage",
+        json={
+            "chat_id": 555000111,
+            "text": "<i>hi</i>",
+            "parse_mode": "HTML",
+            "disable_notification": True,
+            "link_preview_options": {"is_disabled": True},
+            "reply_parameters": {"message_id": 1},
+        },
+    )
     assert answer.status_code == 200 and answer.json()["result"]["chat"] == {
         "id": 555000111,
         "type": "private",
@@ -102,8 +111,13 @@ def test_json_bodies_and_the_messages_control(api: TestClient) -> None:
         files={"document": ("a.txt", b"abc", "text/plain")},
     )
     listed = sent(api, 555000111)
-    assert [(m["chat_id"], m["message_id"], m["method"], m.get("text") or m.get("caption"), m["parse_mode"]) for m in listed] == [
-        (555000111, 1, "sendMessage", "hi", "HTML"), (555000111, 2, "sendMessage", "again", None), (555000111, 3, "sendDocument", "c", None)]  # fmt: skip
+    assert [
+        (m["chat_id"], m["message_id"], m["method"], m.get("text") or m.get("caption"), m["parse_mode"]) for m in listed
+    ] == [
+        (555000111, 1, "sendMessage", "hi", "HTML"),
+        (555000111, 2, "sendMessage", "again", None),
+        (555000111, 3, "sendDocument", "c", None),
+    ]
     assert (
         (listed[2]["filename"], listed[2]["size"]) == ("a.txt", 3)
         and listed[0]["ts"] <= listed[2]["ts"]
@@ -141,7 +155,10 @@ def test_malformed_html_cannot_be_parsed(api: TestClient, text: str, error: str)
 
 
 def test_html_entities_and_tags_as_telegram_reads_them(api: TestClient) -> None:
-    text = '<b>R&D</b> &amp; &#916; &nbsp; <a href="https://ci.example/1?a=1&amp;b=2">run</a> <pre><code class="language-python">x = 1</code></pre>'
+    text = (
+        '<b>R&D</b> &amp; &#916; &nbsp; <a href="https://ci.example/1?a=1&amp;b=2">run</a> '
+        '<pre><code class="language-python">x = 1</code></pre>'
+    )
     status, answer = send(api, text, parse_mode="html")
     assert status == 200 and answer["result"]["text"] == "R&D & Δ &nbsp; run x = 1"
     assert answer["result"]["entities"] == [
@@ -375,7 +392,7 @@ def test_python_telegram_bot_raises_typed_errors(sb: SandboxClient, monkeypatch:
             with pytest.raises(BadRequest, match="Can't parse entities: can't find end tag"):
                 await b.send_message(ALERTS, "<b>unclosed", parse_mode="HTML")
             with pytest.raises(
-                BadRequest, match="(?i)parse_mode MarkdownV2 is not supported by the sandbox"
+                BadRequest, match=r"(?i)parse_mode MarkdownV2 is not supported by the sandbox"
             ):  # PTB capitalize()s descriptions
                 await b.send_message(ALERTS, "v1.2", parse_mode="MarkdownV2")
             with pytest.raises(Forbidden, match="blocked by the user"):

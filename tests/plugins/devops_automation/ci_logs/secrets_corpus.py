@@ -178,10 +178,11 @@ LOOKALIKES: list[str] = [
     "\tat com.example.auth.TokenService.refresh(TokenService.java:42)",
     "java.lang.IllegalStateException: token expired",
     "private key file: /etc/ssl/private/server.key",
-    '"integrity": "sha512-'
-     "Aa0Bb1Cc2Dd3Ee4Ff5Gg6Hh7Ii8Jj9KkLlMmNnOoPpQqRrSsTtUuVvWwXxYyZz0123456789"
-     'AbCdEf+/gh=="',
-    "Downloaded from central: https://repo.maven.apache.org/maven2/org/ow2/asm/asm/9.2/asm-9.2.jar (122 kB at 1.2 MB/s)",
+    '"integrity": "sha512-Aa0Bb1Cc2Dd3Ee4Ff5Gg6Hh7Ii8Jj9KkLlMmNnOoPpQqRrSsTtUuVvWwXxYyZz0123456789AbCdEf+/gh=="',
+    (
+        "Downloaded from central: https://repo.maven.apache.org/maven2/org/ow2/asm/asm/9.2/asm-9.2.jar "
+        "(122 kB at 1.2 MB/s)"
+    ),
     "ssh://git@github.com:22/acme/app.git",
     "mailto:dev@example.com",
     "http://localhost:8080/health",

@@ -26,7 +26,10 @@ CASES: dict[str, tuple[bytes, str, bool]] = {
             "[ERROR] COMPILATION ERROR : ",
             "[ERROR] /builds/app/src/main/java/app/Cart.java:[42,17] cannot find symbol",
             "  symbol:   method discount()",
-            "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.11.0:compile (default-compile) on project app: Compilation failure",
+            (
+                "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.11.0:compile "
+                "(default-compile) on project app: Compilation failure"
+            ),
         ),
         "compile_error",
         False,
@@ -70,10 +73,16 @@ CASES: dict[str, tuple[bytes, str, bool]] = {
     ),
     "surefire": (
         job(
-            "[ERROR] Tests run: 12, Failures: 1, Errors: 0, Skipped: 0, Time elapsed: 0.5 s <<< FAILURE! - in app.CartTest",
+            (
+                "[ERROR] Tests run: 12, Failures: 1, Errors: 0, Skipped: 0, "
+                "Time elapsed: 0.5 s <<< FAILURE! - in app.CartTest"
+            ),
             "[ERROR] app.CartTest.discount  Time elapsed: 0.01 s  <<< FAILURE!",
             "org.opentest4j.AssertionFailedError: expected: <90> but was: <100>",
-            "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-surefire-plugin:3.2.5:test (default-test) on project app: There are test failures.",
+            (
+                "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-surefire-plugin:3.2.5:test "
+                "(default-test) on project app: There are test failures."
+            ),
         ),
         "test_failure",
         False,
@@ -105,7 +114,8 @@ CASES: dict[str, tuple[bytes, str, bool]] = {
     ),
     "maven dependency": (
         job(
-            "[ERROR] Failed to execute goal on project app: Could not resolve dependencies for project acme:app:jar:1.0: Could not find artifact acme:lib:jar:2.0 in central"
+            "[ERROR] Failed to execute goal on project app: Could not resolve dependencies "
+            "for project acme:app:jar:1.0: Could not find artifact acme:lib:jar:2.0 in central"
         ),
         "dependency",
         False,
@@ -143,7 +153,8 @@ CASES: dict[str, tuple[bytes, str, bool]] = {
     ),
     "github timeout": (
         job(
-            "##[error]The job running on runner GitHub Actions 2 has exceeded the maximum execution time of 360 minutes."
+            "##[error]The job running on runner GitHub Actions 2 "
+            "has exceeded the maximum execution time of 360 minutes."
         ),
         "timeout",
         False,

@@ -372,7 +372,10 @@ def test_sources_give_the_same_excerpt(tmp_path: Path) -> None:
 
 def test_streaming_memory_is_bounded() -> None:
     """An 8 MB log read as a stream of chunks: peak traced memory stays a small multiple of a batch."""
-    line = b"[INFO] Downloading from central: https://repo.maven.apache.org/maven2/org/x/y/1.0/y-1.0.pom (2.1 kB at 12 kB/s)\n"
+    line = (
+        b"[INFO] Downloading from central: "
+        b"https://repo.maven.apache.org/maven2/org/x/y/1.0/y-1.0.pom (2.1 kB at 12 kB/s)\n"
+    )
     n = 8 * 1024 * 1024 // len(line)
 
     def chunks():
@@ -424,7 +427,9 @@ SAMPLES = {
     "configuration": "/bin/sh: 1: gradle: command not found",
     "lint": "\u2716 3 problems (3 errors, 0 warnings)",
     "process_exit": "make: *** [Makefile:12: all] Error 2",
-    "build_failed": "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-surefire-plugin:3.0.0:test (default-test)",
+    "build_failed": (
+        "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-surefire-plugin:3.0.0:test (default-test)"
+    ),
     "exception": "Traceback (most recent call last):",
     "fatal": "fatal: not a git repository (or any of the parent directories): .git",
     "error_word": "Error while loading the thing",
@@ -470,7 +475,10 @@ BURIED = {
     ],
     "docker": ['ERROR: failed to solve: process "/bin/sh -c npm ci" did not complete successfully: exit code: 1'],
     "dotnet": [
-        "/src/App/Cart.cs(12,17): error CS0103: The name 'discount' does not exist in the current context [/src/App/App.csproj]"
+        (
+            "/src/App/Cart.cs(12,17): error CS0103: The name 'discount' "
+            "does not exist in the current context [/src/App/App.csproj]"
+        )
     ],
     "oom": ["Killed"],
 }

@@ -33,7 +33,10 @@ LOG = "\n".join(
         "[ERROR] /builds/app/src/main/java/app/Cart.java:[42,17] cannot find symbol",
         "  symbol:   method discount()",
         "[INFO] BUILD FAILURE",
-        "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.11.0:compile (default-compile) on project app: Compilation failure",
+        (
+            "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.11.0:compile "
+            "(default-compile) on project app: Compilation failure"
+        ),
         "ERROR: Job failed: exit code 1",
     ]
 ).encode()
@@ -401,7 +404,10 @@ def test_reasoning_model_rejecting_temperature(sandbox: Any, ex: Excerpt) -> Non
         path="/chat/completions",
         status=400,
         times=1,
-        message="Unsupported value: 'temperature' does not support 0 with this model. Only the default (1) value is supported.",
+        message=(
+            "Unsupported value: 'temperature' does not support 0 "
+            "with this model. Only the default (1) value is supported."
+        ),
     )
     script(sandbox, answer())
     result = run(sandbox, ex)

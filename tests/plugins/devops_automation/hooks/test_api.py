@@ -147,7 +147,7 @@ def test_connection_refused_is_retried_then_raised(monkeypatch) -> None:
 
 def test_bitbucket_past_100_repositories_is_completed_by_search(hook, sandbox) -> None:
     (conn,) = hook.connections("bitbucket")
-    before = [e for e in hook.remote_scopes("bitbucket", int(conn["id"]))]
+    before = list(hook.remote_scopes("bitbucket", int(conn["id"])))
     workspace = before[0]["id"].split("/")[0]
     in_workspace = sum(1 for e in before if e["id"].startswith(workspace + "/"))
     for i in range(105 - in_workspace):

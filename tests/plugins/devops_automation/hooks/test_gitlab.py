@@ -159,7 +159,10 @@ def test_trace_of_a_scenario_job_is_the_raw_log(hook, sandbox) -> None:
 
 def test_posted_text_log_comes_back_byte_for_byte(hook, sandbox, tmp_path) -> None:
     sc = scenario(sandbox, "compile")
-    text = "\x1b[0Ksection_start:1700000000:step_script\r\x1b[0KRunning\n\x1b[31mFAIL\x1b[0m héllo ✓\nERROR: Job failed: exit code 1\n"
+    text = (
+        "\x1b[0Ksection_start:1700000000:step_script\r\x1b[0KRunning\n\x1b[31mFAIL\x1b[0m "
+        "héllo ✓\nERROR: Job failed: exit code 1\n"
+    )
     job = add_pipeline(sandbox, sc["project_id"], [{"name": "t", "status": "failed", "trace": text}])["jobs"][0]
     assert hook.trace(sc["project_id"], job["id"]) == Trace(text.encode(), len(text.encode()), False)
     written = hook.trace_to_file(sc["project_id"], job["id"], tmp_path / "log.txt")

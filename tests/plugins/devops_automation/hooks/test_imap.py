@@ -180,7 +180,7 @@ def test_ensure_folder_is_idempotent(dovecot_server, hook, folder):
 def test_flag_sets_and_clears_flags(dovecot_server, hook, folder):
     hook.append(mail(1))
     hook.append(mail(2))
-    first, second = hook.list_uids()
+    first, _second = hook.list_uids()
     hook.flag([first], ["\\Flagged", "\\Seen"])
     flags = [f for _, f in server_messages(dovecot_server, folder)]
     assert "\\Flagged" in flags[0]

@@ -55,7 +55,7 @@ def test_no_channel_anywhere_is_a_clear_error(sandbox, sandbox_conns, monkeypatc
     conn = json.loads(sandbox_conns["AIRFLOW_CONN_SLACK_DEFAULT"])
     conn["extra"].pop("channel")
     monkeypatch.setenv("AIRFLOW_CONN_SLACK_DEFAULT", json.dumps(conn))
-    with pytest.raises(ValueError, match="no Slack channel.*'slack_default'"):
+    with pytest.raises(ValueError, match=r"no Slack channel.*'slack_default'"):
         post_slack_once("hello", dedup_key="k-0")
     assert api_calls(sandbox, "chat.postMessage") == []
     assert ResultsStore.from_connection().pending_notifications() == []  # nothing claimed

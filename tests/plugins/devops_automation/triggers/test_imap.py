@@ -75,7 +75,8 @@ class Watch:
         deadline = time.monotonic() + timeout
         while not predicate():
             assert not self.pending.done(), (
-                f"unexpected event {self.pending.result() if not self.pending.exception() else self.pending.exception()}"
+                "unexpected event "
+                f"{self.pending.result() if not self.pending.exception() else self.pending.exception()}"
             )
             assert time.monotonic() < deadline, "condition not reached"
             await asyncio.sleep(0.05)

@@ -97,7 +97,7 @@ def test_pipeline_list_headers_and_links(client: TestClient) -> None:
         "3",
     )
     assert r.headers["x-total-pages"] == str(-(-total // 2))
-    rels = dict((rel, url) for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', r.headers["link"]))
+    rels = {rel: url for url, rel in re.findall(r'<([^>]+)>; rel="(\w+)"', r.headers["link"])}
     assert set(rels) == {"prev", "next", "first", "last"}
     assert (
         rels["next"].startswith("http://testserver/gitlab/api/v4/projects/1001/pipelines?")

@@ -368,7 +368,7 @@ def test_unknown_charset_and_bad_base64_do_not_crash() -> None:
     raw = (
         b"From: gitlab@h.test\nSubject: p | Failed pipeline for main | abcdef12\nMIME-Version: 1.0\n"
         b"Content-Type: text/plain; charset=x-made-up\nContent-Transfer-Encoding: base64\n\n"
-         b"UGlwZWxpbmUgIzkgaGFzIGZhaWxlZCE=\n!!!not base64***\n"
+        b"UGlwZWxpbmUgIzkgaGFzIGZhaWxlZCE=\n!!!not base64***\n"
     )
     assert parse_pipeline_mail(raw).pipeline_id == "9"
 

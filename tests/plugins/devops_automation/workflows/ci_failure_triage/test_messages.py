@@ -32,7 +32,10 @@ PIPELINE = {
     "source": "email",
     "test_summary": {"total": 120, "failed": 3},
 }
-HOSTILE = '<!channel> <!here> @channel @here <@U123> <https://evil.example|click me> & <b>bold</b> ```rm -rf``` </pre><a href="x">'
+HOSTILE = (
+    "<!channel> <!here> @channel @here <@U123> <https://evil.example|click me> "
+    '& <b>bold</b> ```rm -rf``` </pre><a href="x">'
+)
 
 
 def make_job(i: int = 1, **over: Any) -> dict[str, Any]:
@@ -62,12 +65,14 @@ def make_job(i: int = 1, **over: Any) -> dict[str, Any]:
 # ---- fingerprints ------------------------------------------------------------------------------
 RUN_A = (
     "2024-03-01T10:11:12.123456Z 01O+ ERROR: connection to 10.0.0.12:5432 failed after 1.52s "
-    "(request 123e4567-e89b-12d3-a456-426614174000, commit 3f2a9c1d) at /tmp/pytest-of-ci/pytest-12/test_db0/conftest.py:41:7 "
+    "(request 123e4567-e89b-12d3-a456-426614174000, commit 3f2a9c1d) "
+    "at /tmp/pytest-of-ci/pytest-12/test_db0/conftest.py:41:7 "
     "in /builds/Zx8aBcDe/0/acme/api job 901 tmpab12cd_x on [fe80::1ff:fe23:4567:890a]:8080 at 0x7f3a2b1c"
 )
 RUN_B = (
     "2024-03-02T23:59:01.000001Z 02E+ ERROR: connection to 10.1.7.3:6543 failed after 12.07s "
-    "(request 9f8e7d6c-1234-4abc-9def-0123456789ab, commit 0b1c2d3e) at /tmp/pytest-of-ci/pytest-907/test_db1/conftest.py:44:9 "
+    "(request 9f8e7d6c-1234-4abc-9def-0123456789ab, commit 0b1c2d3e) "
+    "at /tmp/pytest-of-ci/pytest-907/test_db1/conftest.py:44:9 "
     "in /builds/Qw3eRtYu/2/acme/api job 1234 tmpzz98yy_q on [2001:db8::8a2e:370:7334]:80 at 0x55d0c0ffee"
 )
 
@@ -244,7 +249,7 @@ def test_slack_escapes_hostile_text() -> None:
     assert "<" not in header
     assert ">" not in header
     assert "@channel" not in header
-    for t in mrkdwn + [text]:
+    for t in [*mrkdwn, text]:
         for inner in re.findall(r"<([^>]*)>", t):  # every Slack markup is one of our own links
             assert inner.startswith(f"{BASE}/-/"), inner
         assert "@channel" not in t

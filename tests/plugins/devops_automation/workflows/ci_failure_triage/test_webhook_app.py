@@ -329,7 +329,7 @@ def test_default_starter_queues_a_real_dag_run(airflow_db, sandbox, scenarios, m
     _sync_minimal_triage_dag()
     try:
         times = []
-        for key, run_id in zip(keys, run_ids):
+        for key, run_id in zip(keys, run_ids, strict=True):
             dk = d if key == "pytest" else delivery(sandbox, "pipeline", scenarios[key]["pipeline_id"])
             t0 = time.perf_counter()
             r = post(app, dk)
