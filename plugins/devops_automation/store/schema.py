@@ -149,16 +149,16 @@ ci_runs = sa.Table(
     metadata,
     _id(),
     sa.Column("provider", sa.String(32), nullable=False),  # github | gitlab
-    sa.Column("repo", sa.String(512), nullable=False),
-    sa.Column("run_id", sa.String(64), nullable=False),
-    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("repo", sa.String(512), nullable=False),  # owner/name (GitHub), path_with_namespace (GitLab)
+    sa.Column("run_id", sa.String(64), nullable=False),  # GitHub run id, GitLab pipeline id
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),  # GitHub run_attempt; GitLab: 1
     sa.Column("name", sa.String(512)),
     sa.Column("branch", sa.String(512)),
     sa.Column("sha", sa.String(64)),
-    sa.Column("author", sa.String(255)),
-    sa.Column("event", sa.String(64)),
-    sa.Column("status", sa.String(32)),
-    sa.Column("conclusion", sa.String(32)),
+    sa.Column("author", sa.String(255)),  # the head commit's author
+    sa.Column("event", sa.String(64)),  # GitHub event; GitLab pipeline source
+    sa.Column("status", sa.String(32)),  # ours: success failure timed_out cancelled skipped running (definitions §2)
+    sa.Column("conclusion", sa.String(32)),  # GitHub's conclusion as sent
     _ts("created_at"),
     _ts("started_at"),
     _ts("finished_at"),
@@ -166,7 +166,17 @@ ci_runs = sa.Table(
     sa.Column("queue_s", sa.Float),
     sa.Column("url", sa.Text),
     _ts("collected_at", nullable=False),
+    # 0003: every attempt, with what the analytics group and filter by
+    sa.Column("status_raw", sa.String(64)),  # the provider's value the mapping read (kept as sent)
+    sa.Column("run_number", sa.Integer),
+    sa.Column("workflow_id", sa.String(64)),
+    sa.Column("workflow", sa.String(512)),  # GitHub workflow name; GitLab pipeline name, else its source
+    sa.Column("actor", sa.String(255)),  # GitHub triggering_actor else actor; GitLab user.username
+    sa.Column("parent_run_id", sa.String(64)),  # GitLab child pipeline -> its parent pipeline
+    _ts("updated_at"),
     sa.UniqueConstraint("provider", "repo", "run_id", "attempt"),
+    sa.Index("ix_ci_runs_repo_finished", "provider", "repo", "finished_at"),
+    sa.Index("ix_ci_runs_finished_at", "finished_at"),
 )
 
 ci_jobs = sa.Table(
@@ -180,8 +190,8 @@ ci_jobs = sa.Table(
     sa.Column("job_id", sa.String(64), nullable=False),
     sa.Column("name", sa.String(512)),
     sa.Column("stage", sa.String(255)),
-    sa.Column("status", sa.String(32)),
-    sa.Column("conclusion", sa.String(32)),
+    sa.Column("status", sa.String(32)),  # ours (definitions §2)
+    sa.Column("conclusion", sa.String(32)),  # GitHub's conclusion as sent
     _ts("started_at"),
     _ts("finished_at"),
     sa.Column("duration_s", sa.Float),
@@ -189,7 +199,83 @@ ci_jobs = sa.Table(
     sa.Column("runner", sa.String(255)),
     sa.Column("failure_reason", sa.String(128)),
     sa.Column("url", sa.Text),
+    # 0003
+    sa.Column("status_raw", sa.String(64)),
+    _ts("created_at"),
+    sa.Column("retried", sa.Boolean, nullable=False, server_default=sa.false()),  # GitLab: a later try exists
+    sa.Column("allow_failure", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("steps", JSONType),  # GitHub steps [{name, number, status, conclusion, started_at, completed_at}]
     sa.UniqueConstraint("provider", "repo", "run_id", "attempt", "job_id"),
+    sa.Index("ix_ci_jobs_run", "provider", "repo", "run_id"),
+)
+
+ci_deployments = sa.Table(
+    "ci_deployments",
+    metadata,
+    _id(),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("repo", sa.String(512), nullable=False),
+    sa.Column("deployment_id", sa.String(64), nullable=False),
+    sa.Column("environment", sa.String(255), nullable=False),
+    sa.Column("sha", sa.String(64)),
+    sa.Column("ref", sa.String(512)),
+    sa.Column("status", sa.String(32)),  # ours: success failure cancelled running (the latest status)
+    sa.Column("status_raw", sa.String(64)),
+    _ts("created_at"),
+    _ts("finished_at"),  # time of the latest (final) status
+    sa.Column("url", sa.Text),
+    _ts("collected_at", nullable=False),
+    sa.UniqueConstraint("provider", "repo", "deployment_id"),
+    sa.Index("ix_ci_deployments_env", "provider", "repo", "environment", "finished_at"),
+)
+
+#: Per repo x workflow x branch x day: the stored figures (definitions §3); recomputed for a day
+#: whenever that day's runs are collected again, so a re-run or backfill rewrites the same rows.
+ci_daily = sa.Table(
+    "ci_daily",
+    metadata,
+    _id(),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("provider", sa.String(32), nullable=False),
+    sa.Column("repo", sa.String(512), nullable=False),
+    sa.Column("workflow", sa.String(512), nullable=False),
+    sa.Column("branch", sa.String(512), nullable=False),
+    sa.Column("runs", sa.Integer, nullable=False),
+    sa.Column("figures", JSONType, nullable=False),
+    _ts("computed_at", nullable=False),
+    sa.UniqueConstraint("day", "provider", "repo", "workflow", "branch"),
+)
+
+#: Conditional-request cache (GitHub ETags): a 304 answer costs no rate limit.
+http_cache = sa.Table(
+    "http_cache",
+    metadata,
+    _id(),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),  # sha256 of system + method + URL + params
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("etag", sa.String(255)),
+    sa.Column("last_modified", sa.String(64)),
+    sa.Column("body", JSONType),
+    _ts("fetched_at", nullable=False),
+)
+
+#: The history of every alert: one row per episode (condition started -> resolved).
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    _id(),
+    sa.Column("rule_id", sa.String(128), nullable=False),
+    sa.Column("scope_key", sa.String(512), nullable=False),  # e.g. github:acme/api:CI:main
+    sa.Column("severity", sa.String(16), nullable=False),  # critical | warning
+    sa.Column("state", sa.String(16), nullable=False),  # firing | resolved
+    _ts("started_at", nullable=False),  # end of the interval in which the condition was first seen
+    _ts("resolved_at"),
+    _ts("last_evaluated_at", nullable=False),
+    sa.Column("value", sa.Float),
+    sa.Column("threshold", sa.Float),
+    sa.Column("details", JSONType),
+    sa.UniqueConstraint("rule_id", "scope_key", "started_at"),
+    sa.Index("ix_alert_events_open", "rule_id", "scope_key", "state"),
 )
 
 # ---- Daily metrics and health --------------------------------------------------------------------

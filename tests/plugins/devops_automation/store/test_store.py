@@ -44,8 +44,8 @@ def rows(store: ResultsStore, table: sa.Table) -> list[dict]:
 
 
 def test_migrates_empty_database_to_head(results_store: ResultsStore) -> None:
-    results_store.engine  # first touch migrates
-    assert results_store.current_revision() == results_store.head_revision() == "0002"
+    _ = results_store.engine  # first touch migrates
+    assert results_store.current_revision() == results_store.head_revision() == "0003"
     tables = set(sa.inspect(results_store.engine).get_table_names())
     assert set(schema.metadata.tables) <= tables
     assert VERSION_TABLE in tables
@@ -84,7 +84,8 @@ def test_upgrade_from_previous_version_keeps_data(results_url: str) -> None:
         ).scalar_one()
         conn.execute(
             sa.text(
-                "INSERT INTO failure_analyses (event_id, job_id, category, analyser, fingerprint, created_at) VALUES (:e, '7', 'test_failure', 'heuristic', 'fp1', :t)"
+                "INSERT INTO failure_analyses (event_id, job_id, category, analyser, fingerprint, created_at) "
+                "VALUES (:e, '7', 'test_failure', 'heuristic', 'fp1', :t)"
             ),
             {"e": event_id, "t": T0.replace(tzinfo=None) if old.dialect == "sqlite" else T0},
         )
@@ -93,7 +94,7 @@ def test_upgrade_from_previous_version_keeps_data(results_url: str) -> None:
 
     new = ResultsStore(results_url)  # auto-migrates to head
     analyses = rows(new, schema.failure_analyses)
-    assert new.current_revision() == "0002"
+    assert new.current_revision() == "0003"
     assert [(a["job_id"], a["fingerprint"], a["retried_job_id"]) for a in analyses] == [("7", "fp1", None)]
     assert rows(new, schema.failure_events)[0]["received_at"] == T0
     assert "ix_failure_analyses_fingerprint" in {
@@ -103,7 +104,7 @@ def test_upgrade_from_previous_version_keeps_data(results_url: str) -> None:
 
 
 def test_database_newer_than_code_is_a_clear_error(results_store: ResultsStore) -> None:
-    results_store.engine
+    _ = results_store.engine
     with results_store.engine.begin() as conn:
         conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
     fresh = ResultsStore(results_store.url, auto_migrate=False)
@@ -200,7 +201,7 @@ def test_notification_claim_lifecycle(results_store: ResultsStore) -> None:
 
 def _migrate_in_process(url: str) -> str | None:
     store = ResultsStore(url)
-    store.engine
+    _ = store.engine
     rev = store.current_revision()
     store.dispose()
     return rev
@@ -211,13 +212,13 @@ def test_concurrent_first_touch_migrates_once(results_url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
         revisions = pool.map(_migrate_in_process, [results_url] * 4)
-    assert revisions == ["0002"] * 4
+    assert revisions == ["0003"] * 4
 
 
 @pytest.mark.postgres
 def test_concurrent_writers_on_postgres(pg_url: str) -> None:
     store = ResultsStore(pg_url, pool_size=8, max_overflow=0)
-    store.engine
+    _ = store.engine
     errors: list[BaseException] = []
 
     def writer(worker: int) -> None:
@@ -277,5 +278,5 @@ def test_missing_connection_defaults_to_sqlite_in_airflow_home(monkeypatch: pyte
 
 def test_wrong_connection_type_names_the_problem(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_DEVOPS_RESULTS_DB", '{"conn_type": "http", "host": "example.test"}')
-    with pytest.raises(StoreConfigError, match="'devops_results_db' has type 'http'.*'postgres'.*'sqlite'"):
+    with pytest.raises(StoreConfigError, match=r"'devops_results_db' has type 'http'.*'postgres'.*'sqlite'"):
         url_from_connection()
