@@ -137,7 +137,8 @@ def main() -> int:
         print(f"{label:22} {workers:7} {repos:7} {calls:7} {writes:7} {wall:8.2f} {calls / max(repos, 1):10.2f}")
     par, seq = results["parallel"], results["one call at a time"]
     print(
-        f"repos={par['repos']} calls_per_new_repo={par['calls'] / max(par['repos'], 1):.2f} rerun_writes={rerun_writes} "
+        f"repos={par['repos']} calls_per_new_repo={par['calls'] / max(par['repos'], 1):.2f} "
+        f"rerun_writes={rerun_writes} "
         f"speedup={seq['wall'] / par['wall']:.1f} wall_s={par['wall']:.1f}"
     )
     return 0

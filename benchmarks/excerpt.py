@@ -93,7 +93,10 @@ def run_dataset(cases: list[Case], budgets: list[int], verbose: bool) -> dict[st
 
 def print_tables(rows: list[tuple], budgets: list[int], cases: list[Case]) -> dict[str, object]:
     summary: dict[str, object] = {}
-    hdr = f"{'case':28} {'E':>2} | {'blk%':>5} {'line%':>6} {'chars':>6} {'ms':>6} | {'tail blk%':>9} {'tail line%':>10} {'tail chars':>10}"
+    hdr = (
+        f"{'case':28} {'E':>2} | {'blk%':>5} {'line%':>6} {'chars':>6} {'ms':>6} | "
+        f"{'tail blk%':>9} {'tail line%':>10} {'tail chars':>10}"
+    )
     for budget in budgets:
         for with_pass in (False, True):
             sel = [r for r in rows if r[0] == budget and r[1] == with_pass]
@@ -111,10 +114,16 @@ def print_tables(rows: list[tuple], budgets: list[int], cases: list[Case]) -> di
             tallhit = sum(1 for r in sel if r[10])
             med = statistics.median(r[6] for r in sel) if sel else 0
             print("-" * len(hdr))
+            blk = 100 * statistics.mean(r[3] for r in sel)
+            line = 100 * statistics.mean(r[4] for r in sel)
+            ms = 1000 * statistics.median(r[7] for r in sel)
+            tail_blk = 100 * statistics.mean(r[8] for r in sel)
+            tail_line = 100 * statistics.mean(r[9] for r in sel)
+            tail_chars = statistics.median(r[11] for r in sel)
             print(
-                f"{'ALL':28} {'':>2} | {100 * statistics.mean(r[3] for r in sel):5.1f} {100 * statistics.mean(r[4] for r in sel):6.1f} "
-                f"{med:6.0f} {1000 * statistics.median(r[7] for r in sel):6.1f} | {100 * statistics.mean(r[8] for r in sel):9.1f} "
-                f"{100 * statistics.mean(r[9] for r in sel):10.1f} {statistics.median(r[11] for r in sel):10.0f}"
+                f"{'ALL':28} {'':>2} | {blk:5.1f} {line:6.1f} "
+                f"{med:6.0f} {ms:6.1f} | {tail_blk:9.1f} "
+                f"{tail_line:10.1f} {tail_chars:10.0f}"
             )
             print(f"all blocks hit: excerpt {allhit}/{n}, tail {tallhit}/{n}; median excerpt chars {med:.0f}")
             tag = f"{budget}" + ("_pass" if with_pass else "")
@@ -130,8 +139,8 @@ def print_overview(rows: list[tuple], budgets: list[int]) -> None:
     """One row per budget and passing-log setting: excerpt vs tail."""
     print("\n## overview (all cases)")
     hdr = (
-        f"{'budget':>6} {'passing':>7} | {'all hit':>7} {'blk rec':>7} {'line rec':>8} {'med chars':>9} {'med ms':>6} | "
-        f"{'tail hit':>8} {'tail blk':>8} {'tail line':>9}"
+        f"{'budget':>6} {'passing':>7} | {'all hit':>7} {'blk rec':>7} {'line rec':>8} "
+        f"{'med chars':>9} {'med ms':>6} | {'tail hit':>8} {'tail blk':>8} {'tail line':>9}"
     )
     print(hdr)
     print("-" * len(hdr))
@@ -139,10 +148,19 @@ def print_overview(rows: list[tuple], budgets: list[int]) -> None:
         for with_pass in (False, True):
             sel = [r for r in rows if r[0] == budget and r[1] == with_pass]
             n = len(sel)
+            passing = "yes" if with_pass else "no"
+            all_hit = sum(r[5] for r in sel)
+            blk_rec = statistics.mean(r[3] for r in sel)
+            line_rec = statistics.mean(r[4] for r in sel)
+            med_chars = statistics.median(r[6] for r in sel)
+            med_ms = 1000 * statistics.median(r[7] for r in sel)
+            tail_hit = sum(r[10] for r in sel)
+            tail_blk = statistics.mean(r[8] for r in sel)
+            tail_line = statistics.mean(r[9] for r in sel)
             print(
-                f"{budget:>6} {'yes' if with_pass else 'no':>7} | {sum(r[5] for r in sel):>3}/{n:<3} {statistics.mean(r[3] for r in sel):7.3f} "
-                f"{statistics.mean(r[4] for r in sel):8.3f} {statistics.median(r[6] for r in sel):9.0f} {1000 * statistics.median(r[7] for r in sel):6.1f} | "
-                f"{sum(r[10] for r in sel):>4}/{n:<3} {statistics.mean(r[8] for r in sel):8.3f} {statistics.mean(r[9] for r in sel):9.3f}"
+                f"{budget:>6} {passing:>7} | {all_hit:>3}/{n:<3} {blk_rec:7.3f} "
+                f"{line_rec:8.3f} {med_chars:9.0f} {med_ms:6.1f} | "
+                f"{tail_hit:>4}/{n:<3} {tail_blk:8.3f} {tail_line:9.3f}"
             )
 
 
@@ -240,12 +258,15 @@ def run_big(cases: list[Case], big_mb: int, budget: int) -> dict[str, object]:
             check=True,
         )
         res = json.loads(out.stdout.strip().splitlines()[-1])
-    br, lr, allhit = measure(set(res["lines"]), blocks)
+    br, lr, _allhit = measure(set(res["lines"]), blocks)
     print(
-        f"\n## big log: {size_mb:.1f} MB ({res['total_lines']} lines; {inserted} lines of build output inserted into {base.name}), budget {budget}"
+        f"\n## big log: {size_mb:.1f} MB ({res['total_lines']} lines; "
+        f"{inserted} lines of build output inserted into {base.name}), budget {budget}"
     )
     print(
-        f"time {res['seconds']:.2f} s wall ({res['cpu_seconds']:.2f} s CPU; load average {os.getloadavg()[0]:.1f}), peak RSS {res['peak_rss_mb']:.0f} MB, excerpt {res['chars']} chars, block recall {100 * br:.0f}%, line recall {100 * lr:.1f}%"
+        f"time {res['seconds']:.2f} s wall ({res['cpu_seconds']:.2f} s CPU; "
+        f"load average {os.getloadavg()[0]:.1f}), peak RSS {res['peak_rss_mb']:.0f} MB, "
+        f"excerpt {res['chars']} chars, block recall {100 * br:.0f}%, line recall {100 * lr:.1f}%"
     )
     return {
         "big_log_mb": round(size_mb),

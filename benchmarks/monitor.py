@@ -118,14 +118,17 @@ def main() -> int:
         elif i == 6:
             print(f"{'…':>5}")
     print(
-        f"polls={len(polls)} simulated_minutes={len(polls) * args.poll_s / 60:.0f} final={statuses} wait_wall_s={wait_wall:.1f} "
-        f"(pages of {args.page_size}: ceil({args.blueprints}/{args.page_size}) = {-(-args.blueprints // args.page_size)} requests per poll at most)"
+        f"polls={len(polls)} simulated_minutes={len(polls) * args.poll_s / 60:.0f} final={statuses} "
+        f"wait_wall_s={wait_wall:.1f} (pages of {args.page_size}: ceil({args.blueprints}/{args.page_size}) = "
+        f"{-(-args.blueprints // args.page_size)} requests per poll at most)"
     )
     print(
-        f"for comparison, one GET /pipelines/{{id}} per watched pipeline would be {args.blueprints} requests per poll, {args.blueprints * len(polls)} in all"
+        f"for comparison, one GET /pipelines/{{id}} per watched pipeline would be {args.blueprints} requests per poll, "
+        f"{args.blueprints * len(polls)} in all"
     )
     print(
-        f"blueprints={args.blueprints} requests_per_poll_max={max(polls)} requests_total={total} worker_slot_s={slot:.4f}"
+        f"blueprints={args.blueprints} requests_per_poll_max={max(polls)} requests_total={total} "
+        f"worker_slot_s={slot:.4f}"
     )
     return 0
 

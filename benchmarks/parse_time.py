@@ -57,7 +57,8 @@ from airflow.dag_processing.dagbag import DagBag
 t0 = time.perf_counter()
 bag = DagBag(sys.argv[1])
 took = time.perf_counter() - t0
-print(json.dumps({"seconds": took, "dags": sorted(bag.dag_ids), "import_errors": {str(k): v for k, v in bag.import_errors.items()}}))
+import_errors = {str(k): v for k, v in bag.import_errors.items()}
+print(json.dumps({"seconds": took, "dags": sorted(bag.dag_ids), "import_errors": import_errors}))
 """
 
 
@@ -79,7 +80,7 @@ def probe_env() -> dict[str, str]:
 def run_probe(code: str, arg: str, env: dict[str, str]) -> dict:
     out = processes.run([sys.executable, "-c", code, arg], env=env, capture_output=True, text=True, timeout=300)
     if out.returncode != 0:
-        return {"error": (out.stderr.strip().splitlines() or ["exit %d" % out.returncode])[-1]}
+        return {"error": (out.stderr.strip().splitlines() or [f"exit {out.returncode}"])[-1]}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -21,6 +21,7 @@ stopped on any exit, SIGTERM, SIGINT and SIGHUP included (e.g. under ``timeout``
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
 import shutil
@@ -72,7 +73,7 @@ def healthy(port: int) -> bool:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=3) as r:
             data = json.load(r)
-    except Exception:
+    except (OSError, ValueError, http.client.HTTPException):  # not up yet, or not answering JSON
         return False
     parts = {k: v.get("status") for k, v in data.items() if isinstance(v, dict)}
     return len(parts) >= 4 and all(s == "healthy" for s in parts.values())
@@ -140,42 +141,44 @@ def main() -> int:
             f"triage_latency: Airflow 127.0.0.1:{port}, sandbox :{sandbox_port}, IMAP :{imap_port}; logs in {logs}",
             flush=True,
         )
-        guard.run(
-            [str(VENV_BIN / "airflow"), "db", "migrate"],
-            env=env,
-            check=True,
-            stdout=open(logs / "migrate.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
-        subprocess.run(
-            [sys.executable, "-m", "devops_automation.settings_loader", str(REPO / "airflow_settings.yaml")],
-            env=env,
-            check=True,
-            stdout=open(logs / "settings.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
-        guard.run(
-            [str(VENV_BIN / "airflow"), "connections", "delete", "llm_default"],
-            env=env,
-            check=True,
-            stdout=open(logs / "settings.log", "ab"),
-            stderr=subprocess.STDOUT,
-        )  # the heuristic analyser
-        guard.popen(
-            [sys.executable, "-m", "include.sandbox", "--port", str(sandbox_port)],
-            cwd=REPO,
-            env=env,
-            stdout=open(logs / "sandbox.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(logs / "migrate.log", "wb") as log_file:
+            guard.run(
+                [str(VENV_BIN / "airflow"), "db", "migrate"],
+                env=env,
+                check=True,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        with open(logs / "settings.log", "wb") as log_file:
+            subprocess.run(
+                [sys.executable, "-m", "devops_automation.settings_loader", str(REPO / "airflow_settings.yaml")],
+                env=env,
+                check=True,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        with open(logs / "settings.log", "ab") as log_file:  # the heuristic analyser
+            guard.run(
+                [str(VENV_BIN / "airflow"), "connections", "delete", "llm_default"],
+                env=env,
+                check=True,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
+        # the children write to their own copies of the log's file descriptor: ours can be closed at once
+        with open(logs / "sandbox.log", "wb") as log_file:
+            guard.popen(
+                [sys.executable, "-m", "include.sandbox", "--port", str(sandbox_port)],
+                cwd=REPO,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         dovecot = guard.start(DovecotServer(port=imap_port))
-        guard.popen(
-            [str(VENV_BIN / "airflow"), "standalone"],
-            cwd=REPO,
-            env=env,
-            stdout=open(logs / "airflow.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(logs / "airflow.log", "wb") as log_file:
+            guard.popen(
+                [str(VENV_BIN / "airflow"), "standalone"], cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT
+            )
         boot = wait("Airflow health", lambda: healthy(port), 240, 1.0)
         armed = wait("mail watcher in the triggerer", lambda: watcher_running(home / "airflow.db"), 240, 1.0)
         print(f"Airflow healthy after {boot:.0f}s, mail watcher running {armed:.0f}s later", flush=True)
@@ -184,7 +187,10 @@ def main() -> int:
         project = sandbox.control("gitlab", "GET", "/scenarios")["pytest"]["project_id"]
         pipelines = []
         for i in range(args.emails):
-            log = f"$ pytest -q\nFAILED tests/test_case_{i}.py::test_{i} - AssertionError: assert {i} == {i + 1}\nERROR: Job failed: exit code 1\n"
+            log = (
+                f"$ pytest -q\nFAILED tests/test_case_{i}.py::test_{i} - AssertionError: assert {i} == {i + 1}\n"
+                "ERROR: Job failed: exit code 1\n"
+            )
             jobs = [
                 {"name": "build", "stage": "build", "trace": "ok\n"},
                 {
@@ -241,7 +247,8 @@ def main() -> int:
         p50 = statistics.median(values) if values else float("nan")
         mx = max(values) if values else float("nan")
         print(
-            f"\nDAG runs: {runs}; interval between e-mails: {args.interval}s; analyser: heuristic; missing: {len(pipelines) - len(lat)}"
+            f"\nDAG runs: {runs}; interval between e-mails: {args.interval}s; analyser: heuristic; "
+            f"missing: {len(pipelines) - len(lat)}"
         )
         print(f"emails={len(pipelines)} p50_s={p50:.2f} max_s={mx:.2f} analyses={analyses}")
         return 0 if len(lat) == len(pipelines) else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -95,27 +96,29 @@ class SandboxServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> SandboxServer:
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "include.sandbox",
-                "--port",
-                str(self.port),
-                "--seed",
-                str(self.seed),
-                "--latency-ms",
-                str(self.latency_ms),
-            ]
-            + (["--systems", *self.systems] if self.systems else []),
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
+        # the child writes to its own copy of the log's file descriptor: ours is closed once it is started
+        with contextlib.ExitStack() as stack:
+            log = stack.enter_context(open(self.log_path, "ab")) if self.log_path else subprocess.DEVNULL
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "include.sandbox",
+                    "--port",
+                    str(self.port),
+                    "--seed",
+                    str(self.seed),
+                    "--latency-ms",
+                    str(self.latency_ms),
+                ]
+                + (["--systems", *self.systems] if self.systems else []),
+                cwd=REPO_ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
         self._root = Root.of(self.proc.pid)
         try:
             deadline = time.monotonic() + timeout
@@ -128,7 +131,7 @@ class SandboxServer:
                 try:
                     client.health()
                     return self
-                except Exception:
+                except (requests.RequestException, RuntimeError, ValueError):  # not answering (well) yet
                     time.sleep(0.1)
             raise RuntimeError(f"sandbox did not answer on {self.base_url} within {timeout}s")
         except BaseException:  # a failed or interrupted start (a `with` block's __exit__ would not run)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import logging
 import os
 import signal
 import subprocess
@@ -30,6 +31,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, Protocol, TypeVar
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+logger = logging.getLogger(__name__)
 
 
 class Terminated(SystemExit):
@@ -338,7 +341,7 @@ class ProcessGuard:
             for fn in reversed(self.cleanups):
                 try:
                     fn()
-                except Exception as exc:  # the others must still run
-                    print(f"{self.name}: clean-up {fn!r} failed: {exc!r}", file=sys.stderr, flush=True)
+                except Exception as exc:  # any failure: the others must still run (logged with its traceback)
+                    logger.exception("%s: clean-up %r failed: %r", self.name, fn, exc)
         finally:
             self._closed = True

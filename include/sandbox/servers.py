@@ -13,6 +13,7 @@ that fails or is interrupted stops what it had started.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -142,10 +143,8 @@ class PostgresServer:
             return
         data = self.dir / "data"
         if (data / "postmaster.pid").exists():
-            try:
+            with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired, MissingBinary):
                 self._run(find_pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-t", "15", "stop", timeout=30)
-            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, MissingBinary):
-                pass
         # the postmaster (or an initdb's postgres) has the data directory on its command line; its
         # children are found through it, although each of them is a session leader
         processes.terminate([processes.Root.of(pid) for pid in processes.pids_with_arg(str(data))], grace=5)
@@ -239,7 +238,10 @@ class DovecotServer:
         conf = DOVECOT_CONF.format(dir=self.dir, port=self.port, uid=uid, gid=gid)
         if not _is_root():
             user = pwd.getpwuid(os.getuid()).pw_name
-            conf += f"default_login_user = {user}\ndefault_internal_user = {user}\ndefault_internal_group = {pwd.getpwuid(os.getuid()).pw_name}\n"
+            conf += (
+                f"default_login_user = {user}\ndefault_internal_user = {user}\n"
+                f"default_internal_group = {pwd.getpwuid(os.getuid()).pw_name}\n"
+            )
         (self.dir / "dovecot.conf").write_text(conf)
         # dovecot daemonises; its children keep stdout/stderr open, so never capture them through a pipe
         with open(self.dir / "start.log", "wb") as out:

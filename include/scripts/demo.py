@@ -16,6 +16,7 @@ Airflow home, logs, pid file) with DEMO_DIR.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -102,7 +103,7 @@ def health() -> dict[str, str] | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{PORT}/api/v2/monitor/health", timeout=3) as r:
             data = json.load(r)
-    except Exception:
+    except (OSError, ValueError, http.client.HTTPException):  # not up yet, or not answering JSON
         return None
     return {name: str(part.get("status")) for name, part in data.items() if isinstance(part, dict)}
 
@@ -143,13 +144,14 @@ def run() -> int:
         guard.callback(lambda: PIDS.unlink(missing_ok=True))  # last: when all is stopped
         record()
         print("demo: migrating the Airflow metadata database ...", flush=True)
-        guard.run(
-            [str(VENV_BIN / "airflow"), "db", "migrate"],
-            env=env,
-            check=True,
-            stdout=open(log_dir / "migrate.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(log_dir / "migrate.log", "wb") as log_file:
+            guard.run(
+                [str(VENV_BIN / "airflow"), "db", "migrate"],
+                env=env,
+                check=True,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         # a known admin password, so the airflow_api connection (run notes) can log in; standalone keeps it
         pw_file = HOME / "simple_auth_manager_passwords.json.generated"
         if not pw_file.exists():
@@ -165,13 +167,15 @@ def run() -> int:
             check=True,
         )
 
-        sandbox = guard.popen(
-            [sys.executable, "-m", "include.sandbox", "--port", str(SANDBOX_PORT)],
-            cwd=REPO,
-            env=env,
-            stdout=open(log_dir / "sandbox.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
+        # a child writes to its own copy of the log's file descriptor: ours can be closed once it is started
+        with open(log_dir / "sandbox.log", "wb") as log_file:
+            sandbox = guard.popen(
+                [sys.executable, "-m", "include.sandbox", "--port", str(SANDBOX_PORT)],
+                cwd=REPO,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         record()
         try:
             from include.sandbox.servers import DovecotServer, MissingBinary
@@ -180,13 +184,14 @@ def run() -> int:
             record()
         except MissingBinary as exc:
             print(f"demo: no IMAP server ({exc}); e-mail intake is unavailable", flush=True)
-        airflow = guard.popen(
-            [str(VENV_BIN / "airflow"), "standalone"],
-            cwd=REPO,
-            env=env,
-            stdout=open(log_dir / "airflow.log", "wb"),
-            stderr=subprocess.STDOUT,
-        )
+        with open(log_dir / "airflow.log", "wb") as log_file:
+            airflow = guard.popen(
+                [str(VENV_BIN / "airflow"), "standalone"],
+                cwd=REPO,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+            )
         record()
 
         print(f"demo: starting Airflow (logs in {log_dir}) ...", flush=True)

@@ -124,11 +124,13 @@ def violations(found: list[Edge]) -> list[str]:
                 out.append(f"{where}: {e.source} imports {e.target}: a DAG file imports only airflow.sdk from Airflow")
             elif top == PACKAGE and target_wf is not None and target_wf != dag_id:
                 out.append(
-                    f"{where}: {e.source} imports {e.target}: a DAG file imports only its own workflow package ({dag_id})"
+                    f"{where}: {e.source} imports {e.target}: "
+                    f"a DAG file imports only its own workflow package ({dag_id})"
                 )
             elif top not in ("airflow", PACKAGE, "__future__"):
                 out.append(
-                    f"{where}: {e.source} imports {e.target}: a DAG file imports only airflow.sdk, its workflow package and shared parts"
+                    f"{where}: {e.source} imports {e.target}: "
+                    "a DAG file imports only airflow.sdk, its workflow package and shared parts"
                 )
             if len(out) > before:
                 reported.add(where)

@@ -125,7 +125,7 @@ def gitlab_layout(seed: int) -> tuple[list[SeedGroup], list[SeedProject]]:
             pid += 1
             name = next(names)
             projects.append(SeedProject(pid, name, slugify(name), g.id, g.full_path))
-    hard = zip((data, services, frontend, labs, platform), (*GITLAB_HARD_NAMES, (LONG_NAME, LONG_NAME)))
+    hard = zip((data, services, frontend, labs, platform), (*GITLAB_HARD_NAMES, (LONG_NAME, LONG_NAME)), strict=True)
     for g, (name, path) in hard:
         pid += 1
         projects.append(SeedProject(pid, name, path, g.id, g.full_path))

@@ -464,7 +464,8 @@ class Seeder:
             user = self.s.user(self.rng.choice(ACTORS))
             issue = Issue(
                 n,
-                f"{'Change' if is_pr else 'Bug'} #{n}: {self.rng.choice(['cache', 'login', 'search', 'deploy', 'docs'])}",
+                f"{'Change' if is_pr else 'Bug'} #{n}: "
+                f"{self.rng.choice(['cache', 'login', 'search', 'deploy', 'docs'])}",
                 user,
                 is_pr,
                 created,
@@ -897,7 +898,7 @@ def paginate(c: Ctx, items: list[Any], default: int = 30, cap: int | None = None
     query = [(k, v) for k, v in parse_qsl(c.request.url.query, keep_blank_values=True) if k != "page"]
 
     def href(n: int) -> str:
-        return f"{c.base}{c.request.url.path[len(PREFIX) :]}?{urlencode(query + [('page', str(n))])}"
+        return f"{c.base}{c.request.url.path[len(PREFIX) :]}?{urlencode([*query, ('page', str(n))])}"
 
     links = []
     if page < pages:
@@ -1067,7 +1068,7 @@ async def contributors(request: Request, owner: str, repo: str) -> Response:
         key = cm.author.login if cm.author else cm.email
         tally.setdefault(key, [cm, 0])[1] += 1
     rows = []
-    for key, (cm, n) in sorted(tally.items(), key=lambda kv: (-kv[1][1], kv[0])):
+    for _key, (cm, n) in sorted(tally.items(), key=lambda kv: (-kv[1][1], kv[0])):
         if cm.author is not None:
             rows.append({**(user_json(c, cm.author) or {}), "contributions": n})
         else:
@@ -1299,7 +1300,8 @@ def _search_filter(c: Ctx, q: str) -> list[tuple[Repo, Issue]]:
             found = c.state.repo(owner, name)
             if found is None or (found.private and not c.authenticated):
                 raise validation_failed(
-                    "The listed users and repositories cannot be searched either because the resources do not exist or you do not have permission to view them."
+                    "The listed users and repositories cannot be searched either because the resources do not exist "
+                    "or you do not have permission to view them."
                 )
             repos.append(found)
             continue
@@ -1758,8 +1760,9 @@ async def get_blob(request: Request, kind: str, key: str) -> Response:
     expires, content_type, data = found
     if state.now() > expires:
         body = (
-            '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to authenticate '
-            f"the request. Signed expiry time [{iso(expires)}] must be after current time [{iso(state.now())}]</Message></Error>"
+            '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code>'
+            "<Message>Server failed to authenticate the request. "
+            f"Signed expiry time [{iso(expires)}] must be after current time [{iso(state.now())}]</Message></Error>"
         )
         return Response(body, status_code=403, media_type="application/xml")
     return Response(data, media_type=content_type)

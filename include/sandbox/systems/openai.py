@@ -120,7 +120,8 @@ def _authenticate(request: Request) -> OpenAIState:
     if scheme.lower() != "bearer" or not key:
         raise OpenAIError(
             401,
-            "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+            "You didn't provide an API key. You need to provide your API key in an Authorization header "
+            "using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
             code="",
         )
     if key not in state.api_keys:
@@ -282,23 +283,26 @@ def strict_problem(schema: Any, root: dict[str, Any] | None = None, context: tup
         required = schema.get("required") or []
         missing = [p for p in props if p not in required]
         if missing:
-            return f"In context={ctx}, 'required' is required to be supplied and to be an array including every key in properties. Missing '{missing[0]}'."
+            return (
+                f"In context={ctx}, 'required' is required to be supplied and to be an array including every key "
+                f"in properties. Missing '{missing[0]}'."
+            )
         for key, sub in (schema.get("properties") or {}).items():
-            problem = strict_problem(sub, root, context + ("properties", key))
+            problem = strict_problem(sub, root, (*context, "properties", key))
             if problem:
                 return problem
     if isinstance(schema.get("items"), dict):
-        problem = strict_problem(schema["items"], root, context + ("items",))
+        problem = strict_problem(schema["items"], root, (*context, "items"))
         if problem:
             return problem
     for key in ("anyOf", "oneOf", "allOf"):
         for i, sub in enumerate(schema.get(key) or []):
-            problem = strict_problem(sub, root, context + (key, str(i)))
+            problem = strict_problem(sub, root, (*context, key, str(i)))
             if problem:
                 return problem
     for defs in ("$defs", "definitions"):
         for key, sub in (schema.get(defs) or {}).items():
-            problem = strict_problem(sub, root, context + (defs, key))
+            problem = strict_problem(sub, root, (*context, defs, key))
             if problem:
                 return problem
     return None
@@ -338,7 +342,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise OpenAIError(
             400,
-            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. "
+            "We could not parse the JSON body of your request. "
+            "(HINT: This likely means you aren't using your HTTP library correctly. "
             "The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)",
         )
     return body

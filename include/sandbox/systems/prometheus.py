@@ -22,6 +22,7 @@ operators with ``on``/``ignoring`` matching, and a few math functions.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Callable
@@ -637,11 +638,10 @@ class Parser:
                 if self.tok.text == ",":
                     self.take(",")
             self.take("}")
-        if name is None:
-            if not any(
-                op in ("=", "=~") and not re.fullmatch(v if op == "=~" else re.escape(v), "") for _, op, v in matchers
-            ):
-                raise ParseError(self.tok.pos, "vector selector must contain at least one non-empty matcher")
+        if name is None and not any(
+            op in ("=", "=~") and not re.fullmatch(v if op == "=~" else re.escape(v), "") for _, op, v in matchers
+        ):
+            raise ParseError(self.tok.pos, "vector selector must contain at least one non-empty matcher")
         return Selector(name, matchers)
 
     def aggregation(self) -> Agg:
@@ -838,9 +838,9 @@ def _range_fn(name: str, s: Series, lo: float, hi: float, arg: float | None = No
     if name == "quantile_over_time":
         return _quantile(arg if arg is not None else math.nan, values)
     if name == "changes":
-        return float(sum(1 for a, b in zip(values, values[1:]) if a != b))
+        return float(sum(1 for a, b in itertools.pairwise(values) if a != b))
     if name == "resets":
-        return float(sum(1 for a, b in zip(values, values[1:]) if b < a))
+        return float(sum(1 for a, b in itertools.pairwise(values) if b < a))
     return None
 
 
@@ -1001,7 +1001,7 @@ class Evaluator:
             if node.op == "+":
                 return v
             if isinstance(v, list):
-                return [(_drop_name(l), -x) for l, x in v]
+                return [(_drop_name(lbl), -x) for lbl, x in v]
             if isinstance(v, float):
                 return -v
             raise bad_data(
@@ -1055,20 +1055,20 @@ class Evaluator:
             v = self._vector_arg(node, 0, t)
             return v[0][1] if len(v) == 1 else math.nan
         if f in _MATH:
-            return [(_drop_name(l), _safe(_MATH[f], x)) for l, x in self._vector_arg(node, 0, t)]
+            return [(_drop_name(lbl), _safe(_MATH[f], x)) for lbl, x in self._vector_arg(node, 0, t)]
         if f == "round":
             nearest = self._scalar_arg(node, 1, t) if len(node.args) > 1 else 1.0
             return [
-                (_drop_name(l), math.floor(x / nearest + 0.5) * nearest if math.isfinite(x) else x)
-                for l, x in self._vector_arg(node, 0, t)
+                (_drop_name(lbl), math.floor(x / nearest + 0.5) * nearest if math.isfinite(x) else x)
+                for lbl, x in self._vector_arg(node, 0, t)
             ]
         if f in ("clamp", "clamp_min", "clamp_max"):
             v = self._vector_arg(node, 0, t)
             lo = self._scalar_arg(node, 1, t) if f in ("clamp", "clamp_min") else -math.inf
             hi = self._scalar_arg(node, 2 if f == "clamp" else 1, t) if f in ("clamp", "clamp_max") else math.inf
-            return [(_drop_name(l), max(lo, min(hi, x))) for l, x in v]
+            return [(_drop_name(lbl), max(lo, min(hi, x))) for lbl, x in v]
         if f == "timestamp":
-            return [(_drop_name(l), math.floor(t / SCRAPE) * SCRAPE) for l, _ in self._vector_arg(node, 0, t)]
+            return [(_drop_name(lbl), math.floor(t / SCRAPE) * SCRAPE) for lbl, _ in self._vector_arg(node, 0, t)]
         if f in ("sort", "sort_desc"):
             return sorted(self._vector_arg(node, 0, t), key=lambda lx: lx[1], reverse=f == "sort_desc")
         if f == "absent":
@@ -1082,9 +1082,9 @@ class Evaluator:
             v = self._vector_arg(node, 0, t)
             dst, repl, src, regex = (self.eval(a, t) for a in node.args[1:5])
             out = []
-            for l, x in v:
-                m = re.fullmatch(regex, l.get(src, ""))
-                l2 = dict(l)
+            for lbl, x in v:
+                m = re.fullmatch(regex, lbl.get(src, ""))
+                l2 = dict(lbl)
                 if m:
                     l2[dst] = m.expand(re.sub(r"\$(\d+)", r"\\\1", re.sub(r"\$\{(\d+)\}", r"\\\1", repl)))
                 out.append((l2, x))
@@ -1092,14 +1092,14 @@ class Evaluator:
         if f == "histogram_quantile":
             q = self._scalar_arg(node, 0, t)
             groups: dict[tuple[tuple[str, str], ...], list[tuple[float, float]]] = {}
-            for l, x in self._vector_arg(node, 1, t):
-                if "le" not in l:
+            for lbl, x in self._vector_arg(node, 1, t):
+                if "le" not in lbl:
                     continue
                 try:
-                    le = float(l["le"])
+                    le = float(lbl["le"])
                 except ValueError:
                     continue
-                key = label_key({k: v for k, v in l.items() if k not in ("le", "__name__")})
+                key = label_key({k: v for k, v in lbl.items() if k not in ("le", "__name__")})
                 groups.setdefault(key, []).append((le, x))
             return [(dict(k), bucket_quantile(q, b)) for k, b in groups.items()]
         raise bad_data(f"unknown function with name {f!r}")
@@ -1110,15 +1110,15 @@ class Evaluator:
             raise bad_data(f"expected type instant vector in aggregation expression, got {_type(v)}")
         param = self.eval(node.param, t) if node.param is not None else None
         groups: dict[tuple[tuple[str, str], ...], list[tuple[Labels, float]]] = {}
-        for l, x in v:
+        for lbl, x in v:
             if node.by is not None:
-                key_labels = {k: l[k] for k in node.by if k in l}
+                key_labels = {k: lbl[k] for k in node.by if k in lbl}
             elif node.without is None:
                 key_labels = {}
             else:
                 drop = set(node.without or []) | {"__name__"}
-                key_labels = {k: val for k, val in l.items() if k not in drop}
-            groups.setdefault(label_key(key_labels), []).append((l, x))
+                key_labels = {k: val for k, val in lbl.items() if k not in drop}
+            groups.setdefault(label_key(key_labels), []).append((lbl, x))
         out: Vector = []
         for key, members in groups.items():
             xs = [x for _, x in members]
@@ -1128,15 +1128,15 @@ class Evaluator:
                 out.extend(ordered[: max(0, k)])
                 continue
             value = {
-                "sum": lambda: sum(xs),
-                "avg": lambda: sum(xs) / len(xs),
-                "min": lambda: min(xs),
-                "max": lambda: max(xs),
-                "count": lambda: float(len(xs)),
+                "sum": lambda xs=xs: sum(xs),
+                "avg": lambda xs=xs: sum(xs) / len(xs),
+                "min": lambda xs=xs: min(xs),
+                "max": lambda xs=xs: max(xs),
+                "count": lambda xs=xs: float(len(xs)),
                 "group": lambda: 1.0,
-                "stddev": lambda: math.sqrt(sum((x - sum(xs) / len(xs)) ** 2 for x in xs) / len(xs)),
-                "stdvar": lambda: sum((x - sum(xs) / len(xs)) ** 2 for x in xs) / len(xs),
-                "quantile": lambda: _quantile(param if isinstance(param, float) else math.nan, xs),
+                "stddev": lambda xs=xs: math.sqrt(sum((x - sum(xs) / len(xs)) ** 2 for x in xs) / len(xs)),
+                "stdvar": lambda xs=xs: sum((x - sum(xs) / len(xs)) ** 2 for x in xs) / len(xs),
+                "quantile": lambda xs=xs: _quantile(param if isinstance(param, float) else math.nan, xs),
             }[node.op]()
             out.append((dict(key), value))
         return out
@@ -1161,14 +1161,14 @@ class Evaluator:
         if isinstance(lhs, float) or isinstance(rhs, float):
             vec, scalar, vec_left = (lhs, rhs, True) if isinstance(lhs, list) else (rhs, lhs, False)
             out: Vector = []
-            for l, x in vec:
+            for lbl, x in vec:
                 a, b = (x, scalar) if vec_left else (scalar, x)
                 r = arith(op, a, b)
                 if comparison and not node.bool_mod:
                     if r:
-                        out.append((l, x))
+                        out.append((lbl, x))
                 else:
-                    out.append((_drop_name(l), r))
+                    out.append((_drop_name(lbl), r))
             return out
         return self._vector_op(node, lhs, rhs)
 
@@ -1180,21 +1180,21 @@ class Evaluator:
         return label_key({k: v for k, v in labels.items() if k not in drop})
 
     def _set_op(self, node: Binary, lhs: Vector, rhs: Vector) -> Vector:
-        rkeys = {self._key(node, l) for l, _ in rhs}
+        rkeys = {self._key(node, lbl) for lbl, _ in rhs}
         if node.op == "and":
-            return [(l, x) for l, x in lhs if self._key(node, l) in rkeys]
+            return [(lbl, x) for lbl, x in lhs if self._key(node, lbl) in rkeys]
         if node.op == "unless":
-            return [(l, x) for l, x in lhs if self._key(node, l) not in rkeys]
-        lkeys = {self._key(node, l) for l, _ in lhs}
-        return list(lhs) + [(l, x) for l, x in rhs if self._key(node, l) not in lkeys]
+            return [(lbl, x) for lbl, x in lhs if self._key(node, lbl) not in rkeys]
+        lkeys = {self._key(node, lbl) for lbl, _ in lhs}
+        return list(lhs) + [(lbl, x) for lbl, x in rhs if self._key(node, lbl) not in lkeys]
 
     def _vector_op(self, node: Binary, lhs: Vector, rhs: Vector) -> Vector:
         comparison = node.op in _COMPARISON
         drop_name = not comparison or node.bool_mod
         many, one, many_is_left = (lhs, rhs, True) if node.group != "right" else (rhs, lhs, False)
         one_by_key: dict[tuple[tuple[str, str], ...], tuple[Labels, float]] = {}
-        for l, x in one:
-            key = self._key(node, l)
+        for lbl, x in one:
+            key = self._key(node, lbl)
             if key in one_by_key:
                 side = "right" if many_is_left else "left"
                 raise PromError(
@@ -1203,11 +1203,11 @@ class Evaluator:
                     f"found duplicate series for the match group {dict(key)} on the {side} hand-side of the operation: "
                     "many-to-many matching not allowed: matching labels must be unique on one side",
                 )
-            one_by_key[key] = (l, x)
+            one_by_key[key] = (lbl, x)
         seen: set[tuple[tuple[str, str], ...]] = set()
         out: Vector = []
-        for l, x in many:
-            key = self._key(node, l)
+        for lbl, x in many:
+            key = self._key(node, lbl)
             match = one_by_key.get(key)
             if match is None:
                 continue
@@ -1216,7 +1216,8 @@ class Evaluator:
                     raise PromError(
                         422,
                         "execution",
-                        f"found duplicate series for the match group {dict(key)} on the left hand-side of the operation: "
+                        f"found duplicate series for the match group {dict(key)} "
+                        "on the left hand-side of the operation: "
                         "many-to-many matching not allowed: matching labels must be unique on one side",
                     )
                 seen.add(key)
@@ -1225,7 +1226,7 @@ class Evaluator:
             r = arith(node.op, a, b)
             if comparison and not node.bool_mod and not r:
                 continue
-            labels = _drop_name(l) if drop_name else dict(l)
+            labels = _drop_name(lbl) if drop_name else dict(lbl)
             if node.group is None:
                 if node.on is not None:
                     labels = {k: v for k, v in labels.items() if k in node.on or (k == "__name__" and not drop_name)}
@@ -1243,8 +1244,8 @@ class Evaluator:
 # -- query execution -------------------------------------------------------------------------------
 def _vector_json(v: Vector, t: float) -> list[dict[str, Any]]:
     return [
-        {"metric": dict(label_key(l)), "value": [format_ts(t), format_value(x)]}
-        for l, x in sorted(v, key=lambda lx: label_key(lx[0]))
+        {"metric": dict(label_key(lbl)), "value": [format_ts(t), format_value(x)]}
+        for lbl, x in sorted(v, key=lambda lx: label_key(lx[0]))
     ]
 
 
@@ -1276,21 +1277,23 @@ def range_query(state: PromState, query: str, start: float, end: float, step: fl
     node = parse(query)
     ev = Evaluator(state)
     series: dict[tuple[tuple[str, str], ...], list[list[Any]]] = {}
-    n = int(math.floor((end - start) / step + 1e-9)) + 1
+    n = math.floor((end - start) / step + 1e-9) + 1
     for k in range(n):
         t = start + k * step
         result = ev.eval(node, t)
         if isinstance(result, RangeVector):
             raise bad_data(
-                'invalid parameter "query": invalid expression type "range vector" for range query, must be Scalar or instant Vector'
+                'invalid parameter "query": invalid expression type "range vector" for range query, '
+                "must be Scalar or instant Vector"
             )
         if isinstance(result, str):
             raise bad_data(
-                'invalid parameter "query": invalid expression type "string" for range query, must be Scalar or instant Vector'
+                'invalid parameter "query": invalid expression type "string" for range query, '
+                "must be Scalar or instant Vector"
             )
         items = result if isinstance(result, list) else [({}, result)]
-        for l, x in items:
-            series.setdefault(label_key(l), []).append([format_ts(t), format_value(x)])
+        for lbl, x in items:
+            series.setdefault(label_key(lbl), []).append([format_ts(t), format_value(x)])
     out = [{"metric": dict(k), "values": v} for k, v in sorted(series.items())]
     warnings = []
     if limit and len(out) > limit:
@@ -1407,11 +1410,13 @@ async def query_range(request: Request) -> Response:
         raise bad_data(f'invalid parameter "step": cannot parse "{raw}" to a valid duration') from None
     if step <= 0:
         raise bad_data(
-            'invalid parameter "step": zero or negative query resolution step widths are not accepted. Try a positive integer'
+            'invalid parameter "step": zero or negative query resolution step widths are not accepted. '
+            "Try a positive integer"
         )
     if (end - start) / step > MAX_POINTS:
         raise bad_data(
-            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)"
+            "exceeded maximum resolution of 11,000 points per timeseries. "
+            "Try decreasing the query resolution (?step=XX)"
         )
     if not params.get("query"):
         raise bad_data('invalid parameter "query": 1:1: parse error: no expression found in input')
@@ -1551,7 +1556,7 @@ def set_series(request: Request, body: SeriesBody) -> dict[str, Any]:
         points = [(_ts(ts), float(v)) for ts, v in body.values]
         fn = step_values(points)
         start = max(start, min(ts for ts, _ in points))
-        monotonic = all(b[1] >= a[1] for a, b in zip(sorted(points), sorted(points)[1:]))
+        monotonic = all(b[1] >= a[1] for a, b in itertools.pairwise(sorted(points)))
     elif body.type == "counter":
         if body.rate is None:
             raise HTTPException(400, "a counter needs rate or values")

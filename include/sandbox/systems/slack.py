@@ -9,7 +9,8 @@ Web API methods (``/slack/api/<method>``, GET or POST with query, form or JSON p
 ``Authorization: Bearer`` or ``token=``): ``auth.test``, ``chat.postMessage``, ``chat.update``,
 ``conversations.list``, ``conversations.replies``, ``files.getUploadURLExternal``,
 ``files.completeUploadExternal`` (``channel_id`` must be an ID: ``#name`` is ``invalid_channel``); the
-upload URL (``/slack/upload/<file_id>``) takes the raw bytes and ``url_private`` downloads them. Errors are HTTP 200 ``{"ok": false, "error": "<code>"}``
+upload URL (``/slack/upload/<file_id>``) takes the raw bytes and ``url_private`` downloads them.
+Errors are HTTP 200 ``{"ok": false, "error": "<code>"}``
 (``invalid_blocks`` also lists the problems with JSON pointers); rate limits are HTTP 429 with
 ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``. Webhook errors are plain-text codes
 with a non-200 status (``invalid_payload``, ``no_text``, ``invalid_blocks``, ``channel_not_found``,
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import itertools
 import json
 import random
@@ -667,15 +669,11 @@ async def incoming_webhook(request: Request, team: str, bot: str, secret: str) -
         return PlainTextResponse("invalid_token" if known else "no_service", status_code=403 if known else 404)
     body: Any = None
     if request.headers.get("content-type", "").split(";")[0].strip() == "application/x-www-form-urlencoded":
-        try:  # form-encoded webhooks carry the JSON in "payload"
+        with contextlib.suppress(ValueError):  # form-encoded webhooks carry the JSON in "payload"
             body = (await read_params(request)).json_value("payload")
-        except ValueError:
-            pass
     else:
-        try:
+        with contextlib.suppress(ValueError):
             body = json.loads(await request.body())
-        except ValueError:
-            pass
     if not isinstance(body, dict):
         return PlainTextResponse("invalid_payload", status_code=400)
     blocks, attachments = body.get("blocks"), body.get("attachments")
@@ -809,7 +807,7 @@ def list_files(request: Request) -> list[dict[str, Any]]:
             "completed": f.completed,
             "channel": f.channels[0] if f.channels else None,
             "channels": f.channels,
-        }  # fmt: skip
+        }
         for f in _state(request).files.values()
     ]
 

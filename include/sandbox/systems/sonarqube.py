@@ -172,7 +172,7 @@ def format_measure(metric: str, value: Any) -> str:
         return value
     kind = METRICS.get(metric, ("", "FLOAT"))[1]
     if kind in ("INT", "WORK_DUR"):
-        return str(int(round(float(value))))
+        return str(round(float(value)))
     if kind in ("PERCENT", "RATING", "FLOAT"):
         return f"{float(value):.1f}"
     return str(value)

@@ -137,7 +137,8 @@ def _byte_offset(text: str, index: int) -> int:
 _HTML_TAGS = {
     "b": "bold", "strong": "bold", "i": "italic", "em": "italic", "u": "underline", "ins": "underline",
     "s": "strikethrough", "strike": "strikethrough", "del": "strikethrough", "tg-spoiler": "spoiler",
-    "span": "spoiler", "a": "text_link", "code": "code", "pre": "pre", "blockquote": "blockquote", "tg-emoji": "custom_emoji",
+    "span": "spoiler", "a": "text_link", "code": "code", "pre": "pre", "blockquote": "blockquote",
+    "tg-emoji": "custom_emoji",
 }  # fmt: skip
 _NAMED_ENTITIES = {"lt": "<", "gt": ">", "amp": "&", "quot": '"'}
 
@@ -194,7 +195,8 @@ def parse_html(text: str) -> Parsed:
             tag, start, attrs = stack.pop()
             if end_name and end_name != tag:
                 raise EntityError(
-                    f'Unmatched end tag at byte offset {_byte_offset(text, begin)}, expected "</{tag}>", found "</{end_name}>"'
+                    f"Unmatched end tag at byte offset {_byte_offset(text, begin)}, "
+                    f'expected "</{tag}>", found "</{end_name}>"'
                 )
             _close_html(out, tag, start, attrs, text)
             i = j + 1
@@ -236,7 +238,8 @@ def _html_attributes(text: str, j: int, tag: str, begin: int) -> tuple[dict[str,
             continue
         if not name or text[j : j + 1] != "=":
             raise EntityError(
-                f'Expected equal sign in declaration of an attribute of the tag "{tag}" at byte offset {_byte_offset(text, begin)}'
+                f'Expected equal sign in declaration of an attribute of the tag "{tag}" '
+                f"at byte offset {_byte_offset(text, begin)}"
             )
         j += 1
         while j < n and text[j].isspace():
@@ -552,8 +555,10 @@ def send_document(state: TelegramState, params: Params) -> Any:
     }
     if stored.data is not None:
         document["file_size"] = len(stored.data)
-    record = {"caption": caption.text if caption else None, "raw_caption": params.get("caption"), "filename": stored.name, "size": len(stored.data or b""),
-              "document": {"file_id": stored.file_id, "filename": stored.name, "size": len(stored.data or b""), "url": stored.url}}  # fmt: skip
+    record = {"caption": caption.text if caption else None, "raw_caption": params.get("caption"),
+              "filename": stored.name, "size": len(stored.data or b""),
+              "document": {"file_id": stored.file_id, "filename": stored.name, "size": len(stored.data or b""),
+                           "url": stored.url}}  # fmt: skip
     return _message(state, chat, params, "document", {"document": document, **_caption_fields(caption)}, record)
 
 
@@ -575,13 +580,16 @@ def send_photo(state: TelegramState, params: Params) -> Any:
     width, height = image_size(stored.data or b"") or (0, 0)
     scale = min(1.0, 1280 / max(width, height, 1))
     photo = [
-        {"file_id": f"{stored.file_id}-s", "file_unique_id": f"{stored.unique_id}s", "width": round(width * min(1.0, 90 / max(width, height, 1))),
+        {"file_id": f"{stored.file_id}-s", "file_unique_id": f"{stored.unique_id}s",
+         "width": round(width * min(1.0, 90 / max(width, height, 1))),
          "height": round(height * min(1.0, 90 / max(width, height, 1)))},
-        {"file_id": stored.file_id, "file_unique_id": stored.unique_id, "width": round(width * scale), "height": round(height * scale),
-         "file_size": len(stored.data or b"")},
+        {"file_id": stored.file_id, "file_unique_id": stored.unique_id,
+         "width": round(width * scale), "height": round(height * scale), "file_size": len(stored.data or b"")},
     ]  # fmt: skip
-    record = {"caption": caption.text if caption else None, "raw_caption": params.get("caption"), "filename": stored.name, "size": len(stored.data or b""),
-              "photo": {"file_id": stored.file_id, "filename": stored.name, "size": len(stored.data or b""), "width": width, "height": height}}  # fmt: skip
+    record = {"caption": caption.text if caption else None, "raw_caption": params.get("caption"),
+              "filename": stored.name, "size": len(stored.data or b""),
+              "photo": {"file_id": stored.file_id, "filename": stored.name, "size": len(stored.data or b""),
+                        "width": width, "height": height}}  # fmt: skip
     return _message(state, chat, params, "photo", {"photo": photo, **_caption_fields(caption)}, record)
 
 

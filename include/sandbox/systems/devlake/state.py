@@ -102,7 +102,8 @@ DUPLICATE_NAME = "The name of the current scope config is duplicated. Please mod
 MIGRATION_PENDING = (
     "New migration scripts detected. Database migration is required to launch DevLake.\n"
     "WARNING: Performing migration may wipe collected data for consistency and re-collecting data may be required.\n"
-    "To proceed, please send a request to <config-ui-endpoint>/api/proceed-db-migration (or <devlake-endpoint>/proceed-db-migration)."
+    "To proceed, please send a request to <config-ui-endpoint>/api/proceed-db-migration "
+    "(or <devlake-endpoint>/proceed-db-migration)."
 )
 #: Seconds a cancelled running pipeline takes to reach TASK_CANCELLED (its tasks are cancelled at once).
 CANCEL_SECONDS = 1.0
@@ -188,7 +189,7 @@ def valid_cron(expr: str) -> bool:
     if spec.startswith("@every "):
         return bool(_GO_DURATION.match(spec[7:].strip()))
     fields = spec.split()
-    return len(fields) == 5 and all(_valid_cron_field(f, *rule) for f, rule in zip(fields, _CRON_FIELDS))
+    return len(fields) == 5 and all(_valid_cron_field(f, *rule) for f, rule in zip(fields, _CRON_FIELDS, strict=True))
 
 
 def _valid_cron_field(text: str, low: int, high: int, names: tuple[str, ...]) -> bool:

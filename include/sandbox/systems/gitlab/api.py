@@ -14,6 +14,7 @@ Seeded data: ``state._Seeder``. Webhook and e-mail builders: ``messages.py``.
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import math
 import time
@@ -191,11 +192,18 @@ class Ctx:
     links: Links
 
 
-def project_ctx(request: Request, project_id: str, state: GitLabState = Depends(authenticated)) -> Ctx:
+AuthenticatedState = Annotated[GitLabState, Depends(authenticated)]
+
+
+def project_ctx(request: Request, project_id: str, state: AuthenticatedState) -> Ctx:
     project = state.project(unquote(project_id))
     if project is None:
         raise GitLabError(404, "404 Project Not Found")
     return Ctx(state, project, links_for(request))
+
+
+#: A project route's context, resolved from its ``project_id`` path parameter (authenticated first).
+ProjectCtx = Annotated[Ctx, Depends(project_ctx)]
 
 
 def _pipeline(c: Ctx, pipeline_id: int) -> Pipeline:
@@ -671,13 +679,13 @@ PROJECT = "/api/v4/projects/{project_id}"
 
 
 @router.get(PROJECT)
-def get_project(c: Ctx = Depends(project_ctx)) -> JSONResponse:
+def get_project(c: ProjectCtx) -> JSONResponse:
     with c.state.lock:
         return JSONResponse(project_json(c.project, c.links, c.state.project_pipelines[c.project.id]))
 
 
 @router.get(PROJECT + "/pipelines")
-def list_pipelines(request: Request, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+def list_pipelines(request: Request, c: ProjectCtx) -> JSONResponse:
     query = PipelineQuery.from_request(request)
     with c.state.lock:
         page, headers = paginate(request, pipeline_listing(c.state, c.project, query))
@@ -685,7 +693,7 @@ def list_pipelines(request: Request, c: Ctx = Depends(project_ctx)) -> JSONRespo
 
 
 @router.get(PROJECT + "/pipelines/{pipeline_id}")
-def get_pipeline(pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+def get_pipeline(pipeline_id: int, c: ProjectCtx) -> JSONResponse:
     with c.state.lock:
         return JSONResponse(pipeline_json(_pipeline(c, pipeline_id), c.links))
 
@@ -711,33 +719,33 @@ def _pipeline_jobs(request: Request, c: Ctx, pipeline_id: int, bridges: bool) ->
 
 
 @router.get(PROJECT + "/pipelines/{pipeline_id}/jobs")
-def list_pipeline_jobs(request: Request, pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+def list_pipeline_jobs(request: Request, pipeline_id: int, c: ProjectCtx) -> JSONResponse:
     with c.state.lock:
         jobs, headers = _pipeline_jobs(request, c, pipeline_id, bridges=False)
         return JSONResponse([job_json(j, c.links) for j in jobs], headers=headers)
 
 
 @router.get(PROJECT + "/pipelines/{pipeline_id}/bridges")
-def list_pipeline_bridges(request: Request, pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+def list_pipeline_bridges(request: Request, pipeline_id: int, c: ProjectCtx) -> JSONResponse:
     with c.state.lock:
         jobs, headers = _pipeline_jobs(request, c, pipeline_id, bridges=True)
         return JSONResponse([bridge_json(j, c.state, c.links) for j in jobs], headers=headers)
 
 
 @router.get(PROJECT + "/pipelines/{pipeline_id}/test_report")
-def get_test_report(pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+def get_test_report(pipeline_id: int, c: ProjectCtx) -> JSONResponse:
     with c.state.lock:
         return JSONResponse(report_json(_pipeline(c, pipeline_id)))
 
 
 @router.get(PROJECT + "/pipelines/{pipeline_id}/test_report_summary")
-def get_test_report_summary(pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+def get_test_report_summary(pipeline_id: int, c: ProjectCtx) -> JSONResponse:
     with c.state.lock:
         return JSONResponse(report_summary_json(_pipeline(c, pipeline_id)))
 
 
 @router.post(PROJECT + "/pipelines/{pipeline_id}/retry")
-def retry_pipeline(pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+def retry_pipeline(pipeline_id: int, c: ProjectCtx) -> JSONResponse:
     """Retries the failed and canceled jobs (201); 403 when there is nothing to retry."""
     with c.state.lock:
         pipeline = _pipeline(c, pipeline_id)
@@ -747,7 +755,7 @@ def retry_pipeline(pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONRespo
 
 
 @router.post(PROJECT + "/pipelines/{pipeline_id}/cancel")
-def cancel_pipeline(pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+def cancel_pipeline(pipeline_id: int, c: ProjectCtx) -> JSONResponse:
     with c.state.lock:
         pipeline = _pipeline(c, pipeline_id)
         c.state.cancel_pipeline(pipeline)
@@ -755,13 +763,13 @@ def cancel_pipeline(pipeline_id: int, c: Ctx = Depends(project_ctx)) -> JSONResp
 
 
 @router.get(PROJECT + "/jobs/{job_id}")
-def get_job(job_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+def get_job(job_id: int, c: ProjectCtx) -> JSONResponse:
     with c.state.lock:
         return JSONResponse(job_json(_job(c, job_id), c.links))
 
 
 @router.get(PROJECT + "/jobs/{job_id}/trace")
-def get_job_trace(job_id: int, c: Ctx = Depends(project_ctx)) -> Response:
+def get_job_trace(job_id: int, c: ProjectCtx) -> Response:
     """The raw log, streamed chunk by chunk (a generated trace is never built in memory)."""
     with c.state.lock:
         trace = _job(c, job_id).trace
@@ -771,7 +779,7 @@ def get_job_trace(job_id: int, c: Ctx = Depends(project_ctx)) -> Response:
 
 
 @router.post(PROJECT + "/jobs/{job_id}/retry")
-def retry_job(job_id: int, c: Ctx = Depends(project_ctx)) -> JSONResponse:
+def retry_job(job_id: int, c: ProjectCtx) -> JSONResponse:
     """A new pending attempt with a new id (201); the old job becomes ``retried``."""
     with c.state.lock:
         job = _job(c, job_id)
@@ -1137,10 +1145,8 @@ def _imap_append(target: ImapTarget, raw: bytes, when: float) -> None:
         if typ != "OK":
             raise imaplib.IMAP4.error(f"APPEND to {target.folder!r}: {data!r}")
     finally:
-        try:
+        with contextlib.suppress(imaplib.IMAP4.error, OSError):
             conn.logout()
-        except (imaplib.IMAP4.error, OSError):
-            pass
 
 
 @control.post("/emails/deliver")

@@ -309,14 +309,11 @@ def _email_lines(pipeline: Pipeline, kind: str, links: Links) -> list[list[Segme
             ]
     else:
         jobs, stages = len(pipeline.latest_jobs(bridges=None)), len(pipeline.stages)
-        lines.append(
-            [
-                (
-                    f"successfully completed {jobs} {'job' if jobs == 1 else 'jobs'} in {stages} {'stage' if stages == 1 else 'stages'}.",
-                    None,
-                )
-            ]
+        done = (
+            f"successfully completed {jobs} {'job' if jobs == 1 else 'jobs'} "
+            f"in {stages} {'stage' if stages == 1 else 'stages'}."
         )
+        lines.append([(done, None)])
     return lines
 
 
@@ -335,7 +332,8 @@ def _html_body(lines: list[list[Segment]], host: str) -> str:
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>GitLab</title></head>\n'
         f'<body><table class="wrapper">{"".join(rows)}</table>\n'
-        f'<p class="footer">You\'re receiving this email because of your account on {html.escape(host)}.</p></body></html>\n'
+        f'<p class="footer">You\'re receiving this email because of your account on {html.escape(host)}.</p>'
+        "</body></html>\n"
     )
 
 

@@ -55,7 +55,60 @@ COMPLETED_STATUSES = frozenset({"success", "failed", "canceled", "skipped"})
 JOB_STATUSES = frozenset({*ACTIVE_STATUSES, *COMPLETED_STATUSES, "manual"})
 #: Values of the ``failure_reason`` enum (gitlab.md §1.3) accepted by the controls.
 FAILURE_REASONS = frozenset(
-    ["unknown_failure", "script_failure", "api_failure", "stuck_or_timeout_failure", "job_execution_timeout", "runner_system_failure", "runner_unsupported", "no_matching_runner", "runner_configuration_error", "runner_external_dependency_failure", "runner_interrupted", "missing_dependency_failure", "stale_schedule", "archived_failure", "unmet_prerequisites", "scheduler_failure", "data_integrity_failure", "forward_deployment_failure", "environment_creation_failure", "deployment_rejected", "failed_outdated_deployment_job", "protected_environment_failure", "user_blocked", "project_deleted", "ci_quota_exceeded", "pipeline_loop_detected", "trace_size_exceeded", "builds_disabled", "ip_restriction_failure", "job_execution_server_timeout", "stuck_pending_with_matching_runners", "stuck_pending_no_matching_runners", "no_updates_running", "no_updates_canceling", "server_timeout_running", "server_timeout_canceling", "insufficient_bridge_permissions", "downstream_bridge_project_not_found", "invalid_bridge_trigger", "upstream_bridge_project_not_found", "insufficient_upstream_permissions", "bridge_pipeline_is_child_pipeline", "downstream_pipeline_creation_failed", "reached_max_descendant_pipelines_depth", "reached_max_pipeline_hierarchy_size", "reached_downstream_pipeline_trigger_rate_limit", "downstream_project_trigger_resolved_to_empty", "secrets_provider_not_found", "duo_workflow_not_allowed", "job_router_failure", "job_token_expired", "id_token_burned_project_path"]
+    [
+        "unknown_failure",
+        "script_failure",
+        "api_failure",
+        "stuck_or_timeout_failure",
+        "job_execution_timeout",
+        "runner_system_failure",
+        "runner_unsupported",
+        "no_matching_runner",
+        "runner_configuration_error",
+        "runner_external_dependency_failure",
+        "runner_interrupted",
+        "missing_dependency_failure",
+        "stale_schedule",
+        "archived_failure",
+        "unmet_prerequisites",
+        "scheduler_failure",
+        "data_integrity_failure",
+        "forward_deployment_failure",
+        "environment_creation_failure",
+        "deployment_rejected",
+        "failed_outdated_deployment_job",
+        "protected_environment_failure",
+        "user_blocked",
+        "project_deleted",
+        "ci_quota_exceeded",
+        "pipeline_loop_detected",
+        "trace_size_exceeded",
+        "builds_disabled",
+        "ip_restriction_failure",
+        "job_execution_server_timeout",
+        "stuck_pending_with_matching_runners",
+        "stuck_pending_no_matching_runners",
+        "no_updates_running",
+        "no_updates_canceling",
+        "server_timeout_running",
+        "server_timeout_canceling",
+        "insufficient_bridge_permissions",
+        "downstream_bridge_project_not_found",
+        "invalid_bridge_trigger",
+        "upstream_bridge_project_not_found",
+        "insufficient_upstream_permissions",
+        "bridge_pipeline_is_child_pipeline",
+        "downstream_pipeline_creation_failed",
+        "reached_max_descendant_pipelines_depth",
+        "reached_max_pipeline_hierarchy_size",
+        "reached_downstream_pipeline_trigger_rate_limit",
+        "downstream_project_trigger_resolved_to_empty",
+        "secrets_provider_not_found",
+        "duo_workflow_not_allowed",
+        "job_router_failure",
+        "job_token_expired",
+        "id_token_burned_project_path",
+    ]
 )
 
 
@@ -976,6 +1029,10 @@ def python_script(job: str, project: Project, ok: bool) -> list[tuple[str, str]]
         summary = f"{ESC}[32m{ESC}[1m12 passed{RESET}{ESC}[32m in 3.02s{RESET}"
         return [("pytest -q --junitxml=report.xml", f"{dots}{ESC}[32m{' ' * 58}[100%]{RESET}\n{xml}\n{summary}")]
     mod = _module(project)
+    where = (
+        f"{ESC}[1m{ESC}[31mE        +  where Decimal('59.99') = <bound method Ledger.balance of "
+        f"<{mod}.ledger.Ledger object at 0x7f3a2c1d4e50>>('acct-1'){RESET}"
+    )
     output = f"""{dots}{ESC}[31m{" " * 58}[100%]{RESET}
 =================================== FAILURES ===================================
 {ESC}[31m{ESC}[1m______________________ {_PY_FAILING_TEST} _______________________{RESET}
@@ -985,7 +1042,7 @@ def python_script(job: str, project: Project, ok: bool) -> list[tuple[str, str]]
         ledger.refund("acct-1", Decimal("40.00"))
 >       assert ledger.balance("acct-1") == Decimal("60.00")
 {ESC}[1m{ESC}[31mE       {_PY_ASSERT}{RESET}
-{ESC}[1m{ESC}[31mE        +  where Decimal('59.99') = <bound method Ledger.balance of <{mod}.ledger.Ledger object at 0x7f3a2c1d4e50>>('acct-1'){RESET}
+{where}
 
 {ESC}[1m{ESC}[31mtests/test_ledger.py{RESET}:42: AssertionError
 ------------------------------ Captured log call -------------------------------
@@ -1007,9 +1064,12 @@ def go_script(job: str, project: Project, ok: bool) -> list[tuple[str, str]]:
         return [
             (
                 "go build ./...",
-                f"# {module}/internal/retry\n"
-                "internal/retry/budget.go:57:9: undefined: backoffPolicy\n"
-                "internal/retry/budget.go:88:21: cannot use b.limit (variable of type int64) as int value in argument to time.Sleep",
+                (
+                    f"# {module}/internal/retry\n"
+                    "internal/retry/budget.go:57:9: undefined: backoffPolicy\n"
+                    "internal/retry/budget.go:88:21: cannot use b.limit (variable of type int64) as int value "
+                    "in argument to time.Sleep"
+                ),
             )
         ]
     if job == "lint":
@@ -1018,11 +1078,13 @@ def go_script(job: str, project: Project, ok: bool) -> list[tuple[str, str]]:
         return [
             (
                 "golangci-lint run ./...",
-                "internal/api/handler.go:88:2: ineffectual assignment to err (ineffassign)\n"
-                "\terr = json.NewEncoder(w).Encode(resp)\n\t^\n"
-                "internal/store/cache.go:41:6: func `unusedHelper` is unused (unused)\n"
-                "func unusedHelper() {}\n     ^\n"
-                "2 issues:\n* ineffassign: 1\n* unused: 1",
+                (
+                    "internal/api/handler.go:88:2: ineffectual assignment to err (ineffassign)\n"
+                    "\terr = json.NewEncoder(w).Encode(resp)\n\t^\n"
+                    "internal/store/cache.go:41:6: func `unusedHelper` is unused (unused)\n"
+                    "func unusedHelper() {}\n     ^\n"
+                    "2 issues:\n* ineffassign: 1\n* unused: 1"
+                ),
             )
         ]
     lines = [f"{GREEN}✓{RESET}  {pkg} ({0.4 + i * 0.37:.3f}s)" for i, pkg in enumerate(_GO_PACKAGES)]
@@ -1033,8 +1095,10 @@ def deploy_script(project: Project, sha: str) -> list[tuple[str, str]]:
     return [
         (
             "./scripts/deploy.sh staging",
-            f"Deploying {sha[:8]} to staging ...\ndeployment.apps/{project.path} configured\n"
-            "Waiting for rollout: 3 of 3 updated replicas are available...\nRollout complete.",
+            (
+                f"Deploying {sha[:8]} to staging ...\ndeployment.apps/{project.path} configured\n"
+                "Waiting for rollout: 3 of 3 updated replicas are available...\nRollout complete."
+            ),
         )
     ]
 
@@ -1043,9 +1107,11 @@ def dbt_script(ok: bool) -> list[tuple[str, str]]:
     """``dbt build`` with French model names (a unicode-heavy log)."""
     result = "PASS=24 WARN=0 ERROR=0 SKIP=0 TOTAL=24" if ok else "PASS=23 WARN=0 ERROR=1 SKIP=0 TOTAL=24"
     test_line = (
-        f"12:01:09  18 of 24 {GREEN}PASS{RESET} not_null_fct_ventes_montant_ttc .................. [{GREEN}PASS{RESET} in 0.21s]"
+        f"12:01:09  18 of 24 {GREEN}PASS{RESET} not_null_fct_ventes_montant_ttc .................. "
+        f"[{GREEN}PASS{RESET} in 0.21s]"
         if ok
-        else f"12:01:09  18 of 24 {RED}FAIL 3{RESET} not_null_fct_ventes_montant_ttc ................ [{RED}FAIL 3{RESET} in 0.21s]"
+        else f"12:01:09  18 of 24 {RED}FAIL 3{RESET} not_null_fct_ventes_montant_ttc ................ "
+        f"[{RED}FAIL 3{RESET} in 0.21s]"
     )
     failure = (
         ""
@@ -1053,7 +1119,8 @@ def dbt_script(ok: bool) -> list[tuple[str, str]]:
         else "\n12:01:10  Completed with 1 error and 0 warnings:\n12:01:10\n"
         f"12:01:10  {RED}Failure in test not_null_fct_ventes_montant_ttc (models/marts/ventes/schéma.yml){RESET}\n"
         "12:01:10    Got 3 results, configured to fail if != 0\n12:01:10\n"
-        "12:01:10    compiled code at target/compiled/données_analytics/models/marts/ventes/schéma.yml/not_null_fct_ventes_montant_ttc.sql\n"
+        "12:01:10    compiled code at target/compiled/données_analytics/models/marts/ventes/schéma.yml/"
+        "not_null_fct_ventes_montant_ttc.sql\n"
         "12:01:10    -- colonne « montant_ttc » : 3 lignes nulles (commandes annulées après clôture)\n12:01:10"
     )
     output = (
@@ -1419,8 +1486,10 @@ class _Seeder:
         docs = [
             (
                 "mkdocs build --strict",
-                "INFO    -  Cleaning site directory\nINFO    -  Building documentation to directory: /builds/site\n"
-                "INFO    -  Documentation built in 4.12 seconds",
+                (
+                    "INFO    -  Cleaning site directory\nINFO    -  Building documentation to directory: /builds/site\n"
+                    "INFO    -  Documentation built in 4.12 seconds"
+                ),
             )
         ]
         for key, at, ok in (("bridge-good", good_at, True), ("bridge", bad_at, False)):
