@@ -58,7 +58,9 @@ with DAG(
         "project": Param(
             "",
             type="string",
-            description="Triage one pipeline by hand: GitLab project id or path (group/project). Leave empty otherwise.",
+            description=(
+                "Triage one pipeline by hand: GitLab project id or path (group/project). Leave empty otherwise."
+            ),
         ),
         "pipeline_id": Param(
             "", type=["string", "integer"], description="Triage one pipeline by hand: its id (with project)."
@@ -79,7 +81,8 @@ with DAG(
         "retry_transient": Param(
             False,
             type="boolean",
-            description="Retry a failed job once through the GitLab API when the analysis calls it transient with high confidence.",
+            description="Retry a failed job once through the GitLab API when the analysis calls it transient "
+            "with high confidence.",
         ),
         "retry_min_confidence": Param(
             0.8, type="number", minimum=0, maximum=1, description="Confidence needed for the automatic retry."
@@ -97,7 +100,9 @@ with DAG(
             24,
             type="number",
             minimum=0,
-            description="The same failure again within this window is counted in the first message's thread, not re-sent.",
+            description=(
+                "The same failure again within this window is counted in the first message's thread, not re-sent."
+            ),
         ),
         "notify": Param(
             True, type="boolean", description="Send Slack/Telegram messages (the analysis is stored either way)."

@@ -52,7 +52,9 @@ with DAG(
         "trigger": Param(
             "all",
             enum=["all", "pattern", "none"],
-            description="Which blueprints to start: all, projects matching the pattern, or none (only watch what runs).",
+            description=(
+                "Which blueprints to start: all, projects matching the pattern, or none (only watch what runs)."
+            ),
         ),
         "project_pattern": Param(
             "", type="string", description="Regex on the project name, used when trigger = pattern."

@@ -53,7 +53,9 @@ with DAG(
         "plugins": Param(
             ["github", "gitlab", "bitbucket", "jira", "azuredevops_go"],
             type="array",
-            description="DevLake plugins whose connections are set up (github, gitlab, bitbucket, jira, azuredevops_go).",
+            description=(
+                "DevLake plugins whose connections are set up (github, gitlab, bitbucket, jira, azuredevops_go)."
+            ),
         ),
         "include": Param(
             [],
@@ -69,8 +71,8 @@ with DAG(
         "project_name_template": Param(
             "{full_name}",
             type="string",
-            description="Project name template. Fields: {full_name} {name} {plugin} {connection} {connection_id} {scope_id}. "
-            "'/' becomes '-', names are cut to 100 characters.",
+            description="Project name template. Fields: {full_name} {name} {plugin} {connection} {connection_id} "
+            "{scope_id}. '/' becomes '-', names are cut to 100 characters.",
         ),
         "time_after_weekday": Param(
             "saturday",

@@ -70,7 +70,8 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
         "conn-fields": {
             "ui_url": {
                 "label": "UI URL",
-                "description": "DevLake's config-ui base URL for links in alerts (default: the DevLake URL without /api).",
+                "description": "DevLake's config-ui base URL for links in alerts "
+                "(default: the DevLake URL without /api).",
                 "schema": {"type": _optional("string")},
             },
             "timeout": _API_TIMEOUT,
@@ -140,7 +141,8 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
             },
             "allowed_senders": {
                 "label": "Allowed senders",
-                "description": "Addresses and @domain entries GitLab sends from, one per line; mail from anyone else is not trusted.",
+                "description": "Addresses and @domain entries GitLab sends from, one per line; "
+                "mail from anyone else is not trusted.",
                 "schema": {"type": _optional("array"), "items": {"type": "string"}},
             },
             "timeout": _timeout("Socket timeout.", 30),
@@ -161,7 +163,8 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
         "conn-fields": {
             "model": {
                 "label": "Model",
-                "description": "Model name, e.g. gpt-4o-mini. Without a model only the built-in heuristic analysis runs.",
+                "description": "Model name, e.g. gpt-4o-mini. "
+                "Without a model only the built-in heuristic analysis runs.",
                 "schema": {"type": _optional("string")},
             },
             "timeout": _timeout("Seconds per request.", 60),
@@ -186,8 +189,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": PACKAGE_NAME,
         "name": "DevOps automation",
-        "description": "Hooks, triggers and notifiers for Apache DevLake, GitLab, an IMAP mailbox, OpenAI-compatible LLMs, "
-        "Slack and Telegram, used by the devops-automation DAGs.",
+        "description": "Hooks, triggers and notifiers for Apache DevLake, GitLab, an IMAP mailbox, "
+        "OpenAI-compatible LLMs, Slack and Telegram, used by the devops-automation DAGs.",
         "versions": [_version()],
         "integrations": [{"integration-name": integration, "tags": ["service"]}],
         "hooks": [

@@ -29,18 +29,24 @@ TRANSIENT_FAMILIES = frozenset({"disk_full", "runner_lost", "network"})
 EXPLANATIONS: dict[str, tuple[str, str]] = {
     "compile_error": (
         "The code did not compile: {first}",
-        "Fix the first compiler error at the file and line it names (later errors are often consequences of it). "
-        "If the change does not touch that code, look for an API change in an upgraded dependency.",
+        (
+            "Fix the first compiler error at the file and line it names (later errors are often consequences of it). "
+            "If the change does not touch that code, look for an API change in an upgraded dependency."
+        ),
     ),
     "test_failure": (
         "Tests failed: {first}",
-        "Run the failing test locally and compare expected with actual values. If it passes locally and on a retry, "
-        "treat it as flaky: quarantine it and open an issue.",
+        (
+            "Run the failing test locally and compare expected with actual values. If it passes locally and on "
+            "a retry, treat it as flaky: quarantine it and open an issue."
+        ),
     ),
     "dependency": (
         "A dependency could not be resolved or installed: {first}",
-        "Check the coordinates/version named in the error, the lock file and the registry or repository settings; "
-        "if the registry was unreachable, retry once.",
+        (
+            "Check the coordinates/version named in the error, the lock file and the registry or repository settings; "
+            "if the registry was unreachable, retry once."
+        ),
     ),
     "infrastructure": (
         "The build machine or its network failed: {first}",
@@ -48,7 +54,10 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
     ),
     "timeout": (
         "The job or one of its steps ran out of time: {first}",
-        "Find the step that hung (the last lines before the timeout); raise the limit only if the work legitimately grew.",
+        (
+            "Find the step that hung (the last lines before the timeout); raise the limit only if the work "
+            "legitimately grew."
+        ),
     ),
     "configuration": (
         "The job's configuration or environment is wrong: {first}",
@@ -60,7 +69,10 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
     ),
     "permission": (
         "Access was denied: {first}",
-        "Check the credentials the job uses (expiry, scopes, protected variables) and the file permissions on the runner.",
+        (
+            "Check the credentials the job uses (expiry, scopes, protected variables) and the file permissions "
+            "on the runner."
+        ),
     ),
     "unknown": (
         "No known failure pattern matched; the most error-like line is: {first}",
@@ -72,16 +84,24 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
 INFRA_DETAILS: dict[str, tuple[str, str]] = {
     "disk_full": (
         "The runner ran out of disk space: {first}",
-        "Retry on a clean runner; free space on the machine (workspaces, caches, docker images) or give it a bigger disk.",
+        (
+            "Retry on a clean runner; free space on the machine (workspaces, caches, docker images) or give it "
+            "a bigger disk."
+        ),
     ),
     "out_of_memory": (
         "The build ran out of memory: {first}",
-        "Raise the memory limit (JVM -Xmx, NODE_OPTIONS=--max-old-space-size, container limits) or reduce parallelism; "
-        "check tests for leaks.",
+        (
+            "Raise the memory limit (JVM -Xmx, NODE_OPTIONS=--max-old-space-size, container limits) or reduce "
+            "parallelism; check tests for leaks."
+        ),
     ),
     "network": (
         "A network request failed: {first}",
-        "Retry once; if it persists, check the remote service's status, DNS/proxy settings and the registry credentials.",
+        (
+            "Retry once; if it persists, check the remote service's status, DNS/proxy settings and the registry "
+            "credentials."
+        ),
     ),
     "runner_lost": (
         "The runner was lost or shut down during the job: {first}",
@@ -179,7 +199,7 @@ def category_scores(signals: list[Signal]) -> dict[str, float]:
     scores = {}
     for cat, values in by_cat.items():
         values.sort(reverse=True)
-        total = sum(v * w for v, w in zip(values, (1.0, 0.5, 0.25)))
+        total = sum(v * w for v, w in zip(values, (1.0, 0.5, 0.25), strict=False))  # at most the three strongest count
         scores[cat] = round(total * CATEGORY_BIAS.get(cat, 1.0), 3)
     return scores
 

@@ -288,16 +288,16 @@ class _Scanner:
         cache = self._raw_cache
         texts = [raw[i][:_STORED_LINE_CHARS] for i in cand]
         known = list(map(cache.get, texts))
-        missing = [t for t, k in zip(texts, known) if k is None]
+        missing = [t for t, k in zip(texts, known, strict=True) if k is None]
         if missing:
             if len(cache) > 50_000:
                 cache.clear()
             cleaned = clean_lines(missing, self.prefix_mode)
-            for r, c in zip(missing, cleaned):
+            for r, c in zip(missing, cleaned, strict=True):
                 cache[r] = (c, score_line(c))
             known = list(map(cache.__getitem__, texts))
         min_score = self.cfg.min_score
-        return [(i, 1, c, s) for i, (c, s) in zip(cand, known) if s.value >= min_score]  # type: ignore[misc]
+        return [(i, 1, c, s) for i, (c, s) in zip(cand, known, strict=True) if s.value >= min_score]  # type: ignore[misc]
 
     def _track_pem(self, low: bytes, base: int, count: int) -> None:
         """Remember the line ranges of PEM private-key blocks (BEGIN … END), across batches."""
@@ -517,7 +517,9 @@ class _Selector:
         """Whether two occurrences of an error are followed by the same (normalised) lines."""
         n = min(len(a.window.after), len(b.window.after), 4)
         clean = self.scan.clean
-        return n > 0 and all(_norm(clean(x)) == _norm(clean(y)) for x, y in zip(a.window.after[:n], b.window.after[:n]))
+        return n > 0 and all(
+            _norm(clean(x)) == _norm(clean(y)) for x, y in zip(a.window.after[:n], b.window.after[:n], strict=True)
+        )
 
     def effective(self, t: _Template, occ: _Occurrence) -> float:
         pos = occ.line / max(1, self.scan.n)
@@ -534,9 +536,7 @@ class _Selector:
             (t for t in templates if t.score.value >= 7 and not (scan.passed and t.nkey in scan.passed)), None
         )
         if len(templates) > cfg.max_offered:  # only the strongest can make it into the budget anyway
-            keep = set(
-                id(t) for t in heapq.nlargest(cfg.max_offered, templates, key=lambda t: self.effective(t, t.first))
-            )
+            keep = {id(t) for t in heapq.nlargest(cfg.max_offered, templates, key=lambda t: self.effective(t, t.first))}
             templates = [t for t in templates if id(t) in keep or t is first_strong]
         signals: list[tuple[float, Signal]] = []
         for t in templates:

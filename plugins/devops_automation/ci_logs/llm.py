@@ -386,8 +386,8 @@ def analyse(
                 logger.warning("invalid LLM answer (attempt %d): %s", usage.attempts, problem)
                 content = getattr(getattr(choice, "message", None), "content", None) if choice else None
                 if content:
-                    messages = messages + [{"role": "assistant", "content": redact(content[:4000]).text}]
-                messages = messages + [{"role": "user", "content": _retry_message(problem, ex, prompts_dir)}]
+                    messages = [*messages, {"role": "assistant", "content": redact(content[:4000]).text}]
+                messages = [*messages, {"role": "user", "content": _retry_message(problem, ex, prompts_dir)}]
                 continue
             usage.latency_s = round(time.perf_counter() - started, 3)
             return _from_answer(answer, ex, heuristic, usage, redactions)

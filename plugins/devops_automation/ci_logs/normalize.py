@@ -20,12 +20,12 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Union
+from typing import IO
 
 #: Characters that end a line for ``str.splitlines()``.
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
-LogSource = Union[bytes, bytearray, memoryview, str, Path, IO[bytes], IO[str], Iterable[bytes]]
+LogSource = bytes | bytearray | memoryview | str | Path | IO[bytes] | IO[str] | Iterable[bytes]
 """A log: raw bytes, already decoded text, a path, a binary/text stream, or an iterable of byte chunks."""
 
 DEFAULT_CHUNK = 1 << 20

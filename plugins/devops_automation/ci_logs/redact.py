@@ -198,7 +198,8 @@ RULES: list[Rule] = [
     (
         "private_key",
         re.compile(
-            r"(?m)(?<![\w+/=])(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*\d)[A-Za-z0-9+/]{60,76}={0,2}(?=[ \t]*$)"
+            r"(?m)(?<![\w+/=])(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[A-Z])(?=[A-Za-z0-9+/]*\d)"
+            r"[A-Za-z0-9+/]{60,76}={0,2}(?=[ \t]*$)"
         ),
         _pem_body,
     ),
@@ -294,7 +295,8 @@ RULES: list[Rule] = [
     (
         "high_entropy",
         re.compile(
-            r"(?i)\b(?:secret|token|passw(?:or)?d|passwd|pwd|api[ _-]?key|apikey|access[ _-]?key|credentials?|bearer|auth(?:entication|orization)?|private key)\b"
+            r"(?i)\b(?:secret|token|passw(?:or)?d|passwd|pwd|api[ _-]?key|apikey|access[ _-]?key|credentials?|bearer"
+            r"|auth(?:entication|orization)?|private key)\b"
             r"(?:[ \t]*(?:(?:is|was)[ \t]*)?(?:[:=]|:=|->|=>)[ \t]*|[ \t]+(?:(?:is|was)[ \t]+)?)[\"'`(]?"
             + _ALREADY
             + r"(?P<value>[A-Za-z0-9+/_.~=-]{16,})"

@@ -149,7 +149,10 @@ class Family:
     start: str = ""  # an extra pattern matched at the start of the line only
 
 
-_SRC_EXT = r"(?:java|kt|kts|scala|groovy|c|cc|cpp|cxx|h|hh|hpp|m|mm|go|rs|cs|fs|vb|swift|ts|tsx|js|jsx|mjs|cjs|py|rb|php|dart|hs|ex|exs|erl|zig|vue|svelte|sol)"
+_SRC_EXT = (
+    r"(?:java|kt|kts|scala|groovy|c|cc|cpp|cxx|h|hh|hpp|m|mm|go|rs|cs|fs|vb|swift|ts|tsx|js|jsx|mjs|cjs|py|rb|php"
+    r"|dart|hs|ex|exs|erl|zig|vue|svelte|sol)"
+)
 
 
 def _fam(
@@ -172,7 +175,8 @@ FAMILIES: tuple[Family, ...] = (
         "infrastructure",
         10,
         True,
-        r"no space left on device|\benospc\b|disk quota exceeded|not enough space on the disk|insufficient disk space|disk (?:is )?full\b",
+        r"no space left on device|\benospc\b|disk quota exceeded|not enough space on the disk|insufficient disk space"
+        r"|disk (?:is )?full\b",
         ("no space", "enospc", "disk quota", "not enough space", "disk space", "disk full", "disk is full"),
     ),
     _fam(
@@ -180,8 +184,9 @@ FAMILIES: tuple[Family, ...] = (
         "infrastructure",
         10,
         False,
-        r"lang\.outofmemoryerror|outofmemoryerror:|out of memory\b|cannot allocate memory|enomem\b|oom[- ]?kill|javascript heap out of memory|memoryerror\b"
-        r"|exit(?:ed)? (?:with )?(?:code|status) 137\b|killed by signal 9|sigkill\b|gc overhead limit exceeded",
+        r"lang\.outofmemoryerror|outofmemoryerror:|out of memory\b|cannot allocate memory|enomem\b|oom[- ]?kill"
+        r"|javascript heap out of memory|memoryerror\b|exit(?:ed)? (?:with )?(?:code|status) 137\b|killed by signal 9"
+        r"|sigkill\b|gc overhead limit exceeded",
         (
             "outofmemoryerror",
             "out of memory",
@@ -201,9 +206,11 @@ FAMILIES: tuple[Family, ...] = (
         "infrastructure",
         10,
         True,
-        r"runner system failure|received a shutdown signal|lost communication with the server|runner has (?:been )?(?:lost|disconnected)"
-        r"|the (?:self-hosted |hosted )?runner .{0,60}?(?:lost|did not respond|shut ?down)|agent (?:went|is) offline|channelclosedexception"
-        r"|remote call on .{1,80}? failed|pod .{0,80}?evicted|cannot connect to the docker daemon|docker daemon .{0,40}?not running",
+        r"runner system failure|received a shutdown signal|lost communication with the server"
+        r"|runner has (?:been )?(?:lost|disconnected)"
+        r"|the (?:self-hosted |hosted )?runner .{0,60}?(?:lost|did not respond|shut ?down)|agent (?:went|is) offline"
+        r"|channelclosedexception|remote call on .{1,80}? failed|pod .{0,80}?evicted"
+        r"|cannot connect to the docker daemon|docker daemon .{0,40}?not running",
         (
             "runner",
             "shutdown signal",
@@ -220,12 +227,15 @@ FAMILIES: tuple[Family, ...] = (
         "infrastructure",
         9,
         True,
-        r"could not resolve host|temporary failure in name resolution|name or service not known|no such host|getaddrinfo|\benotfound\b|\beai_again\b"
-        r"|\beconnreset\b|\beconnrefused\b|\betimedout\b|\behostunreach\b|connection (?:refused|reset|timed out|closed by)|network is unreachable|no route to host"
-        r"|tls handshake timeout|ssl_error|unable to access '[^']*': |the requested url returned error: 5\d\d|50[234] (?:bad gateway|service unavailable|gateway time-?out)"
-        r"|http(?:/[\d.]+)? (?:status )?(?:code )?5\d\d\b|status code:? 5\d\d|i/o timeout|socket hang up|read timed out|connect timed out"
-        r"|(?:unknownhost|sockettimeout|connect|noroutetohost|sslhandshake)exception"
-        r"|toomanyrequests|rate limit (?:exceeded|reached)|429 too many requests|api rate limit|error pulling image|failed to pull image",
+        r"could not resolve host|temporary failure in name resolution|name or service not known|no such host"
+        r"|getaddrinfo|\benotfound\b|\beai_again\b|\beconnreset\b|\beconnrefused\b|\betimedout\b|\behostunreach\b"
+        r"|connection (?:refused|reset|timed out|closed by)|network is unreachable|no route to host"
+        r"|tls handshake timeout|ssl_error|unable to access '[^']*': |the requested url returned error: 5\d\d"
+        r"|50[234] (?:bad gateway|service unavailable|gateway time-?out)|http(?:/[\d.]+)? (?:status )?(?:code )?5\d\d\b"
+        r"|status code:? 5\d\d|i/o timeout|socket hang up|read timed out|connect timed out"
+        r"|(?:unknownhost|sockettimeout|connect|noroutetohost|sslhandshake)exception|toomanyrequests"
+        r"|rate limit (?:exceeded|reached)|429 too many requests|api rate limit|error pulling image"
+        r"|failed to pull image",
         (
             "resolve host",
             "name resolution",
@@ -276,9 +286,11 @@ FAMILIES: tuple[Family, ...] = (
         "timeout",
         9,
         False,
-        r"(?:job|build|step|stage|execution|process|command|task|action) (?:has )?(?:timed out|exceeded (?:the )?(?:maximum )?(?:execution )?time(?:out)?)"
-        r"|execution took longer than|exceeded the maximum execution time|build timed out|timed out after|timeout (?:of \d+\w* )?(?:exceeded|expired|reached)"
-        r"|deadline exceeded|timeoutexception|the operation was canceled|timeout of \d+\s*ms exceeded|test timed out|timed out waiting for",
+        r"(?:job|build|step|stage|execution|process|command|task|action) (?:has )?(?:timed out"
+        r"|exceeded (?:the )?(?:maximum )?(?:execution )?time(?:out)?)|execution took longer than"
+        r"|exceeded the maximum execution time|build timed out|timed out after"
+        r"|timeout (?:of \d+\w* )?(?:exceeded|expired|reached)|deadline exceeded|timeoutexception"
+        r"|the operation was canceled|timeout of \d+\s*ms exceeded|test timed out|timed out waiting for",
         ("timed out", "exceeded", "took longer", "timeout", "operation was canceled"),
     ),
     # -- permissions and credentials --------------------------------------------------------------
@@ -288,9 +300,10 @@ FAMILIES: tuple[Family, ...] = (
         8,
         False,
         r"permission denied|eacces\b|eperm\b|operation not permitted|access (?:is )?denied|accessdenied|forbidden\b"
-        r"|unauthorized\b|authentication (?:failed|required)|bad credentials|invalid credentials|could not read username"
-        r"|permission to .{1,80}? denied|not authorized|insufficient (?:permissions|scope)|resource not accessible by integration"
-        r"|requested access to the resource is denied|returned error: 40[13]|http (?:status )?40[13]\b|status code:? 40[13]\b",
+        r"|unauthorized\b|authentication (?:failed|required)|bad credentials|invalid credentials"
+        r"|could not read username|permission to .{1,80}? denied|not authorized|insufficient (?:permissions|scope)"
+        r"|resource not accessible by integration|requested access to the resource is denied|returned error: 40[13]"
+        r"|http (?:status )?40[13]\b|status code:? 40[13]\b",
         (
             "denied",
             "eacces",
@@ -315,12 +328,16 @@ FAMILIES: tuple[Family, ...] = (
         "dependency",
         8,
         False,
-        r"could not resolve (?:dependencies|all (?:files|dependencies|artifacts)|artifact|plugin|com\.|org\.|io\.)|could not be resolved|failed to read artifact descriptor"
-        r"|could not find artifact|could not transfer artifact|failed to collect dependencies|(?:plugin|dependency|artifact)resolutionexception|non-resolvable (?:parent|import)"
-        r"|eresolve\b|e404\b.{0,40}?not found|code etarget|unable to resolve dependency tree|no matching version found|peer dep(?:endency)? conflict"
-        r"|modulenotfounderror|no module named|importerror\b|cannot find module|module not found|resolutionimpossible|no matching distribution found"
-        r"|could not find a version that satisfies|version solving failed|missing go\.sum entry|unknown revision|module .{1,80}? not found|failed to select a version"
-        r"|lock ?file .{0,40}?(?:out of date|needs to be updated)|could not find (?:gem|com\.|org\.)|unable to find a matching|conflicting dependencies",
+        r"could not resolve (?:dependencies|all (?:files|dependencies|artifacts)|artifact|plugin|com\.|org\.|io\.)"
+        r"|could not be resolved|failed to read artifact descriptor|could not find artifact|could not transfer artifact"
+        r"|failed to collect dependencies|(?:plugin|dependency|artifact)resolutionexception"
+        r"|non-resolvable (?:parent|import)|eresolve\b|e404\b.{0,40}?not found|code etarget"
+        r"|unable to resolve dependency tree|no matching version found|peer dep(?:endency)? conflict"
+        r"|modulenotfounderror|no module named|importerror\b|cannot find module|module not found|resolutionimpossible"
+        r"|no matching distribution found|could not find a version that satisfies|version solving failed"
+        r"|missing go\.sum entry|unknown revision|module .{1,80}? not found|failed to select a version"
+        r"|lock ?file .{0,40}?(?:out of date|needs to be updated)|could not find (?:gem|com\.|org\.)"
+        r"|unable to find a matching|conflicting dependencies",
         (
             "could not resolve",
             "could not be resolved",
@@ -359,8 +376,9 @@ FAMILIES: tuple[Family, ...] = (
         False,
         r"\."
         + _SRC_EXT
-        + r"(?::\[?\d+(?:[,:]\d+)?\]?|\(\d+(?:,\d+)?\)):? .{0,40}?\b(?:error|fatal error|cannot find symbol|undefined|incompatible types"
-        r"|not found|cannot|unresolved|does not exist|is not defined|has no|is missing|invalid|illegal|duplicate)\b",
+        + r"(?::\[?\d+(?:[,:]\d+)?\]?|\(\d+(?:,\d+)?\)):? .{0,40}?\b(?:error|fatal error|cannot find symbol|undefined"
+        r"|incompatible types|not found|cannot|unresolved|does not exist|is not defined|has no|is missing|invalid"
+        r"|illegal|duplicate)\b",
         (".",),
     ),
     _fam(
@@ -368,10 +386,12 @@ FAMILIES: tuple[Family, ...] = (
         "compile_error",
         8,
         False,
-        r"compilation (?:error|failure|failed)|cannot find symbol|incompatible types:|error(?:\[e\d{4}\]| ts\d+| cs\d+| c\d{4}\b|: could not compile|: expected)"
-        r"|undefined reference to|ld returned \d+ exit status|collect2: error|fatal error: .{1,120}?: no such file|syntaxerror\b|indentationerror"
-        r"|unresolved reference|could not compile `|cannot be applied to given types|has private access|method does not override"
-        r"|undefined: |declared (?:and|but) not used|no matching function for call|is not a member of|was not declared in this scope",
+        r"compilation (?:error|failure|failed)|cannot find symbol|incompatible types:"
+        r"|error(?:\[e\d{4}\]| ts\d+| cs\d+| c\d{4}\b|: could not compile|: expected)|undefined reference to"
+        r"|ld returned \d+ exit status|collect2: error|fatal error: .{1,120}?: no such file|syntaxerror\b"
+        r"|indentationerror|unresolved reference|could not compile `|cannot be applied to given types"
+        r"|has private access|method does not override|undefined: |declared (?:and|but) not used"
+        r"|no matching function for call|is not a member of|was not declared in this scope",
         (
             "compilation",
             "cannot find symbol",
@@ -405,10 +425,11 @@ FAMILIES: tuple[Family, ...] = (
         "test_failure",
         8,
         False,
-        r"tests run: \d+, failures: (?:[1-9]|\d+, errors: [1-9])|<<< (?:failure|error)!|there (?:(?:was|were) \d+ failures?|were failing tests|are test failures)"
-        r"|failed tests:|tests in error:|tests? failed\b|[1-9]\d* (?:tests? )?(?:failed|failing)\b|--- fail:|test result: failed|panicked at|assertionerror\b"
-        r"|assertionfailederror|comparisonfailure|expected:?\s*<.{0,120}?> but was:?\s*<|failed (?:\(failures=|: [1-9]\d*,)|test .{1,120}? failed\b"
-        r"|failures?: [1-9]\d*\b",
+        r"tests run: \d+, failures: (?:[1-9]|\d+, errors: [1-9])|<<< (?:failure|error)!"
+        r"|there (?:(?:was|were) \d+ failures?|were failing tests|are test failures)|failed tests:|tests in error:"
+        r"|tests? failed\b|[1-9]\d* (?:tests? )?(?:failed|failing)\b|--- fail:|test result: failed|panicked at"
+        r"|assertionerror\b|assertionfailederror|comparisonfailure|expected:?\s*<.{0,120}?> but was:?\s*<"
+        r"|failed (?:\(failures=|: [1-9]\d*,)|test .{1,120}? failed\b|failures?: [1-9]\d*\b",
         ("tests run:", "<<< ", "failure", "failed", "failing", "--- fail", "panicked at", "assertion", "but was"),
     ),
     _fam(
@@ -426,12 +447,15 @@ FAMILIES: tuple[Family, ...] = (
         "configuration",
         7,
         False,
-        r"(?:invalid|unknown|unrecognized|unsupported|missing) (?:option|argument|parameter|configuration|config|property|key|flag|input|value for)\b"
-        r"|yamlexception|yaml: line \d+|mapping values are not allowed|is not recognized as an internal or external command|command not found|: not found$"
-        r"|unknown lifecycle phase|could not find or load main class|invalid reference format|unsupportedclassversionerror|unsupported class file major version"
-        r"|release version \d+ not supported|invalid (?:target|source) release|unrecognized vm option|unsafe repository|detected dubious ownership"
-        r"|environment variable .{1,60}? (?:is )?(?:not set|not defined|required|missing)|missing required|no such file or directory|does not exist\b"
-        r"|unable to locate|unable to create root module|is not a valid|unknown command|invalid syntax|the (?:goal|plugin) you specified requires a project"
+        r"(?:invalid|unknown|unrecognized|unsupported|missing) (?:option|argument|parameter|configuration|config"
+        r"|property|key|flag|input|value for)\b|yamlexception|yaml: line \d+|mapping values are not allowed"
+        r"|is not recognized as an internal or external command|command not found|: not found$|unknown lifecycle phase"
+        r"|could not find or load main class|invalid reference format|unsupportedclassversionerror"
+        r"|unsupported class file major version|release version \d+ not supported|invalid (?:target|source) release"
+        r"|unrecognized vm option|unsafe repository|detected dubious ownership"
+        r"|environment variable .{1,60}? (?:is )?(?:not set|not defined|required|missing)|missing required"
+        r"|no such file or directory|does not exist\b|unable to locate|unable to create root module|is not a valid"
+        r"|unknown command|invalid syntax|the (?:goal|plugin) you specified requires a project"
         r"|no plugin found for prefix|could not find (?:a )?(?:file|directory|gradle wrapper|pom)",
         (
             "invalid ",
@@ -469,11 +493,13 @@ FAMILIES: tuple[Family, ...] = (
         "lint",
         7,
         False,
-        r"(?:checkstyle|ktlint|eslint|tslint|stylelint|flake8|pylint|ruff|rubocop|golangci-lint|govet|spotless|prettier|black|isort|mypy|clang-format|clang-tidy"
-        r"|shellcheck|detekt|pmd|spotbugs|findbugs|hadolint|markdownlint|yamllint|rustfmt|clippy|scalafmt|animal-sniffer|revapi|japicmp)"
-        r"\b.{0,160}?\b(?:error|errors|failed|failure|violations?|problems?|would reformat|issues? found)\b"
-        r"|would reformat\b|\d+ (?:checkstyle|pmd|spotbugs|lint) violations?|\u2716 \d+ problems?|\d+ problems? \(\d+ errors?|signature errors found|undefined reference: "
-        r"|format(?:ting)? check failed|violations? (?:found|detected)|lint (?:found|errors)|code style issues found|files? would be reformatted",
+        r"(?:checkstyle|ktlint|eslint|tslint|stylelint|flake8|pylint|ruff|rubocop|golangci-lint|govet|spotless|prettier"
+        r"|black|isort|mypy|clang-format|clang-tidy|shellcheck|detekt|pmd|spotbugs|findbugs|hadolint|markdownlint"
+        r"|yamllint|rustfmt|clippy|scalafmt|animal-sniffer|revapi|japicmp)\b.{0,160}?\b(?:error|errors|failed|failure"
+        r"|violations?|problems?|would reformat|issues? found)\b|would reformat\b"
+        r"|\d+ (?:checkstyle|pmd|spotbugs|lint) violations?|\u2716 \d+ problems?|\d+ problems? \(\d+ errors?"
+        r"|signature errors found|undefined reference: |format(?:ting)? check failed|violations? (?:found|detected)"
+        r"|lint (?:found|errors)|code style issues found|files? would be reformatted",
         (
             "checkstyle",
             "ktlint",
@@ -523,8 +549,10 @@ FAMILIES: tuple[Family, ...] = (
         None,
         6,
         False,
-        r"exit(?:ed)? (?:with )?(?:code|status):? [1-9]\d*|returned (?:status code |exit code |non-zero exit status |a non-zero code: )?[1-9]\d*:?$|non-zero exit"
-        r"|process completed with exit code [1-9]|job failed: exit code|command failed|exit status [1-9]|error code [1-9]|make(?:\[\d+\])?: \*\*\*|errno\b",
+        r"exit(?:ed)? (?:with )?(?:code|status):? [1-9]\d*"
+        r"|returned (?:status code |exit code |non-zero exit status |a non-zero code: )?[1-9]\d*:?$|non-zero exit"
+        r"|process completed with exit code [1-9]|job failed: exit code|command failed|exit status [1-9]"
+        r"|error code [1-9]|make(?:\[\d+\])?: \*\*\*|errno\b",
         ("exit", "returned", "non-zero", "command failed", "error code", "***", "errno"),
     ),
     _fam(
@@ -532,10 +560,12 @@ FAMILIES: tuple[Family, ...] = (
         None,
         8,
         False,
-        r"build failed|build failure|> task \S+ failed|failed to execute goal|execution failed for task|what went wrong:|failure: build|marked build as failure"
-        r"|finished: (?:failure|aborted|unstable)|error: job failed|##\[error\]|error: process completed|npm err!|error command failed\b|code elifecycle"
-        r"|the command .{1,200}? returned a non-zero|task .{1,80}? failed|step .{1,80}? failed|failed to (?:build|solve|compute cache key|execute|run|start|create"
-        r"|load|open|write|read|connect|download|fetch|install|checkout|clone|deploy|publish|push|upload)\b",
+        r"build failed|build failure|> task \S+ failed|failed to execute goal|execution failed for task"
+        r"|what went wrong:|failure: build|marked build as failure|finished: (?:failure|aborted|unstable)"
+        r"|error: job failed|##\[error\]|error: process completed|npm err!|error command failed\b|code elifecycle"
+        r"|the command .{1,200}? returned a non-zero|task .{1,80}? failed|step .{1,80}? failed"
+        r"|failed to (?:build|solve|compute cache key|execute|run|start|create|load|open|write|read|connect|download"
+        r"|fetch|install|checkout|clone|deploy|publish|push|upload)\b",
         (
             "build failed",
             "build failure",
@@ -562,7 +592,8 @@ FAMILIES: tuple[Family, ...] = (
         None,
         6,
         False,
-        r"panic: |segmentation fault|core dumped|sigsegv|sigabrt|unhandled (?:exception|rejection)|fatal error|stack overflow",
+        r"panic: |segmentation fault|core dumped|sigsegv|sigabrt|unhandled (?:exception|rejection)|fatal error"
+        r"|stack overflow",
         (
             "exception",
             "error",
@@ -578,8 +609,8 @@ FAMILIES: tuple[Family, ...] = (
             "stack overflow",
             "fatal error",
         ),
-        start=r"\s*(?:exception in thread|traceback \(most recent call last\)|caused by:|caused:|suppressed:|(?:[\w$]+\.)+[\w$]*(?:exception|error)\b(?::|$)"
-        r"|[\w$]*(?:exception|error): )",
+        start=r"\s*(?:exception in thread|traceback \(most recent call last\)|caused by:|caused:|suppressed:"
+        r"|(?:[\w$]+\.)+[\w$]*(?:exception|error)\b(?::|$)|[\w$]*(?:exception|error): )",
     ),
     _fam("fatal", None, 6, False, r"fatal|panic|abort(?:ing|ed)\b", ("fatal", "panic", "abort")),
     _fam("error_word", None, 4, False, r"\berror\b|\berr!|\bfailed\b|\bfailure\b|\bfail\b", ("error", "err!", "fail")),
@@ -588,8 +619,8 @@ FAMILIES: tuple[Family, ...] = (
         None,
         2,
         False,
-        r"\bcannot\b|\bcan't\b|\bcould not\b|\bcouldn't\b|\bunable to\b|\bnot found\b|\bdenied\b|\brefused\b|\binvalid\b|\bmissing\b|\bunexpected\b|\bwent wrong\b"
-        r"|\bexception\b|\bunresolved\b|\bnot a valid\b",
+        r"\bcannot\b|\bcan't\b|\bcould not\b|\bcouldn't\b|\bunable to\b|\bnot found\b|\bdenied\b|\brefused\b"
+        r"|\binvalid\b|\bmissing\b|\bunexpected\b|\bwent wrong\b|\bexception\b|\bunresolved\b|\bnot a valid\b",
         (
             "cannot",
             "can't",

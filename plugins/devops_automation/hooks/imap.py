@@ -73,10 +73,7 @@ def parse_senders(value: Any) -> list[str]:
         return []
     if isinstance(value, str):
         text = value.strip()
-        if text.startswith("["):
-            value = json.loads(text)
-        else:
-            value = text.split(",")
+        value = json.loads(text) if text.startswith("[") else text.split(",")
     return [s.strip().lower() for s in value if str(s).strip()]
 
 
@@ -472,7 +469,10 @@ class ImapMailboxHook(BaseHook):
                 idle = "IDLE" in mailbox_capabilities(mb)
             return (
                 True,
-                f"Logged in to {self.where} as {self.user!r}; folder {self.folder!r} has {count} message(s); IDLE {'supported' if idle else 'not supported'}",
+                (
+                    f"Logged in to {self.where} as {self.user!r}; folder {self.folder!r} has {count} message(s); "
+                    f"IDLE {'supported' if idle else 'not supported'}"
+                ),
             )
         except Exception as exc:  # noqa: BLE001 - reported, not raised
             return False, str(exc)

@@ -1,6 +1,8 @@
 """Slack delivery on the Slack provider's ``SlackHook`` (Web API, bot token), sent at most once.
 
-    on_failure_callback=SlackNotifier(text="*{{ dag.dag_id }}* failed: {{ ti.task_id }}", dedup_key="{{ run_id }}:failed")
+    on_failure_callback=SlackNotifier(
+        text="*{{ dag.dag_id }}* failed: {{ ti.task_id }}", dedup_key="{{ run_id }}:failed"
+    )
 
 Connection: the provider's type ``slack`` (password = bot token ``xoxb-…``; extra ``channel`` = the
 default channel id, ``base_url`` only for a non-default API). The provider's hook retries only

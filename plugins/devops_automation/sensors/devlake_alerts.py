@@ -34,7 +34,10 @@ def failure_message(
     title = "partially failed" if status == "TASK_PARTIAL" else "failed"
     lines = [
         f"❌ <b>DevLake pipeline {title}</b>: <b>{escape_html(project or pipeline.get('name') or '?')}</b>",
-        f"pipeline #{pipeline['id']} · blueprint #{pipeline.get('blueprint_id') or '-'} · {escape_html(status)} · ran {duration(pipeline.get('spent_seconds'))}",
+        (
+            f"pipeline #{pipeline['id']} · blueprint #{pipeline.get('blueprint_id') or '-'} · {escape_html(status)} "
+            f"· ran {duration(pipeline.get('spent_seconds'))}"
+        ),
     ]
     for t in failed_tasks[:5]:
         where = "/".join(x for x in (t.get("plugin"), t.get("failedSubTask")) if x)
@@ -49,7 +52,10 @@ def stale_message(pipeline: dict[str, Any], project: str | None, minutes: float,
     return "\n".join(
         [
             f"⏳ <b>DevLake pipeline still running</b>: <b>{escape_html(project or pipeline.get('name') or '?')}</b>",
-            f"pipeline #{pipeline['id']} has been running for more than {minutes:.0f} minutes (since {escape_html(pipeline.get('began_at') or '?')})",
+            (
+                f"pipeline #{pipeline['id']} has been running for more than {minutes:.0f} minutes "
+                f"(since {escape_html(pipeline.get('began_at') or '?')})"
+            ),
             f'<a href="{escape_html(project_url(ui_url, project))}">open in DevLake</a>',
         ]
     )

@@ -332,9 +332,7 @@ class ResultsStore:
             conn.execute(
                 sa.update(t)
                 .where(t.c.dedup_key == dedup_key)
-                .values(
-                    status="sent", message_ref=message_ref, error=None, sent_at=now or dt.datetime.now(dt.UTC)
-                )
+                .values(status="sent", message_ref=message_ref, error=None, sent_at=now or dt.datetime.now(dt.UTC))
             )
 
     def notification_failed(self, dedup_key: str, error: str) -> None:

@@ -236,25 +236,9 @@ def _decode_part(part: Message) -> str:
 class _HtmlText(HTMLParser):
     """HTML to text with links rendered like GitLab's text template: ``label ( url )``."""
 
-    BLOCK = {
-        "br",
-        "p",
-        "div",
-        "tr",
-        "table",
-        "li",
-        "ul",
-        "ol",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "hr",
-        "body",
-        "title",
-    }
+    BLOCK = frozenset(
+        {"br", "p", "div", "tr", "table", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "body", "title"}
+    )
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -469,7 +453,8 @@ def _parse(data: bytes, ctx: dict[str, Any], allowed: Sequence[str] | None) -> P
         if not (sub.matched or body.matched):
             raise reject(
                 "not_gitlab",
-                "no X-GitLab-Pipeline-Id header, and neither the subject nor the body looks like a GitLab pipeline e-mail",
+                "no X-GitLab-Pipeline-Id header, and neither the subject nor the body looks like "
+                "a GitLab pipeline e-mail",
             )
         if len(named) > 1:
             raise reject(

@@ -42,7 +42,10 @@ SLACK_FALLBACK_LIMIT = 3000
 TELEGRAM_BUDGET = TELEGRAM_TEXT_LIMIT - 96  # raw HTML length, so the visible length is lower still
 
 # ---- fingerprints ------------------------------------------------------------------------------
-_MONTH = r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+    r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)"
+)
 _DAY = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*"
 _MASKS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]"), ""),
@@ -51,7 +54,8 @@ _MASKS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"<ts> [0-9a-f]{2}[eo][+ ]"), "<ts> "),  # GitLab's "<timestamp> 01O+" line prefix
     (
         re.compile(
-            rf"\b(?:{_DAY},? +)?\d{{1,2}} {_MONTH}\.? \d{{4}}\b|\b(?:{_DAY},? +)?{_MONTH}\.? +\d{{1,2}}(?:,? \d{{4}})?\b"
+            rf"\b(?:{_DAY},? +)?\d{{1,2}} {_MONTH}\.? \d{{4}}\b"
+            rf"|\b(?:{_DAY},? +)?{_MONTH}\.? +\d{{1,2}}(?:,? \d{{4}})?\b"
         ),
         "<ts>",
     ),
@@ -284,7 +288,7 @@ def _fair(render: Render, jobs: Sequence[Mapping[str, Any]], total: int, cap: in
     for k, i in enumerate(sorted(range(len(jobs)), key=need.__getitem__)):
         budgets[i] = min(cap, need[i], max(left, 0) // (len(jobs) - k))
         left -= budgets[i]
-    return [_fit(render, job, budget) for job, budget in zip(jobs, budgets)]
+    return [_fit(render, job, budget) for job, budget in zip(jobs, budgets, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -499,8 +503,8 @@ def telegram_repeat_text(pipeline: Mapping[str, Any], jobs: Sequence[Mapping[str
     names = ", ".join(_tg_link(j.get("job_url"), _clean(j.get("job_name") or "job", 40)) for j in jobs[:5])
     more = f" +{len(jobs) - 5} more" if len(jobs) > 5 else ""
     return (
-        f"🔂 Same failure seen again ({_times(int(occurrences or 0))} now) in <b>{escape_html(h['project'])}</b>: {where}"
-        + (f": {names}{more}" if names else "")
+        f"🔂 Same failure seen again ({_times(int(occurrences or 0))} now) "
+        f"in <b>{escape_html(h['project'])}</b>: {where}" + (f": {names}{more}" if names else "")
     )
 
 
@@ -515,7 +519,8 @@ def needs_attention_text(
         f"From: {_sk(s)} · Subject: {_sk(subj)} · Message-ID: `{_sk(m)}`"
     )
     tg = (
-        f"⚠️ <b>A CI e-mail needs attention</b> (<code>{escape_html(k)}</code>): it could not be processed and was moved to folder "
-        f"<code>{escape_html(f)}</code>.\nFrom: {escape_html(s)} · Subject: {escape_html(subj)} · Message-ID: <code>{escape_html(m)}</code>"
+        f"⚠️ <b>A CI e-mail needs attention</b> (<code>{escape_html(k)}</code>): it could not be processed "
+        f"and was moved to folder <code>{escape_html(f)}</code>.\n"
+        f"From: {escape_html(s)} · Subject: {escape_html(subj)} · Message-ID: <code>{escape_html(m)}</code>"
     )
     return slack, tg

@@ -76,6 +76,10 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _SecretUnavailable(Exception):
+    """Reading the connection failed; carries only the error's type name, never its message (values)."""
+
+
 # -- configuration --------------------------------------------------------------------------------
 def configured_max_bytes() -> int:
     """``DEVOPS_WEBHOOK_MAX_BYTES`` or 2 MiB (a bad value is logged and the default used)."""
@@ -110,7 +114,11 @@ class SecretSource:
         with self._lock:
             now = time.monotonic()
             if now >= self._expires:
-                self._value = self._from_connection()
+                try:
+                    self._value = self._from_connection()
+                except _SecretUnavailable as exc:  # fail closed
+                    log.warning("Reading connection %r failed (%s); the webhook stays closed", self.conn_id, exc)
+                    self._value = None
                 self._expires = now + self.ttl
             return self._value
 
@@ -125,9 +133,8 @@ class SecretSource:
             conn = Connection.get_connection_from_secrets(self.conn_id)
         except AirflowNotFoundException:
             return None
-        except Exception as exc:  # DB down, secrets backend error: fail closed, never echo values
-            log.warning("Reading connection %r failed (%s); the webhook stays closed", self.conn_id, type(exc).__name__)
-            return None
+        except Exception as exc:  # DB down, secrets backend error: only the type name goes on, never values
+            raise _SecretUnavailable(type(exc).__name__) from exc
         return conn.password or None
 
 

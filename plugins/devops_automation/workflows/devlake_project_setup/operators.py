@@ -436,7 +436,8 @@ class DevLakeSetupSummaryOperator(DevLakeBaseOperator):
         for key, c in per.items():
             status = "SYNC FAILED" if c.get("sync_failed") else ""
             lines.append(
-                f"{key:28} {c.get('created', 0):8} {c.get('updated', 0):8} {c.get('unchanged', 0):10} {c.get('failed', 0):7} {c.get('scopes_created', 0):11} {status}"
+                f"{key:28} {c.get('created', 0):8} {c.get('updated', 0):8} {c.get('unchanged', 0):10} "
+                f"{c.get('failed', 0):7} {c.get('scopes_created', 0):11} {status}"
             )
         self.log.info("DevLake project setup%s:\n%s", " (dry run)" if self.dry_run else "", "\n".join(lines))
         triggered = []
@@ -467,7 +468,8 @@ class DevLakeSetupSummaryOperator(DevLakeBaseOperator):
         if failures or failed_connections:
             self._alert(context, per, failures, failed_connections)
             raise RuntimeError(
-                f"DevLake setup incomplete: {len(failed_connections)} connection(s) failed to sync, {len(failures)} project(s) failed"
+                f"DevLake setup incomplete: {len(failed_connections)} connection(s) failed to sync, "
+                f"{len(failures)} project(s) failed"
             )
         return summary
 

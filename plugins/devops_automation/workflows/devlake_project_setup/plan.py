@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 MAX_PROJECT_NAME = 100  # DevLake rejects longer project names (400)
 DEFAULT_TEMPLATE = "{full_name}"
@@ -177,7 +177,7 @@ def previous_weekday_midnight(anchor: dt.datetime, tz: str = "UTC", weekday: str
         raise ValueError(f"weekday must be one of {', '.join(WEEKDAYS)} (or 0-6), got {weekday!r}")
     try:
         zone = ZoneInfo(tz)
-    except Exception:
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):  # unknown, malformed, not a str, a directory
         raise ValueError(f"unknown time zone {tz!r} (use an IANA name such as 'UTC' or 'Europe/Berlin')") from None
     local = anchor.astimezone(zone)
     candidate = dt.datetime.combine(local.date(), dt.time(), tzinfo=zone) - dt.timedelta(

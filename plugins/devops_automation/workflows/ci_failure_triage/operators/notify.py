@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from devops_automation.workflows.ci_failure_triage.operators.base import TriageOperator, run_time
 
@@ -214,7 +214,10 @@ class TriageNotifyOperator(TriageOperator):
             )
 
     # -- e-mails that need a person --------------------------------------------------------------
-    ATTENTION_KEYS = {"slack": "triage:attention:slack:", "telegram": "triage:attention:telegram:"}
+    ATTENTION_KEYS: ClassVar[dict[str, str]] = {
+        "slack": "triage:attention:slack:",
+        "telegram": "triage:attention:telegram:",
+    }
 
     def _attention_items(self, collected: dict[str, Any]) -> list[dict[str, Any]]:
         """This run's rejected e-mails, and earlier ones whose report could not be delivered."""
