@@ -140,7 +140,8 @@ class DevLakeHook(ApiHook):
                 method,
                 path,
                 428,
-                f"DevLake awaits a database migration: {err.message} -- run it (GET /proceed-db-migration) or ask the DevLake admin",
+                f"DevLake awaits a database migration: {err.message} -- run it (GET /proceed-db-migration) "
+                "or ask the DevLake admin",
                 body=err.body,
             )
         return err
