@@ -225,6 +225,8 @@ ci_deployments = sa.Table(
     _ts("finished_at"),  # time of the latest (final) status
     sa.Column("url", sa.Text),
     _ts("collected_at", nullable=False),
+    # commits this deployment added since the previous successful one: [{"sha", "authored_at"}] (lead time)
+    sa.Column("commits", JSONType),
     sa.UniqueConstraint("provider", "repo", "deployment_id"),
     sa.Index("ix_ci_deployments_env", "provider", "repo", "environment", "finished_at"),
 )

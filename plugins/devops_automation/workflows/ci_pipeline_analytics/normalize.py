@@ -459,6 +459,7 @@ def github_deployment_row(
         "finished_at": finished,
         "url": _str(link.get("log_url")) or _str(link.get("target_url")) or _str(deployment.get("url")),
         "collected_at": collected_at,
+        "commits": None,  # filled by the collector from the compare API (lead time)
     }
     return _fit(schema.ci_deployments, row)
 
@@ -631,5 +632,6 @@ def gitlab_deployment_row(project: str, deployment: Mapping[str, Any], *, collec
         "finished_at": finished,
         "url": _str(deployable.get("web_url")),
         "collected_at": collected_at,
+        "commits": None,  # filled by the collector from the compare API (lead time)
     }
     return _fit(schema.ci_deployments, row)

@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("finished_at", UTCDateTime()),
         sa.Column("url", sa.Text),
         sa.Column("collected_at", UTCDateTime(), nullable=False),
+        sa.Column("commits", JSONType),
         sa.PrimaryKeyConstraint("id", name="pk_ci_deployments"),
         sa.UniqueConstraint("provider", "repo", "deployment_id", name="uq_ci_deployments_provider_repo_deployment_id"),
     )

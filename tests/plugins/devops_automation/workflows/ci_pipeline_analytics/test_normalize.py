@@ -847,6 +847,7 @@ def test_github_deployment_row(
         "finished_at": finished,
         "url": url,
         "collected_at": COLLECTED,
+        "commits": None,
     }
     assert warnings_of(caplog) == []
 
@@ -921,6 +922,7 @@ def test_gitlab_deployment_row(deployment: dict[str, Any], status: str, finished
         "finished_at": finished,
         "url": "https://gitlab.acme.dev/acme/platform/billing/-/jobs/130" if has_job else None,
         "collected_at": COLLECTED,
+        "commits": None,
     }
 
 
