@@ -245,12 +245,16 @@ class ResultsStore:
         *,
         keys: Sequence[str],
         update: Sequence[str] | None = None,
+        only_changed: bool = False,
+        ignore: Sequence[str] = (),
         conn: Connection | None = None,
     ) -> int:
         """Insert rows, or update the existing row with the same ``keys`` (a unique constraint).
 
         ``update`` names the columns to overwrite on conflict (default: every column given except the
-        keys and ``id``). Returns the number of rows written.
+        keys and ``id``). With ``only_changed`` an existing row is rewritten only when one of those
+        columns differs, ``ignore`` (e.g. ``collected_at``) not counted: collecting the same data again
+        then writes nothing. Returns the number of rows given.
         """
         if not rows:
             return 0
@@ -258,7 +262,15 @@ class ResultsStore:
         stmt = insert(table)
         columns = list(update) if update is not None else [c for c in rows[0] if c not in keys and c != "id"]
         if columns:
-            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})
+            compared = [c for c in columns if c not in ignore]
+            where = (
+                sa.or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in compared))
+                if only_changed and compared
+                else None
+            )
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}, where=where
+            )
         else:
             stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
         with self._conn(conn) as c:

@@ -280,3 +280,31 @@ def test_wrong_connection_type_names_the_problem(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("AIRFLOW_CONN_DEVOPS_RESULTS_DB", '{"conn_type": "http", "host": "example.test"}')
     with pytest.raises(StoreConfigError, match=r"'devops_results_db' has type 'http'.*'postgres'.*'sqlite'"):
         url_from_connection()
+
+
+def test_upsert_only_changed_writes_nothing_for_the_same_data(results_store: ResultsStore) -> None:
+    t = schema.ci_deployments
+    row = {
+        "provider": "github",
+        "repo": "acme/api",
+        "deployment_id": "1",
+        "environment": "production",
+        "sha": "a" * 40,
+        "status": "success",
+        "collected_at": T0,
+        "commits": [{"sha": "a" * 40, "authored_at": "2026-11-20T10:00:00Z"}],
+    }
+    keys = ["provider", "repo", "deployment_id"]
+    results_store.upsert(t, [row], keys=keys, only_changed=True, ignore=["collected_at"])
+    later = T0 + dt.timedelta(days=1)
+    results_store.upsert(t, [{**row, "collected_at": later}], keys=keys, only_changed=True, ignore=["collected_at"])
+    with results_store.begin() as conn:
+        stored = conn.execute(sa.select(t.c.collected_at, t.c.status)).one()
+    assert stored.collected_at == T0  # same data: the row was not rewritten
+    results_store.upsert(
+        t, [{**row, "status": "failure", "collected_at": later}], keys=keys, only_changed=True, ignore=["collected_at"]
+    )
+    with results_store.begin() as conn:
+        stored = conn.execute(sa.select(t.c.collected_at, t.c.status)).one()
+    assert stored.status == "failure"
+    assert stored.collected_at == later
