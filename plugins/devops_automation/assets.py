@@ -7,6 +7,10 @@ from airflow.sdk import Asset
 #: Updated by devlake_project_setup when every project is in place; schedules devlake_blueprint_monitor.
 DEVLAKE_PROJECTS = Asset(name="devlake_projects", uri="devlake://projects")
 
+#: Updated by ci_pipeline_analytics when a day's runs and figures are stored (daily_project_metrics,
+#: weekly_report).
+CI_RUNS = Asset(name="ci_runs", uri="devops://ci-runs")
+
 
 def gitlab_failure_mail(imap_conn_id: str = "imap_default") -> Asset:
     """GitLab pipeline-failure e-mails arriving in the ``imap_conn_id`` mailbox.
