@@ -31,6 +31,7 @@ AIRFLOW_DIR = Path(__import__("airflow").__file__).parent
 #: connection type -> (hook class, display name): what we register, and nothing else
 OURS = {
     "devlake": ("devops_automation.hooks.devlake.DevLakeHook", "Apache DevLake"),
+    "github": ("devops_automation.hooks.github.GitHubHook", "GitHub"),
     "gitlab": ("devops_automation.hooks.gitlab.GitLabHook", "GitLab"),
     "imap_mailbox": ("devops_automation.hooks.imap.ImapMailboxHook", "IMAP mailbox"),
     "llm": ("devops_automation.hooks.llm.LLMHook", "LLM (OpenAI-compatible)"),
@@ -187,6 +188,7 @@ def test_the_ui_connection_form_shows_labelled_fields() -> None:
 def test_defaults_shown_in_the_form_are_the_hooks_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     """A connection saved with the form's prefilled values behaves like one without those extras."""
     from devops_automation.hooks.api import ApiHook
+    from devops_automation.hooks.github import DEFAULT_MAX_RATE_LIMIT_WAIT
     from devops_automation.hooks.imap import ImapMailboxHook
     from devops_automation.hooks.llm import DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
     from devops_automation.provider import CONNECTION_TYPES
@@ -198,6 +200,8 @@ def test_defaults_shown_in_the_form_are_the_hooks_defaults(monkeypatch: pytest.M
     assert prefilled["devlake"]["timeout"] == prefilled["gitlab"]["timeout"] == ApiHook.default_timeout
     assert prefilled["devlake"]["max_retries"] == prefilled["gitlab"]["max_retries"] == ApiHook.default_max_retries
     assert (prefilled["llm"]["timeout"], prefilled["llm"]["max_retries"]) == (DEFAULT_TIMEOUT, DEFAULT_MAX_RETRIES)
+    assert prefilled["github"]["timeout"] == ApiHook.default_timeout
+    assert prefilled["github"]["max_rate_limit_wait"] == DEFAULT_MAX_RATE_LIMIT_WAIT
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_BARE", json.dumps({"conn_type": "imap_mailbox", "host": "m"}))
     bare = ImapMailboxHook("imap_bare")
     assert (

@@ -101,6 +101,28 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
         },
     },
     {
+        "connection-type": "github",
+        "hook-class-name": "devops_automation.hooks.github.GitHubHook",
+        "hook-name": "GitHub",
+        "ui-field-behaviour": {
+            "hidden-fields": _HIDE_URL_PARTS,
+            "relabeling": {"host": "GitHub API URL", "password": "Token"},
+            "placeholders": {
+                "host": "empty = https://api.github.com; https://HOST/api/v3 for Enterprise Server",
+                "password": "ghp_... / github_pat_... (read: Actions, Deployments, Contents, Metadata)",
+            },
+        },
+        "conn-fields": {
+            "max_rate_limit_wait": {
+                "label": "Max rate-limit wait",
+                "description": "Seconds to sleep for a rate-limit reset; a longer wait defers the task until then.",
+                "schema": {"type": "number", "minimum": 0, "default": 60},
+            },
+            "timeout": _API_TIMEOUT,
+            "max_retries": _API_MAX_RETRIES,
+        },
+    },
+    {
         "connection-type": "imap_mailbox",
         "hook-class-name": "devops_automation.hooks.imap.ImapMailboxHook",
         "hook-name": "IMAP mailbox",
@@ -198,6 +220,7 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": integration,
                 "python-modules": [
                     "devops_automation.hooks.devlake",
+                    "devops_automation.hooks.github",
                     "devops_automation.hooks.gitlab",
                     "devops_automation.hooks.imap",
                     "devops_automation.hooks.llm",

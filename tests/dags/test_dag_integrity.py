@@ -94,6 +94,7 @@ def dag_file_reports() -> dict[str, dict]:
 def test_there_are_dag_files_to_check() -> None:
     assert [p.name for p in DAG_FILES] == [
         "ci_failure_triage.py",
+        "ci_pipeline_analytics.py",
         "devlake_blueprint_monitor.py",
         "devlake_project_setup.py",
     ]

@@ -8,16 +8,29 @@ Auth: ``Authorization: Bearer <token>`` or ``token <token>``; valid token
 Served: repository metadata, contributors, ``stats/*`` (with 202/204), pulls, issues, search/issues,
 releases (+latest), ``/rate_limit``, Actions workflows, runs (filters, 1,000-result cap), run
 attempts, jobs (``filter=latest|all``), job/run logs (302 to a sandbox blob URL that expires after
-60 s of sandbox time), re-runs and cancel. Every response carries ``x-ratelimit-*`` headers and an
-``etag``; ``if-none-match`` answers 304 without spending the primary rate limit.
+60 s of sandbox time), re-runs and cancel; ``/orgs/{org}/repos``, deployments and their statuses
+(newest first; GitHub's ``auto_inactive`` in non-production environments), and
+``compare/{base}...{head}`` over each default branch's linear history (250 newest commits without
+paging parameters; with ``per_page``/``page`` oldest first, ``files`` on page 1 only). Every response
+carries ``x-ratelimit-*`` headers and an ``etag``; ``if-none-match`` answers 304 without spending
+the primary rate limit.
+
+Seeded organisation ``acme``: ``api`` (busy; production deployments with a failed one and a
+rollback), ``web``, ``infra``, ``empty``; ``shop`` (issue 11's stories with known answers: a closed
+and an open red streak on main, re-runs two to three days after creation, one job failing and passing
+on the same SHA in two runs, production and staging deployments with a failure and a rollback),
+``monorepo`` (more than 1,000 runs on one UTC day: the filtered list's cap) and ``legacy``
+(archived). ``GET /_sandbox/github/scenarios`` names the ids.
 
 Time: data is seeded over the 30 days (runs) / one year (commits) before the sandbox clock's now at
 reset. Job and run status are derived from planned times against the clock, so advancing the clock
-(``POST /_sandbox/clock/advance``) finishes queued and re-run jobs.
+(``POST /_sandbox/clock/advance``) finishes queued and re-run jobs; deployment statuses dated later
+than now appear as it advances.
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import itertools
@@ -97,7 +110,8 @@ def date_range(expr: str) -> tuple[float, float]:
     """GitHub search date syntax -> half-open ``[lo, hi)`` in epoch seconds.
 
     ``D``, ``>D``, ``>=D``, ``<D``, ``<=D``, ``A..B``, ``A..*``, ``*..B``; ``D`` is a date (whole
-    days) or a date-time (an exact instant, inclusive)."""
+    days) or a date-time (its whole second, inclusive: GitHub's times have second resolution, and
+    the sandbox's stored times have fractions that its answers cut off)."""
     inf = float("inf")
     expr = expr.strip()
     if ".." in expr:
@@ -107,14 +121,14 @@ def date_range(expr: str) -> tuple[float, float]:
             hi = inf
         else:
             t, date_only = _parse_instant(b)
-            hi = t + DAY if date_only else t + 1e-6
+            hi = t + DAY if date_only else t + 1
         return lo, hi
     m = re.fullmatch(r"(>=|<=|>|<)?(.+)", expr)
     if not m:
         raise BadDate(expr)
     op, value = m.group(1) or "", m.group(2)
     t, date_only = _parse_instant(value)
-    end = t + DAY if date_only else t + 1e-6
+    end = t + DAY if date_only else t + 1
     if op == ">=":
         return t, inf
     if op == ">":
@@ -301,6 +315,34 @@ class Run:
 
 
 @dataclass
+class DeploymentStatus:
+    id: int
+    state: str  # error | failure | inactive | in_progress | queued | pending | success
+    created_at: float
+    description: str = ""
+    log_url: str = ""
+
+
+@dataclass
+class Deployment:
+    id: int
+    repo: Repo
+    sha: str
+    ref: str
+    environment: str
+    created_at: float
+    creator: User
+    task: str = "deploy"
+    description: str = ""
+    production: bool = True
+    transient: bool = False
+    statuses: list[DeploymentStatus] = field(default_factory=list)  # oldest first
+
+    def visible_statuses(self, now: float) -> list[DeploymentStatus]:
+        return [s for s in self.statuses if s.created_at <= now]
+
+
+@dataclass
 class RateBucket:
     limit: int
     remaining: int
@@ -331,9 +373,26 @@ class GitHubState:
     run_ids: Any = field(default_factory=lambda: itertools.count(7_000_000_001))
     job_ids: Any = field(default_factory=lambda: itertools.count(20_000_000_001))
     rng: random.Random = field(default_factory=lambda: random.Random(0))
+    runs_by_repo: dict[str, list[Run]] = field(default_factory=dict)  # "owner/name" (lower case) -> its runs
+    deployments: dict[str, list[Deployment]] = field(default_factory=dict)  # "owner/name" -> oldest first
+    deployment_ids: Any = field(default_factory=lambda: itertools.count(3_000_000_001))
+    status_ids: Any = field(default_factory=lambda: itertools.count(4_000_000_001))
+    forbidden: dict[str, dict[str, str]] = field(default_factory=dict)  # repo -> {"message", "path"} (control)
+    notes: dict[str, dict[str, Any]] = field(default_factory=dict)  # repo -> scenario ids (GET /scenarios)
+    _shas: dict[str, dict[str, int]] = field(default_factory=dict)  # repo -> commit sha -> index (lazy)
 
     def repo(self, owner: str, name: str) -> Repo | None:
         return self.repos.get(f"{owner}/{name}".lower())
+
+    def commit_sha(self, repo: Repo, index: int) -> str:
+        """SHA of the ``index``-th commit (oldest first) of the default branch's linear history."""
+        return _sha(repo.full_name, "commit", index, int(self.commits[repo.full_name.lower()][index].ts))
+
+    def commit_index(self, repo: Repo) -> dict[str, int]:
+        key = repo.full_name.lower()
+        if key not in self._shas or len(self._shas[key]) != len(self.commits.get(key, [])):
+            self._shas[key] = {self.commit_sha(repo, i): i for i in range(len(self.commits.get(key, [])))}
+        return self._shas[key]
 
     def user(self, login: str) -> User:
         if login not in self.users:
@@ -341,7 +400,7 @@ class GitHubState:
         return self.users[login]
 
     def repo_runs(self, repo: Repo) -> list[Run]:
-        return [r for r in self.runs.values() if r.repo is repo]
+        return list(self.runs_by_repo.get(repo.full_name.lower(), ()))
 
     def count(self, key: str, n: int = 1) -> None:
         self.counts[key] = self.counts.get(key, 0) + n
@@ -393,6 +452,7 @@ def _sha(*parts: Any) -> str:
 class Seeder:
     def __init__(self, state: GitHubState, seed: int) -> None:
         self.s = state
+        self.seed = seed
         self.rng = random.Random(seed)
         self.t0 = state.now()
 
@@ -427,6 +487,8 @@ class Seeder:
             self.s.releases[key] = self.releases(repo, per_day)
             self.runs(repo, per_day)
         self.live_runs(self.s.repos["acme/api"])
+        # issue 11 additions, from their own random stream so that everything above stays as it was
+        seed_analytics(self.s, random.Random(f"analytics-{self.seed}"), self.t0)
         return self.s
 
     def commits(self, repo: Repo, per_day: int) -> list[Commit]:
@@ -612,9 +674,14 @@ def add_run(
     rng: random.Random,
     queue: tuple[int, int] | None = None,
     duration: tuple[int, int] | None = None,
+    *,
+    sha: str | None = None,
+    failing_job: str | None = None,
+    rerun_delay: tuple[int, int] = (60, 1800),
 ) -> Run:
     """Add one run. ``outcome``: success | failure | cancelled | timed_out | flaky (attempt 1 fails,
-    attempt 2 re-runs the failed job and succeeds)."""
+    attempt 2 re-runs the failed job and succeeds ``rerun_delay`` seconds after it failed).
+    ``sha``: the head commit (default: one of its own); ``failing_job``: which job fails (default: random)."""
     run_id = next(state.run_ids)
     user = state.user(actor)
     pr = None
@@ -627,14 +694,16 @@ def add_run(
         number,
         event,
         branch,
-        _sha(repo.full_name, run_id),
+        sha or _sha(repo.full_name, run_id),
         user,
         created,
         f"{wf.name} #{number} on {branch}",
         30_000_000_000 + run_id % 10_000_000,
         pull_request=pr,
     )
-    failing = rng.randrange(len(wf.jobs)) if outcome in ("failure", "flaky", "timed_out") else None
+    failing: int | None = None
+    if outcome in ("failure", "flaky", "timed_out"):
+        failing = wf.jobs.index(failing_job) if failing_job in wf.jobs else rng.randrange(len(wf.jobs))
     first = Attempt(1, created + rng.randint(0, 3), user)
     for idx, job_name in enumerate(wf.jobs):
         conclusion = "success"
@@ -647,10 +716,11 @@ def add_run(
     run.attempts.append(first)
     if outcome == "flaky":
         failed = first.jobs[failing]  # type: ignore[index]
-        again = Attempt(2, failed.completed_at + rng.randint(60, 1800), state.user(rng.choice(ACTORS[:5])))
+        again = Attempt(2, failed.completed_at + rng.randint(*rerun_delay), state.user(rng.choice(ACTORS[:5])))
         again.jobs.append(plan_job(state, run, 2, failed.name, again.run_started_at, "success", rng, queue, duration))
         run.attempts.append(again)
     state.runs[run.id] = run
+    state.runs_by_repo.setdefault(repo.full_name.lower(), []).append(run)
     return run
 
 
@@ -687,6 +757,490 @@ def plan_job(
 def make_state(seed: int, sandbox: Any) -> GitHubState:
     state = GitHubState(now=lambda: sandbox.clock.now(), rng=random.Random(seed + 1))
     return Seeder(state, seed).build()
+
+
+# -- analytics history (issue 11) ------------------------------------------------------------------
+# Deployments with statuses, a commit history per default branch (compare), a repository with more
+# than 1,000 runs in one UTC day, and CI stories with known answers: red streaks (one closed, one
+# still open), re-runs two to three days after the run was created, and a job that fails and passes
+# on the same commit SHA in two different runs. GET /_sandbox/github/scenarios names their ids.
+ANALYTICS_REPOS = (
+    # name, default branch, stars, forks, watchers, language, archived
+    ("shop", "main", 310, 40, 12, "Go", False),
+    ("monorepo", "main", 95, 8, 6, "Python", False),
+    ("legacy", "master", 12, 3, 2, "Perl", True),
+)
+ANALYTICS_WORKFLOWS: dict[str, list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]] = {
+    "shop": [
+        ("CI", "ci.yml", ("lint", "unit", "integration", "build"), ("push", "pull_request")),
+        ("Deploy", "deploy.yml", ("deploy",), ("push",)),
+    ],
+    "monorepo": [("CI", "ci.yml", ("build", "test"), ("push", "pull_request"))],
+    "legacy": [],
+}
+BUSY_DAY_AGO = 3  # monorepo: the UTC day this many days before the reset day holds BUSY_DAY_RUNS runs
+BUSY_DAY_RUNS = 1250
+QUIET_DAY_RUNS = 20
+FEATURE_BRANCHES = ("feature/cart", "feature/checkout", "fix/tax-rounding", "dependabot/go_modules/x-net-0.30")
+DEPLOY_BOT = "github-actions[bot]"
+
+
+def new_repo(
+    state: GitHubState,
+    owner: str,
+    name: str,
+    *,
+    created: float,
+    default_branch: str = "main",
+    stars: int = 0,
+    forks: int = 0,
+    subscribers: int = 0,
+    language: str = "",
+    license: str | None = None,
+    archived: bool = False,
+    private: bool = False,
+    workflows: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] | None = None,
+) -> Repo:
+    """A repository with empty issues/releases/commits and the given workflows."""
+    if state.repo(owner, name) is not None:
+        raise ValueError(f"repository {owner}/{name} exists")
+    known = owner in state.users
+    user = state.user(owner)
+    if not known:
+        user.type = "Organization"
+    index = len(state.repos)
+    repo = Repo(
+        1_000_001 + index,
+        user,
+        name,
+        default_branch,
+        created,
+        created,
+        stars,
+        forks,
+        subscribers,
+        language,
+        license,
+        archived=archived,
+        private=private,
+        description=f"{owner} {name}",
+    )
+    key = repo.full_name.lower()
+    state.repos[key] = repo
+    state.workflows[key] = [
+        Workflow(90_000_000 + 10 * index + k, wf, f".github/workflows/{path}", tuple(jobs), tuple(events))
+        for k, (wf, path, jobs, events) in enumerate(workflows or [])
+    ]
+    state.commits[key] = []
+    state.issues[key] = []
+    state.releases[key] = []
+    return repo
+
+
+def make_commits(
+    state: GitHubState, rng: random.Random, t0: float, days: int, per_day: tuple[int, int]
+) -> list[Commit]:
+    """A linear default-branch history over the last ``days`` days (working hours), oldest first."""
+    out = []
+    for d in range(days, -1, -1):
+        day = day_start(t0) - d * DAY
+        for _ in range(rng.randint(*per_day)):
+            ts = day + rng.randint(8 * 3600, 20 * 3600)
+            if ts > t0 - 600:
+                continue
+            login = rng.choice(ACTORS[:5])
+            out.append(
+                Commit(
+                    ts,
+                    state.user(login),
+                    f"{login}@acme.dev",
+                    rng.randint(1, 300),
+                    rng.randint(0, 150),
+                    merge=rng.random() < 0.1,
+                )
+            )
+    out.sort(key=lambda c: c.ts)
+    return out
+
+
+def commit_at(state: GitHubState, repo: Repo, ts: float) -> int | None:
+    """Index of the newest default-branch commit made at or before ``ts`` (None: none yet)."""
+    times = [c.ts for c in state.commits[repo.full_name.lower()]]
+    k = bisect.bisect_right(times, ts) - 1
+    return k if k >= 0 else None
+
+
+def append_attempt(
+    state: GitHubState, run: Run, names: list[str], start: float, conclusion: str, rng: random.Random, actor: str
+) -> Attempt:
+    """A further attempt of ``run`` re-running the jobs ``names``, started at ``start``."""
+    attempt = Attempt(run.run_attempt + 1, start, state.user(actor))
+    for name in names:
+        attempt.jobs.append(plan_job(state, run, attempt.number, name, start, conclusion, rng, (5, 60), (120, 600)))
+    run.attempts.append(attempt)
+    return attempt
+
+
+def add_deployment(
+    state: GitHubState,
+    repo: Repo,
+    environment: str,
+    sha: str,
+    created: float,
+    states: list[str],
+    rng: random.Random,
+    *,
+    ref: str | None = None,
+    creator: str = DEPLOY_BOT,
+    description: str = "",
+    production: bool | None = None,
+    transient: bool = False,
+    step: tuple[int, int] = (20, 240),
+    log_url: str = "",
+) -> Deployment:
+    """A deployment and its statuses (``states`` in order, ``step`` seconds apart). A ``success`` in a
+    non-production, non-transient environment marks the environment's earlier successful deployments
+    ``inactive``, as GitHub's ``auto_inactive`` (default true) does; production deployments keep theirs."""
+    key = repo.full_name.lower()
+    dep = Deployment(
+        next(state.deployment_ids),
+        repo,
+        sha,
+        ref or repo.default_branch,
+        environment,
+        created,
+        state.user(creator),
+        description=description,
+        production=environment.lower() in ("production", "prod") if production is None else production,
+        transient=transient,
+    )
+    short = sha[:7]
+    texts = {
+        "queued": "Deployment queued",
+        "pending": "Deployment pending",
+        "in_progress": f"Deploying {short}",
+        "success": f"Deployed {short}",
+        "failure": f"Health check failed after deploying {short}",
+        "error": f"Deployment of {short} errored",
+        "inactive": "",
+    }
+    t = created
+    for n, st in enumerate(states):
+        t += 0 if n == 0 else rng.randint(*step)
+        dep.statuses.append(DeploymentStatus(next(state.status_ids), st, t, texts.get(st, ""), log_url))
+        if st == "success" and not dep.production and not dep.transient:
+            for old in state.deployments.get(key, []):
+                last = old.statuses[-1] if old.statuses else None
+                if old.environment == environment and last and last.state == "success" and last.created_at <= t:
+                    old.statuses.append(DeploymentStatus(next(state.status_ids), "inactive", t))
+    state.deployments.setdefault(key, []).append(dep)
+    return dep
+
+
+def plan_production(
+    state: GitHubState,
+    repo: Repo,
+    rng: random.Random,
+    t0: float,
+    *,
+    environment: str = "production",
+    days: int = 28,
+    hour: int = 14,
+    failed_day: int = 9,
+    rollback_day: int = 5,
+    creator: str = DEPLOY_BOT,
+) -> dict[str, Any]:
+    """Weekday deployments of the newest commit over ``days`` days (a day without a new commit has
+    none); on the first deploy day at most ``failed_day`` days ago the deployment fails and the next
+    commit is deployed hours later; on the first at most ``rollback_day`` days ago a successful
+    deployment is followed two hours later by a redeploy of the SHA deployed before it (a rollback)."""
+    notes: dict[str, Any] = {"deployments": [], "failed": [], "recovery": [], "rollbacks": [], "successful": []}
+    successes: list[Deployment] = []
+    last_sha: str | None = None
+    failed_done = rollback_done = False
+
+    def deploy(sha: str, when: float, outcome: str, description: str = "") -> Deployment:
+        dep = add_deployment(
+            state,
+            repo,
+            environment,
+            sha,
+            when,
+            ["queued", "in_progress", outcome],
+            rng,
+            creator=creator,
+            description=description,
+        )
+        notes["deployments"].append(dep.id)
+        if outcome == "success":
+            successes.append(dep)
+            notes["successful"].append(dep.id)
+        return dep
+
+    for d in range(days, 0, -1):
+        day = day_start(t0) - d * DAY
+        designed_fail = not failed_done and d <= failed_day
+        designed_rollback = failed_done and not rollback_done and d <= rollback_day
+        if datetime.fromtimestamp(day, UTC).weekday() >= 5 and not (designed_fail or designed_rollback):
+            continue
+        when = day + hour * 3600 + rng.randint(0, 1800)
+        k = commit_at(state, repo, when - 600)
+        if k is None or state.commit_sha(repo, k) == last_sha:
+            continue
+        sha = state.commit_sha(repo, k)
+        if designed_fail:
+            notes["failed"].append(deploy(sha, when, "failure").id)
+            commits = state.commits[repo.full_name.lower()]
+            later = k + 1 if k + 1 < len(commits) and commits[k + 1].ts < when + 8 * 3600 else None
+            fix_at = max(when + 3 * 3600, commits[later].ts + 1200) if later is not None else when + 3 * 3600
+            fix_sha = state.commit_sha(repo, later) if later is not None else sha
+            notes["recovery"].append(deploy(fix_sha, fix_at, "success").id)
+            last_sha, failed_done = fix_sha, True
+            continue
+        deploy(sha, when, "success")
+        last_sha = sha
+        if designed_rollback and len(successes) >= 2 and successes[-2].sha != sha:
+            target = successes[-2].sha
+            back = deploy(target, when + 2 * 3600, "success", f"Rollback to {target[:7]}")
+            notes["rollbacks"].append(back.id)
+            last_sha, rollback_done = target, True
+    return notes
+
+
+def _planned_runs(
+    state: GitHubState, repo: Repo, rng: random.Random, plans: list[tuple[float, str, dict[str, Any]]]
+) -> dict[int, Run]:
+    """Create planned runs ``(created, workflow name, add_run keywords)`` in creation order, so that
+    run ids and numbers grow with time as GitHub's do; returns plan index -> run."""
+    workflows = {wf.name: wf for wf in state.workflows[repo.full_name.lower()]}
+    numbers = {wf.id: sum(1 for r in state.repo_runs(repo) if r.workflow is wf) for wf in workflows.values()}
+    made: dict[int, Run] = {}
+    for n in sorted(range(len(plans)), key=lambda i: plans[i][0]):
+        created, wf_name, kw = plans[n]
+        wf = workflows[wf_name]
+        numbers[wf.id] += 1
+        kw = dict(kw)
+        made[n] = add_run(
+            state,
+            repo,
+            wf,
+            numbers[wf.id],
+            kw.pop("event", "push"),
+            kw.pop("branch", repo.default_branch),
+            kw.pop("actor", "alice"),
+            created,
+            kw.pop("outcome", "success"),
+            rng,
+            **kw,
+        )
+    return made
+
+
+def seed_shop(state: GitHubState, repo: Repo, rng: random.Random, t0: float) -> None:
+    """acme/shop: 30 days of CI with known stories, production and staging deployments."""
+    key = repo.full_name.lower()
+    state.commits[key] = make_commits(state, rng, t0, 45, (2, 6))
+    d0 = day_start(t0)
+    streak_day = d0 - 12 * DAY
+    plans: list[tuple[float, str, dict[str, Any]]] = []
+    used_shas: set[str] = set()
+    for d in range(30, 0, -1):
+        day = d0 - d * DAY
+        weekend = datetime.fromtimestamp(day, UTC).weekday() >= 5
+        for _ in range(3 if weekend else 10):
+            created = day + 8 * 3600 + rng.random() * 9 * 3600
+            if rng.random() < 0.4:
+                if day == streak_day or created > t0 - 7 * 3600:
+                    continue
+                k = commit_at(state, repo, created)
+                sha = state.commit_sha(repo, k) if k is not None else None
+                if sha in used_shas:
+                    sha = None
+                used_shas.add(sha or "")
+                plans.append(
+                    (
+                        created,
+                        "CI",
+                        {"branch": "main", "actor": rng.choice(ACTORS[:5]), "sha": sha, "outcome": "success"},
+                    )
+                )
+                continue
+            branch = rng.choice(FEATURE_BRANCHES)
+            roll = rng.random()
+            outcome = (
+                "flaky" if roll < 0.05 else "failure" if roll < 0.14 else "cancelled" if roll < 0.17 else "success"
+            )
+            actor = "dependabot[bot]" if branch.startswith("dependabot/") else rng.choice(ACTORS[:5])
+            event = rng.choice(("push", "pull_request"))
+            plans.append((created, "CI", {"branch": branch, "event": event, "actor": actor, "outcome": outcome}))
+    # a closed red streak on main: six failing pushes in a row, then the fix
+    streak = [len(plans) + j for j in range(6)]
+    for j in range(6):
+        plans.append(
+            (streak_day + 9 * 3600 + j * 3300, "CI", {"outcome": "failure", "failing_job": "unit", "actor": "carol"})
+        )
+    fix = len(plans)
+    plans.append((streak_day + 9 * 3600 + 6 * 3300, "CI", {"outcome": "success", "actor": "carol"}))
+    # an open red streak on main: the last four pushes fail
+    open_streak = [len(plans) + j for j in range(4)]
+    for j in range(4):
+        plans.append((t0 - 6 * 3600 + j * 5400, "CI", {"outcome": "failure", "failing_job": "integration"}))
+    # re-runs two to three days after the run was created
+    late = {}
+    for d in (20, 15, 6):
+        late[len(plans)] = d
+        plans.append(
+            (
+                d0 - d * DAY + 10.5 * 3600,
+                "CI",
+                {
+                    "branch": "feature/checkout",
+                    "event": "pull_request",
+                    "actor": "dave",
+                    "outcome": "flaky",
+                    "failing_job": "integration",
+                    "rerun_delay": (2 * DAY, 2 * DAY + 20 * 3600),
+                },
+            )
+        )
+    twice = len(plans)  # attempt 2 fails again, attempt 3 passes
+    plans.append(
+        (
+            d0 - 9 * DAY + 11 * 3600,
+            "CI",
+            {
+                "branch": "feature/checkout",
+                "event": "pull_request",
+                "actor": "erin",
+                "outcome": "failure",
+                "failing_job": "integration",
+            },
+        )
+    )
+    # the same commit built twice (push and pull_request): integration fails in one run only
+    pairs = []
+    for n, d in enumerate((18, 11, 4)):
+        sha = _sha(repo.full_name, "pair", d)
+        at = d0 - d * DAY + 13 * 3600
+        fail_first = n % 2 == 0
+        pairs.append((len(plans), len(plans) + 1, sha))
+        plans.append(
+            (
+                at,
+                "CI",
+                {
+                    "branch": "feature/cart",
+                    "event": "push",
+                    "actor": "bob",
+                    "sha": sha,
+                    "outcome": "failure" if fail_first else "success",
+                    "failing_job": "integration",
+                },
+            )
+        )
+        plans.append(
+            (
+                at + 90,
+                "CI",
+                {
+                    "branch": "feature/cart",
+                    "event": "pull_request",
+                    "actor": "bob",
+                    "sha": sha,
+                    "outcome": "success" if fail_first else "failure",
+                    "failing_job": "integration",
+                },
+            )
+        )
+    production = plan_production(state, repo, rng, t0)
+    deploy_plans: dict[int, Deployment] = {}
+    for dep_id in production["deployments"]:
+        dep = next(x for x in state.deployments[key] if x.id == dep_id)
+        if dep.id in production["rollbacks"]:
+            continue  # rolled back by hand (workflow_dispatch of an old ref): no Deploy run on main
+        outcome = "failure" if dep.id in production["failed"] else "success"
+        deploy_plans[len(plans)] = dep
+        plans.append((dep.created_at - 90, "Deploy", {"sha": dep.sha, "outcome": outcome, "failing_job": "deploy"}))
+    made = _planned_runs(state, repo, rng, plans)
+    for n, dep in deploy_plans.items():
+        for status in dep.statuses:
+            status.log_url = f"https://github.com/{repo.full_name}/actions/runs/{made[n].id}"
+    third = made[twice]
+    first_fail = third.attempts[0].jobs[-1].completed_at
+    append_attempt(state, third, ["integration", "build"], first_fail + 2 * DAY, "failure", rng, "erin")
+    append_attempt(state, third, ["integration", "build"], first_fail + 2 * DAY + 18 * 3600, "success", rng, "erin")
+    staging: dict[str, Any] = {"deployments": [], "auto_inactive": True}
+    last_sha = None
+    for d in range(28, 0, -1):
+        day = d0 - d * DAY
+        if datetime.fromtimestamp(day, UTC).weekday() >= 5:
+            continue
+        for hour in (11, 16):
+            when = day + hour * 3600 + rng.randint(0, 900)
+            k = commit_at(state, repo, when - 600)
+            if k is None or state.commit_sha(repo, k) == last_sha:
+                continue
+            last_sha = state.commit_sha(repo, k)
+            dep = add_deployment(state, repo, "staging", last_sha, when, ["queued", "in_progress", "success"], rng)
+            staging["deployments"].append(dep.id)
+    state.notes[key] = {
+        "red_streak_closed": {
+            "workflow": "CI",
+            "branch": "main",
+            "run_ids": [made[n].id for n in streak],
+            "fixed_by": made[fix].id,
+        },
+        "red_streak_open": {"workflow": "CI", "branch": "main", "run_ids": [made[n].id for n in open_streak]},
+        "late_reruns": sorted([made[n].id for n in late] + [third.id]),
+        "same_sha_flaky": [
+            {"job": "integration", "sha": sha, "run_ids": [made[a].id, made[b].id]} for a, b, sha in pairs
+        ],
+        "deployments": {"production": production, "staging": staging},
+    }
+
+
+def seed_monorepo(state: GitHubState, repo: Repo, rng: random.Random, t0: float) -> None:
+    """acme/monorepo: QUIET_DAY_RUNS runs a day for 30 days, BUSY_DAY_RUNS on one of them (over the cap)."""
+    busy = day_start(t0) - BUSY_DAY_AGO * DAY
+    plans: list[tuple[float, str, dict[str, Any]]] = []
+    for d in range(30, 0, -1):
+        day = day_start(t0) - d * DAY
+        n = BUSY_DAY_RUNS if day == busy else QUIET_DAY_RUNS
+        for k in range(n):
+            created = day + (k + rng.random() * 0.9) * DAY / n
+            roll = rng.random()
+            outcome = "flaky" if roll < 0.03 else "failure" if roll < 0.09 else "cancelled" if roll < 0.1 else "success"
+            branch = rng.choice(BRANCHES)
+            event = "push" if branch == "main" else rng.choice(("push", "pull_request"))
+            actor = "dependabot[bot]" if branch.startswith("dependabot/") else rng.choice(ACTORS[:5])
+            plans.append((created, "CI", {"branch": branch, "event": event, "actor": actor, "outcome": outcome}))
+    _planned_runs(state, repo, rng, plans)
+    state.notes[repo.full_name.lower()] = {
+        "busy_day": datetime.fromtimestamp(busy, UTC).strftime("%Y-%m-%d"),
+        "busy_day_runs": BUSY_DAY_RUNS,
+    }
+
+
+def seed_analytics(state: GitHubState, rng: random.Random, t0: float) -> None:
+    for k, (name, branch, stars, forks, subs, lang, archived) in enumerate(ANALYTICS_REPOS):
+        new_repo(
+            state,
+            "acme",
+            name,
+            created=t0 - (500 - 50 * k) * DAY,
+            default_branch=branch,
+            stars=stars,
+            forks=forks,
+            subscribers=subs,
+            language=lang,
+            archived=archived,
+            workflows=ANALYTICS_WORKFLOWS[name],
+        )
+    seed_shop(state, state.repos["acme/shop"], rng, t0)
+    seed_monorepo(state, state.repos["acme/monorepo"], rng, t0)
+    api = state.repos["acme/api"]
+    notes = plan_production(state, api, rng, t0, hour=15, failed_day=8, rollback_day=4, creator="deploy-bot")
+    state.notes["acme/api"] = {"deployments": {"production": notes}}
 
 
 # -- errors and request plumbing -------------------------------------------------------------------
@@ -914,6 +1468,13 @@ def repo_of(c: Ctx, owner: str, name: str) -> Repo:
     repo = c.state.repo(owner, name)
     if repo is None or (repo.private and not c.authenticated):
         raise not_found()
+    rule = c.state.forbidden.get(repo.full_name.lower())
+    if rule and re.search(rule["path"], c.request.url.path[len(PREFIX) :]):
+        # a token without the permission (fine-grained PAT, GitHub App): 403 with the usual rate headers
+        c.bucket.remaining -= 1
+        c.bucket.used += 1
+        c.state.count("forbidden")
+        raise GitHubError(403, rule["message"], DOCS, rate_headers(c.bucket, c.resource))
     return repo
 
 
@@ -1368,6 +1929,249 @@ async def search_issues(request: Request) -> Response:
         "incomplete_results": False,
         "items": [{**issue_json(c, r, i), "score": 1.0} for r, i in chunk],
     }
+    return respond(c, body, headers=link)
+
+
+# -- organisations, deployments, compare (issue 11) -------------------------------------------------
+@router.get("/orgs/{org}/repos")
+async def org_repos(request: Request, org: str) -> Response:
+    """``type`` all|public|private|forks|sources|member, ``sort`` created|updated|pushed|full_name,
+    ``direction`` (asc for full_name, else desc by default). Archived repositories are listed (the
+    ``archived`` field tells them apart); private ones only with a token."""
+    c = ctx(request)
+    owner = c.state.users.get(org) or next((u for u in c.state.users.values() if u.login.lower() == org.lower()), None)
+    if owner is None or owner.type != "Organization":
+        raise GitHubError(404, "Not Found", f"{DOCS}/repos/repos#list-organization-repositories")
+    q = request.query_params
+    kind = q.get("type", "all")
+    if kind not in ("all", "public", "private", "forks", "sources", "member"):
+        raise GitHubError(
+            422,
+            "Validation Failed",
+            extra={"errors": [{"resource": "Repository", "field": "type", "code": "invalid"}]},
+        )
+    repos = [r for r in c.state.repos.values() if r.owner is owner and (c.authenticated or not r.private)]
+    if kind == "public":
+        repos = [r for r in repos if not r.private]
+    elif kind == "private":
+        repos = [r for r in repos if r.private]
+    elif kind == "forks":
+        repos = []  # the sandbox has no forks
+    sort = q.get("sort", "created")
+    keys: dict[str, Callable[[Repo], Any]] = {
+        "created": lambda r: (r.created_at, r.id),
+        "updated": lambda r: (r.pushed_at, r.id),
+        "pushed": lambda r: (r.pushed_at, r.id),
+        "full_name": lambda r: r.full_name.lower(),
+    }
+    if sort not in keys:
+        sort = "created"
+    direction = q.get("direction", "asc" if sort == "full_name" else "desc")
+    repos.sort(key=keys[sort], reverse=direction != "asc")
+    page, link = paginate(c, repos)
+    return respond(c, [repo_json(c, r, full=False) for r in page], headers=link)
+
+
+def deployment_json(c: Ctx, d: Deployment) -> dict[str, Any]:
+    base = f"{c.base}/repos/{d.repo.full_name}"
+    statuses = d.visible_statuses(c.now)
+    return {
+        "url": f"{base}/deployments/{d.id}",
+        "id": d.id,
+        "node_id": f"DE_{d.id}",
+        "sha": d.sha,
+        "ref": d.ref,
+        "task": d.task,
+        "payload": {},
+        "original_environment": d.environment,
+        "environment": d.environment,
+        "description": d.description or None,
+        "creator": user_json(c, d.creator),
+        "created_at": iso(d.created_at),
+        "updated_at": iso(statuses[-1].created_at if statuses else d.created_at),
+        "statuses_url": f"{base}/deployments/{d.id}/statuses",
+        "repository_url": base,
+        "transient_environment": d.transient,
+        "production_environment": d.production,
+        "performed_via_github_app": None,
+    }
+
+
+def deployment_status_json(c: Ctx, d: Deployment, s: DeploymentStatus) -> dict[str, Any]:
+    base = f"{c.base}/repos/{d.repo.full_name}"
+    env_url = f"https://{d.environment.lower()}.{d.repo.name}.acme.dev" if s.state == "success" else ""
+    return {
+        "url": f"{base}/deployments/{d.id}/statuses/{s.id}",
+        "id": s.id,
+        "node_id": f"DES_{s.id}",
+        "state": s.state,
+        "creator": user_json(c, d.creator),
+        "description": s.description,
+        "environment": d.environment,
+        "target_url": s.log_url,
+        "created_at": iso(s.created_at),
+        "updated_at": iso(s.created_at),
+        "deployment_url": f"{base}/deployments/{d.id}",
+        "repository_url": base,
+        "environment_url": env_url,
+        "log_url": s.log_url,
+        "performed_via_github_app": None,
+    }
+
+
+def _deployment(c: Ctx, owner: str, repo: str, deployment_id: int) -> Deployment:
+    r = repo_of(c, owner, repo)
+    for d in c.state.deployments.get(r.full_name.lower(), []):
+        if d.id == deployment_id and d.created_at <= c.now:
+            return d
+    raise GitHubError(404, "Not Found", f"{DOCS}/deployments/deployments#get-a-deployment")
+
+
+@router.get("/repos/{owner}/{repo}/deployments")
+async def list_deployments(request: Request, owner: str, repo: str) -> Response:
+    """Newest first; filters ``sha``, ``ref``, ``task``, ``environment`` (exact values)."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    q = request.query_params
+    items = [d for d in c.state.deployments.get(r.full_name.lower(), []) if d.created_at <= c.now]
+    for name in ("sha", "ref", "task", "environment"):
+        if q.get(name):
+            items = [d for d in items if getattr(d, name) == q[name]]
+    items.sort(key=lambda d: (d.created_at, d.id), reverse=True)
+    page, link = paginate(c, items)
+    return respond(c, [deployment_json(c, d) for d in page], headers=link)
+
+
+@router.get("/repos/{owner}/{repo}/deployments/{deployment_id}")
+async def get_deployment(request: Request, owner: str, repo: str, deployment_id: int) -> Response:
+    c = ctx(request)
+    return respond(c, deployment_json(c, _deployment(c, owner, repo, deployment_id)))
+
+
+@router.get("/repos/{owner}/{repo}/deployments/{deployment_id}/statuses")
+async def list_deployment_statuses(request: Request, owner: str, repo: str, deployment_id: int) -> Response:
+    """Newest first (the first item is the deployment's current state)."""
+    c = ctx(request)
+    d = _deployment(c, owner, repo, deployment_id)
+    items = sorted(d.visible_statuses(c.now), key=lambda s: (s.created_at, s.id), reverse=True)
+    page, link = paginate(c, items)
+    return respond(c, [deployment_status_json(c, d, s) for s in page], headers=link)
+
+
+def commit_json(c: Ctx, repo: Repo, index: int) -> dict[str, Any]:
+    """A commit as the compare and commits endpoints send it. The author date is up to 36 hours
+    before the commit reached the default branch (the committer date), as with reviewed changes."""
+    commits = c.state.commits[repo.full_name.lower()]
+    cm = commits[index]
+    sha = c.state.commit_sha(repo, index)
+    authored = cm.ts - int(sha[:6], 16) % (36 * 3600)
+    name = cm.author.login if cm.author else cm.email.split("@")[0]
+    base = f"{c.base}/repos/{repo.full_name}"
+    parents = [c.state.commit_sha(repo, index - 1)] if index > 0 else []
+    if cm.merge and index > 1:
+        parents.append(_sha(repo.full_name, "side", index))
+    return {
+        "sha": sha,
+        "node_id": f"C_{sha[:20]}",
+        "commit": {
+            "author": {"name": name, "email": cm.email, "date": iso(authored)},
+            "committer": {"name": "GitHub" if cm.merge else name, "email": "noreply@github.com", "date": iso(cm.ts)},
+            "message": f"{'Merge pull request' if cm.merge else 'Change'} #{index}",
+            "tree": {"sha": _sha("tree", sha), "url": f"{base}/git/trees/{_sha('tree', sha)}"},
+            "url": f"{base}/git/commits/{sha}",
+            "comment_count": 0,
+            "verification": {
+                "verified": False,
+                "reason": "unsigned",
+                "signature": None,
+                "payload": None,
+                "verified_at": None,
+            },
+        },
+        "url": f"{base}/commits/{sha}",
+        "html_url": f"https://github.com/{repo.full_name}/commit/{sha}",
+        "comments_url": f"{base}/commits/{sha}/comments",
+        "author": user_json(c, cm.author),
+        "committer": user_json(c, cm.author),
+        "parents": [
+            {"sha": p, "url": f"{base}/commits/{p}", "html_url": f"https://github.com/{repo.full_name}/commit/{p}"}
+            for p in parents
+        ],
+    }
+
+
+def _resolve_ref(c: Ctx, repo: Repo, ref: str) -> int | None:
+    """A full or abbreviated (7+ characters) SHA, or the default branch, in the default branch's history."""
+    shas = c.state.commit_index(repo)
+    if not shas:
+        return None
+    if ref in (repo.default_branch, "HEAD"):
+        return len(shas) - 1
+    if ref in shas:
+        return shas[ref]
+    if len(ref) >= 7 and re.fullmatch(r"[0-9a-f]+", ref):
+        found = [i for s, i in shas.items() if s.startswith(ref)]
+        return found[0] if len(found) == 1 else None
+    return None
+
+
+@router.get("/repos/{owner}/{repo}/compare/{basehead:path}")
+async def compare_commits(request: Request, owner: str, repo: str, basehead: str) -> Response:
+    """``BASE...HEAD`` on the default branch's (linear) history, as ``git log BASE..HEAD`` in
+    chronological order. Without ``per_page``/``page`` at most the newest 250 commits of the range;
+    with either, pages of ``per_page`` (default 30, max 100) oldest first, linked by ``Link``, and the
+    changed ``files`` only on page 1."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    base_ref, sep, head_ref = basehead.partition("...")
+    b = _resolve_ref(c, r, base_ref) if sep else None
+    h = _resolve_ref(c, r, head_ref) if sep else None
+    if b is None or h is None:
+        raise GitHubError(404, "Not Found", f"{DOCS}/commits/commits#compare-two-commits")
+    ahead, behind = max(0, h - b), max(0, b - h)
+    indexes = list(range(b + 1, h + 1))
+    q = request.query_params
+    paged = "per_page" in q or "page" in q
+    if paged:
+        chunk, link = paginate(c, indexes)
+        _, page = page_params(request)
+    else:
+        chunk, link, page = indexes[-250:], {}, 1
+    base_url = f"{c.base}/repos/{r.full_name}"
+    body: dict[str, Any] = {
+        "url": f"{base_url}/compare/{basehead}",
+        "html_url": f"https://github.com/{r.full_name}/compare/{basehead}",
+        "permalink_url": f"https://github.com/{r.full_name}/compare/{r.owner.login}:"
+        f"{c.state.commit_sha(r, b)[:7]}...{r.owner.login}:{c.state.commit_sha(r, h)[:7]}",
+        "diff_url": f"https://github.com/{r.full_name}/compare/{basehead}.diff",
+        "patch_url": f"https://github.com/{r.full_name}/compare/{basehead}.patch",
+        "base_commit": commit_json(c, r, b),
+        "merge_base_commit": commit_json(c, r, min(b, h)),
+        "status": "identical" if b == h else "ahead" if h > b else "behind",
+        "ahead_by": ahead,
+        "behind_by": behind,
+        "total_commits": ahead,
+        "commits": [commit_json(c, r, i) for i in chunk],
+    }
+    if page == 1:
+        files: dict[str, list[int]] = {}
+        commits = c.state.commits[r.full_name.lower()]
+        for i in indexes:
+            area = ("api", "core", "db", "ui", "util", "cli", "tests")[i % 7]
+            f = files.setdefault(f"src/{area}/module_{i % 23}.go", [0, 0])
+            f[0] += commits[i].additions
+            f[1] += commits[i].deletions
+        body["files"] = [
+            {
+                "sha": _sha("blob", name, adds, dels),
+                "filename": name,
+                "status": "modified",
+                "additions": adds,
+                "deletions": dels,
+                "changes": adds + dels,
+            }
+            for name, (adds, dels) in sorted(files.items())[:300]
+        ]
     return respond(c, body, headers=link)
 
 
@@ -2063,6 +2867,183 @@ def set_rerun_conclusion(request: Request, body: RerunBody) -> dict[str, Any]:
     return {"conclusion": body.conclusion}
 
 
+class DeploymentSpec(BaseModel):
+    environment: str = "production"
+    sha: str | None = None  # default: the newest default-branch commit at created_at (or a SHA of its own)
+    ref: str | None = None
+    created_at: str | float | None = None  # ISO or epoch; default: now - age_s
+    age_s: float = 0
+    states: list[str] = ["queued", "in_progress", "success"]
+    step_s: int = 60  # seconds between statuses (later ones appear as the clock advances)
+    description: str = ""
+    creator: str = DEPLOY_BOT
+    production: bool | None = None  # default: environment is production/prod
+    transient: bool = False
+
+
+class DeploymentsBody(BaseModel):
+    deployments: list[DeploymentSpec]
+
+
+class ForbiddenBody(BaseModel):
+    message: str = "Resource not accessible by personal access token"
+    path: str = ".*"  # regex on the path below /github, e.g. "/actions/"
+
+
+class NewReposBody(BaseModel):
+    owner: str = "acme"
+    names: list[str] = []
+    count: int = 0  # plus this many named f"{prefix}{n:03d}"
+    prefix: str = "svc-"
+    runs_per_day: int = 0
+    days: int = 30
+    rerun_share: float = 0.1  # runs whose attempt 1 fails and a re-run (attempt 2) passes
+    fail_share: float = 0.08
+    archived: bool = False
+    private: bool = False
+    seed: int = 0
+
+
+def _when(state: GitHubState, created_at: str | float | None, age_s: float) -> float:
+    if created_at is None:
+        return state.now() - age_s
+    if isinstance(created_at, (int, float)):
+        return float(created_at)
+    try:
+        return _parse_instant(created_at)[0]
+    except BadDate:
+        raise HTTPException(400, f"bad time {created_at!r}") from None
+
+
+@control.post("/repos/{owner}/{repo}/deployments")
+def add_deployments(request: Request, owner: str, repo: str, body: DeploymentsBody) -> dict[str, Any]:
+    """Add deployments with their statuses; statuses after the sandbox's now appear as the clock advances."""
+    state = gh_state(request)
+    r = state.repo(owner, repo)
+    if r is None:
+        raise HTTPException(404, f"unknown repo {owner}/{repo}")
+    allowed = {"error", "failure", "inactive", "in_progress", "queued", "pending", "success"}
+    made = []
+    for spec in body.deployments:
+        bad = [s for s in spec.states if s not in allowed]
+        if bad:
+            raise HTTPException(400, f"bad states {bad}; allowed: {sorted(allowed)}")
+        created = _when(state, spec.created_at, spec.age_s)
+        sha = spec.sha
+        if sha is None:
+            k = commit_at(state, r, created)
+            sha = state.commit_sha(r, k) if k is not None else _sha(r.full_name, "deploy", created)
+        dep = add_deployment(
+            state,
+            r,
+            spec.environment,
+            sha,
+            created,
+            list(spec.states),
+            state.rng,
+            ref=spec.ref,
+            creator=spec.creator,
+            description=spec.description,
+            production=spec.production,
+            transient=spec.transient,
+            step=(spec.step_s, spec.step_s),
+        )
+        made.append({"id": dep.id, "sha": dep.sha, "status_ids": [s.id for s in dep.statuses]})
+    return {"created": len(made), "deployments": made}
+
+
+@control.post("/repos/{owner}/{repo}/forbidden")
+def set_forbidden(request: Request, owner: str, repo: str, body: ForbiddenBody) -> dict[str, Any]:
+    """Answer 403 ``message`` (with normal rate-limit headers) on this repository's paths matching
+    ``path``: a token that lacks a permission. DELETE lifts it."""
+    state = gh_state(request)
+    r = state.repo(owner, repo)
+    if r is None:
+        raise HTTPException(404, f"unknown repo {owner}/{repo}")
+    try:
+        re.compile(body.path)
+    except re.error as exc:
+        raise HTTPException(400, f"bad path regex: {exc}") from None
+    state.forbidden[r.full_name.lower()] = {"message": body.message, "path": body.path}
+    return {"repo": r.full_name, **state.forbidden[r.full_name.lower()]}
+
+
+@control.delete("/repos/{owner}/{repo}/forbidden")
+def clear_forbidden(request: Request, owner: str, repo: str) -> dict[str, Any]:
+    gh_state(request).forbidden.pop(f"{owner}/{repo}".lower(), None)
+    return {}
+
+
+@control.get("/repos/{owner}/{repo}/run_ids")
+def run_ids(
+    request: Request, owner: str, repo: str, created_from: str | None = None, created_to: str | None = None
+) -> dict[str, Any]:
+    """Ground truth for tests: ids of the repository's runs created in ``[created_from, created_to)``
+    (ISO times or epoch seconds; open ends when left out), ascending."""
+    state = gh_state(request)
+    r = state.repo(owner, repo)
+    if r is None:
+        raise HTTPException(404, f"unknown repo {owner}/{repo}")
+
+    def bound(value: str | None, default: float) -> float:
+        if value is None:
+            return default
+        try:
+            return float(value)
+        except ValueError:
+            return _when(state, value, 0)
+
+    lo, hi = bound(created_from, float("-inf")), bound(created_to, float("inf"))
+    ids = sorted(x.id for x in state.repo_runs(r) if lo <= x.created_at < hi)
+    return {"count": len(ids), "run_ids": ids}
+
+
+@control.post("/repos")
+def add_repos(request: Request, body: NewReposBody) -> dict[str, Any]:
+    """Add repositories (``names`` and/or ``count`` generated ones) to an organisation, each with a
+    default-branch history and ``runs_per_day`` CI runs a day over ``days`` days (workflow CI: lint,
+    test, build), ``rerun_share`` of them re-run (attempt 2 passes), ``fail_share`` failed."""
+    state = gh_state(request)
+    names = list(body.names) + [f"{body.prefix}{n:03d}" for n in range(1, body.count + 1)]
+    clash = [n for n in names if state.repo(body.owner, n) is not None]
+    if clash:
+        raise HTTPException(409, f"repositories exist: {clash}")
+    rng = random.Random(f"repos-{body.seed}-{body.owner}-{len(state.repos)}")
+    now = state.now()
+    total = 0
+    for name in names:
+        r = new_repo(
+            state,
+            body.owner,
+            name,
+            created=now - 500 * DAY,
+            archived=body.archived,
+            private=body.private,
+            language="Python",
+            workflows=[("CI", "ci.yml", ("lint", "test", "build"), ("push", "pull_request"))],
+        )
+        state.commits[r.full_name.lower()] = make_commits(state, rng, now, body.days, (1, 4))
+        plans: list[tuple[float, str, dict[str, Any]]] = []
+        n_runs = body.runs_per_day * body.days
+        for k in range(n_runs):
+            created = now - body.days * DAY + (k + rng.random() * 0.8) * (body.days * DAY - 3 * 3600) / n_runs
+            roll = rng.random()
+            outcome = (
+                "flaky"
+                if roll < body.rerun_share
+                else "failure"
+                if roll < body.rerun_share + body.fail_share
+                else "success"
+            )
+            branch = rng.choice(BRANCHES)
+            event = "push" if branch == "main" else rng.choice(("push", "pull_request"))
+            plans.append(
+                (created, "CI", {"branch": branch, "event": event, "actor": rng.choice(ACTORS[:5]), "outcome": outcome})
+            )
+        total += len(_planned_runs(state, r, rng, plans))
+    return {"created": [f"{body.owner}/{n}" for n in names], "runs": total}
+
+
 @control.get("/counts")
 def counts(request: Request) -> dict[str, Any]:
     state = gh_state(request)
@@ -2079,7 +3060,9 @@ def counts(request: Request) -> dict[str, Any]:
 
 @control.get("/scenarios")
 def scenarios(request: Request) -> dict[str, Any]:
-    """Example run ids per repo: flaky (attempt 2 passed), failed, cancelled, queued, in_progress."""
+    """Example run ids per repo: flaky (attempt 2 passed), failed, cancelled, queued, in_progress; and
+    the designed stories (issue 11): acme/shop's red streaks, late re-runs, same-SHA flaky runs and
+    deployments (production: failed, recovery, rollbacks), acme/monorepo's busy day, acme/api's deployments."""
     state = gh_state(request)
     now = state.now()
     out: dict[str, Any] = {}
@@ -2092,5 +3075,17 @@ def scenarios(request: Request) -> dict[str, Any]:
             "queued": [r.id for r in runs if r.status(now) == "queued"],
             "in_progress": [r.id for r in runs if r.status(now) == "in_progress"],
         }
-        out[key] = {"runs": len(runs), "workflows": [w.name for w in state.workflows[key]], **pick}
+        commits = state.commits.get(key, [])
+        out[key] = {
+            "runs": len(runs),
+            "workflows": [w.name for w in state.workflows[key]],
+            "archived": repo.archived,
+            **pick,
+            "commits": {
+                "count": len(commits),
+                "first": state.commit_sha(repo, 0) if commits else None,
+                "head": state.commit_sha(repo, len(commits) - 1) if commits else None,
+            },
+            **state.notes.get(key, {}),
+        }
     return out

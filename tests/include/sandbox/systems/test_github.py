@@ -388,3 +388,283 @@ def test_real_server_pagination_and_log_redirect(server: SandboxServer) -> None:
     assert log.status_code == 200 and log.history[0].status_code == 302
     assert LOG_LINE.match(log.text)
     assert [r["status"] for r in sb.requests(system="github", path="/logs$|/_blobs/")] == [302, 200]
+
+
+# -- issue 11: organisations, deployments, compare, the 1,000-run cap, CI stories ----------------
+def all_pages(client: TestClient, path: str, params: dict[str, Any] | None = None, field: str | None = None) -> list:
+    """Every item of a list, following the Link header's next URLs."""
+    out: list[Any] = []
+    r = get(client, path, params=params)
+    while True:
+        body = r.json()
+        out += body[field] if field else body
+        url = r.links.get("next", {}).get("url")
+        if url is None:
+            return out
+        r = get(client, url.split("/github", 1)[1])
+
+
+def test_date_time_filters_cover_whole_seconds(client: TestClient) -> None:
+    at = int(now_of(client).timestamp()) - 7200
+    made = client.post(f"{CONTROL}/repos/acme/empty/runs", json={"runs": [{"created_at": at + 0.7}]}).json()
+    run_id = made["run_ids"][0]
+    stamp = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    before = datetime.fromtimestamp(at - 1, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    shown = get(client, f"/repos/acme/empty/actions/runs/{run_id}").json()["created_at"]
+    assert shown == stamp  # GitHub's times are whole seconds
+
+    def ids(created: str) -> list[int]:
+        return [
+            r["id"]
+            for r in get(client, "/repos/acme/empty/actions/runs", params={"created": created}).json()["workflow_runs"]
+        ]
+
+    assert ids(f"{stamp}..{stamp}") == [run_id]
+    assert ids(f"{before}..{stamp}") == [run_id]
+    assert ids(f"*..{before}") == []
+    assert ids(f"<{stamp}") == []
+    assert ids(f"<={stamp}") == [run_id]
+    assert ids(f">{stamp}") == []
+    assert ids(f">={stamp}") == [run_id]
+
+
+def test_org_repos_sorting_paging_archived_and_404(client: TestClient) -> None:
+    default = [r["full_name"] for r in get(client, "/orgs/acme/repos").json()]
+    assert default == [  # newest first by creation
+        "acme/legacy",
+        "acme/monorepo",
+        "acme/shop",
+        "acme/empty",
+        "acme/infra",
+        "acme/web",
+        "acme/api",
+    ]
+    by_name = all_pages(client, "/orgs/acme/repos", {"sort": "full_name", "per_page": 2})
+    assert [r["name"] for r in by_name] == ["api", "empty", "infra", "legacy", "monorepo", "shop", "web"]
+    assert [r["name"] for r in by_name if r["archived"]] == ["legacy"]
+    assert "subscribers_count" not in by_name[0]  # list items are the short form
+    assert get(client, "/orgs/acme/repos", params={"type": "private"}).json() == []
+    assert client.get(f"{API}/orgs/acme/repos", params={"type": "owner"}, headers=AUTH).status_code == 422
+    assert client.get(f"{API}/orgs/alice/repos", headers=AUTH).status_code == 404  # a user, not an organisation
+    assert client.get(f"{API}/orgs/nobody/repos", headers=AUTH).json()["message"] == "Not Found"
+
+
+def test_deployments_newest_first_with_filters_and_statuses(client: TestClient, scenarios: dict[str, Any]) -> None:
+    notes = scenarios["acme/shop"]["deployments"]
+    prod = all_pages(client, "/repos/acme/shop/deployments", {"environment": "production", "per_page": 7})
+    assert [d["id"] for d in prod] == sorted(notes["production"]["deployments"], reverse=True)
+    created = [parse_ts(d["created_at"]) for d in prod]
+    assert created == sorted(created, reverse=True)
+    assert {(d["environment"], d["production_environment"], d["task"]) for d in prod} == {
+        ("production", True, "deploy")
+    }
+    one = prod[3]
+    assert [d["id"] for d in get(client, "/repos/acme/shop/deployments", params={"sha": one["sha"]}).json()] == [
+        d["id"] for d in prod if d["sha"] == one["sha"]
+    ] + [
+        d["id"]
+        for d in get(
+            client, "/repos/acme/shop/deployments", params={"environment": "staging", "sha": one["sha"]}
+        ).json()
+    ]
+    assert get(client, f"/repos/acme/shop/deployments/{one['id']}").json() == one
+    assert client.get(f"{API}/repos/acme/shop/deployments/1", headers=AUTH).status_code == 404
+    failed = notes["production"]["failed"][0]
+    states = get(client, f"/repos/acme/shop/deployments/{failed}/statuses").json()
+    assert [s["state"] for s in states] == ["failure", "in_progress", "queued"]
+    assert states[0]["log_url"].startswith("https://github.com/acme/shop/actions/runs/")
+    run_id = int(states[0]["log_url"].rsplit("/", 1)[1])
+    deploy_run = get(client, f"/repos/acme/shop/actions/runs/{run_id}").json()
+    failed_dep = get(client, f"/repos/acme/shop/deployments/{failed}").json()
+    assert (deploy_run["name"], deploy_run["conclusion"], deploy_run["head_sha"]) == (
+        "Deploy",
+        "failure",
+        failed_dep["sha"],
+    )
+    latest = {d["id"]: get(client, f"/repos/acme/shop/deployments/{d['id']}/statuses").json()[0]["state"] for d in prod}
+    assert sorted(i for i, s in latest.items() if s == "failure") == [failed]
+    assert {s for i, s in latest.items() if i != failed} == {"success"}  # production keeps its successes
+
+
+def test_rollback_and_recovery_in_the_seeded_deployments(client: TestClient, scenarios: dict[str, Any]) -> None:
+    for repo in ("acme/shop", "acme/api"):
+        notes = scenarios[repo]["deployments"]["production"]
+        deps = {d["id"]: d for d in all_pages(client, f"/repos/{repo}/deployments", {"per_page": 100})}
+        ok = [deps[i] for i in notes["successful"]]
+        (rollback,) = notes["rollbacks"]
+        k = [d["id"] for d in ok].index(rollback)
+        assert deps[rollback]["sha"] == ok[k - 2]["sha"] != ok[k - 1]["sha"]
+        assert deps[rollback]["description"].startswith("Rollback to ")
+        (failed,), (recovery,) = notes["failed"], notes["recovery"]
+        hours = (parse_ts(deps[recovery]["created_at"]) - parse_ts(deps[failed]["created_at"])).total_seconds() / 3600
+        assert 3 <= hours <= 9
+        assert recovery in notes["successful"]
+        assert failed not in notes["successful"]
+
+
+def test_staging_keeps_only_its_newest_success_active(client: TestClient, scenarios: dict[str, Any]) -> None:
+    ids = scenarios["acme/shop"]["deployments"]["staging"]["deployments"]
+    assert len(ids) >= 10
+    latest = [get(client, f"/repos/acme/shop/deployments/{i}/statuses").json()[0]["state"] for i in ids]
+    assert latest == ["inactive"] * (len(ids) - 1) + ["success"]  # GitHub's auto_inactive
+    first = get(client, f"/repos/acme/shop/deployments/{ids[0]}").json()
+    assert first["production_environment"] is False
+
+
+def test_deployment_statuses_appear_as_the_clock_advances(client: TestClient) -> None:
+    made = client.post(
+        f"{CONTROL}/repos/acme/web/deployments",
+        json={
+            "deployments": [
+                {"environment": "production", "states": ["queued", "in_progress", "success"], "step_s": 600}
+            ]
+        },
+    ).json()
+    dep = made["deployments"][0]
+    assert len(dep["sha"]) == 40
+    path = f"/repos/acme/web/deployments/{dep['id']}/statuses"
+    first = get(client, path)
+    assert [s["state"] for s in first.json()] == ["queued"]
+    assert client.get(f"{API}{path}", headers={**AUTH, "If-None-Match": first.headers["etag"]}).status_code == 304
+    client.post("/_sandbox/clock/advance", json={"seconds": 601})
+    assert [s["state"] for s in get(client, path).json()] == ["in_progress", "queued"]
+    client.post("/_sandbox/clock/advance", json={"seconds": 600})
+    assert [s["state"] for s in get(client, path).json()] == ["success", "in_progress", "queued"]
+    assert client.get(f"{API}{path}", headers={**AUTH, "If-None-Match": first.headers["etag"]}).status_code == 200
+    bad = client.post(f"{CONTROL}/repos/acme/web/deployments", json={"deployments": [{"states": ["done"]}]})
+    assert bad.status_code == 400
+
+
+def test_compare_unpaged_paged_and_statuses(client: TestClient, scenarios: dict[str, Any]) -> None:
+    commits = scenarios["acme/api"]["commits"]
+    assert commits["count"] > 1000
+    whole = get(client, f"/repos/acme/api/compare/{commits['first']}...main").json()
+    assert (whole["status"], whole["ahead_by"], whole["total_commits"]) == (
+        "ahead",
+        commits["count"] - 1,
+        commits["count"] - 1,
+    )
+    assert len(whole["commits"]) == 250  # without paging parameters: the newest 250
+    assert whole["commits"][-1]["sha"] == commits["head"]
+    assert whole["base_commit"]["sha"] == commits["first"] == whole["merge_base_commit"]["sha"]
+    deps = get(client, "/repos/acme/api/deployments", params={"per_page": 100}).json()
+    base, head = deps[-1]["sha"], deps[0]["sha"]
+    pages = []
+    r = get(client, f"/repos/acme/api/compare/{base}...{head}", params={"per_page": 40})
+    while True:
+        pages.append(r.json())
+        url = r.links.get("next", {}).get("url")
+        if url is None:
+            break
+        assert "per_page=40" in url
+        r = get(client, url.split("/github", 1)[1])
+    listed = [c for p in pages for c in p["commits"]]
+    assert len(listed) == pages[0]["total_commits"] > 40
+    assert len(pages) == -(-len(listed) // 40)
+    assert listed[-1]["sha"] == head
+    assert listed[0]["parents"][0]["sha"] == base  # the first commit after base comes first
+    dates = [parse_ts(c["commit"]["committer"]["date"]) for c in listed]
+    assert dates == sorted(dates)
+    assert all(parse_ts(c["commit"]["author"]["date"]) <= parse_ts(c["commit"]["committer"]["date"]) for c in listed)
+    assert "files" in pages[0]
+    assert all("files" not in p for p in pages[1:])
+    assert sum(f["additions"] for f in pages[0]["files"]) > 0
+    short = get(client, f"/repos/acme/api/compare/{base[:7]}...{head[:10]}", params={"page": 1}).json()
+    assert short["total_commits"] == len(listed)
+    assert len(short["commits"]) == 30  # the default page size once paging is asked for
+    back = get(client, f"/repos/acme/api/compare/{head}...{base}").json()
+    assert (back["status"], back["ahead_by"], back["behind_by"], back["commits"]) == ("behind", 0, len(listed), [])
+    same = get(client, f"/repos/acme/api/compare/{head}...{head}").json()
+    assert (same["status"], same["total_commits"], same["commits"]) == ("identical", 0, [])
+    for bad in (f"{base}..{head}", f"{'0' * 40}...{head}", f"{base}...nope"):
+        assert client.get(f"{API}/repos/acme/api/compare/{bad}", headers=AUTH).status_code == 404
+
+
+def test_monorepo_busy_day_is_over_the_cap(client: TestClient, scenarios: dict[str, Any]) -> None:
+    day = scenarios["acme/monorepo"]["busy_day"]
+    body = get(client, "/repos/acme/monorepo/actions/runs", params={"created": day, "per_page": 100}).json()
+    assert body["total_count"] == scenarios["acme/monorepo"]["busy_day_runs"] == 1250
+    beyond = get(client, "/repos/acme/monorepo/actions/runs", params={"created": day, "per_page": 100, "page": 11})
+    assert beyond.json()["workflow_runs"] == []
+    halves = [f"{day}T00:00:00Z..{day}T11:59:59Z", f"{day}T12:00:00Z..{day}T23:59:59Z"]
+    counts = [
+        get(client, "/repos/acme/monorepo/actions/runs", params={"created": h}).json()["total_count"] for h in halves
+    ]
+    assert sum(counts) == 1250
+    assert max(counts) < 1000
+    truth = client.get(
+        f"{CONTROL}/repos/acme/monorepo/run_ids",
+        params={"created_from": f"{day}T00:00:00Z", "created_to": f"{day}T12:00:00Z"},
+    ).json()
+    assert truth["count"] == counts[0] == len(truth["run_ids"])
+
+
+def main_ci_runs(client: TestClient) -> list[dict[str, Any]]:
+    runs = all_pages(
+        client, "/repos/acme/shop/actions/workflows/ci.yml/runs", {"branch": "main", "per_page": 100}, "workflow_runs"
+    )
+    return sorted(runs, key=lambda r: (parse_ts(r["created_at"]), r["id"]))
+
+
+def test_shop_red_streaks(client: TestClient, scenarios: dict[str, Any]) -> None:
+    notes = scenarios["acme/shop"]
+    runs = main_ci_runs(client)
+    order = [r["id"] for r in runs]
+    closed = notes["red_streak_closed"]
+    k = order.index(closed["run_ids"][0])
+    assert order[k : k + 7] == [*closed["run_ids"], closed["fixed_by"]]  # consecutive on main
+    assert [r["conclusion"] for r in runs[k - 1 : k + 7]] == ["success"] + ["failure"] * 6 + ["success"]
+    open_ids = notes["red_streak_open"]["run_ids"]
+    assert order[-4:] == open_ids  # nothing green after them
+    assert [r["conclusion"] for r in runs[-5:]] == ["success"] + ["failure"] * 4
+    assert all(r["status"] == "completed" for r in runs)
+
+
+def test_shop_reruns_days_later_and_flaky_on_the_same_sha(client: TestClient, scenarios: dict[str, Any]) -> None:
+    notes = scenarios["acme/shop"]
+    attempts = []
+    for run_id in notes["late_reruns"]:
+        run = get(client, f"/repos/acme/shop/actions/runs/{run_id}").json()
+        second = get(client, f"/repos/acme/shop/actions/runs/{run_id}/attempts/2").json()
+        late = parse_ts(second["run_started_at"]) - parse_ts(run["created_at"])
+        assert timedelta(days=2) <= late <= timedelta(days=3)
+        assert run["conclusion"] == "success"
+        attempts.append(run["run_attempt"])
+    assert sorted(attempts) == [2, 2, 2, 3]
+    assert len(notes["same_sha_flaky"]) == 3
+    for pair in notes["same_sha_flaky"]:
+        runs = [get(client, f"/repos/acme/shop/actions/runs/{i}").json() for i in pair["run_ids"]]
+        assert {r["head_sha"] for r in runs} == {pair["sha"]}
+        assert {r["event"] for r in runs} == {"push", "pull_request"}
+        outcomes = set()
+        for run in runs:
+            jobs = get(client, f"/repos/acme/shop/actions/runs/{run['id']}/jobs").json()["jobs"]
+            outcomes.add(next(j["conclusion"] for j in jobs if j["name"] == pair["job"]))
+        assert outcomes == {"success", "failure"}
+
+
+def test_forbidden_control_answers_403_with_rate_headers(client: TestClient) -> None:
+    client.post(
+        f"{CONTROL}/repos/acme/api/forbidden",
+        json={"path": "/actions/", "message": "Resource not accessible by integration"},
+    )
+    r = client.get(f"{API}/repos/acme/api/actions/runs", headers=AUTH)
+    assert r.status_code == 403
+    assert r.json()["message"] == "Resource not accessible by integration"
+    assert int(r.headers["x-ratelimit-remaining"]) > 0
+    assert "retry-after" not in r.headers
+    assert get(client, "/repos/acme/api").json()["name"] == "api"
+    client.delete(f"{CONTROL}/repos/acme/api/forbidden")
+    assert get(client, "/repos/acme/api/actions/runs").json()["total_count"] > 0
+
+
+def test_add_repos_control(client: TestClient) -> None:
+    made = client.post(
+        f"{CONTROL}/repos", json={"owner": "bigco", "count": 3, "runs_per_day": 10, "days": 2, "rerun_share": 0.5}
+    ).json()
+    assert made == {"created": ["bigco/svc-001", "bigco/svc-002", "bigco/svc-003"], "runs": 60}
+    runs = all_pages(client, "/repos/bigco/svc-002/actions/runs", {"per_page": 100}, "workflow_runs")
+    assert len(runs) == 20
+    assert 2 <= sum(r["run_attempt"] == 2 for r in runs) <= 18
+    assert [r["name"] for r in get(client, "/orgs/bigco/repos").json()] == ["svc-003", "svc-002", "svc-001"]
+    assert client.post(f"{CONTROL}/repos", json={"owner": "bigco", "names": ["svc-001"]}).status_code == 409

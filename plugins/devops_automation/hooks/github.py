@@ -1,0 +1,600 @@
+"""GitHub REST API hook (connection ``github_default``) for the ``ci_pipeline_analytics`` DAG.
+
+Connection: type ``github`` (``http`` works too); host = the API base URL: empty for
+``https://api.github.com``; ``https://HOST/api/v3`` for GitHub Enterprise Server (a bare
+``https://HOST`` gets ``/api/v3``; ``https://api.SUBDOMAIN.ghe.com`` is used as it is); password = a
+token: a classic PAT (``repo`` for private repositories), a fine-grained PAT or an installation token
+with read access to Actions, Deployments, Contents and Metadata. Extras: ``max_rate_limit_wait``
+(seconds, default 60, see below) plus :class:`ApiHook`'s ``timeout``, ``max_retries``,
+``backoff_initial``, ``backoff_max``, ``max_retry_wait``, ``headers``.
+
+GitHub facts this hook encodes (``/work/shared/api/github.md`` §1.6-1.8, ``github-actions.md``):
+
+* every request sends ``Authorization: Bearer <token>``, ``Accept: application/vnd.github+json``
+  and ``X-GitHub-Api-Version: 2022-11-28``;
+* lists are paged by following the ``Link`` header's ``rel="next"`` URL (never built by hand; the
+  token only goes to the API's own host), ``per_page=100``;
+* the runs list answers at most 1,000 results when filtered (``created=`` included):
+  :meth:`GitHubHook.runs_in_window` splits the time window until every slice is under the cap;
+* rate limits, in the documented order: ``retry-after`` present -> wait that long (a secondary
+  limit; honoured up to ``max_retry_wait`` as :class:`ApiHook` does); else ``x-ratelimit-remaining: 0``
+  on a 403/429 -> the primary limit: wait until ``x-ratelimit-reset`` when that is at most
+  ``max_rate_limit_wait`` away; else a 429, or a 403 whose message names a rate limit -> wait 60 s,
+  then 120 s, 240 s, ... A wait longer than its limit is not slept: :class:`GitHubRateLimited` is
+  raised with ``reset_at`` so that the caller can defer until then. A 403 that is not about rate
+  limits (the token lacks a permission) fails at once;
+* conditional requests: :meth:`GitHubHook.get_json_cached` and the list methods send
+  ``If-None-Match`` with the ETag stored in the hook's :class:`~devops_automation.store.http_cache.HttpCache`
+  and reuse the stored body on ``304`` (which costs no rate limit when authenticated).
+
+Counters the benchmark reads: ``request_count`` (HTTP requests sent, retries included),
+``not_modified_count`` (304 answers), ``rate_limit_cost`` (rate-limit points spent as observed from
+``x-ratelimit-used`` between answers), ``rate_limited_count``, ``rate_limit_wait_seconds``,
+``window_splits``; :meth:`GitHubHook.counters` returns them together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import itertools
+import math
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlsplit
+
+import requests
+from tenacity import RetryCallState
+
+from devops_automation.hooks.api import ApiError, ApiHook, NotJsonError, parse_retry_after
+from devops_automation.store.http_cache import HttpCache, cache_key
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
+
+DEFAULT_API_URL = "https://api.github.com"
+ENTERPRISE_SUFFIX = "/api/v3"
+MEDIA_TYPE = "application/vnd.github+json"
+API_VERSION = "2022-11-28"
+MAX_PER_PAGE = 100
+#: results a filtered runs list can reach (``created``, ``branch``, ``status``, ... filters)
+SEARCH_CAP = 1000
+DEFAULT_MAX_RATE_LIMIT_WAIT = 60.0
+#: the docs' wait for a rate-limit answer that names no time: at least a minute, then doubling
+SECONDARY_MIN_WAIT = 60.0
+#: added to a primary limit's reset time (whole seconds, and clocks differ a little)
+RESET_MARGIN = 1.0
+REPO_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
+#: a 403 without rate-limit headers is a rate limit when its message says so (older text: "abuse")
+LIMIT_WORDS = ("rate limit", "abuse detection")
+
+Params = Mapping[str, Any] | Iterable[tuple[str, Any]] | None
+
+
+class GitHubRateLimited(ApiError):
+    """GitHub's rate limit refuses requests until ``reset_at`` (aware UTC), longer than this hook
+    waits (or its retries ran out): defer the work until then.
+
+    ``kind`` is ``primary`` (the hourly budget: ``x-ratelimit-remaining: 0``) or ``secondary``;
+    ``source`` says where the wait came from: ``retry-after``, ``reset`` or ``backoff`` (no header);
+    ``retry_after`` is the wait in seconds that was asked for."""
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        message: str,
+        *,
+        reset_at: dt.datetime,
+        wait: float,
+        kind: str,
+        source: str,
+        resource: str | None = None,
+        body: Any = None,
+    ) -> None:
+        where = f" ({resource})" if resource else ""
+        text = f"{kind} rate limit{where} until {reset_at:%Y-%m-%d %H:%M:%S} UTC ({wait:.0f} s): {message}"
+        super().__init__("GitHub", method, path, status, text, retry_after=wait, body=body)
+        self.reset_at = reset_at
+        self.kind = kind
+        self.source = source
+        self.resource = resource
+
+
+def repo_path(repo: str) -> str:
+    """``/repos/{owner}/{name}`` for ``"owner/name"``."""
+    text = str(repo or "").strip().strip("/")
+    if not REPO_RE.fullmatch(text):
+        raise ValueError(f"a GitHub repository is 'owner/name', got {repo!r}")
+    return f"/repos/{text}"
+
+
+def created_between(lo: int, hi: int) -> str:
+    """The ``created`` filter for whole seconds ``lo`` to ``hi``, both included (GitHub's range syntax)."""
+
+    def stamp(t: int) -> str:
+        return dt.datetime.fromtimestamp(t, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return f"{stamp(lo)}..{stamp(hi)}"
+
+
+def parse_time(value: Any) -> dt.datetime | None:
+    """An ISO timestamp as GitHub writes it (``2026-01-01T12:00:00Z``) -> aware UTC; None if unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+def _aware(name: str, value: dt.datetime) -> None:
+    if value.tzinfo is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(str(value).strip()) if value is not None else None
+    except ValueError:
+        return None
+
+
+class GitHubHook(ApiHook):
+    """Typed access to the GitHub REST API (Actions runs, attempts and jobs, organisation
+    repositories, deployments, compare). See the module docstring for the connection."""
+
+    conn_name_attr = "github_conn_id"
+    default_conn_name = "github_default"
+    conn_type = "github"
+    hook_name = "GitHub"
+    system = "GitHub"
+    default_host = DEFAULT_API_URL  # HttpHook's base URL when the connection has no host
+    test_path = "/rate_limit"
+    #: the time rate-limit waits are computed against (tests replace it)
+    clock = staticmethod(time.time)
+
+    def __init__(
+        self,
+        github_conn_id: str = default_conn_name,
+        *,
+        cache: HttpCache | None = None,
+        max_rate_limit_wait: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(github_conn_id, **kwargs)
+        self.github_conn_id = github_conn_id
+        self.cache = cache
+        self._max_rate_limit_wait = max_rate_limit_wait
+        self.not_modified_count = 0
+        self.rate_limit_cost = 0
+        self.rate_limited_count = 0
+        self.rate_limit_wait_seconds = 0.0
+        self.window_splits = 0
+        #: the last rate-limit headers seen: resource, limit, remaining, used, reset
+        self.rate_limit: dict[str, Any] = {}
+        self._rate_seen: dict[str, tuple[int, int]] = {}  # resource -> (reset, used) last seen
+        self._backoff_streak = 0
+
+    # -- configuration ---------------------------------------------------------------------------
+    @property
+    def max_rate_limit_wait(self) -> float:
+        if self._max_rate_limit_wait is not None:
+            return float(self._max_rate_limit_wait)
+        return self._extra_float("max_rate_limit_wait", DEFAULT_MAX_RATE_LIMIT_WAIT)
+
+    def auth_headers(self, conn: Connection) -> dict[str, str]:
+        if not conn.password:
+            self.log.warning(
+                "Connection %r has no token (password): anonymous requests, 60 an hour, public repositories only",
+                self.github_conn_id,
+            )
+            return {}
+        return {"Authorization": f"Bearer {conn.password}"}
+
+    @cached_property
+    def session(self) -> requests.Session:
+        session = super().session
+        custom = {str(k).lower() for k in (self.extras.get("headers") or {})}
+        if "accept" not in custom:
+            session.headers["Accept"] = MEDIA_TYPE
+        if "x-github-api-version" not in custom:
+            session.headers["X-GitHub-Api-Version"] = API_VERSION
+        session.hooks["response"].append(self._observe)
+        return session
+
+    @property
+    def api_url(self) -> str:
+        """The API base URL: the host as given, ``/api/v3`` added to a bare Enterprise Server host."""
+        _ = self.session  # resolves base_url
+        base = self.base_url.rstrip("/")
+        parts = urlsplit(base)
+        host = (parts.hostname or "").lower()
+        if parts.path in ("", "/") and host == "github.com":
+            return DEFAULT_API_URL
+        if parts.path in ("", "/") and host and host != "api.github.com" and not host.startswith("api."):
+            return base + ENTERPRISE_SUFFIX
+        return base
+
+    def url(self, path: str) -> str:
+        """An API path below :attr:`api_url`, or an absolute URL from a ``Link`` header (only on the
+        API's own host: the token is never sent elsewhere)."""
+        base = self.api_url
+        if path.startswith(("http://", "https://")):
+            if urlsplit(path).netloc.lower() != urlsplit(base).netloc.lower():
+                raise ApiError(self.system, "GET", path, None, f"refusing to follow a link away from {base}")
+            return path
+        return base + "/" + path.lstrip("/")
+
+    # -- errors and rate limits ------------------------------------------------------------------
+    def error_message(self, response: requests.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not body.get("message"):
+            return super().error_message(response) if response.content else f"{response.status_code} (empty body)"
+        message = str(body["message"])
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors:
+            details = [
+                str(e.get("message") or f"{e.get('field', '?')} {e.get('code', 'invalid')}")
+                if isinstance(e, dict)
+                else str(e)
+                for e in errors
+            ]
+            message = f"{message}: {'; '.join(details)}"
+        hint = {
+            401: f"check the token (password) of connection {self.github_conn_id!r}",
+            404: "no such repository or resource, or the token cannot see it",
+        }.get(response.status_code)
+        return f"{message} ({hint})" if hint else message
+
+    def _error(self, method: str, path: str, response: requests.Response) -> ApiError:
+        error = super()._error(method, path, response)
+        if response.status_code in (403, 429):
+            return self._rate_limited(method, path, response, error) or self._forbidden(error)
+        return error
+
+    def _forbidden(self, error: ApiError) -> ApiError:
+        if error.status != 403:
+            return error
+        return ApiError(
+            error.system,
+            error.method,
+            error.path,
+            error.status,
+            f"{error.message} (the token lacks access to this resource; not a rate limit)",
+            body=error.body,
+        )
+
+    def _rate_limited(
+        self, method: str, path: str, response: requests.Response, error: ApiError
+    ) -> GitHubRateLimited | None:
+        """The rate-limit error of a 403/429, or None for a 403 that is about access."""
+        headers = response.headers
+        now = self.clock()
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        remaining = _int(headers.get("x-ratelimit-remaining"))
+        reset = _int(headers.get("x-ratelimit-reset"))
+        resource = headers.get("x-ratelimit-resource")
+        if retry_after is not None:
+            wait, kind, source, reset_at = retry_after, "secondary", "retry-after", now + retry_after
+        elif remaining == 0 and reset is not None:
+            wait, kind, source, reset_at = max(0.0, reset - now) + RESET_MARGIN, "primary", "reset", float(reset)
+        elif remaining == 0 or response.status_code == 429 or any(w in error.message.lower() for w in LIMIT_WORDS):
+            wait = SECONDARY_MIN_WAIT * 2**self._backoff_streak
+            self._backoff_streak += 1
+            kind = "primary" if remaining == 0 else "secondary"
+            source, reset_at = "backoff", now + wait
+        else:
+            return None
+        self.rate_limited_count += 1
+        return GitHubRateLimited(
+            method,
+            path,
+            response.status_code,
+            error.message,
+            reset_at=dt.datetime.fromtimestamp(reset_at, dt.UTC),
+            wait=wait,
+            kind=kind,
+            source=source,
+            resource=resource,
+            body=error.body,
+        )
+
+    def is_retryable(self, exc: BaseException, method: str) -> bool:
+        if isinstance(exc, GitHubRateLimited):  # refused before anything happened: any method may retry
+            if exc.retry_after is None:
+                return False
+            if exc.source == "retry-after":
+                return exc.retry_after <= self._extra_float("max_retry_wait", self.default_max_retry_wait)
+            needed = exc.retry_after - (RESET_MARGIN if exc.source == "reset" else 0.0)
+            return needed <= self.max_rate_limit_wait
+        return super().is_retryable(exc, method)
+
+    def _wait(self, state: RetryCallState) -> float:
+        wait = super()._wait(state)
+        if state.outcome is not None and isinstance(state.outcome.exception(), GitHubRateLimited):
+            self.rate_limit_wait_seconds += wait
+        return wait
+
+    def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        """Response hook: 304s, and the rate-limit points spent (``x-ratelimit-used`` deltas)."""
+        status = response.status_code
+        if status == 304:
+            self.not_modified_count += 1
+        if status < 400:
+            self._backoff_streak = 0
+        headers = response.headers
+        limit, remaining = _int(headers.get("x-ratelimit-limit")), _int(headers.get("x-ratelimit-remaining"))
+        used, reset = _int(headers.get("x-ratelimit-used")), _int(headers.get("x-ratelimit-reset"))
+        if used is None and limit is not None and remaining is not None:
+            used = limit - remaining
+        if used is None or reset is None:
+            return
+        resource = headers.get("x-ratelimit-resource") or "core"
+        seen = self._rate_seen.get(resource)
+        if seen is None:  # the first answer: what it cost is not in the headers alone
+            free = status == 304 or (remaining == 0 and status in (403, 429))
+            spent = 0 if free or urlsplit(response.url).path.endswith("/rate_limit") else 1
+        elif seen[0] == reset:
+            spent = max(0, used - seen[1])
+        else:  # a new window began after the previous answer: everything it counted came since
+            spent = used
+        self.rate_limit_cost += spent
+        self._rate_seen[resource] = (reset, used)
+        self.rate_limit = {"resource": resource, "limit": limit, "remaining": remaining, "used": used, "reset": reset}
+
+    def counters(self) -> dict[str, Any]:
+        """What this hook did so far (for logs and benchmarks)."""
+        return {
+            "requests": self.request_count,
+            "not_modified": self.not_modified_count,
+            "rate_limit_cost": self.rate_limit_cost,
+            "rate_limited": self.rate_limited_count,
+            "rate_limit_wait_seconds": self.rate_limit_wait_seconds,
+            "window_splits": self.window_splits,
+            "rate_limit": dict(self.rate_limit),
+        }
+
+    # -- GET with ETags, and paging --------------------------------------------------------------
+    def _json(self, response: requests.Response, path: str) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            ctype = response.headers.get("Content-Type", "?")
+            snippet = " ".join(response.text[:200].split())
+            raise NotJsonError(
+                self.system,
+                "GET",
+                path,
+                response.status_code,
+                f"expected JSON but got {ctype!r}: {snippet!r} (is the connection's host the API base URL?)",
+            ) from None
+
+    def _fetched_at(self, response: requests.Response) -> dt.datetime:
+        """When the server answered (its ``Date`` header), else now by :attr:`clock`."""
+        try:
+            when = email.utils.parsedate_to_datetime(response.headers.get("Date", ""))
+        except (TypeError, ValueError):
+            when = None
+        if when is None or when.tzinfo is None:
+            return dt.datetime.fromtimestamp(self.clock(), dt.UTC)
+        return when.astimezone(dt.UTC)
+
+    def fetch(self, path: str, params: Params = None, *, cached: bool = True) -> tuple[Any, str | None]:
+        """One GET: ``(JSON body, next page URL or None)``. With a cache (and ``cached``), sends
+        ``If-None-Match`` with the stored ETag; a 304 returns the stored body (and stored next link
+        when the 304 carries no ``Link``). ``path`` may be a ``Link`` URL."""
+        cache = self.cache if cached else None
+        key = None
+        entry = None
+        headers: dict[str, str] = {}
+        if cache is not None:
+            key = cache_key("GET", self.url(path), params, system="github")
+            entry = cache.get(key)
+            if entry is not None and entry[0]:
+                headers["If-None-Match"] = entry[0]
+        response = self.request("GET", path, params=params, headers=headers)
+        following = response.links.get("next", {}).get("url")
+        if response.status_code == 304:
+            stored = entry[1] if entry is not None else None
+            if isinstance(stored, dict) and "body" in stored:
+                return stored["body"], following or stored.get("next")
+            # an entry this hook did not write: ask again without the condition, and replace it
+            self.log.warning("GET %s: 304 for a cache entry without a body; fetching it again", path)
+            response = self.request("GET", path, params=params)
+            following = response.links.get("next", {}).get("url")
+        body = self._json(response, path)
+        etag = response.headers.get("ETag")
+        if cache is not None and key is not None and etag:
+            cache.put(key, response.url, etag, {"body": body, "next": following}, self._fetched_at(response))
+        return body, following
+
+    def get_json_cached(self, path: str, params: Params = None) -> Any:
+        """A GET's JSON body, conditional on the cached ETag (a 304 returns the cached body)."""
+        return self.fetch(path, params)[0]
+
+    def pages(self, path: str, params: Params = None, *, cached: bool = True) -> Iterator[Any]:
+        """Every page body of a list, following ``Link: rel="next"`` (per_page kept in the links)."""
+        url: str | None = path
+        query: Params = params
+        seen: set[str] = set()
+        while url is not None:
+            body, following = self.fetch(url, query, cached=cached)
+            yield body
+            if following is None or following in seen:
+                return
+            seen.add(following)
+            url, query = following, None
+
+    def _items(self, path: str, params: Params, field: str | None) -> Iterator[dict[str, Any]]:
+        """The items of every page: ``body[field]`` (a dict per page) or the page itself (a list)."""
+        for body in self.pages(path, params):
+            items = body.get(field) if field is not None and isinstance(body, dict) else body
+            if not isinstance(items, list):
+                raise ApiError(
+                    self.system,
+                    "GET",
+                    path,
+                    200,
+                    f"expected a list{f' in {field!r}' if field else ''}, got {type(items).__name__}",
+                )
+            yield from items
+
+    # -- Actions runs ----------------------------------------------------------------------------
+    def list_runs(self, repo: str, created: str, *, per_page: int = MAX_PER_PAGE) -> Iterator[dict[str, Any]]:
+        """Every workflow run of ``repo`` whose creation time matches ``created`` (GitHub's date
+        syntax: ``2026-01-01``, ``A..B``, ``>=A``, ...), newest first, as the API sends them. GitHub
+        lists at most 1,000 of them: a warning says when there are more (use :meth:`runs_in_window`)."""
+        path = f"{repo_path(repo)}/actions/runs"
+        params = {"created": created, "per_page": max(1, min(int(per_page), MAX_PER_PAGE))}
+        first = True
+        for body in self.pages(path, params):
+            if not isinstance(body, dict) or not isinstance(body.get("workflow_runs"), list):
+                raise ApiError(self.system, "GET", path, 200, "expected {total_count, workflow_runs}")
+            if first and int(body.get("total_count") or 0) > SEARCH_CAP:
+                self.log.warning(
+                    "%s: %s runs created %s, but GitHub lists only %d of them; use runs_in_window",
+                    repo,
+                    body.get("total_count"),
+                    created,
+                    SEARCH_CAP,
+                )
+            first = False
+            yield from body["workflow_runs"]
+
+    def runs_in_window(self, repo: str, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+        """Every run of ``repo`` created in ``[start, end)`` (aware datetimes), oldest first (by
+        ``created_at``, then id), each once. A slice whose ``total_count`` reaches GitHub's 1,000
+        cap is split into ``max(2, ceil(1.25 x total / 1,000))`` equal slices (a bisection for up to
+        1,600 runs), again and again, until every slice can be listed whole."""
+        _aware("start", start)
+        _aware("end", end)
+        lo = math.ceil(start.timestamp())
+        hi = math.ceil(end.timestamp()) - 1  # GitHub's times are whole seconds; the range is inclusive
+        found: dict[int, dict[str, Any]] = {}
+        self._collect_window(repo, lo, hi, found)
+        kept = []
+        for run in found.values():
+            created = parse_time(run.get("created_at"))
+            if created is None:
+                self.log.warning(
+                    "%s: run %s has an unreadable created_at %r; kept", repo, run.get("id"), run.get("created_at")
+                )
+            elif not start <= created < end:
+                continue
+            kept.append((created or start, run.get("id") or 0, run))
+        kept.sort(key=lambda item: (item[0], item[1]))
+        return [run for _, _, run in kept]
+
+    def _collect_window(self, repo: str, lo: int, hi: int, found: dict[int, dict[str, Any]]) -> None:
+        if hi < lo:
+            return
+        path = f"{repo_path(repo)}/actions/runs"
+        pages = self.pages(path, {"created": created_between(lo, hi), "per_page": MAX_PER_PAGE})
+        first = next(pages)
+        if not isinstance(first, dict) or not isinstance(first.get("workflow_runs"), list):
+            raise ApiError(self.system, "GET", path, 200, "expected {total_count, workflow_runs}")
+        total = int(first.get("total_count") or 0)
+        if total >= SEARCH_CAP:
+            pages.close()
+            if hi == lo:
+                raise ApiError(
+                    self.system,
+                    "GET",
+                    path,
+                    200,
+                    f"{total} runs were created within one second ({created_between(lo, hi)}): "
+                    f"more than the {SEARCH_CAP} GitHub lists",
+                )
+            self.window_splits += 1
+            span = hi - lo + 1
+            parts = min(span, max(2, math.ceil(total * 1.25 / SEARCH_CAP)))
+            bounds = [lo + span * k // parts for k in range(parts + 1)]
+            for a, b in itertools.pairwise(bounds):
+                self._collect_window(repo, a, b - 1, found)
+            return
+        for body in [first, *pages]:
+            for run in body.get("workflow_runs") or []:
+                found.setdefault(run["id"], run)
+
+    def run_attempt(self, repo: str, run_id: int | str, attempt: int) -> dict[str, Any]:
+        """One attempt of a run (``GET /runs/{id}/attempts/{n}``), conditional on its ETag."""
+        return self.get_json_cached(f"{repo_path(repo)}/actions/runs/{int(run_id)}/attempts/{int(attempt)}")
+
+    def attempt_jobs(self, repo: str, run_id: int | str, attempt: int) -> list[dict[str, Any]]:
+        """The jobs of one attempt, with steps, runner and times (every page, conditional)."""
+        path = f"{repo_path(repo)}/actions/runs/{int(run_id)}/attempts/{int(attempt)}/jobs"
+        return list(self._items(path, {"per_page": MAX_PER_PAGE}, "jobs"))
+
+    # -- repositories, deployments, commits ------------------------------------------------------
+    def org_repos(self, org: str) -> list[dict[str, Any]]:
+        """The organisation's repositories that are not archived (every page, by name)."""
+        params = {"type": "all", "sort": "full_name", "direction": "asc", "per_page": MAX_PER_PAGE}
+        path = f"/orgs/{quote(str(org).strip(), safe='')}/repos"
+        return [r for r in self._items(path, params, None) if not r.get("archived")]
+
+    def deployments(self, repo: str, environment: str | None = None) -> list[dict[str, Any]]:
+        """Deployments of ``repo`` (of one environment, exact name), newest first."""
+        params = {"environment": environment, "per_page": MAX_PER_PAGE}
+        return list(self._items(f"{repo_path(repo)}/deployments", params, None))
+
+    def deployment_statuses(self, repo: str, deployment_id: int | str) -> list[dict[str, Any]]:
+        """Statuses of one deployment, newest first (the first is its current state)."""
+        path = f"{repo_path(repo)}/deployments/{int(deployment_id)}/statuses"
+        return list(self._items(path, {"per_page": MAX_PER_PAGE}, None))
+
+    def compare(self, repo: str, base: str, head: str) -> dict[str, Any]:
+        """``GET /compare/{base}...{head}``: the comparison (``status``, ``ahead_by``, ``behind_by``,
+        ``total_commits``, ``merge_base_commit``, ``files`` of page 1) with ``commits`` holding every
+        commit of every page, oldest first; each has ``commit.author.date``. Paged with ``per_page``
+        (without it GitHub returns only the newest 250); when an answer has no ``Link`` while commits
+        are missing, the next ``page`` is asked for."""
+        path = f"{repo_path(repo)}/compare/{quote(base, safe='/:')}...{quote(head, safe='/:')}"
+        result: dict[str, Any] | None = None
+        commits: list[dict[str, Any]] = []
+        url: str | None = path
+        query: Params = {"per_page": MAX_PER_PAGE, "page": 1}
+        page = 1
+        while url is not None:
+            body, following = self.fetch(url, query)
+            if not isinstance(body, dict) or not isinstance(body.get("commits"), list):
+                raise ApiError(self.system, "GET", path, 200, "expected a comparison with 'commits'")
+            if result is None:
+                result = dict(body)
+            commits += body["commits"]
+            total = result.get("total_commits")
+            if following is not None:
+                url, query = following, None
+            elif isinstance(total, int) and len(commits) < total and len(body["commits"]) == MAX_PER_PAGE:
+                page += 1
+                url, query = path, {"per_page": MAX_PER_PAGE, "page": page}
+            else:
+                url = None
+            if page > SEARCH_CAP:  # a broken answer must not loop forever
+                break
+        assert result is not None
+        result["commits"] = commits
+        return result
+
+    # -- connection test -------------------------------------------------------------------------
+    def test_connection(self) -> tuple[bool, str]:
+        """``GET /rate_limit`` (free): the token's core budget."""
+        try:
+            body = self.fetch("/rate_limit", cached=False)[0] or {}
+            core = (body.get("resources") or {}).get("core") or body.get("rate") or {}
+            return True, (
+                f"GitHub {self.api_url} answered: {core.get('remaining', '?')} of {core.get('limit', '?')} "
+                "core requests left this hour"
+            )
+        except (ApiError, requests.RequestException, ValueError) as exc:  # the UI shows the message
+            return False, str(exc)
