@@ -1,4 +1,4 @@
-"""GitLab REST API v4 hook (connection ``gitlab_default``) for the ``ci_failure_triage`` DAG.
+"""GitLab REST API v4 hook (connection ``gitlab_default``) for ``ci_failure_triage`` and ``ci_pipeline_analytics``.
 
 Connection: type ``gitlab`` (``http`` works too); host = the GitLab instance, gitlab.com or
 self-managed, with or without a path prefix (``https://gitlab.example.com``,
@@ -16,7 +16,18 @@ GitLab facts this hook encodes (``/work/shared/api/gitlab.md`` §1.3):
 * failed trigger jobs (bridges) are not in ``/jobs`` but in ``/bridges``;
 * job logs can be hundreds of MB: they are streamed and only the tail is kept (the error is at
   the end); a deleted job or an erased log answers 404, which reads as "no log" here;
-* 429 comes with ``Retry-After`` (or without it on gitlab.com): :class:`ApiHook` honours it.
+* 429 comes with ``Retry-After`` (or without it on gitlab.com): :class:`ApiHook` honours it;
+* ``updated_after``/``updated_before`` (pipelines, deployments) are *inclusive* at both ends
+  (``UpdatedAtFilterable``: ``>=``/``<=``); :meth:`GitLabHook.pipelines_updated` and
+  :meth:`GitLabHook.deployments` keep ``[after, before)`` so consecutive windows never share an item;
+* deployments filtered by ``updated_*`` must be ordered by ``updated_at`` (else 400
+  "`updated_at` filter requires `updated_at` sort", ``DeploymentsFinder``);
+* the jobs API has no ``retried`` field: with ``include_retried=true`` every attempt is listed and
+  all but the newest (highest id) of a name in a pipeline are retried ones; GitLab lists jobs
+  newest first;
+* a project (or group) that does not exist *or that the token may not see* answers 404
+  ``{"message": "404 Project Not Found"}``; missing permission answers 403. The analytics methods
+  raise :class:`GitLabAccessError` for both, naming the project.
 """
 
 from __future__ import annotations
@@ -25,7 +36,9 @@ import collections
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -64,6 +77,60 @@ class TraceFile:
     size: int
     total_bytes: int
     truncated: bool
+
+
+class GitLabAccessError(ApiError):
+    """GitLab refused a project or group: 404 (it does not exist, or the token may not see it) or
+    403 (the token lacks permission). ``target`` names it, e.g. ``project 'acme/api'``."""
+
+    def __init__(self, target: str, cause: ApiError) -> None:
+        hint = (
+            "not found, or not visible to this token (GitLab answers 404 for what a token may not see)"
+            if cause.status == 404
+            else "forbidden: the token lacks permission (scope read_api, at least the Reporter role; "
+            "CI/CD may be disabled for it)"
+        )
+        super().__init__(
+            cause.system,
+            cause.method,
+            cause.path,
+            cause.status,
+            f"{target}: {hint}; GitLab said {cause.message!r}",
+            retry_after=cause.retry_after,
+            body=cause.body,
+        )
+        self.target = target
+
+
+def gitlab_time(value: datetime, name: str = "time") -> str:
+    """An aware datetime as GitLab's ISO 8601 parameter (UTC, ``Z``); naive ones are refused."""
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(value: object) -> datetime | None:
+    """A GitLab REST timestamp (``2026-11-20T10:00:00.123Z`` or ``...+01:00``) as an aware datetime;
+    None when absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _within(item: Mapping[str, Any], after: datetime | None, before: datetime | None) -> bool:
+    """``after <= updated_at < before``; an item without a readable ``updated_at`` is kept."""
+    updated = parse_time(item.get("updated_at"))
+    if updated is None:
+        return True
+    return (after is None or updated >= after) and (before is None or updated < before)
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
 
 
 def project_ref(project: ProjectRef) -> str:
@@ -217,11 +284,21 @@ class GitLabHook(ApiHook):
         yield from self.paged(f"/projects/{project_ref(project)}/pipelines", filters, max_pages=max_pages)
 
     def pipeline_jobs(
-        self, project: ProjectRef, pipeline_id: int | str, scope: Iterable[str] = (), *, bridges: bool = False
+        self,
+        project: ProjectRef,
+        pipeline_id: int | str,
+        scope: Iterable[str] = (),
+        *,
+        bridges: bool = False,
+        include_retried: bool = False,
     ) -> list[dict[str, Any]]:
-        """Jobs (or bridges) of a pipeline, latest attempts, optionally only the given statuses."""
+        """Jobs (or bridges) of a pipeline, optionally only the given statuses; the latest attempts,
+        or with ``include_retried`` every attempt (all pages either way). A retried attempt is a
+        job of the same name with a lower id than the newest (the API has no ``retried`` field)."""
         kind = "bridges" if bridges else "jobs"
         params = [("scope[]", s) for s in scope]
+        if include_retried:
+            params.append(("include_retried", "true"))
         return list(self.paged(f"/projects/{project_ref(project)}/pipelines/{int(pipeline_id)}/{kind}", params))
 
     def failed_jobs(
@@ -233,6 +310,145 @@ class GitLabHook(ApiHook):
         if include_bridges:
             jobs += [{**b, "bridge": True} for b in self.pipeline_jobs(project, pipeline_id, ["failed"], bridges=True)]
         return jobs
+
+    def _listing(
+        self,
+        kind: str,
+        ref: ProjectRef,
+        path: str,
+        params: dict[str, Any],
+        per_page: int,
+        after: datetime | None = None,
+        before: datetime | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every page of ``path``, items updated in ``[after, before)``; access errors name ``ref``."""
+        with self._access(kind, ref):
+            for item in self.paged(path, params, per_page=per_page):
+                if _within(item, after, before):
+                    yield item
+
+    @contextmanager
+    def _access(self, kind: str, ref: ProjectRef) -> Iterator[None]:
+        """Turn GitLab's 403, and its 404 for a missing or hidden project/group, into
+        :class:`GitLabAccessError` naming ``ref``; other errors pass unchanged."""
+        try:
+            yield
+        except GitLabAccessError:
+            raise
+        except ApiError as exc:
+            hidden = exc.status == 404 and f"{kind} not found" in exc.message.lower()
+            if exc.status == 403 or hidden:
+                raise GitLabAccessError(f"{kind} {str(ref)!r}", exc) from exc
+            raise
+
+    # -- CI analytics ----------------------------------------------------------------------------
+    def pipelines_updated(
+        self,
+        project: ProjectRef,
+        updated_after: datetime,
+        updated_before: datetime,
+        *,
+        per_page: int = MAX_PER_PAGE,
+        **filters: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """Every pipeline of ``project`` whose ``updated_at`` lies in ``[updated_after, updated_before)``,
+        oldest update first, all pages (``order_by=updated_at&sort=asc``).
+
+        GitLab's bounds are inclusive at both ends; the pipeline updated exactly at ``updated_before``
+        is left to the next window, so consecutive windows partition the pipelines. A pipeline moves
+        to a later window whenever it changes (a job retried days later updates it). Child pipelines
+        are listed too (``source: parent_pipeline``). Items are ``PipelineBasic`` (no durations,
+        user or timing: :meth:`pipeline` has them). ``filters``: ``ref``, ``status``, ``source`` ...
+        Raises :class:`GitLabAccessError` for a missing, hidden or forbidden project.
+        """
+        params = {
+            **filters,
+            "updated_after": gitlab_time(updated_after, "updated_after"),
+            "updated_before": gitlab_time(updated_before, "updated_before"),
+            "order_by": "updated_at",
+            "sort": "asc",
+        }
+        if updated_before <= updated_after:
+            raise ValueError(f"updated_before ({updated_before}) must be later than updated_after ({updated_after})")
+        path = f"/projects/{project_ref(project)}/pipelines"
+        return self._listing("project", project, path, params, per_page, updated_after, updated_before)
+
+    def pipeline_bridges(self, project: ProjectRef, pipeline_id: int | str) -> list[dict[str, Any]]:
+        """The trigger jobs of a pipeline (latest attempts, all pages). ``downstream_pipeline`` is the
+        pipeline a bridge started (``{id, project_id, status, source, ...}``; ``source`` is
+        ``parent_pipeline`` for a child pipeline, ``pipeline`` for another project's) or null.
+        Raises :class:`GitLabAccessError` for a missing, hidden or forbidden project."""
+        with self._access("project", project):
+            return self.pipeline_jobs(project, pipeline_id, bridges=True)
+
+    def pipeline_attempts(self, project: ProjectRef, pipeline_id: int | str) -> list[dict[str, Any]]:
+        """Every attempt of every job of a pipeline (``include_retried=true``, all pages); the same as
+        ``pipeline_jobs(project, pipeline_id, include_retried=True)`` but raising
+        :class:`GitLabAccessError` for a missing, hidden or forbidden project."""
+        with self._access("project", project):
+            return self.pipeline_jobs(project, pipeline_id, include_retried=True)
+
+    def group_projects(
+        self,
+        group: ProjectRef,
+        include_subgroups: bool = True,
+        archived: bool | None = False,
+        *,
+        per_page: int = MAX_PER_PAGE,
+        **filters: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """The projects of a group (numeric id or full path), with every subgroup's when
+        ``include_subgroups``; ``archived=False`` leaves archived projects out, ``True`` keeps only
+        them, ``None`` lists both. Projects shared with the group from elsewhere are left out
+        (``with_shared=false``). Ordered by id, all pages. Raises :class:`GitLabAccessError` for a
+        missing, hidden or forbidden group."""
+        params: dict[str, Any] = {
+            **filters,
+            "include_subgroups": _flag(include_subgroups),
+            "with_shared": "false",
+            "order_by": "id",
+            "sort": "asc",
+        }
+        if archived is not None:
+            params["archived"] = _flag(archived)
+        return self._listing("group", group, f"/groups/{project_ref(group)}/projects", params, per_page)
+
+    def deployments(
+        self,
+        project: ProjectRef,
+        environment: str | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        status: str | None = None,
+        *,
+        per_page: int = MAX_PER_PAGE,
+    ) -> Iterator[dict[str, Any]]:
+        """A project's deployments, all pages: of one ``environment`` (name) and ``status`` when given;
+        with ``updated_after``/``updated_before``, those updated in ``[after, before)`` ordered by
+        ``updated_at`` (GitLab requires that order for these filters), else every one by id. Each
+        has ``sha``, ``ref``, ``status`` (created, running, success, failed, canceled, skipped,
+        blocked), ``environment{name}``, ``deployable`` (the deploy job, with its ``pipeline`` and
+        ``finished_at``). Raises :class:`GitLabAccessError` for a missing, hidden or forbidden
+        project."""
+        params: dict[str, Any] = {"environment": environment, "status": status, "sort": "asc", "order_by": "id"}
+        if updated_after is not None or updated_before is not None:
+            params["order_by"] = "updated_at"
+            if updated_after is not None:
+                params["updated_after"] = gitlab_time(updated_after, "updated_after")
+            if updated_before is not None:
+                params["updated_before"] = gitlab_time(updated_before, "updated_before")
+        path = f"/projects/{project_ref(project)}/deployments"
+        return self._listing("project", project, path, params, per_page, updated_after, updated_before)
+
+    def compare(self, project: ProjectRef, base: str, head: str) -> dict[str, Any]:
+        """``GET /projects/:id/repository/compare?from=base&to=head``: ``commits`` (oldest first, with
+        ``authored_date``) that ``head`` adds to ``base``."""
+        return (
+            self.request_json(
+                "GET", f"/projects/{project_ref(project)}/repository/compare", params={"from": base, "to": head}
+            )
+            or {}
+        )
 
     def test_report_summary(self, project: ProjectRef, pipeline_id: int | str) -> dict[str, Any] | None:
         """``{total: {...}, test_suites: [...]}``; None when GitLab has none (404)."""

@@ -8,7 +8,16 @@ Authentication: ``PRIVATE-TOKEN: <token>`` or ``Authorization: Bearer <token>``;
 ``glpat-sandbox-token`` unless changed through the control API. Errors use GitLab's bodies:
 ``{"message": "404 Not found"}``, ``{"message": "401 Unauthorized"}``, ``{"error": "... is invalid"}``.
 
-Seeded data: ``state._Seeder``. Webhook and e-mail builders: ``messages.py``.
+Seeded data: ``state._Seeder`` (triage scenarios) and ``history.py`` (weeks of CI history in the group
+``payments``). Webhook and e-mail builders: ``messages.py``.
+
+Routes: projects (``GET /projects/:id``), a group's projects (``GET /groups/:id/projects`` with
+``include_subgroups``, ``archived``, ``order_by``, ``sort``, ``search``, ``simple``), pipelines (list with
+GitLab's filters, ``updated_after``/``updated_before`` inclusive at both ends as ``UpdatedAtFilterable``;
+one; retry; cancel), a pipeline's jobs (``include_retried``) and bridges (``downstream_pipeline``), test
+report and summary, jobs (one, log, retry) and deployments (``GET /projects/:id/deployments`` with the
+validation of GitLab's ``DeploymentsFinder``: an ``updated_*`` filter needs ``order_by=updated_at``).
+Deliberate difference: a pipeline's jobs are listed oldest first (GitLab: newest first).
 ``POST /_sandbox/gitlab/emails/deliver`` builds a pipeline e-mail and APPENDs it into a real IMAP folder.
 """
 
@@ -48,15 +57,20 @@ from include.sandbox.systems.gitlab.messages import (
 )
 from include.sandbox.systems.gitlab.state import (
     COMPLETED_STATUSES,
+    DEPLOYMENT_FINISHED,
+    DEPLOYMENT_STATUSES,
     FAILURE_REASONS,
     JOB_STATUSES,
     Commit,
+    Deployment,
+    Environment,
     FileTrace,
     GeneratedTrace,
     GitLabState,
     Job,
     JobSpec,
     Links,
+    Namespace,
     Pipeline,
     Project,
     SyntheticPipelines,
@@ -343,7 +357,7 @@ def project_json(project: Project, links: Links, pipelines: Sequence[Pipeline]) 
             "web_url": f"{links.base}/{'groups/' if ns.kind == 'group' else ''}{ns.full_path}",
         },
         "visibility": "private",
-        "archived": False,
+        "archived": project.archived,
         "jobs_enabled": True,
         "ci_config_path": "",
     }
@@ -473,6 +487,35 @@ def bridge_json(job: Job, state: GitLabState, links: Links) -> dict[str, Any]:
     """``Bridge``: ``JobBasic`` plus the downstream pipeline it started (or null)."""
     downstream = state.pipelines.get(job.downstream_pipeline_id) if job.downstream_pipeline_id else None
     return {**_job_basic(job, links), "downstream_pipeline": pipeline_basic(downstream, links) if downstream else None}
+
+
+def environment_json(environment: Environment, state: GitLabState) -> dict[str, Any]:
+    """``EnvironmentBasic``; ``updated_at`` moves with the environment's last deployment."""
+    deployed = [d.updated_at for d in state.deployments.get(environment.project_id, []) if d.environment is environment]
+    return {
+        "id": environment.id,
+        "name": environment.name,
+        "slug": environment.slug,
+        "external_url": environment.external_url,
+        "created_at": iso(environment.created_at),
+        "updated_at": iso(max([environment.created_at, *deployed])),
+    }
+
+
+def deployment_json(deployment: Deployment, state: GitLabState, links: Links) -> dict[str, Any]:
+    """``Deployment``: the deployable is the deploy job (``Job`` entity, with its pipeline)."""
+    return {
+        "id": deployment.id,
+        "iid": deployment.iid,
+        "ref": deployment.ref,
+        "sha": deployment.sha,
+        "created_at": iso(deployment.created_at),
+        "updated_at": iso(deployment.updated_at),
+        "user": user_json(deployment.user, links),
+        "environment": environment_json(deployment.environment, state),
+        "deployable": job_json(deployment.job, links),
+        "status": deployment.status,
+    }
 
 
 def _counts(cases: Sequence[Any]) -> dict[str, int]:
@@ -639,8 +682,10 @@ class PipelineQuery:
         return scope_ok and not self.yaml_errors and all(want is None or want == have for want, have in wanted)
 
     def in_window(self, p: Pipeline) -> bool:
-        return (self.updated_after is None or p.updated_at > self.updated_after) and (
-            self.updated_before is None or p.updated_at < self.updated_before
+        """``updated_after <= updated_at <= updated_before`` (GitLab's ``UpdatedAtFilterable``: both
+        bounds are inclusive)."""
+        return (self.updated_after is None or p.updated_at >= self.updated_after) and (
+            self.updated_before is None or p.updated_at <= self.updated_before
         )
 
 
@@ -788,6 +833,151 @@ def retry_job(job_id: int, c: ProjectCtx) -> JSONResponse:
         return JSONResponse(job_json(c.state.retry_job(job), c.links), status_code=201)
 
 
+# -- groups ---------------------------------------------------------------------------------------
+GROUP_PROJECT_ORDER: dict[str, Callable[[Project, GitLabState], Any]] = {
+    "id": lambda p, s: p.id,
+    "name": lambda p, s: p.name.lower(),
+    "path": lambda p, s: p.path.lower(),
+    "created_at": lambda p, s: p.created_at,
+    "updated_at": lambda p, s: _last_activity(p, s),
+    "last_activity_at": lambda p, s: _last_activity(p, s),
+    "similarity": lambda p, s: p.id,
+    "star_count": lambda p, s: 0,
+}
+#: ``BasicProjectDetails`` (``simple=true``) lacks these of the full ``Project`` entity.
+_NOT_SIMPLE = ("description", "visibility", "archived", "jobs_enabled", "ci_config_path")
+
+
+def _last_activity(project: Project, state: GitLabState) -> float:
+    return max((p.updated_at for p in state.project_pipelines[project.id]), default=project.created_at)
+
+
+def _group(state: GitLabState, group_id: str) -> Namespace:
+    """A group by numeric id or full path (case-insensitive); a user's namespace is no group."""
+    ref = unquote(group_id)
+    groups = [n for n in state.namespaces.values() if n.kind == "group"]
+    found = (
+        next((g for g in groups if g.id == int(ref)), None)
+        if ref.isdigit()
+        else next((g for g in groups if g.full_path.lower() == ref.lower()), None)
+    )
+    if found is None:
+        raise GitLabError(404, "404 Group Not Found")
+    return found
+
+
+def _in_group(namespace: Namespace, group: Namespace, parents: dict[int, Namespace], subgroups: bool) -> bool:
+    if namespace.id == group.id:
+        return True
+    while subgroups and namespace.parent_id is not None:
+        namespace = parents[namespace.parent_id]
+        if namespace.id == group.id:
+            return True
+    return False
+
+
+@router.get("/api/v4/groups/{group_id}/projects")
+def list_group_projects(request: Request, group_id: str, state: AuthenticatedState) -> JSONResponse:
+    """The group's projects; ``include_subgroups=true`` adds every descendant group's projects."""
+    order_by = _choice_param(request, "order_by", tuple(GROUP_PROJECT_ORDER), "created_at") or "created_at"
+    sort = _choice_param(request, "sort", ("asc", "desc"), "desc") or "desc"
+    subgroups = bool(_bool_param(request, "include_subgroups"))
+    archived = _bool_param(request, "archived")
+    simple = bool(_bool_param(request, "simple"))
+    _bool_param(request, "with_shared")  # validated; the sandbox shares no project with a group
+    visibility = _choice_param(request, "visibility", ("public", "internal", "private"))
+    search = (request.query_params.get("search") or "").lower()
+    links = links_for(request)
+    with state.lock:
+        group = _group(state, group_id)
+        parents = {n.id: n for n in state.namespaces.values() if n.kind == "group"}
+        projects = [
+            p
+            for p in state.projects.values()
+            if p.namespace.kind == "group"
+            and _in_group(p.namespace, group, parents, subgroups)
+            and (archived is None or p.archived == archived)
+            and visibility in (None, "private")
+            and (not search or search in p.name.lower() or search in p.path.lower())
+        ]
+        key = GROUP_PROJECT_ORDER[order_by]
+        projects.sort(key=lambda p: (key(p, state), p.id), reverse=sort == "desc")
+        page, headers = paginate(request, projects)
+        items = [project_json(p, links, state.project_pipelines[p.id]) for p in page]
+        if simple:
+            items = [{k: v for k, v in item.items() if k not in _NOT_SIMPLE} for item in items]
+        return JSONResponse(items, headers=headers)
+
+
+# -- deployments ----------------------------------------------------------------------------------
+DEPLOYMENT_ORDER: dict[str, Callable[[Deployment], Any]] = {
+    "id": lambda d: (d.id,),
+    "iid": lambda d: (d.id,),  # GitLab sorts by id for iid and created_at: the same order
+    "created_at": lambda d: (d.id,),
+    "updated_at": lambda d: (d.updated_at, d.id),
+    "finished_at": lambda d: (d.finished_at or 0.0, d.id),
+}
+
+
+def _bad_request(reason: str) -> GitLabError:
+    """GitLab's ``bad_request!``: 400 ``{"message": "400 Bad request - <reason>"}``."""
+    return GitLabError(400, f"400 Bad request - {reason}")
+
+
+@router.get(PROJECT + "/deployments")
+def list_deployments(request: Request, c: ProjectCtx) -> JSONResponse:
+    """A project's deployments, filtered and ordered as GitLab's ``DeploymentsFinder`` does (oldest
+    first by default); its "inefficient query" rules answer 400."""
+    order_by = _choice_param(request, "order_by", tuple(DEPLOYMENT_ORDER), "id") or "id"
+    sort = _choice_param(request, "sort", ("asc", "desc"), "asc") or "asc"
+    status = _choice_param(request, "status", DEPLOYMENT_STATUSES)
+    environment = request.query_params.get("environment")
+    updated_after, updated_before = _time_param(request, "updated_after"), _time_param(request, "updated_before")
+    finished_after, finished_before = _time_param(request, "finished_after"), _time_param(request, "finished_before")
+    by_updated = updated_after is not None or updated_before is not None
+    by_finished = finished_after is not None or finished_before is not None
+    if by_updated and by_finished:
+        raise _bad_request("Both `updated_at` filter and `finished_at` filter can not be specified")
+    if by_updated and order_by != "updated_at":
+        raise _bad_request("`updated_at` filter requires `updated_at` sort")
+    if by_finished and order_by != "finished_at":
+        raise _bad_request("`finished_at` filter requires `finished_at` sort.")
+    if order_by == "finished_at" and not (by_finished or status in DEPLOYMENT_FINISHED):
+        raise _bad_request(
+            "`finished_at` sort requires `finished_at` filter or a filter with at least one of the finished statuses."
+        )
+    if by_finished and status != "success":
+        raise _bad_request("`finished_at` filter must be combined with `success` status filter.")
+    with c.state.lock:
+        found = []
+        for d in c.state.deployments.get(c.project.id, []):
+            updated, finished = d.updated_at, d.finished_at
+            if (
+                (environment is not None and d.environment.name != environment)
+                or (status is not None and d.status != status)
+                or (updated_after is not None and updated < updated_after)
+                or (updated_before is not None and updated > updated_before)
+                or (finished_after is not None and (finished is None or finished < finished_after))
+                or (finished_before is not None and (finished is None or finished >= finished_before))
+            ):
+                continue
+            found.append(d)
+        if updated_after is not None and updated_before is not None and updated_before < updated_after:
+            found = []
+        found.sort(key=DEPLOYMENT_ORDER[order_by], reverse=sort == "desc")
+        page, headers = paginate(request, found)
+        return JSONResponse([deployment_json(d, c.state, c.links) for d in page], headers=headers)
+
+
+@router.get(PROJECT + "/deployments/{deployment_id}")
+def get_deployment(deployment_id: int, c: ProjectCtx) -> JSONResponse:
+    with c.state.lock:
+        found = next((d for d in c.state.deployments.get(c.project.id, []) if d.id == deployment_id), None)
+        if found is None:
+            raise GitLabError(404)
+        return JSONResponse(deployment_json(found, c.state, c.links))
+
+
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
 def route_not_found(rest: str) -> JSONResponse:
     """Grape's answer for a path no route matches (e.g. an ``:id`` path with unencoded slashes)."""
@@ -818,6 +1008,7 @@ class ProjectBody(BaseModel):
     id: int | None = Field(None, description="default: next free id")
     default_branch: str = "main"
     description: str = ""
+    archived: bool = False
 
 
 class GeneratedTraceBody(BaseModel):
@@ -855,6 +1046,7 @@ class JobBody(BaseModel):
     coverage: float | None = None
     duration: float = 60.0
     queued: float = 4.0
+    environment: str | None = Field(None, description="a deploy job: creates a deployment to this environment")
 
 
 class PipelineBody(BaseModel):
@@ -947,6 +1139,7 @@ def add_project(request: Request, body: ProjectBody) -> dict[str, Any]:
             )
         except ValueError as exc:
             raise HTTPException(409, str(exc)) from exc
+        project.archived = body.archived
         return project_json(project, links_for(request), [])
 
 
@@ -975,6 +1168,7 @@ def add_pipeline(request: Request, project_id: str, body: PipelineBody) -> dict[
                 coverage=j.coverage,
                 duration=j.duration,
                 queued=j.queued,
+                environment=j.environment,
             )
             for j in body.jobs
         ]
@@ -1055,6 +1249,13 @@ def set_synthetic_pipelines(request: Request, project_id: str, body: SyntheticBo
 def scenarios(request: Request) -> dict[str, Any]:
     """The seeded scenarios (see ``state._Seeder``) with their pipeline and failed-job ids."""
     return gitlab_state(request).scenarios
+
+
+@control.get("/history")
+def history(request: Request) -> dict[str, Any]:
+    """The seeded CI history (see ``history.py``): its group, projects, days and the ids and times of
+    its scenarios (flaky retries, red streaks, child pipelines, timeout, deployments, rollback)."""
+    return gitlab_state(request).history
 
 
 def _webhook_uuid(instance: str) -> str:

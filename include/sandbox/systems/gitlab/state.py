@@ -2,10 +2,16 @@
 
 The model is deliberately small but keeps GitLab's semantics where clients depend on them:
 
-* pipeline and job ids are global and grow with creation time; ``iid`` counts per project;
+* pipeline and job ids are global and grow with creation time; ``iid`` counts per project (the CI
+  history of ``history.py`` is seeded after the triage scenarios: its ids are higher, its pipelines older);
 * a pipeline's status, timing and ``detailed_status`` are derived from its *latest* jobs (retried
   attempts stay listed with ``retried=True`` but no longer count);
 * a failed job with ``allow_failure`` leaves its pipeline ``success`` ("passed with warnings");
+* a pipeline's ``duration`` is the union of its latest builds' running periods (a retry two days
+  later adds its run time, not the wait); a job's ``queued_duration`` runs from the moment its
+  stage's turn came (``queued_at``), not from the pipeline's creation;
+* a job with an ``environment`` (a deploy job) has a deployment created with it, whose status
+  follows the job's (a skipped deploy job leaves a ``skipped`` deployment; a retry deploys again);
 * traces are bytes, a file, or generated lazily to an exact size, always read as an iterator of
   chunks so a 60 MB log is never held in memory;
 * a project can carry a *synthetic* block of old pipelines (only counted and materialised one page
@@ -20,6 +26,7 @@ import bisect
 import hashlib
 import itertools
 import random
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -37,6 +44,8 @@ RUNNER_VERSION = "18.4.0"
 FIRST_PIPELINE_ID = 1_500_000_001
 FIRST_SYNTHETIC_PIPELINE_ID = 100_000_001
 FIRST_JOB_ID = 9_000_000_001
+FIRST_ENVIRONMENT_ID = 15_000_001
+FIRST_DEPLOYMENT_ID = 700_000_001
 SYNTHETIC_SPACING_S = 600  # one synthetic pipeline every 10 minutes, going back in time
 
 ACTIVE_STATUSES = frozenset(
@@ -267,10 +276,11 @@ class SyntheticBlock:
         return k if 0 <= k < self.count else None
 
     def indexes_between(self, after: float | None, before: float | None) -> range:
-        """Indexes whose time is strictly inside (after, before), newest first."""
+        """Indexes whose time is inside [after, before] (both ends included, as GitLab's
+        ``updated_after``/``updated_before``), newest first."""
         ks = range(self.count)
-        lo = 0 if before is None else bisect.bisect_right(ks, -before, key=lambda k: -self.created_at(k))
-        hi = self.count if after is None else bisect.bisect_left(ks, -after, key=lambda k: -self.created_at(k))
+        lo = 0 if before is None else bisect.bisect_left(ks, -before, key=lambda k: -self.created_at(k))
+        hi = self.count if after is None else bisect.bisect_right(ks, -after, key=lambda k: -self.created_at(k))
         return range(lo, max(lo, hi))
 
 
@@ -284,6 +294,7 @@ class Project:
     default_branch: str = "main"
     description: str = ""
     synthetic: SyntheticBlock | None = None
+    archived: bool = False
 
     @property
     def path_with_namespace(self) -> str:
@@ -342,6 +353,10 @@ class Job:
     tests: list[TestCase] = field(default_factory=list, repr=False)
     coverage: float | None = None
     downstream_pipeline_id: int | None = None
+    #: when the job became ``pending`` (its stage's turn); all jobs are *created* with their pipeline
+    queued_at: float | None = None
+    #: ``environment:`` of a deploy job: its deployment is created with the job (``state.deployments``)
+    environment: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -351,7 +366,11 @@ class Job:
 
     @property
     def queued_duration(self) -> float | None:
-        return None if self.started_at is None else round(self.started_at - self.created_at, 3)
+        """Time spent pending (``started_at - queued_at``, GitLab's ``CommitStatus#queued_duration``)."""
+        if self.started_at is None:
+            return None
+        queued = self.queued_at if self.queued_at is not None else self.created_at
+        return round(self.started_at - queued, 3)
 
     @property
     def effective_status(self) -> str:
@@ -522,13 +541,32 @@ class Pipeline:
 
     @property
     def duration(self) -> int | None:
+        """Running time of a finished pipeline: the union of its latest builds' running periods
+        (queue time, gaps and retried attempts excluded; ``Gitlab::Ci::Pipeline::Duration``)."""
         if self.started_at is None or self.finished_at is None:
             return None
-        return int(self.finished_at - self.started_at)
+        periods = sorted(
+            (j.started_at, j.finished_at)
+            for j in self.latest_jobs()
+            if j.status in ("success", "failed", "running", "canceled")
+            and j.started_at is not None
+            and j.finished_at is not None
+        )
+        total, end = 0.0, float("-inf")
+        for start, finish in periods:
+            if start > end:
+                total += finish - start
+            elif finish > end:
+                total += finish - end
+            end = max(end, finish)
+        return int(total)
 
     @property
     def queued_duration(self) -> int | None:
-        return None if self.started_at is None else int(self.started_at - self.created_at)
+        """``started_at - created_at`` in whole seconds; GitLab sends null for 0."""
+        if self.started_at is None:
+            return None
+        return int(self.started_at - self.created_at) or None
 
     @property
     def updated_at(self) -> float:
@@ -536,6 +574,74 @@ class Pipeline:
         for j in self.jobs:
             times += [t for t in (j.created_at, j.started_at, j.finished_at) if t is not None]
         return max(times)
+
+
+#: ``Deployment.statuses`` (GitLab's deployment status enum).
+DEPLOYMENT_STATUSES = ("created", "running", "success", "failed", "canceled", "skipped", "blocked")
+#: Deployment statuses that set ``finished_at`` (``Deployment::FINISHED_STATUSES``).
+DEPLOYMENT_FINISHED = frozenset({"success", "failed", "canceled"})
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A project's environment (``production``, ``staging`` ...), created on its first deploy job."""
+
+    id: int
+    project_id: int
+    name: str
+    created_at: float
+    external_url: str | None = None
+
+    @property
+    def slug(self) -> str:
+        """GitLab's environment slug: lower-case letters, digits and ``-``, at most 24 characters."""
+        return re.sub(r"[^a-z0-9]+", "-", self.name.lower())[:24].strip("-") or "env"
+
+
+@dataclass(eq=False)
+class Deployment:
+    """A deployment of a deploy job (its ``deployable``); its status follows the job's, as GitLab's
+    ``Deployment#sync_status_with`` does (``manual`` -> ``blocked``; pending-like -> ``created``)."""
+
+    id: int
+    iid: int
+    project: Project = field(repr=False)
+    environment: Environment
+    job: Job = field(repr=False)
+    created_at: float
+
+    @property
+    def ref(self) -> str:
+        return self.job.pipeline.ref
+
+    @property
+    def sha(self) -> str:
+        return self.job.pipeline.commit.sha
+
+    @property
+    def user(self) -> User:
+        return self.job.pipeline.user
+
+    @property
+    def status(self) -> str:
+        status = self.job.status
+        if status == "manual":
+            return "blocked"
+        if status == "canceling":
+            return "running"
+        return status if status in DEPLOYMENT_STATUSES else "created"
+
+    @property
+    def finished_at(self) -> float | None:
+        return self.job.finished_at if self.status in DEPLOYMENT_FINISHED else None
+
+    @property
+    def updated_at(self) -> float:
+        """The last status change: the job's start or finish; for a skipped job, when its pipeline
+        stopped (the stage before it failed)."""
+        if self.status == "skipped":
+            return max(self.created_at, self.job.pipeline.finished_at or self.created_at)
+        return max(t for t in (self.created_at, self.job.started_at, self.job.finished_at) if t is not None)
 
 
 @dataclass(frozen=True)
@@ -553,6 +659,7 @@ class JobSpec:
     coverage: float | None = None
     duration: float = 60.0
     queued: float = 4.0
+    environment: str | None = None
 
 
 class SyntheticPipelines(Sequence[Pipeline]):
@@ -584,13 +691,19 @@ class GitLabState:
         self.pipelines: dict[int, Pipeline] = {}
         self.project_pipelines: dict[int, list[Pipeline]] = {}
         self.jobs: dict[int, Job] = {}
+        self.environments: dict[int, dict[str, Environment]] = {}  # project id -> name -> environment
+        self.deployments: dict[int, list[Deployment]] = {}  # project id -> deployments, oldest first
         #: seeded scenario name -> ids of its pipelines and failed jobs (``GET /_sandbox/gitlab/scenarios``)
         self.scenarios: dict[str, dict[str, object]] = {}
+        #: facts of the seeded CI history (``history.py``; ``GET /_sandbox/gitlab/history``)
+        self.history: dict[str, object] = {}
         self._pipeline_ids = itertools.count(FIRST_PIPELINE_ID)
         self._synthetic_ids = FIRST_SYNTHETIC_PIPELINE_ID
         self._job_ids = itertools.count(FIRST_JOB_ID)
         self._group_ids = itertools.count(900)
         self._commits = itertools.count(1)
+        self._environment_ids = itertools.count(FIRST_ENVIRONMENT_ID)
+        self._deployment_ids = itertools.count(FIRST_DEPLOYMENT_ID)
 
     # -- lookups ------------------------------------------------------------------------------
     def project(self, ref: str) -> Project | None:
@@ -738,6 +851,7 @@ class GitLabState:
             else None
         )
         finished = started + spec.duration if started is not None and spec.status in COMPLETED_STATUSES else None
+        queued = stage_start if started is not None or spec.status == "pending" else None
         job = Job(
             id=next(self._job_ids),
             pipeline=pipeline,
@@ -754,10 +868,32 @@ class GitLabState:
             trace=spec.trace,
             tests=list(spec.tests),
             coverage=spec.coverage,
+            queued_at=queued,
+            environment=spec.environment,
         )
         pipeline.jobs.append(job)
         self.jobs[job.id] = job
+        if job.environment:
+            self._add_deployment(job)
         return job
+
+    def environment(self, project: Project, name: str, at: float, external_url: str | None = None) -> Environment:
+        """The project's environment ``name``, created (at ``at``) when it does not exist yet."""
+        known = self.environments.setdefault(project.id, {})
+        if name not in known:
+            known[name] = Environment(next(self._environment_ids), project.id, name, at, external_url)
+        return known[name]
+
+    def _add_deployment(self, job: Job) -> Deployment:
+        assert job.environment
+        project = job.pipeline.project
+        deployments = self.deployments.setdefault(project.id, [])
+        environment = self.environment(project, job.environment, job.created_at)
+        deployment = Deployment(
+            next(self._deployment_ids), len(deployments) + 1, project, environment, job, job.created_at
+        )
+        deployments.append(deployment)
+        return deployment
 
     def set_synthetic(self, project: Project, count: int) -> SyntheticBlock | None:
         """Give ``project`` ``count`` synthetic pipelines, older than every real one (0 removes them)."""
@@ -782,8 +918,54 @@ class GitLabState:
         """Mark ``job`` retried and add a new pending attempt (new id, same name and stage)."""
         now = self.now()
         job.retried = True
-        spec = JobSpec(job.name, job.stage, status="pending", allow_failure=job.allow_failure, bridge=job.bridge)
+        spec = JobSpec(
+            job.name,
+            job.stage,
+            status="pending",
+            allow_failure=job.allow_failure,
+            bridge=job.bridge,
+            environment=job.environment,
+        )
         return self._add_job(job.pipeline, spec, now, now, retries_count=job.retries_count + 1)
+
+    def add_attempt(
+        self,
+        job: Job,
+        *,
+        created_at: float,
+        status: str,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+        failure_reason: str | None = None,
+        trace: Trace | None = None,
+    ) -> Job:
+        """A finished (or running) retry of ``job`` with the given times: ``job`` becomes ``retried``,
+        the new attempt gets a new id (and, for a deploy job, a new deployment). Used to seed history."""
+        job.retried = True
+        attempt = Job(
+            id=next(self._job_ids),
+            pipeline=job.pipeline,
+            name=job.name,
+            stage=job.stage,
+            status=status,
+            created_at=created_at,
+            started_at=started_at,
+            finished_at=finished_at,
+            failure_reason=(failure_reason or "unknown_failure") if status == "failed" else None,
+            allow_failure=job.allow_failure,
+            bridge=job.bridge,
+            retries_count=job.retries_count + 1,
+            trace=trace,
+            tests=list(job.tests),
+            coverage=job.coverage,
+            queued_at=created_at,
+            environment=job.environment,
+        )
+        job.pipeline.jobs.append(attempt)
+        self.jobs[attempt.id] = attempt
+        if attempt.environment:
+            self._add_deployment(attempt)
+        return attempt
 
     def retry_pipeline(self, pipeline: Pipeline) -> list[Job]:
         """Retry the failed and canceled latest jobs and re-create the skipped ones; the new jobs."""
@@ -805,6 +987,8 @@ class GitLabState:
     def finish_job(self, job: Job, status: str, failure_reason: str | None, trace: Trace | None) -> None:
         """Move a job to ``status`` now (starting it if it never started) and set its log."""
         now = self.now()
+        if status not in ("created", "manual", "scheduled") and job.queued_at is None:
+            job.queued_at = now
         if status not in ("created", "pending", "manual", "scheduled") and job.started_at is None:
             job.started_at = now
         job.status = status
@@ -1535,7 +1719,11 @@ class _Seeder:
 
 
 def seeded_state(seed: int, now: Callable[[], float]) -> GitLabState:
-    """A fresh state with the seeded projects and pipelines (see ``_Seeder``)."""
+    """A fresh state with the seeded projects and pipelines (see ``_Seeder``), then the weeks of CI
+    history of ``history.py`` (seeded second, so the triage scenarios keep their ids)."""
+    from include.sandbox.systems.gitlab.history import seed_history  # history.py builds on this module
+
     state = GitLabState(seed, now)
     _Seeder(state).run()
+    seed_history(state)
     return state

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 import tracemalloc
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qsl
 
 import pytest
 import requests
 
 from devops_automation.hooks.api import ApiError
-from devops_automation.hooks.gitlab import GitLabHook, Trace, project_ref, tail_start
+from devops_automation.hooks.gitlab import (
+    GitLabAccessError,
+    GitLabHook,
+    Trace,
+    gitlab_time,
+    parse_time,
+    project_ref,
+    tail_start,
+)
 
 TOKEN = "glpat-sandbox-token"
 
@@ -359,3 +368,205 @@ def test_connection_test_asks_for_the_user(sandbox, sandbox_conns) -> None:
     ok, message = GitLabHook().test_connection()  # the sandbox routes neither /user nor /version
     assert not ok
     assert "404" in message
+
+
+# -- CI analytics: the seeded history (include/sandbox/systems/gitlab/history.py) -------------------
+def history(sandbox) -> dict:
+    return sandbox.control("gitlab", "GET", "/history")
+
+
+def day_window(facts: dict, day: int) -> tuple[datetime, datetime]:
+    """[start, end) of history day ``day`` (1 = yesterday)."""
+    midnight = datetime.fromtimestamp(facts["day0_epoch"], UTC)
+    return midnight - timedelta(days=day), midnight - timedelta(days=day - 1)
+
+
+def test_pipelines_updated_pages_through_weeks_oldest_update_first(hook, sandbox) -> None:
+    facts = history(sandbox)
+    ledger = facts["projects"]["ledger"]
+    start, _ = day_window(facts, facts["days"])
+    _, end = day_window(facts, 1)
+    sandbox.clear_requests()
+    pipelines = list(hook.pipelines_updated(ledger["path"], start, end))
+    assert len(pipelines) == len({p["id"] for p in pipelines}) == facts["pipeline_counts"]["ledger"] > 300
+    updated = [parse_time(p["updated_at"]) for p in pipelines]
+    assert updated == sorted(updated) and start <= updated[0] and updated[-1] < end
+    recs = sandbox.requests(system="gitlab", path="/pipelines$")
+    assert [dict(query(r))["page"] for r in recs] == ["1", "2", "3", "4"]
+    sent = dict(query(recs[0]))
+    assert (sent["order_by"], sent["sort"], sent["per_page"]) == ("updated_at", "asc", "100")
+    assert (sent["updated_after"], sent["updated_before"]) == (gitlab_time(start), gitlab_time(end))
+    assert sent["updated_after"].endswith("Z") and recs[0]["path"].endswith("/payments%2Fledger-service/pipelines")
+    # child pipelines come with their parents; filters go through
+    children = {c["child_pipeline_id"] for c in facts["children"]}
+    assert children <= {p["id"] for p in pipelines}
+    only = list(hook.pipelines_updated(ledger["id"], start, end, source="parent_pipeline", per_page=50))
+    assert {p["id"] for p in only} == children
+
+
+def test_daily_windows_partition_the_pipelines(hook, sandbox) -> None:
+    facts = history(sandbox)
+    checkout = facts["projects"]["checkout"]
+    seen: list[int] = []
+    for day in range(facts["days"], 0, -1):
+        start, end = day_window(facts, day)
+        got = [p["id"] for p in hook.pipelines_updated(checkout["id"], start, end)]
+        assert len(got) == facts["updated_per_day"]["checkout"].get(str(day), 0), day
+        seen += got
+    assert len(seen) == len(set(seen)) == facts["pipeline_counts"]["checkout"]
+    late = facts["late_retry"]
+    day7, day9 = day_window(facts, 7), day_window(facts, 9)
+    assert late["pipeline_id"] in [p["id"] for p in hook.pipelines_updated(checkout["id"], *day7)]
+    assert late["pipeline_id"] not in [p["id"] for p in hook.pipelines_updated(checkout["id"], *day9)]
+
+
+def test_a_pipeline_on_the_boundary_belongs_to_the_later_window(hook, sandbox) -> None:
+    created = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    made = add_pipeline(
+        sandbox,
+        2001,
+        [{"name": "build", "stage": "build", "queued": 10, "duration": 50}],
+        created_at=created.timestamp(),
+        ref="feature/boundary",
+    )
+    updated = created + timedelta(minutes=1)
+    assert parse_time(made["updated_at"]) == updated
+    hour = timedelta(hours=1)
+    before = [p["id"] for p in hook.pipelines_updated(2001, updated - hour, updated, ref="feature/boundary")]
+    after = [p["id"] for p in hook.pipelines_updated(2001, updated, updated + hour, ref="feature/boundary")]
+    assert (before, after) == ([], [made["id"]])
+    raw = hook.request(
+        "GET",
+        "/projects/2001/pipelines",
+        params={
+            "ref": "feature/boundary",
+            "updated_after": gitlab_time(updated - hour),
+            "updated_before": gitlab_time(updated),
+        },
+    ).json()
+    assert [p["id"] for p in raw] == [made["id"]]  # GitLab itself includes both ends
+
+
+def test_pipelines_updated_refuses_naive_and_empty_windows_at_once(hook, sandbox) -> None:
+    aware = datetime(2026, 11, 20, tzinfo=UTC)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        hook.pipelines_updated(2001, datetime(2026, 11, 20), aware)
+    with pytest.raises(ValueError, match="later than"):
+        hook.pipelines_updated(2001, aware, aware)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        hook.deployments(2001, updated_before=datetime(2026, 11, 20))
+    assert sandbox.requests(system="gitlab") == []
+    assert gitlab_time(datetime(2026, 11, 20, 1, tzinfo=timezone(timedelta(hours=1)))) == "2026-11-20T00:00:00Z"
+    assert parse_time("2026-11-20T11:09:40.000+01:00") == datetime(2026, 11, 20, 10, 9, 40, tzinfo=UTC)
+    assert parse_time("garbage") is None and parse_time(None) is None
+
+
+def test_include_retried_returns_every_attempt(hook, sandbox) -> None:
+    facts = history(sandbox)
+    flaky = facts["flaky"][0]
+    latest = hook.pipeline_jobs(flaky["project_id"], flaky["pipeline_id"])
+    assert [j["id"] for j in latest if j["name"] == flaky["job"]] == [flaky["retry_job_id"]]
+    sandbox.clear_requests()
+    attempts = hook.pipeline_jobs(flaky["project_id"], flaky["pipeline_id"], include_retried=True)
+    assert ("include_retried", "true") in query(sandbox.requests(system="gitlab", path="/jobs$")[0])
+    same = [(j["id"], j["status"]) for j in attempts if j["name"] == flaky["job"]]
+    assert same == [(flaky["failed_job_id"], "failed"), (flaky["retry_job_id"], "success")]
+    assert len(attempts) == len(latest) + 1
+    assert {j["commit"]["id"] for j in attempts} == {flaky["sha"]}
+    assert hook.pipeline_attempts(flaky["project_id"], flaky["pipeline_id"]) == attempts
+    assert hook.pipeline(flaky["project_id"], flaky["pipeline_id"])["status"] == "success"
+    summary = hook.test_report_summary(flaky["project_id"], flaky["pipeline_id"])
+    assert (summary["total"]["count"], summary["total"]["failed"]) == (12, 0)
+
+
+def test_bridges_name_their_child_pipelines(hook, sandbox) -> None:
+    facts = history(sandbox)
+    for fact in facts["children"][:3]:
+        bridges = hook.pipeline_bridges(fact["project_id"], fact["parent_pipeline_id"])
+        assert [(b["id"], b["downstream_pipeline"]["id"]) for b in bridges] == [
+            (fact["bridge_id"], fact["child_pipeline_id"])
+        ]
+        assert bridges[0]["downstream_pipeline"]["project_id"] == fact["project_id"]
+        child = hook.pipeline(fact["project_id"], fact["child_pipeline_id"])
+        assert child["source"] == "parent_pipeline" and child["sha"] == bridges[0]["commit"]["id"]
+    failure = facts["child_failure"]
+    bridge = hook.pipeline_bridges(failure["project_id"], failure["parent_pipeline_id"])[0]
+    assert (bridge["status"], bridge["downstream_pipeline"]["status"]) == ("failed", "failed")
+    assert hook.pipeline_bridges(2001, facts["flaky"][0]["pipeline_id"]) == []
+
+
+def test_group_projects_include_the_subgroups_but_not_archived_ones(hook, sandbox) -> None:
+    facts = history(sandbox)
+    ids = {key: p["id"] for key, p in facts["projects"].items()}
+    sandbox.clear_requests()
+    assert [p["id"] for p in hook.group_projects("payments")] == [ids["checkout"], ids["ledger"], ids["ios"]]
+    sent = dict(query(sandbox.requests(system="gitlab", path="/projects$")[0]))
+    assert {k: sent[k] for k in ("include_subgroups", "archived", "with_shared", "order_by", "sort")} == {
+        "include_subgroups": "true",
+        "archived": "false",
+        "with_shared": "false",
+        "order_by": "id",
+        "sort": "asc",
+    }
+    assert [p["id"] for p in hook.group_projects("payments", include_subgroups=False)] == [
+        ids["checkout"],
+        ids["ledger"],
+    ]
+    assert [p["id"] for p in hook.group_projects(201, archived=None)] == [ids["ios"], ids["legacy"]]
+    assert [p["path_with_namespace"] for p in hook.group_projects("payments/mobile", archived=True)] == [
+        "payments/mobile/legacy-sdk"
+    ]
+    sandbox.clear_requests()
+    assert len(list(hook.group_projects("payments", archived=None, per_page=1))) == 4
+    assert len(sandbox.requests(system="gitlab")) == 4
+
+
+def test_deployments_per_environment_and_window(hook, sandbox) -> None:
+    facts = history(sandbox)
+    deployments = facts["deployments"]
+    pid = deployments["project_id"]
+    for env, counts in deployments["counts"].items():
+        mine = list(hook.deployments(pid, environment=env))
+        assert len(mine) == sum(counts.values()) and {d["environment"]["name"] for d in mine} == {env}
+    production = list(hook.deployments(pid, environment="production", status="success"))
+    assert len(production) == deployments["counts"]["production"]["success"]
+    assert facts["rollback"]["deployment_id"] in [d["id"] for d in production]
+    start, end = day_window(facts, 16)
+    sandbox.clear_requests()
+    day16 = list(hook.deployments(pid, environment="production", updated_after=start, updated_before=end))
+    assert [d["id"] for d in day16] == [deployments["failed_production"]["deployment_id"]]
+    assert day16[0]["status"] == "failed" and day16[0]["deployable"]["name"] == "deploy-production"
+    sent = dict(query(sandbox.requests(system="gitlab", path="/deployments$")[0]))
+    assert (sent["order_by"], sent["sort"], sent["environment"]) == ("updated_at", "asc", "production")
+    everything = list(hook.deployments(pid))
+    assert [d["id"] for d in everything] == sorted(d["id"] for d in everything)
+    week = list(hook.deployments(pid, updated_after=start))
+    assert week and all(parse_time(d["updated_at"]) >= start for d in week)
+    assert list(hook.deployments(facts["projects"]["ledger"]["id"])) == []
+
+
+def test_a_missing_or_forbidden_project_or_group_raises_a_named_access_error(hook, sandbox) -> None:
+    window = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC))
+    with pytest.raises(GitLabAccessError) as missing:
+        list(hook.pipelines_updated("payments/nope", *window))
+    assert missing.value.status == 404 and missing.value.target == "project 'payments/nope'"
+    assert "not visible to this token" in str(missing.value) and "404 Project Not Found" in str(missing.value)
+    assert isinstance(missing.value, ApiError)
+    with pytest.raises(GitLabAccessError, match="group 'nope'"):
+        list(hook.group_projects("nope"))
+    sandbox.fault(system="gitlab", path=r"^/api/v4/projects/2002/", status=403)
+    with pytest.raises(GitLabAccessError) as forbidden:
+        list(hook.deployments(2002))
+    assert forbidden.value.status == 403 and "forbidden" in str(forbidden.value)
+    for call in (
+        lambda: hook.pipeline_attempts(2002, 1),
+        lambda: hook.pipeline_bridges(2002, 1),
+        lambda: list(hook.pipelines_updated(2002, *window)),
+    ):
+        with pytest.raises(GitLabAccessError, match="project '2002'"):
+            call()
+    assert hook.waits == []  # 403/404 are not retried
+    # a missing pipeline of a readable project is no access problem
+    with pytest.raises(ApiError) as gone:
+        hook.pipeline_attempts(2001, 1)
+    assert gone.value.status == 404 and not isinstance(gone.value, GitLabAccessError)

@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from include.sandbox.app import create_app
+from include.sandbox.systems._seed import gitlab_layout
 from include.sandbox.systems.gitlab import state as gitlab_state
 
 TOKEN = "glpat-sandbox-token"
@@ -602,3 +603,394 @@ def test_success_and_fixed_email_with_custom_host(client: TestClient, scenarios:
 def test_state_timestamps_helpers() -> None:
     assert gitlab_state.iso(0) == "1970-01-01T00:00:00.000Z"
     assert gitlab_state.hook_time(0) == "1970-01-01 00:00:00 UTC"
+
+
+# -- CI history (history.py): groups, windows, attempts, child pipelines, deployments ---------------
+DAY = 86_400
+
+
+@pytest.fixture()
+def history(client: TestClient) -> dict[str, Any]:
+    return client.get(f"{CONTROL}/history").json()
+
+
+def ts(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def stamp(epoch: float) -> str:
+    return gitlab_state.iso(epoch)
+
+
+def listing(client: TestClient, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every page of a list route (100 per page)."""
+    out, page = [], 1
+    while True:
+        r = client.get(f"{API}{path}", headers=AUTH, params={**params, "per_page": 100, "page": page})
+        assert r.status_code == 200, r.text
+        out += r.json()
+        if not r.headers["x-next-page"]:
+            return out
+        page = int(r.headers["x-next-page"])
+
+
+def test_group_projects_with_and_without_subgroups(client: TestClient, history: dict[str, Any]) -> None:
+    ids = {key: p["id"] for key, p in history["projects"].items()}
+    url = f"{API}/groups/payments/projects"
+    direct = client.get(url, headers=AUTH, params={"order_by": "id", "sort": "asc"}).json()
+    assert [p["id"] for p in direct] == [ids["checkout"], ids["ledger"]]
+    nested = client.get(url, headers=AUTH, params={"include_subgroups": "true", "order_by": "id", "sort": "asc"})
+    assert [p["id"] for p in nested.json()] == [ids["checkout"], ids["ledger"], ids["ios"], ids["legacy"]]
+    assert nested.headers["x-total"] == "4"
+    ios = next(p for p in nested.json() if p["id"] == ids["ios"])
+    assert ios["path_with_namespace"] == "payments/mobile/ios-app" and ios["namespace"]["parent_id"] == 200
+    active = client.get(url, headers=AUTH, params={"include_subgroups": "true", "archived": "false"}).json()
+    assert sorted(p["id"] for p in active) == [ids["checkout"], ids["ledger"], ids["ios"]]
+    archived = client.get(url, headers=AUTH, params={"include_subgroups": "true", "archived": "true"}).json()
+    assert [(p["id"], p["archived"]) for p in archived] == [(ids["legacy"], True)]
+    # default order: created_at desc (legacy-sdk was created last)
+    assert [p["id"] for p in client.get(url, headers=AUTH, params={"include_subgroups": 1}).json()] == [
+        ids["legacy"],
+        ids["ios"],
+        ids["ledger"],
+        ids["checkout"],
+    ]
+    by_id = client.get(f"{API}/groups/201/projects", headers=AUTH).json()
+    assert [p["id"] for p in by_id] == [ids["legacy"], ids["ios"]]
+    assert [p["id"] for p in client.get(f"{API}/groups/payments%2Fmobile/projects", headers=AUTH).json()] == [
+        p["id"] for p in by_id
+    ]
+    simple = client.get(url, headers=AUTH, params={"simple": "true", "search": "LEDGER"}).json()
+    assert [p["path"] for p in simple] == ["ledger-service"] and "visibility" not in simple[0]
+    paged = client.get(url, headers=AUTH, params={"include_subgroups": "true", "per_page": 1, "page": 2})
+    assert len(paged.json()) == 1 and paged.headers["x-next-page"] == "3"
+    acme = listing(client, "/groups/acme/projects", include_subgroups="true")
+    _, seeds = gitlab_layout(0)
+    assert sorted(p["id"] for p in acme) == sorted(sp.id for sp in seeds if f"{sp.namespace_path}/".startswith("acme/"))
+    for bad in ("nope", "999", "sandbox-bot"):  # a user's namespace is no group
+        r = client.get(f"{API}/groups/{bad}/projects", headers=AUTH)
+        assert (r.status_code, r.json()) == (404, {"message": "404 Group Not Found"})
+    assert client.get(url, headers=AUTH, params={"order_by": "stars"}).json() == {
+        "error": "order_by does not have a valid value"
+    }
+    assert client.get(url, headers={}).status_code == 401
+
+
+def test_history_lies_in_whole_days_and_does_not_depend_on_the_time_of_day() -> None:
+    midnight = 1_796_342_400.0  # 2026-12-04T00:00:00Z
+
+    def seeded(hour: float) -> gitlab_state.GitLabState:
+        return gitlab_state.seeded_state(7, lambda: midnight + hour * 3600)
+
+    early, late = seeded(0.5), seeded(23.5)
+    assert early.history["day0_epoch"] == late.history["day0_epoch"] == midnight
+
+    def shape(state: gitlab_state.GitLabState) -> list[tuple[Any, ...]]:
+        return [
+            (p.id, p.project.id, p.ref, p.commit.sha, p.status, p.created_at, p.updated_at, p.duration, len(p.jobs))
+            for p in state.pipelines.values()
+            if p.project.id >= 2000
+        ]
+
+    assert shape(early) == shape(late) and len(shape(early)) == sum(early.history["pipeline_counts"].values())
+    moved = {early.history["late_retry"]["pipeline_id"], early.history["rollback"]["pipeline_id"]}
+    for p in early.pipelines.values():
+        if p.project.id < 2000 or p.project.archived:
+            continue
+        day = int((midnight - p.created_at) // DAY) + 1
+        assert 1 <= day <= 35, (p.id, day)
+        assert p.finished_at is not None and p.finished_at < midnight
+        if p.id not in moved:  # created and updated on the same day (retries days later move these two)
+            assert int((midnight - p.updated_at) // DAY) + 1 == day, p.id
+    # the ids of the triage scenarios are the ones the triage seed alone gives
+    assert all(p.id < 1_500_000_100 for p in early.pipelines.values() if p.project.id < 2000)
+    assert min(p.id for p in early.pipelines.values() if p.project.id >= 2000) > max(
+        p.id for p in early.pipelines.values() if p.project.id < 2000
+    )
+    other = gitlab_state.seeded_state(8, lambda: midnight + 3600)
+    assert shape(other) != shape(early)  # the seed decides the history
+
+
+def test_updated_window_is_inclusive_at_both_ends(client: TestClient) -> None:
+    start = 1_790_000_000
+    made = add_pipeline(
+        client,
+        2002,
+        [{"name": "build", "stage": "build", "queued": 5, "duration": 95}],
+        created_at=start,
+        ref="feature/window",
+    )
+    updated = start + 100
+    assert made["updated_at"] == stamp(updated)
+    url = f"{API}/projects/2002/pipelines"
+
+    def ids(**params: Any) -> list[int]:
+        return [p["id"] for p in client.get(url, headers=AUTH, params={"ref": "feature/window", **params}).json()]
+
+    assert ids(updated_after=stamp(updated)) == [made["id"]]
+    assert ids(updated_before=stamp(updated)) == [made["id"]]
+    assert ids(updated_after=stamp(updated), updated_before=stamp(updated)) == [made["id"]]
+    assert ids(updated_after=stamp(updated + 0.001)) == []
+    assert ids(updated_before=stamp(updated - 0.001)) == []
+    assert ids(updated_after="2026-09-01T12:00:00+02:00", updated_before=stamp(updated)) == [made["id"]]
+
+
+def test_late_retry_moves_the_pipeline_to_the_retry_day(client: TestClient, history: dict[str, Any]) -> None:
+    fact, midnight = history["late_retry"], history["day0_epoch"]
+
+    def window(day: int) -> list[int]:
+        after, before = midnight - day * DAY, midnight - (day - 1) * DAY - 0.001
+        return [
+            p["id"]
+            for p in listing(
+                client,
+                f"/projects/{fact['project_id']}/pipelines",
+                updated_after=stamp(after),
+                updated_before=stamp(before),
+                order_by="updated_at",
+                sort="asc",
+            )
+        ]
+
+    assert fact["pipeline_id"] in window(7) and fact["pipeline_id"] not in window(9)
+    pipeline = client.get(f"{API}/projects/{fact['project_id']}/pipelines/{fact['pipeline_id']}", headers=AUTH).json()
+    assert pipeline["status"] == "success" and pipeline["ref"] == "feature/3ds2"
+    summary = client.get(
+        f"{API}/projects/{fact['project_id']}/pipelines/{fact['pipeline_id']}/test_report_summary", headers=AUTH
+    ).json()
+    assert (summary["total"]["count"], summary["total"]["failed"]) == (12, 0)  # the green attempt's report
+    assert int((midnight - ts(pipeline["created_at"])) // DAY) + 1 == 9
+    assert int((midnight - ts(pipeline["updated_at"])) // DAY) + 1 == 7
+    # GitLab's duration is running time only: two days of waiting for the retry are not in it
+    assert pipeline["duration"] < 1800 < ts(pipeline["finished_at"]) - ts(pipeline["started_at"])
+    counts = history["updated_per_day"]["checkout"]
+    assert sum(counts.values()) == history["pipeline_counts"]["checkout"]
+    assert all(
+        len(window(day)) == counts.get(str(day), 0) for day in (7, 9, 12)
+    )  # the control's per-day counts match the API's windows
+
+
+def test_flaky_job_attempts_on_the_same_sha(client: TestClient, history: dict[str, Any]) -> None:
+    assert len(history["flaky"]) == 7
+    for fact in history["flaky"]:
+        url = f"{API}/projects/{fact['project_id']}/pipelines/{fact['pipeline_id']}"
+        pipeline = client.get(url, headers=AUTH).json()
+        assert pipeline["status"] == "success" and pipeline["sha"] == fact["sha"]
+        latest = [j for j in client.get(f"{url}/jobs", headers=AUTH).json() if j["name"] == fact["job"]]
+        assert [(j["id"], j["status"]) for j in latest] == [(fact["retry_job_id"], "success")]
+        attempts = [
+            j
+            for j in client.get(f"{url}/jobs", headers=AUTH, params={"include_retried": "true"}).json()
+            if j["name"] == fact["job"]
+        ]
+        assert [(j["id"], j["status"]) for j in attempts] == [
+            (fact["failed_job_id"], "failed"),
+            (fact["retry_job_id"], "success"),
+        ]
+        assert attempts[0]["failure_reason"] == "script_failure" and "failure_reason" not in attempts[1]
+        assert {j["commit"]["id"] for j in attempts} == {fact["sha"]}
+        assert ts(attempts[1]["created_at"]) >= ts(attempts[0]["finished_at"])
+    rerun = history["rerun_pipeline"]
+    failed, green = (
+        client.get(f"{API}/projects/{rerun['project_id']}/pipelines/{rerun[k]}", headers=AUTH).json()
+        for k in ("failed_pipeline_id", "green_pipeline_id")
+    )
+    assert (failed["status"], green["status"], green["source"]) == ("failed", "success", "web")
+    assert failed["sha"] == green["sha"] == rerun["sha"]
+
+
+def test_red_streaks_on_main(client: TestClient, history: dict[str, Any]) -> None:
+    for key in ("red_streak", "overnight_streak"):
+        fact = history[key]
+        pipelines = [
+            p
+            for p in listing(client, f"/projects/{fact['project_id']}/pipelines", ref="main", sort="asc")
+            if p["source"] == "push"
+        ]
+        ids = [p["id"] for p in pipelines]
+        first, green = ids.index(fact["failed_pipeline_ids"][0]), ids.index(fact["green_pipeline_id"])
+        assert ids[first:green] == fact["failed_pipeline_ids"]
+        assert [p["status"] for p in pipelines[first - 1 : green + 1]] == [
+            "success",
+            *["failed"] * len(fact["failed_pipeline_ids"]),
+            "success",
+        ]
+        hours = (ts(fact["ended_at"]) - ts(fact["started_at"])) / 3600
+        assert 6 < hours < 13
+    overnight = history["overnight_streak"]
+    assert ts(overnight["started_at"]) < history["day0_epoch"] - 12 * DAY < ts(overnight["ended_at"])
+
+
+def test_timeout_queue_and_durations(client: TestClient, history: dict[str, Any]) -> None:
+    fact = history["timeout"]
+    job = client.get(f"{API}/projects/{fact['project_id']}/jobs/{fact['job_id']}", headers=AUTH).json()
+    assert (job["status"], job["failure_reason"], job["duration"]) == ("failed", "job_execution_timeout", 3600.0)
+    log = client.get(f"{API}/projects/{fact['project_id']}/jobs/{fact['job_id']}/trace", headers=AUTH).text
+    assert (
+        log.rstrip().splitlines()[-1].endswith("ERROR: Job failed: execution took longer than 1h0m0s seconds\x1b[0;m")
+    )
+    url = f"{API}/projects/{fact['project_id']}/pipelines/{fact['pipeline_id']}"
+    pipeline = client.get(url, headers=AUTH).json()
+    jobs = client.get(f"{url}/jobs", headers=AUTH).json()
+    assert pipeline["status"] == "failed"
+    # duration: the union of the builds' running periods; queue: first start - creation
+    periods = sorted((ts(j["started_at"]), ts(j["finished_at"])) for j in jobs if j["started_at"])
+    total, end = 0.0, 0.0
+    for start, finish in periods:
+        total += max(0.0, finish - max(start, end))
+        end = max(end, finish)
+    assert pipeline["duration"] == int(total)
+    assert pipeline["queued_duration"] == int(ts(pipeline["started_at"]) - ts(pipeline["created_at"]))
+    # a job's queue time starts when its stage's turn came, not when the pipeline was created
+    build = next(j for j in jobs if j["name"] == "build")
+    lint = next(j for j in jobs if j["name"] == "lint")
+    assert lint["queued_duration"] == pytest.approx(ts(lint["started_at"]) - ts(build["finished_at"]), abs=0.002)
+    assert ts(lint["started_at"]) - ts(lint["created_at"]) > lint["queued_duration"] + build["duration"] - 1
+    storm_day = history["queue_storm"]["day"]
+    midnight = history["day0_epoch"]
+    storm = listing(
+        client,
+        f"/projects/{history['queue_storm']['project_id']}/pipelines",
+        updated_after=stamp(midnight - storm_day * DAY),
+        updated_before=stamp(midnight - (storm_day - 1) * DAY - 0.001),
+    )
+    first = client.get(f"{API}/projects/2001/pipelines/{storm[0]['id']}/jobs", headers=AUTH).json()
+    assert storm and all(j["queued_duration"] >= 300 for j in first if j["started_at"])
+
+
+def test_bridges_link_child_pipelines(client: TestClient, history: dict[str, Any]) -> None:
+    children = history["children"]
+    assert len(children) > 100
+    for fact in children[:5]:
+        bridges = client.get(
+            f"{API}/projects/{fact['project_id']}/pipelines/{fact['parent_pipeline_id']}/bridges", headers=AUTH
+        ).json()
+        assert [(b["id"], b["name"]) for b in bridges] == [(fact["bridge_id"], "trigger-integration")]
+        downstream = bridges[0]["downstream_pipeline"]
+        assert (downstream["id"], downstream["project_id"], downstream["source"]) == (
+            fact["child_pipeline_id"],
+            fact["project_id"],
+            "parent_pipeline",
+        )
+        child = client.get(
+            f"{API}/projects/{fact['project_id']}/pipelines/{fact['child_pipeline_id']}", headers=AUTH
+        ).json()
+        assert bridges[0]["status"] == child["status"] == "success"
+        assert ts(bridges[0]["finished_at"]) >= ts(child["finished_at"]) and child["id"] > fact["parent_pipeline_id"]
+        assert [j["name"] for j in client.get(f"{API}/projects/2002/pipelines/{child['id']}/jobs", headers=AUTH).json()]
+    failure = history["child_failure"]
+    parent = client.get(f"{API}/projects/2002/pipelines/{failure['parent_pipeline_id']}", headers=AUTH).json()
+    bridge = client.get(f"{API}/projects/2002/pipelines/{failure['parent_pipeline_id']}/bridges", headers=AUTH).json()[
+        0
+    ]
+    assert parent["status"] == bridge["status"] == bridge["downstream_pipeline"]["status"] == "failed"
+    assert bridge["failure_reason"] == "unknown_failure"
+    listed = listing(client, "/projects/2002/pipelines", source="parent_pipeline")
+    assert len(listed) == len(children) and {p["id"] for p in listed} == {c["child_pipeline_id"] for c in children}
+
+
+def test_deployments_per_environment_with_failure_and_rollback(client: TestClient, history: dict[str, Any]) -> None:
+    facts = history["deployments"]
+    pid = facts["project_id"]
+    everything = listing(client, f"/projects/{pid}/deployments")
+    assert [d["id"] for d in everything] == sorted(d["id"] for d in everything)  # default: id asc
+    assert [d["iid"] for d in everything] == list(range(1, len(everything) + 1))
+    for env, counts in facts["counts"].items():
+        mine = listing(client, f"/projects/{pid}/deployments", environment=env)
+        assert len(mine) == sum(counts.values()) and {d["environment"]["name"] for d in mine} == {env}
+        for status, n in counts.items():
+            assert len(listing(client, f"/projects/{pid}/deployments", environment=env, status=status)) == n
+    assert facts["counts"]["staging"]["skipped"] >= 3  # red main pipelines skip their deploy job
+    prod = listing(client, f"/projects/{pid}/deployments", environment="production")
+    failed = next(d for d in prod if d["id"] == facts["failed_production"]["deployment_id"])
+    assert failed["status"] == "failed" and failed["deployable"]["failure_reason"] == "script_failure"
+    after = [d for d in prod if d["id"] > failed["id"]]
+    assert after[0]["id"] == facts["recovery"]["deployment_id"] and after[0]["status"] == "success"
+    rollback = history["rollback"]
+    index = next(i for i, d in enumerate(prod) if d["id"] == rollback["deployment_id"])
+    earlier = [d["sha"] for d in prod[: index - 1] if d["status"] == "success"]
+    assert prod[index]["sha"] == rollback["sha"] in earlier and prod[index - 1]["sha"] != rollback["sha"]
+    assert prod[index]["deployable"]["id"] == rollback["job_id"]
+    assert prod[index]["deployable"]["pipeline"]["id"] == rollback["pipeline_id"]
+    attempts = client.get(
+        f"{API}/projects/{pid}/pipelines/{rollback['pipeline_id']}/jobs",
+        headers=AUTH,
+        params={"include_retried": "true"},
+    ).json()
+    assert [j["status"] for j in attempts if j["name"] == "deploy-production"] == ["success", "success"]
+    one = client.get(f"{API}/projects/{pid}/deployments/{rollback['deployment_id']}", headers=AUTH).json()
+    assert one == prod[index]
+    assert client.get(f"{API}/projects/{pid}/deployments/1", headers=AUTH).status_code == 404
+    assert listing(client, "/projects/2002/deployments") == []
+    assert client.get(f"{API}/projects/99999/deployments", headers=AUTH).json() == {"message": "404 Project Not Found"}
+
+
+def test_deployment_filters_follow_the_deployments_finder(client: TestClient, history: dict[str, Any]) -> None:
+    pid, midnight = history["deployments"]["project_id"], history["day0_epoch"]
+    url = f"{API}/projects/{pid}/deployments"
+    window = {"updated_after": stamp(midnight - 10 * DAY), "updated_before": stamp(midnight - 5 * DAY)}
+
+    def bad(params: dict[str, Any]) -> str:
+        r = client.get(url, headers=AUTH, params=params)
+        assert r.status_code == 400, r.text
+        return r.json().get("message") or r.json()["error"]
+
+    assert bad(window) == "400 Bad request - `updated_at` filter requires `updated_at` sort"
+    assert bad({**window, "order_by": "id"}) == "400 Bad request - `updated_at` filter requires `updated_at` sort"
+    finished = {"finished_after": window["updated_after"]}
+    assert bad({**window, **finished, "order_by": "updated_at"}).endswith("can not be specified")
+    assert bad({**finished, "order_by": "finished_at"}).endswith("must be combined with `success` status filter.")
+    assert bad({"order_by": "finished_at"}).startswith("400 Bad request - `finished_at` sort requires")
+    assert bad({"order_by": "ref"}) == "order_by does not have a valid value"
+    assert bad({"status": "done"}) == "status does not have a valid value"
+    assert bad({"updated_after": "last week", "order_by": "updated_at"}) == "updated_after is invalid"
+    inside = listing(client, f"/projects/{pid}/deployments", order_by="updated_at", **window)
+    assert inside and all(window["updated_after"] <= d["updated_at"] <= window["updated_before"] for d in inside)
+    assert [d["updated_at"] for d in inside] == sorted(d["updated_at"] for d in inside)
+    every = listing(client, f"/projects/{pid}/deployments")
+    assert len(inside) == sum(window["updated_after"] <= d["updated_at"] <= window["updated_before"] for d in every)
+    exact = inside[0]["updated_at"]
+    assert inside[0]["id"] in [
+        d["id"] for d in listing(client, f"/projects/{pid}/deployments", order_by="updated_at", updated_before=exact)
+    ]
+    desc = listing(client, f"/projects/{pid}/deployments", order_by="updated_at", sort="desc", **window)
+    assert [d["id"] for d in desc] == [d["id"] for d in inside][::-1]
+    done = listing(client, f"/projects/{pid}/deployments", order_by="finished_at", status="success", **finished)
+    assert done and all(d["status"] == "success" for d in done)
+    reversed_window = {"updated_after": window["updated_before"], "updated_before": window["updated_after"]}
+    assert listing(client, f"/projects/{pid}/deployments", order_by="updated_at", **reversed_window) == []
+
+
+def test_deploy_job_added_by_control_creates_a_deployment(client: TestClient) -> None:
+    made = add_pipeline(
+        client,
+        1001,
+        [
+            {"name": "build", "stage": "build"},
+            {"name": "deploy", "stage": "deploy", "environment": "review/feature-x", "status": "manual"},
+        ],
+    )
+    deployments = client.get(f"{API}/projects/1001/deployments", headers=AUTH).json()
+    assert [(d["status"], d["environment"]["name"], d["environment"]["slug"]) for d in deployments] == [
+        ("blocked", "review/feature-x", "review-feature-x")
+    ]
+    assert deployments[0]["deployable"]["id"] == made["jobs"][1]["id"] and deployments[0]["sha"] == made["sha"]
+    client.post(f"{CONTROL}/jobs/{made['jobs'][1]['id']}/status", json={"status": "success"})
+    assert client.get(f"{API}/projects/1001/deployments", headers=AUTH).json()[0]["status"] == "success"
+    retried = client.post(f"{API}/projects/1001/jobs/{made['jobs'][1]['id']}/retry", headers=AUTH).json()
+    after = client.get(f"{API}/projects/1001/deployments", headers=AUTH).json()
+    assert [(d["iid"], d["status"], d["deployable"]["id"]) for d in after] == [
+        (1, "success", made["jobs"][1]["id"]),
+        (2, "created", retried["id"]),
+    ]
+    archived = client.post(f"{CONTROL}/projects", json={"name": "Old", "namespace_path": "payments", "archived": True})
+    assert archived.json()["archived"] is True
+
+
+def test_synthetic_block_window_includes_both_ends() -> None:
+    block = gitlab_state.SyntheticBlock(first_id=100, count=5, newest_at=10_000.0, sha="0" * 40)
+    at = [block.created_at(k) for k in range(5)]  # 10000, 9400, 8800, 8200, 7600 (index 0 is the newest)
+    assert list(block.indexes_between(at[3], at[1])) == [1, 2, 3]
+    assert list(block.indexes_between(at[3] + 0.001, at[1] - 0.001)) == [2]
+    assert list(block.indexes_between(None, at[4])) == [4] and list(block.indexes_between(at[0], None)) == [0]
+    assert list(block.indexes_between(at[1], at[3])) == []
