@@ -1,0 +1,383 @@
+"""Operators of ``ci_pipeline_analytics``: plan sources → collect (mapped per repository, per provider) →
+figures → alerts → summary.
+
+Every step works on the run's data interval (never the wall clock), so ``airflow dags backfill``
+rebuilds past days exactly; every write is an upsert on natural keys that rewrites only changed rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from devops_automation import as_bool
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+GITHUB_CONN_ID = "github_default"
+GITLAB_CONN_ID = "gitlab_default"
+RESULTS_CONN_ID = "devops_results_db"
+SOURCES_VARIABLE = "ci_pipeline_analytics_sources"
+
+
+def _interval(context: Context) -> tuple[dt.datetime, dt.datetime]:
+    start, end = context["data_interval_start"], context["data_interval_end"]
+    if start is None or end is None:
+        raise ValueError("ci_pipeline_analytics needs a data interval (scheduled, backfilled, or triggered with one)")
+    # plain aware datetimes (not pendulum's): the pure modules compare and serialise them
+    return dt.datetime.fromtimestamp(start.timestamp(), dt.UTC), dt.datetime.fromtimestamp(end.timestamp(), dt.UTC)
+
+
+def _names(value: Any, what: str) -> list[str]:
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = value.replace(",", "\n").splitlines()
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{what} must be a list of names, got {type(value).__name__}")
+    names = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str | int) or not str(item).strip():
+            raise ValueError(f"{what}[{i}] must be a non-empty repository name, got {item!r}")
+        names.append(str(item).strip())
+    return names
+
+
+class CIPlanSourcesOperator(BaseOperator):
+    """Which repositories (``provider="github"``) or projects (``"gitlab"``) to collect: ``names`` and
+    every repository of ``group`` (a GitHub org; a GitLab group, subgroups included); when both are
+    empty, the Variable ``ci_pipeline_analytics_sources``
+    (``{"github": [...], "github_org": "...", "gitlab": [...], "gitlab_group": "..."}``). A provider
+    whose connection is not defined is skipped with a log line. Returns the sorted list of names."""
+
+    template_fields: Sequence[str] = ("names", "group")
+
+    def __init__(
+        self, *, provider: str, names: Any = (), group: str = "", conn_id: str | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        if provider not in ("github", "gitlab"):
+            raise ValueError(f"provider must be github or gitlab, got {provider!r}")
+        self.provider = provider
+        self.names = names
+        self.group = group
+        self.conn_id = conn_id or (GITHUB_CONN_ID if provider == "github" else GITLAB_CONN_ID)
+
+    def execute(self, context: Context) -> list[str]:
+        from airflow.sdk import Variable
+
+        from devops_automation.hooks import connection_exists
+
+        names, group = _names(self.names, f"{self.provider} names"), str(self.group or "").strip()
+        if not (names or group):
+            fallback = Variable.get(SOURCES_VARIABLE, default=None, deserialize_json=True) or {}
+            if not isinstance(fallback, dict):
+                raise ValueError(f"Variable {SOURCES_VARIABLE} must be a JSON object, got {type(fallback).__name__}")
+            group_key = "github_org" if self.provider == "github" else "gitlab_group"
+            names = _names(fallback.get(self.provider), f"Variable {SOURCES_VARIABLE}.{self.provider}")
+            group = str(fallback.get(group_key) or "").strip()
+        if not (names or group):
+            self.log.info("no %s sources configured: that half is skipped", self.provider)
+            return []
+        if not connection_exists(self.conn_id):
+            self.log.info("connection %s is not defined: the %s half is skipped", self.conn_id, self.provider)
+            return []
+        if group and self.provider == "github":
+            from devops_automation.hooks.github import GitHubHook
+
+            names += [r["full_name"] for r in GitHubHook(self.conn_id).org_repos(group) if not r.get("archived")]
+        elif group:
+            from devops_automation.hooks.gitlab import GitLabHook
+
+            found = GitLabHook(self.conn_id).group_projects(group, include_subgroups=True)
+            names += [p["path_with_namespace"] for p in found if not p.get("archived")]
+        out = sorted(set(names))
+        self.log.info("%d %s sources", len(out), self.provider)
+        return out
+
+
+class CICollectOperator(BaseOperator):
+    """Collect one repository (GitHub) or project (GitLab) for the run's data interval (mapped over
+    ``source``). GitHub's primary rate limit: a short wait is slept by the hook; a long one defers this
+    task until the reset (no worker slot held), then it collects again from the start (idempotent)."""
+
+    template_fields: Sequence[str] = ("source", "lookback_days", "environments")
+
+    def __init__(
+        self,
+        *,
+        provider: str,
+        source: str,
+        lookback_days: int | str = 7,
+        environments: str = r"(?i)^(prod|production)$",
+        conn_id: str | None = None,
+        results_conn_id: str = RESULTS_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if provider not in ("github", "gitlab"):
+            raise ValueError(f"provider must be github or gitlab, got {provider!r}")
+        self.provider = provider
+        self.source = source
+        self.lookback_days = lookback_days
+        self.environments = environments
+        self.conn_id = conn_id or (GITHUB_CONN_ID if provider == "github" else GITLAB_CONN_ID)
+        self.results_conn_id = results_conn_id
+
+    def execute(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        from devops_automation.store import ResultsStore
+        from devops_automation.workflows.ci_pipeline_analytics import collect
+
+        start, end = _interval(context)
+        store = ResultsStore.from_connection(self.results_conn_id)
+        lookback = int(self.lookback_days)
+        if lookback < 0:
+            raise ValueError(f"lookback_days must be 0 or more, got {lookback}")
+        kwargs = {
+            "start": start,
+            "end": end,
+            "lookback_days": lookback,
+            "collected_at": end,
+            "environments": self.environments or None,
+        }
+        if self.provider == "github":
+            from devops_automation.hooks.github import GitHubHook, GitHubRateLimited
+            from devops_automation.store.http_cache import StoreHttpCache
+
+            hook = GitHubHook(self.conn_id, cache=StoreHttpCache(store))
+            try:
+                result = collect.collect_github(hook, store, self.source, **kwargs)
+            except GitHubRateLimited as exc:
+                self._defer_until(exc.reset_at, str(exc))
+            self.log.info("GitHub requests: %s", hook.counters)
+        else:
+            from devops_automation.hooks.gitlab import GitLabHook
+
+            result = collect.collect_gitlab(GitLabHook(self.conn_id), store, self.source, **kwargs)
+        for warning in result.warnings:
+            self.log.warning("%s: %s", self.source, warning)
+        self.log.info(
+            "%s %s: %d runs listed, %d attempts stored, %d already complete, %d jobs, %d deployments",
+            self.provider, self.source, result.runs_listed, result.attempts_stored, result.attempts_skipped,
+            result.jobs_stored, result.deployments_stored,
+        )  # fmt: skip
+        return result.as_dict()
+
+    def _defer_until(self, reset_at: dt.datetime, why: str) -> None:
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        self.log.warning("GitHub rate limit: deferring until %s (%s)", reset_at.isoformat(), why)
+        self.defer(trigger=DateTimeTrigger(moment=reset_at + dt.timedelta(seconds=1)), method_name="execute")
+
+
+class CIFiguresOperator(BaseOperator):
+    """Recompute the stored daily figures (``ci_daily``) for the interval's days and every day whose
+    runs changed, and return the interval's headline figures (for the run note)."""
+
+    template_fields: Sequence[str] = ("collected", "environments")
+
+    def __init__(
+        self,
+        *,
+        collected: Any,
+        environments: str = r"(?i)^(prod|production)$",
+        results_conn_id: str = RESULTS_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.collected = collected
+        self.environments = environments
+        self.results_conn_id = results_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from devops_automation.store import ResultsStore
+        from devops_automation.workflows.ci_pipeline_analytics import analytics
+
+        start, end = _interval(context)
+        store = ResultsStore.from_connection(self.results_conn_id)
+        days = {start.date() + dt.timedelta(days=i) for i in range(max(1, (end.date() - start.date()).days))}
+        for result in _results(self.collected):
+            days.update(dt.date.fromisoformat(d) for d in result.get("days") or [])
+        written = analytics.store_daily(store, days, end, environments=self.environments or None)
+        summary = analytics.window_summary(store, start=start, end=end, environments=self.environments or None)
+        self.log.info("ci_daily: %d rows for %d days", written, len(days))
+        return {"daily_rows": written, "days": sorted(d.isoformat() for d in days), "total": summary["total"]}
+
+
+def _wanted(sources: Any) -> list[tuple[str, str]]:
+    """(provider, name) pairs from the planning tasks' outputs ``[github names, gitlab names]``."""
+    github, gitlab = [*list(sources or []), None, None][:2]
+    return [("github", n) for n in github or []] + [("gitlab", n) for n in gitlab or []]
+
+
+def _results(collected: Any) -> list[dict[str, Any]]:
+    """The mapped collect tasks' outputs (a lazy sequence per provider; missing where a task failed)."""
+    out: list[dict[str, Any]] = []
+    for part in collected or []:
+        if part is None:
+            continue
+        if isinstance(part, dict):
+            out.append(part)
+            continue
+        out.extend(r for r in part if isinstance(r, dict))
+    return out
+
+
+class CIAlertsOperator(BaseOperator):
+    """Evaluate the alert rules on the interval; record every start/resolve in ``alert_events`` and
+    send each once per channel. A backfill (or ``page`` off) records the history and sends nothing."""
+
+    template_fields: Sequence[str] = ("rules_path", "page", "collected", "sources")
+
+    def __init__(
+        self,
+        *,
+        rules_path: str,
+        collected: Any,
+        sources: Any,
+        page: bool | str = True,
+        results_conn_id: str = RESULTS_CONN_ID,
+        slack_conn_id: str = "slack_default",
+        telegram_conn_id: str = "telegram_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.rules_path = rules_path
+        self.collected = collected
+        self.sources = sources
+        self.page = page
+        self.results_conn_id = results_conn_id
+        self.slack_conn_id = slack_conn_id
+        self.telegram_conn_id = telegram_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from devops_automation.store import ResultsStore
+        from devops_automation.workflows.ci_pipeline_analytics import alert_rules, alert_store, observe
+
+        start, end = _interval(context)
+        rules = alert_rules.load_rules(_rules_file(self.rules_path))
+        store = ResultsStore.from_connection(self.results_conn_id)
+        collected = {(r["provider"], r["repo"]) for r in _results(self.collected)}
+        wanted = set(_wanted(self.sources))
+        held = sorted(repo for _provider, repo in wanted - collected)
+        observations = observe.observations(store, rules, end=end)
+        conditions = alert_rules.evaluate(rules, observations, interval_end=end)
+        opened = alert_store.open_alerts(store, as_of=end)
+        moves = alert_rules.transitions(conditions, opened, at=end, held_repos=held)
+        recorded = alert_store.record(store, moves.started, moves.resolved, moves.still_firing, evaluated_at=end)
+        backfill = str(getattr(context.get("dag_run"), "run_type", "")).lower().endswith("backfill")
+        page = as_bool(self.page, True) and not backfill
+        start_time = getattr(context.get("ti"), "start_date", None) or end
+        messages = alert_store.plan_notifications(rules, moves.started, moves.resolved, now=start_time, page=page)
+        sent = self._send(messages)
+        self.log.info(
+            "alerts: %d started, %d still firing, %d resolved; %d messages sent%s",
+            len(moves.started), len(moves.still_firing), len(moves.resolved), sent,
+            "" if page else " (backfill or page off: recorded only)",
+        )  # fmt: skip
+        return {
+            "started": len(moves.started),
+            "still_firing": len(moves.still_firing),
+            "resolved": len(moves.resolved),
+            "changed_rows": recorded.changed,
+            "sent": sent,
+            "window": [start.isoformat(), end.isoformat()],
+        }
+
+    def _send(self, messages: list[Any]) -> int:
+        from devops_automation.notifiers.slack import post_slack_once
+        from devops_automation.notifiers.telegram import send_telegram_once
+
+        sent, failed = 0, []
+        for m in messages:
+            try:
+                if m.channel == "slack":
+                    result = post_slack_once(
+                        m.text, dedup_key=m.dedup_key, slack_conn_id=self.slack_conn_id, channel=m.target
+                    )
+                elif m.channel == "telegram":
+                    result = send_telegram_once(
+                        m.text, dedup_key=m.dedup_key, telegram_conn_id=self.telegram_conn_id, chat_id=m.target
+                    )
+                else:
+                    self.log.warning("alert %s: channel %s is not available yet; recorded only", m.dedup_key, m.channel)
+                    continue
+            except Exception:  # recorded as failed by send_once; a later run sends it
+                self.log.exception("alert %s to %s %s not sent", m.dedup_key, m.channel, m.target)
+                failed.append(m.dedup_key)
+                continue
+            sent += result is not None
+        if failed:
+            raise RuntimeError(
+                f"{len(failed)} alert message(s) not sent (a later run sends them): {', '.join(failed[:5])}"
+            )
+        return sent
+
+
+def _rules_file(path: str) -> str:
+    """A relative rules path is taken from the project root: the parent of the DAGs folder (where
+    ``include/`` lives in the Astro layout, the docker-compose image and ``make demo``)."""
+    from pathlib import Path
+
+    if Path(path).is_absolute():
+        return path
+    from airflow.configuration import conf
+
+    return str(Path(conf.get("core", "dags_folder")).parent / path)
+
+
+class CISummaryOperator(BaseOperator):
+    """The run's last step: a one-line run note with the headline figures; fails naming every source
+    whose collection failed (the others are stored)."""
+
+    template_fields: Sequence[str] = ("sources", "collected", "figures", "alerts")
+
+    def __init__(self, *, sources: Any, collected: Any, figures: Any, alerts: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sources = sources
+        self.collected = collected
+        self.figures = figures
+        self.alerts = alerts
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from devops_automation.hooks.airflow_api import set_run_note
+
+        results = _results(self.collected)
+        done = {(r["provider"], r["repo"]) for r in results}
+        wanted = sorted(_wanted(self.sources))
+        failed = [f"{p}:{s}" for p, s in wanted if (p, s) not in done]
+        total = ((self.figures or {}).get("total") or {}).get("current") or {}
+        attempts = sum(r.get("attempts_stored", 0) for r in results)
+        note = _note(len(wanted), attempts, total, self.alerts or {}, failed)
+        self.log.info(note)
+        set_run_note(context, note)
+        if failed:
+            raise RuntimeError(f"collection failed for {len(failed)} of {len(wanted)} sources: {', '.join(failed)}")
+        return {"sources": len(wanted), "attempts_stored": attempts, "failed": failed}
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{100 * float(value):.0f}%"
+
+
+def _note(sources: int, attempts: int, total: dict[str, Any], alerts: dict[str, Any], failed: list[str]) -> str:
+    runs = total.get("runs", 0)
+    parts = [
+        f"{sources} sources, {attempts} attempts stored",
+        (
+            f"{runs} runs: success {_pct(total.get('success_rate'))}, "
+            f"first attempt {_pct(total.get('first_attempt_success_rate'))}"
+        ),
+    ]
+    duration = (total.get("duration") or {}).get("p50")
+    if duration is not None:
+        parts.append(f"p50 {float(duration) / 60:.1f} min")
+    if alerts:
+        parts.append(f"alerts started {alerts.get('started', 0)}, resolved {alerts.get('resolved', 0)}")
+    if failed:
+        parts.append(f"FAILED: {', '.join(failed[:5])}" + (" …" if len(failed) > 5 else ""))
+    return "; ".join(parts)
