@@ -102,6 +102,26 @@ def _unchanged_pipelines(store: ResultsStore, project: str, listed: list[dict[st
     return same
 
 
+def _stored_days(store: ResultsStore, provider: str, repo: str, run_ids: Iterable[str]) -> set[str]:
+    """Days on which the stored attempts of these runs finished: a new attempt (a re-run, a retried
+    job) moves a run to the day its new final attempt finishes, so the old day must be recomputed too."""
+    ids = sorted(set(run_ids))
+    t = schema.ci_runs
+    days: set[str] = set()
+    with store.begin() as conn:
+        for i in range(0, len(ids), 500):
+            rows = conn.execute(
+                sa.select(t.c.finished_at).where(
+                    t.c.provider == provider,
+                    t.c.repo == repo,
+                    t.c.run_id.in_(ids[i : i + 500]),
+                    t.c.finished_at.is_not(None),
+                )
+            )
+            days.update(d for r in rows for d in (_day(r.finished_at),) if d)
+    return days
+
+
 def _write(store: ResultsStore, runs: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> None:
     with store.begin() as conn:
         store.upsert(schema.ci_runs, runs, keys=RUN_KEYS, only_changed=True, ignore=["collected_at"], conn=conn)
@@ -110,6 +130,12 @@ def _write(store: ResultsStore, runs: list[dict[str, Any]], jobs: list[dict[str,
 
 def _is_not_found(exc: Exception) -> bool:
     return getattr(exc, "status", None) == 404
+
+
+def _repository_still_there(hook: Any, repo: str) -> None:
+    """A 404 under a repository means a deleted run or job only if the repository itself still answers
+    (GitHub also says 404 for a repository the token can no longer see): otherwise the error stands."""
+    hook.request_json("GET", f"/repos/{repo}")  # raises ApiError 404 when the repository is gone
 
 
 def collect_github(
@@ -141,6 +167,7 @@ def collect_github(
             except Exception as exc:
                 if not _is_not_found(exc):
                     raise
+                _repository_still_there(hook, repo)
                 result.warnings.append(f"run {run['id']} attempt {attempt} is gone (404)")
                 continue
             try:
@@ -148,12 +175,14 @@ def collect_github(
             except Exception as exc:
                 if not _is_not_found(exc):
                     raise
+                _repository_still_there(hook, repo)
                 result.warnings.append(f"jobs of run {run['id']} attempt {attempt} are gone (404): stored without jobs")
                 attempt_jobs = []
             row, job_rows = github_run_rows(repo, attempt_run, attempt_jobs, collected_at=collected_at)
             runs.append(row)
             jobs.extend(job_rows)
             days.update(d for d in (_day(row["finished_at"]),) if d)
+    days |= _stored_days(store, "github", repo, (r["run_id"] for r in runs))
     _write(store, runs, jobs)
     result.attempts_stored, result.jobs_stored = len(runs), len(jobs)
     if environments:
@@ -263,6 +292,7 @@ def collect_gitlab(
         for child in child_pipeline_ids(bridges):
             parents[child] = pid
             queue.append(({"id": child}, pid))
+    days |= _stored_days(store, "gitlab", project, (r["run_id"] for r in runs))
     _write(store, runs, jobs)
     result.attempts_stored, result.jobs_stored = len(runs), len(jobs)
     if environments:

@@ -350,13 +350,19 @@ class CISummaryOperator(BaseOperator):
         done = {(r["provider"], r["repo"]) for r in results}
         wanted = sorted(_wanted(self.sources))
         failed = [f"{p}:{s}" for p, s in wanted if (p, s) not in done]
+        steps = [name for name, out in (("figures", self.figures), ("alerts", self.alerts)) if out is None]
         total = ((self.figures or {}).get("total") or {}).get("current") or {}
         attempts = sum(r.get("attempts_stored", 0) for r in results)
         note = _note(len(wanted), attempts, total, self.alerts or {}, failed)
         self.log.info(note)
         set_run_note(context, note)
+        problems = []
         if failed:
-            raise RuntimeError(f"collection failed for {len(failed)} of {len(wanted)} sources: {', '.join(failed)}")
+            problems.append(f"collection failed for {len(failed)} of {len(wanted)} sources: {', '.join(failed)}")
+        if steps:
+            problems.append(f"task(s) {', '.join(steps)} failed (see their logs)")
+        if problems:
+            raise RuntimeError("; ".join(problems))
         return {"sources": len(wanted), "attempts_stored": attempts, "failed": failed}
 
 

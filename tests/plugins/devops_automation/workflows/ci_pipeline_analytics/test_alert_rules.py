@@ -65,12 +65,12 @@ def test_the_shipped_file_validates_and_uses_every_kind() -> None:
     assert {r.kind for r in rules} == set(ar.KINDS)
     red = rules[0]
     assert red.severity == "critical"
-    assert red.channels == ar.Channels(slack="#ci-alerts", telegram="-1001234567890")
+    assert red.channels == ar.Channels(slack="#alerts", telegram="-1001234567890")
     assert [p.text for p in red.branch_pattern] == ["main", "master"]
     assert rules[1].branch_pattern[0].matches("release/v2.10")
     assert not rules[1].branch_pattern[0].matches("release/next")
     assert rules[2].channels.email == ("devops@example.com",)
-    assert rules[3].channels == ar.Channels(slack="#ci-alerts")  # from defaults
+    assert rules[3].channels == ar.Channels(slack="#alerts")  # from defaults
     assert rules[3].severity == "warning"  # from defaults
     assert rules[-1].enabled is False
 
