@@ -16,6 +16,15 @@ import sqlalchemy as sa
 pytestmark = pytest.mark.slow
 
 DAG_ID = "ci_pipeline_analytics"
+
+
+@pytest.fixture(autouse=True)
+def no_default_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the sources each test names: the Variable the shipped settings define (and another test may
+    have applied to the shared metadata DB) is overridden by an empty one from the environment."""
+    monkeypatch.setenv("AIRFLOW_VAR_CI_PIPELINE_ANALYTICS_SOURCES", "{}")
+
+
 TABLES = ("ci_runs", "ci_jobs", "ci_deployments", "ci_daily", "alert_events")
 
 

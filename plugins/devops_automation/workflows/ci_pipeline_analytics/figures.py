@@ -48,6 +48,7 @@ Decisions where the definitions are silent (each repeated where it is implemente
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import math
@@ -55,6 +56,8 @@ import re
 from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from itertools import islice
+from operator import eq, itemgetter
 from typing import Any
 
 Row = Mapping[str, Any]
@@ -204,10 +207,15 @@ class RunIndex:
                         unique.append(attempt)
                 attempts = run.attempts = unique
                 done[key] = seen
-            run.final = attempts[-1]  # the highest attempt number that has completed (definitions §1)
-            run.first = attempts[0] if _attempt_no(attempts[0]) == 1 else None
+                run.final = attempts[-1]  # the highest attempt number that has completed (definitions §1)
+                run.first = attempts[0] if _attempt_no(attempts[0]) == 1 else None
+            else:  # most runs: one attempt (the same as above, without the calls)
+                only = run.final = attempts[0]
+                number = only.get("attempt")
+                run.first = only if not number or number == 1 or int(number) == 1 else None
+        attach = by_row_id.get
         for record in job_records:
-            found = by_row_id.get(record[0])
+            found = attach(record[0])
             if found is not None:
                 found.jobs.append(record)
         for job in jobs:
@@ -277,40 +285,51 @@ class _Acc:
 
     def add(self, run: RunAttempts, categories: Mapping[Any, str] | None) -> None:
         final = run.final
+        get = final.get
         status = final["status"]
         provider, repo, _ = run.key
-        workflow = final.get("workflow")
+        workflow = get("workflow")
         self.runs += 1
         self.by_status[status if status in _STATUS_SET else "other"] += 1
         if status in VERDICT:
             self.decided += 1
             if status == SUCCESS:
                 self.succeeded += 1
-            duration = final.get("duration_s")
+            duration = get("duration_s")
             if duration is not None:
                 self.durations.append(duration)
             if status != SUCCESS:
-                self.by_branch[(provider, repo, final.get("branch"))] += 1
+                self.by_branch[(provider, repo, get("branch"))] += 1
                 self.by_workflow[(provider, repo, workflow)] += 1
-                self.by_actor[(final.get("actor"),)] += 1
+                self.by_actor[(get("actor"),)] += 1
         first = run.first
-        if first is not None and first["status"] in VERDICT:
-            self.first_decided += 1
-            if first["status"] == SUCCESS:
-                self.first_succeeded += 1
+        if first is not None:
+            first_status = first["status"]
+            if first_status in VERDICT:
+                self.first_decided += 1
+                if first_status == SUCCESS:
+                    self.first_succeeded += 1
         attempts = run.attempts
-        self.attempts += len(attempts)
-        for attempt in attempts:
-            if attempt["status"] in FAILED:
+        if len(attempts) == 1:  # most runs: the final attempt is the only one, nothing was re-run
+            self.attempts += 1
+            if status in FAILED:
                 self.failed_attempts += 1
-            queue = attempt.get("queue_s")
+            queue = get("queue_s")
             if queue is not None:
                 self.run_queues.append(queue)
-        for attempt in attempts[:-1]:  # every completed attempt but the final one
-            self.rerun_s += attempt.get("duration_s") or 0.0
-            self.rerun_count += 1
+        else:
+            self.attempts += len(attempts)
+            for attempt in attempts:
+                if attempt["status"] in FAILED:
+                    self.failed_attempts += 1
+                queue = attempt.get("queue_s")
+                if queue is not None:
+                    self.run_queues.append(queue)
+            for attempt in attempts[:-1]:  # every completed attempt but the final one
+                self.rerun_s += attempt.get("duration_s") or 0.0
+                self.rerun_count += 1
         if run.jobs:
-            self._add_jobs(run, provider, repo, workflow, final.get("sha"), categories)
+            self._add_jobs(run, provider, repo, workflow, get("sha"), categories)
 
     def _add_jobs(
         self,
@@ -323,6 +342,7 @@ class _Acc:
     ) -> None:
         gitlab = provider == "gitlab"
         outcomes = self.outcomes
+        outcome = outcomes.get
         job_queues = self.job_queues
         for job in run.jobs:
             queue = job[_QUEUE]
@@ -330,17 +350,15 @@ class _Acc:
                 job_queues.append(queue)
             status = job[_STATUS]
             if status == SUCCESS:
-                bit = 1
-            elif status in FAILED:
-                bit = 2
-                if not job[_ALLOW_FAILURE]:
-                    self.by_job[(provider, repo, workflow, job[_NAME])] += 1
-                    self.by_category[(_job_category(job[_JOB_ID], provider, categories),)] += 1
-            else:
-                bit = 0
-            if bit:
                 key = (provider, repo, workflow, job[_NAME], sha)
-                outcomes[key] = outcomes.get(key, 0) | bit
+                outcomes[key] = outcome(key, 0) | 1
+            elif status in FAILED:
+                name = job[_NAME]
+                if not job[_ALLOW_FAILURE]:
+                    self.by_job[(provider, repo, workflow, name)] += 1
+                    self.by_category[(_job_category(job[_JOB_ID], provider, categories),)] += 1
+                key = (provider, repo, workflow, name, sha)
+                outcomes[key] = outcome(key, 0) | 2
             if gitlab and job[_RETRIED] and status not in (None, "running"):
                 # a pipeline has one attempt: its retried jobs are the re-runs
                 self.rerun_s += job[_DURATION] or 0.0
@@ -367,8 +385,14 @@ class _Acc:
             for key, bits in other.outcomes.items():
                 self.outcomes[key] = self.outcomes.get(key, 0) | bits
 
+    def sort_values(self) -> None:
+        """Sort the value lists in place (percentiles read them sorted)."""
+        self.durations.sort()
+        self.run_queues.sort()
+        self.job_queues.sort()
+
     def flaky(self) -> dict[str, Any]:
-        shas_of = Counter(key[:4] for key in self.outcomes)  # SHAs each job ran on
+        shas_of = Counter(map(_JOB_OF, self.outcomes))  # SHAs each job ran on
         flaky_on: dict[tuple[Any, ...], list[str]] = defaultdict(list)
         for key in [key for key, bits in self.outcomes.items() if bits == 3]:
             flaky_on[key[:4]].append(str(key[4]))
@@ -397,6 +421,10 @@ class _Acc:
             "job": _counted(self.by_job, ("provider", "repo", "workflow", "job")),
             "category": _counted(self.by_category, ("category",)),
         }
+
+
+#: (provider, repo, workflow, job name) of an outcome key (provider, repo, workflow, job name, sha)
+_JOB_OF = itemgetter(0, 1, 2, 3)
 
 
 def _flaky_order(job: Mapping[str, Any]) -> tuple[Any, ...]:
@@ -528,7 +556,7 @@ def flaky_jobs(
 
 # -- red streaks and MTTR --------------------------------------------------------------------------
 class _Streak:
-    __slots__ = ("failures", "fixed_by", "key", "start_known", "times")
+    __slots__ = ("_shown", "failures", "fixed_by", "key", "start_known", "times")
 
     def __init__(self, key: tuple[Any, ...], first: Row, start_known: bool) -> None:
         self.key = key
@@ -536,6 +564,18 @@ class _Streak:
         self.times: list[dt.datetime] = [first["finished_at"]]
         self.fixed_by: Row | None = None
         self.start_known = start_known
+        self._shown: tuple[dict[str, Any], tuple[Any, ...], str | None] | None = None
+
+    def shown(self) -> tuple[dict[str, Any], tuple[Any, ...], str | None]:
+        """Its key as a dict of :data:`GROUP_FIELDS`, the key's sort order and its start as ISO text
+        (the same in every window and group it is listed in: made once)."""
+        if self._shown is None:
+            self._shown = (
+                dict(zip(GROUP_FIELDS, self.key, strict=True)),
+                tuple(_key_order(v) for v in self.key),
+                _iso(self.times[0]),
+            )
+        return self._shown
 
 
 def _run_order(final: Row) -> tuple[Any, ...]:
@@ -547,6 +587,9 @@ def _run_order(final: Row) -> tuple[Any, ...]:
 def _by_completion(sequence: list[Row]) -> None:
     """Sort final attempts in :func:`_run_order` (by finish time; the full key only where times tie)."""
     sequence.sort(key=_finished_at)
+    times = list(map(_finished_at, sequence))
+    if not any(map(eq, times, islice(times, 1, None))):  # no two finished at the same time (the usual case)
+        return
     position = 0
     while position < len(sequence) - 1:
         tie_end = position + 1
@@ -557,8 +600,7 @@ def _by_completion(sequence: list[Row]) -> None:
         position = tie_end
 
 
-def _finished_at(row: Row) -> dt.datetime:
-    return row["finished_at"]
+_finished_at = itemgetter("finished_at")
 
 
 def _walk_streaks(
@@ -591,50 +633,53 @@ def _walk_streaks(
 
 
 def _streaks_in(streaks: Iterable[_Streak], start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
-    ended: list[dict[str, Any]] = []
-    still_open: list[dict[str, Any]] = []
+    ended: list[tuple[tuple[Any, ...], dict[str, Any]]] = []  # (sort key, entry)
+    still_open: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     for streak in streaks:
         began = streak.times[0]
         if began >= end:
             continue
         fixed = streak.fixed_by
         fixed_at = fixed["finished_at"] if fixed is not None else None
-        key = dict(zip(GROUP_FIELDS, streak.key, strict=True))
+        key, order, started_at = streak.shown()
         if fixed is not None and fixed_at is not None and start <= fixed_at < end:
-            ended.append(
-                {
-                    **key,
-                    "started_at": _iso(began),
-                    "ended_at": _iso(fixed_at),
-                    "length_s": _seconds(began, fixed_at),
-                    "failed_runs": len(streak.failures),
-                    "start_known": streak.start_known,
-                    "first_run_id": str(streak.failures[0]["run_id"]),
-                    "fixed_by_run_id": str(fixed["run_id"]),
-                }
-            )
+            ended_at = _iso(fixed_at)
+            entry = {
+                **key,
+                "started_at": started_at,
+                "ended_at": ended_at,
+                "length_s": _seconds(began, fixed_at),
+                "failed_runs": len(streak.failures),
+                "start_known": streak.start_known,
+                "first_run_id": str(streak.failures[0]["run_id"]),
+                "fixed_by_run_id": str(fixed["run_id"]),
+            }
+            ended.append(((ended_at, *order), entry))
         elif fixed_at is None or fixed_at >= end:  # still red at the window's end
             failed = bisect_left(streak.times, end)  # the failures before the end
             last = streak.failures[failed - 1]
-            still_open.append(
-                {
-                    **key,
-                    "started_at": _iso(began),
-                    "age_s": _seconds(began, end),
-                    "failed_runs": failed,
-                    "start_known": streak.start_known,
-                    "first_run_id": str(streak.failures[0]["run_id"]),
-                    "last_run_id": str(last["run_id"]),
-                    "last_run_url": last.get("url"),
-                }
-            )
-    ended.sort(key=lambda s: (s["ended_at"], *(_key_order(s[f]) for f in GROUP_FIELDS)))
-    still_open.sort(key=lambda s: tuple(_key_order(s[f]) for f in GROUP_FIELDS))
+            entry = {
+                **key,
+                "started_at": started_at,
+                "age_s": _seconds(began, end),
+                "failed_runs": failed,
+                "start_known": streak.start_known,
+                "first_run_id": str(streak.failures[0]["run_id"]),
+                "last_run_id": str(last["run_id"]),
+                "last_run_url": last.get("url"),
+            }
+            still_open.append((order, entry))
+    # by end time, then key / by key (stable: the order of the streaks given where those are equal)
+    ended.sort(key=_SORT_KEY)
+    still_open.sort(key=_SORT_KEY)
     return {
-        "mttr_s": median(s["length_s"] for s in ended if s["start_known"]),
-        "ended": ended,
-        "open": still_open,
+        "mttr_s": median(entry["length_s"] for _, entry in ended if entry["start_known"]),
+        "ended": [entry for _, entry in ended],
+        "open": [entry for _, entry in still_open],
     }
+
+
+_SORT_KEY = itemgetter(0)
 
 
 def red_streaks(
@@ -966,7 +1011,9 @@ class Figures:
     dora: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """A deep copy as plain dicts and lists (what :func:`dataclasses.asdict` gives, without its
+        generic per-value machinery: a summary holds tens of thousands of list entries)."""
+        return {name: _copied(getattr(self, name)) for name in _FIGURE_FIELDS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Figures:
@@ -976,6 +1023,23 @@ class Figures:
     def is_empty(self) -> bool:
         """Nothing to show: no runs, no open streak, no deployment activity."""
         return not self.runs and not self.open_streaks and not dora_active(self.dora)
+
+
+_FIGURE_FIELDS = tuple(f.name for f in dataclasses.fields(Figures))
+_ATOMIC = frozenset({str, int, float, bool, type(None)})
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON-like data: dicts with text keys and lists are rebuilt, immutable scalars
+    shared (as :func:`copy.deepcopy` does), anything else deep-copied."""
+    kind = type(value)
+    if kind in _ATOMIC:
+        return value
+    if kind is list:
+        return [v if type(v) in _ATOMIC else _copied(v) for v in value]
+    if kind is dict and all(type(k) is str for k in value):
+        return {k: v if type(v) in _ATOMIC else _copied(v) for k, v in value.items()}
+    return copy.deepcopy(value)
 
 
 def dora_active(dora_figures: Mapping[str, Any] | None) -> bool:
@@ -1087,6 +1151,7 @@ def compute_windows(
         totals = [_Acc() for _ in windows]
         for per_window in accs.values():
             for total, acc in zip(totals, per_window, strict=True):
+                acc.sort_values()  # the total's lists are then sorted runs, which sort fast
                 total.merge(acc, outcomes=not disjoint_jobs)
     else:
         totals = accs.get((), [_Acc() for _ in windows])

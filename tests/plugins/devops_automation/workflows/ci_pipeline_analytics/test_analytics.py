@@ -496,3 +496,302 @@ def test_percentile_matches_postgresql_percentile_cont(pg_url: str, values: list
                 assert f.percentile(values, q) == pytest.approx(expected, abs=1e-9), (values, q)
     finally:
         engine.dispose()
+
+
+# ---- speed without changing a figure (benchmarks/analytics.py) -------------------------------------
+
+
+def random_history(seed: int) -> dict[str, list[dict[str, Any]]]:
+    """A seeded history with everything the loader has to get right, all of it after the history start
+    of the week ``[T, T + 7 d)`` (T − 35 d): re-runs of failed attempts hours to days later (attempt 1
+    before the previous week, attempt 2 inside it; attempt 2 after the window: the run moves on), runs
+    still running, GitLab retried and allowed-to-fail jobs, finish times shared by several runs, the
+    same run ids in different repositories, unknown statuses, missing workflow/branch/actor, durations
+    in quarter seconds (exact sums in any order), deployments, and failure analyses (a job analysed
+    twice, an event without a project path, one of another project)."""
+    import random
+
+    rng = random.Random(seed)
+    repos = [("github", "acme/api"), ("github", "acme/web"), ("gitlab", "grp/app")]
+    runs: list[dict[str, Any]] = []
+    jobs: list[dict[str, Any]] = []
+    analyses: list[tuple[str, str | None, str, dt.datetime]] = []  # job id, project path, category, at
+    counters = dict.fromkeys(repos, 100)
+    finishes: list[dt.datetime] = []
+    job_id = 10_000
+    for _ in range(240):
+        provider, repo = rng.choice(repos)
+        counters[(provider, repo)] += 1
+        run_id = str(counters[(provider, repo)])  # the same ids in every repository
+        created = T + dt.timedelta(minutes=rng.randrange(-34 * 24 * 60, 9 * 24 * 60))
+        common = {
+            "provider": provider,
+            "repo": repo,
+            "run_id": run_id,
+            "run_number": int(run_id),
+            "workflow": rng.choice(["CI", "CI", "Deploy", None]),
+            "branch": rng.choice(["main", "main", "feat", None]),
+            "sha": rng.choice(["s1", "s2", "s3", "s4", None]),
+            "event": "push",
+            "created_at": created,
+            "collected_at": COLLECTED,
+        }
+        at_time = created
+        attempts = rng.choice([1, 1, 1, 2, 3]) if provider == "github" else 1
+        for attempt in range(1, attempts + 1):
+            last = attempt == attempts
+            if last and rng.random() < 0.06:
+                status = "running"
+            elif not last:
+                status = rng.choice(["failure", "timed_out"])  # only those are re-run
+            elif attempts > 1:  # (the loader reads only verdicts before the previous window: a re-run has one)
+                status = rng.choice(["success", "success", "failure", "timed_out"])
+            else:
+                status = rng.choice(["success"] * 5 + ["failure"] * 3 + ["timed_out", "cancelled", "skipped", "odd"])
+            duration = rng.choice([None, rng.randrange(4, 4000) / 4])
+            if attempt > 1:
+                at_time += dt.timedelta(minutes=rng.choice([20, 300, 2 * 24 * 60, 5 * 24 * 60]))
+            finished = None
+            if status != "running":
+                finished = at_time + dt.timedelta(seconds=rng.randrange(60, 3600))
+                later = [x for x in finishes if at_time < x < finished + dt.timedelta(days=1)]
+                if later and rng.random() < 0.3:
+                    finished = rng.choice(later)  # at the same time as another run (never before it started)
+                finishes.append(finished)
+            runs.append(
+                {
+                    **common,
+                    "attempt": attempt,
+                    "name": common["workflow"],
+                    "actor": rng.choice(["alice", "bob", "carol", None]),
+                    "author": "alice",
+                    "status": status,
+                    "status_raw": status,
+                    "started_at": at_time,
+                    "finished_at": finished,
+                    "updated_at": finished or at_time,
+                    "duration_s": duration,
+                    "queue_s": rng.choice([None, rng.randrange(0, 400) / 4]),
+                    "url": f"https://ci.example/{repo}/{run_id}/{attempt}",
+                }
+            )
+            if finished is not None:
+                at_time = finished
+            for name in rng.sample(["build", "test", "lint"], rng.randrange(0, 4)):
+                tries = [True, False] if provider == "gitlab" and rng.random() < 0.2 else [False]
+                for retried in tries:
+                    job_id += 1
+                    job_status = "failure" if retried else rng.choice(["success"] * 3 + ["failure", "skipped"])
+                    jobs.append(
+                        {
+                            "provider": provider,
+                            "repo": repo,
+                            "run_id": run_id,
+                            "attempt": attempt,
+                            "job_id": str(job_id),
+                            "name": name,
+                            "status": "running" if status == "running" else job_status,
+                            "status_raw": job_status,
+                            "duration_s": rng.choice([None, rng.randrange(4, 800) / 4]),
+                            "queue_s": rng.choice([None, rng.randrange(0, 200) / 4]),
+                            "retried": retried,
+                            "allow_failure": name == "lint" and rng.random() < 0.5,
+                        }
+                    )
+                    if provider == "gitlab" and job_status == "failure" and rng.random() < 0.5:
+                        path = rng.choice(["grp/app", "grp/app", None, "grp/other"])
+                        when = (finished or at_time) + dt.timedelta(minutes=5)
+                        analyses.append((str(job_id), path, rng.choice(["test_failure", "infrastructure"]), when))
+                        if rng.random() < 0.3:  # analysed again later: the latest counts
+                            analyses.append((str(job_id), "grp/app", "dependency", when + dt.timedelta(hours=1)))
+    deployments = []
+    for n in range(40):
+        repo = rng.choice(["acme/api", "acme/web"])
+        finished = T + dt.timedelta(hours=rng.randrange(-33 * 24, 8 * 24))
+        deployments.append(
+            {
+                **deployment_row(str(900 + n), rng.choice(["success", "success", "failure"]), finished, f"d{n % 7}"),
+                "repo": repo,
+                "environment": rng.choice(["production", "staging"]),
+                "commits": [{"sha": f"c{n}", "authored_at": (finished - dt.timedelta(hours=5)).isoformat()}],
+            }
+        )
+    return {"runs": runs, "jobs": jobs, "deployments": deployments, "analyses": analyses}
+
+
+def store_history(store: ResultsStore, history: dict[str, list[Any]]) -> None:
+    with store.begin() as conn:
+        conn.execute(sa.insert(schema.ci_runs), history["runs"])
+        conn.execute(sa.insert(schema.ci_jobs), history["jobs"])
+        conn.execute(sa.insert(schema.ci_deployments), history["deployments"])
+        for n, (job_id, path, category, when) in enumerate(history["analyses"]):
+            event = conn.execute(
+                sa.insert(schema.failure_events)
+                .values(
+                    provider="gitlab",
+                    project_id=f"p{n}",
+                    project_path=path,
+                    pipeline_id=f"e{n}",
+                    source="email",
+                    received_at=when,
+                )
+                .returning(schema.failure_events.c.id)
+            ).scalar_one()
+            conn.execute(
+                sa.insert(schema.failure_analyses).values(
+                    event_id=event, job_id=job_id, category=category, analyser="heuristic", created_at=when
+                )
+            )
+
+
+def summary_of_every_row(history: dict[str, list[Any]], fields: tuple[str, ...]) -> dict[str, Any]:
+    """``total`` and ``groups`` of :func:`analytics.window_summary` for ``[T, T + 7 d)``, computed by
+    :mod:`.figures` from every row of the history (no loader: the reference)."""
+    repo_of = {j["job_id"]: j["repo"] for j in history["jobs"]}
+    categories: dict[tuple[str, str], str] = {}
+    for job_id, path, category, _ in sorted(history["analyses"], key=lambda a: a[3]):  # the latest wins
+        if path is None or path == repo_of[job_id]:
+            categories[("gitlab", job_id)] = category
+    history_start = T - WEEK - an.DEFAULT_HISTORY
+    total, groups = f.compute_windows(
+        f.RunIndex(history["runs"], history["jobs"]),
+        windows=[(T, T + WEEK), (T - WEEK, T)],
+        group_by=fields,
+        categories=categories,
+        history_start=history_start,
+        history_end=T - WEEK,
+        deployments=[d for d in history["deployments"] if d["finished_at"] >= history_start],
+    )
+    return {
+        "total": {"current": total[0].to_dict(), "previous": total[1].to_dict()},
+        "groups": [
+            {"key": dict(zip(fields, key, strict=True)), "current": g[0].to_dict(), "previous": g[1].to_dict()}
+            for key, g in sorted(groups.items(), key=lambda kv: an._sort_key(kv[0]))
+            if not all(x.is_empty() for x in g)
+        ],
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_summary_from_the_store_equals_the_figures_of_every_row(results_store: ResultsStore, seed: int) -> None:
+    """What the loader selects (window, superseded runs, earlier attempts, history from the last green
+    on, jobs, categories, deployments) is all the figures need: the same summary as from every row."""
+    history = random_history(seed)
+    store_history(results_store, history)
+    for group_by in (None, "repo", ("repo", "workflow", "branch"), "branch"):
+        got = an.window_summary(results_store, start=T, end=T + WEEK, group_by=group_by)
+        expected = summary_of_every_row(history, tuple(got["group_by"]))
+        assert got["total"] == expected["total"], group_by
+        assert got["groups"] == expected["groups"], group_by
+    assert got["total"]["current"]["runs"] > 20 and got["total"]["previous"]["runs"] > 20  # it means something
+    assert got["total"]["current"]["rerun_attempts"] > 0 and got["total"]["current"]["failures_by_category"]
+
+
+SUMMARY_ARGUMENTS: list[dict[str, Any]] = [
+    {"group_by": "repo"},
+    {"group_by": ("repo", "workflow", "branch")},
+    {"actors": ["alice", "bob"], "group_by": "workflow"},
+    {"repos": ["acme/web", "grp/app"], "branches": ["main"]},
+    {"provider": "gitlab", "with_previous": False, "history": dt.timedelta(days=3)},
+    {"workflows": ["CI"], "group_by": "branch"},
+]
+
+
+@pytest.mark.postgres
+def test_postgresql_reads_rows_from_the_driver_and_gives_what_sqlite_gives(
+    pg_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the loader takes the driver's rows as they come (and runs three queries meanwhile on
+    connections of their own): the same summaries as through SQLAlchemy's result processing, and as
+    SQLite's, for every filter and grouping."""
+    history = random_history(7)
+    postgres, sqlite = ResultsStore(pg_url), ResultsStore(f"sqlite:///{tmp_path}/results.db")
+    try:
+        for store in (postgres, sqlite):
+            store_history(store, history)
+        fast = [an.window_summary(postgres, start=T, end=T + WEEK, **kw) for kw in SUMMARY_ARGUMENTS]
+        from_sqlite = [an.window_summary(sqlite, start=T, end=T + WEEK, **kw) for kw in SUMMARY_ARGUMENTS]
+        monkeypatch.setattr(an, "_rows", lambda conn, query: conn.execute(query).all())  # SQLAlchemy's way
+        processed = [an.window_summary(postgres, start=T, end=T + WEEK, **kw) for kw in SUMMARY_ARGUMENTS]
+    finally:
+        postgres.dispose()
+        sqlite.dispose()
+    for kw, a, b, c in zip(SUMMARY_ARGUMENTS, fast, processed, from_sqlite, strict=True):
+        assert a == b, kw
+        assert a == c, kw
+    assert [s["total"]["current"]["runs"] for s in fast] == [s["total"]["current"]["runs"] for s in from_sqlite]
+    assert fast[0]["total"]["current"]["runs"] > 20
+
+
+@pytest.mark.postgres
+def test_rows_from_the_driver_have_utc_times(pg_url: str) -> None:
+    store = ResultsStore(pg_url)
+    try:
+        seed(store)
+        r = schema.ci_runs
+        query = sa.select(r.c.run_id, r.c.finished_at).where(r.c.finished_at.is_not(None)).order_by(r.c.id)
+        with store.engine.connect() as conn:
+            conn.exec_driver_sql("SET TIME ZONE 'Asia/Kolkata'")  # the server's zone must not show through
+            rows = an._fetch_dicts(conn, query)
+            processed = [dict(row._mapping) for row in conn.execute(query)]
+    finally:
+        store.dispose()
+    assert rows == processed
+    assert all(row["finished_at"].tzinfo is dt.UTC for row in rows)
+    assert rows[0] == {"run_id": "100", "finished_at": at(-10)}
+
+
+def test_window_summary_pauses_the_garbage_collector_and_restores_it(
+    store: ResultsStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    seen: list[bool] = []
+    real = an.compute_windows
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        seen.append(gc.isenabled())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(an, "compute_windows", watched)
+    was = gc.isenabled()
+    try:
+        gc.enable()
+        assert an.window_summary(store, start=T, end=T + WEEK)["total"]["current"]["runs"] == 6
+        assert seen == [False] and gc.isenabled()
+        gc.disable()  # someone else's choice is kept
+        an.window_summary(store, start=T, end=T + WEEK)
+        assert seen == [False, False] and not gc.isenabled()
+        gc.enable()
+        assert len(an.daily_rows(store, DAY2, computed_at=COLLECTED)) == 3  # the daily rows too
+        assert seen == [False] * 4 and gc.isenabled()
+        monkeypatch.setattr(an, "compute_windows", lambda *a, **k: 1 / 0)
+        with pytest.raises(ZeroDivisionError):
+            an.window_summary(store, start=T, end=T + WEEK)
+        assert gc.isenabled()  # back on after a failure too
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+def test_figures_to_dict_is_a_deep_copy_as_asdict_makes() -> None:
+    import dataclasses
+
+    figures = f.compute_figures(
+        RUNS,
+        JOBS,
+        start=T,
+        end=T + WEEK,
+        history_start=T - 4 * WEEK,
+        deployments=DEPLOYMENTS,
+        categories={("gitlab", "5011"): "compile_error"},
+    )
+    figures.dora["extra"] = (1, [2, 3])  # not JSON: copied the way asdict copies it
+    data = figures.to_dict()
+    assert data == dataclasses.asdict(figures)
+    assert data["flaky_jobs"] and data["open_streaks"] and data["dora"]["rollback_deployments"]
+    data["flaky_jobs"][0]["flaky_on"].append("x")
+    data["open_streaks"].clear()
+    data["dora"]["bands"]["lead_time"] = "x"
+    data["dora"]["extra"][1].append(4)
+    assert figures.to_dict() == dataclasses.asdict(figures) != data  # nothing shared with the figures
+    assert figures.flaky_jobs[0]["flaky_on"] == ["g1"] and figures.dora["extra"] == (1, [2, 3])
