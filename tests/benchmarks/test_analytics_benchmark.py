@@ -30,7 +30,7 @@ def test_tiny_run_prints_the_summary_line_and_stops_what_it_started() -> None:
         sys.executable,
         str(REPO / "benchmarks" / "analytics.py"),
         *("--repos", "2", "--days", "9", "--runs-per-day", "6"),
-        *("--analytics-runs", "3000", "--analytics-repos", "10", "--analytics-days", "14"),
+        *("--analytics-runs", "3000", "--analytics-repos", "10", "--analytics-days", "14", "--dense-days", "7"),
     ]
     with Watch() as watch:
         proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -51,6 +51,7 @@ def test_tiny_run_prints_the_summary_line_and_stops_what_it_started() -> None:
     assert lines[0].split()[:3] == ["measure", "value", "note"], out
     assert any(line.startswith("re-collection cost / first") for line in lines), out
     assert any(line.startswith("window_summary(group_by=repo)") for line in lines), out
+    assert any(line.startswith("  the same runs over 7 d") for line in lines), out
     last = lines[-1]
     assert re.fullmatch(r"(\w+=\S+ ?)+", last), last
     values = dict(pair.split("=") for pair in last.split())

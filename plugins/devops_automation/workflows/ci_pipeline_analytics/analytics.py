@@ -14,7 +14,7 @@ finished inside the window"):
 * every completed attempt that finished inside the window, with its jobs; a run with a completed
   attempt that finished after ``end`` is dropped (its final attempt is in a later window), and the
   earlier attempts of a run that finished before ``start`` are fetched by the run's key;
-* for red streaks, per (provider, repo, workflow, branch), the attempts with a verdict between
+* for red streaks, per (provider, repo, workflow, branch), the completed attempts between
   ``history_start`` and ``start`` from the key's last success on (all of them when it has none): enough
   to know when a streak open at ``start`` began without reading the whole history. (The last success
   is chosen per attempt in SQL; a successful attempt re-run red afterwards is a rare case in which a
@@ -54,7 +54,6 @@ from devops_automation.workflows.ci_pipeline_analytics.figures import (
     FAILED,
     GROUP_FIELDS,
     JOB_FIELDS,
-    VERDICT,
     Figures,
     RunIndex,
     compute_windows,
@@ -82,6 +81,8 @@ GROUPS: Mapping[str, tuple[str, ...]] = {
 DAILY_KEYS = ("day", "provider", "repo", "workflow", "branch")
 #: Rows per statement when runs are fetched by key or id.
 BATCH = 500
+#: Job ids per statement when failure categories are looked up.
+CATEGORY_BATCH = 2000
 #: PostgreSQL ``work_mem`` for the statements of one summary (``SET LOCAL``: that transaction only). The
 #: default 4 MB makes the history and job queries sort on disk; 64 MB keeps them in memory.
 PG_WORK_MEM = "64MB"
@@ -118,6 +119,8 @@ HISTORY_COLUMNS = (
 )
 #: Job records are ``(run_row, *JOB_FIELDS)``: the ``ci_runs.id`` of their attempt instead of the run's key.
 JOB_COLUMNS = JOB_FIELDS
+_JOB_ID = 1 + JOB_FIELDS.index("job_id")
+_JOB_STATUS = 1 + JOB_FIELDS.index("status")
 DEPLOYMENT_COLUMNS = (
     "provider",
     "repo",
@@ -179,6 +182,18 @@ def _filters(
     return where
 
 
+def _job_column(jobs: Any, name: str) -> Any:
+    """A job column as the figures read it: the job id only of a failed job (failure categories are
+    looked up by it) and the duration only of a retried one (GitLab re-run minutes); ``NULL`` otherwise,
+    which the driver gives as ``None`` without building a value for each of hundreds of thousands of
+    jobs."""
+    if name == "job_id":
+        return sa.case((jobs.c.status.in_(sorted(FAILED)), jobs.c.job_id)).label("job_id")
+    if name == "duration_s":
+        return sa.case((jobs.c.retried.is_(True), jobs.c.duration_s)).label("duration_s")
+    return jobs.c[name]
+
+
 def _same_attempt(runs: Any, jobs: Any) -> Any:
     return sa.and_(
         jobs.c.provider == runs.c.provider,
@@ -193,10 +208,18 @@ def _dicts(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in result.all()]  # all(): one fetch, not one per row
 
 
-def _tune(conn: sa.Connection) -> None:
-    """PostgreSQL: :data:`PG_WORK_MEM` for this transaction."""
+def _tune(conn: sa.Connection, *, join_by_index: bool = False) -> None:
+    """PostgreSQL: :data:`PG_WORK_MEM` and UTC for this transaction. ``join_by_index``: the jobs of the window's
+    attempts are joined through ``ix_ci_jobs_run`` (a nested loop) rather than by hashing every job:
+    the planner underestimates the rows of the four-column join and scans the whole ``ci_jobs`` table,
+    twice as slow on a million runs."""
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql(f"SET LOCAL work_mem = '{PG_WORK_MEM}'")
+        # times come from the driver in UTC already: :func:`_fetch_dicts` then has nothing to convert
+        conn.exec_driver_sql("SET LOCAL TimeZone = 'UTC'")
+        if join_by_index:
+            conn.exec_driver_sql("SET LOCAL enable_hashjoin = off")
+            conn.exec_driver_sql("SET LOCAL enable_mergejoin = off")
 
 
 def _rows(conn: sa.Connection, query: sa.Select[Any]) -> list[Sequence[Any]]:
@@ -270,7 +293,7 @@ def load_rows(
     }
     r, j = schema.ci_runs, schema.ci_jobs
     in_range = [_completed(r), r.c.finished_at >= start, r.c.finished_at < end, *_filters(r, **filters)]
-    job_columns = (r.c.id.label("run_row"), *(j.c[c] for c in JOB_COLUMNS))
+    job_columns = (r.c.id.label("run_row"), *(_job_column(j, c) for c in JOB_COLUMNS))
     jobs_of_attempts = sa.select(*job_columns).select_from(r.join(j, _same_attempt(r, j)))
     with contextlib.ExitStack() as stack:
         conn = stack.enter_context(store.engine.connect())
@@ -278,8 +301,7 @@ def load_rows(
         # PostgreSQL: the queries that need nothing from the others run meanwhile on connections of their
         # own (the server works on them while the runs are read here)
         later = _Later(store, conn, stack)
-        jobs_in_range = later.rows(jobs_of_attempts.where(*in_range))
-        category_rows = later.rows(_categories_query(in_range))
+        jobs_in_range = later.rows(jobs_of_attempts.where(*in_range), join_by_index=True)
         look_back = history_start is not None and history_start < start
         history_rows = later.dicts(_history_query(history_start, start, filters)) if look_back else None
         runs = _fetch_dicts(conn, sa.select(*(r.c[c] for c in RUN_COLUMNS)).where(*in_range))
@@ -292,7 +314,7 @@ def load_rows(
         jobs: list[Sequence[Any]] = list(jobs_in_range())
         for ids in _batches([row["id"] for row in earlier]):
             jobs += _rows(conn, jobs_of_attempts.where(r.c.id.in_(ids)))
-        categories = {("gitlab", str(job_id)): category for job_id, category in category_rows()}
+        categories = _load_categories(conn, runs, jobs)
         if history_rows is not None:
             history = history_rows()
             ids = {row["run_id"] for row in history}
@@ -346,25 +368,36 @@ def _earlier_attempts(conn: sa.Connection, runs: list[dict[str, Any]]) -> list[d
     return found
 
 
-def _categories_query(in_range: list[Any]) -> sa.Select[Any]:
-    """``(job_id, category)`` of the failed GitLab jobs of the range that ``ci_failure_triage`` analysed,
-    oldest analysis first (so that the latest one wins in a dict)."""
-    r, j = schema.ci_runs, schema.ci_jobs
+def _load_categories(
+    conn: sa.Connection, runs: list[dict[str, Any]], jobs: list[Sequence[Any]]
+) -> dict[tuple[str, str], str]:
+    """``("gitlab", job_id)`` -> the category ``ci_failure_triage`` gave each failed GitLab job of ``jobs``
+    (its latest analysis; an analysis filed under another project than the job's is not taken).
+
+    Looked up by job id, once the jobs are read: a few failed jobs, not a join over every job."""
+    repo_of = {row["id"]: row["repo"] for row in runs if row["provider"] == "gitlab" and row.get("id") is not None}
+    if not repo_of:
+        return {}
+    failed: dict[str, str] = {}
+    for record in jobs:
+        repo = repo_of.get(record[0])
+        if repo is not None and record[_JOB_STATUS] in FAILED:
+            failed[str(record[_JOB_ID])] = repo
     fa, fe = schema.failure_analyses, schema.failure_events
-    return (
-        sa.select(j.c.job_id, fa.c.category)
-        .select_from(
-            r.join(j, _same_attempt(r, j)).join(fa, fa.c.job_id == j.c.job_id).join(fe, fe.c.id == fa.c.event_id)
+    found: list[Sequence[Any]] = []
+    for ids in _batches(sorted(failed), CATEGORY_BATCH):
+        q = (
+            sa.select(fa.c.job_id, fe.c.project_path, fa.c.category, fa.c.created_at, fa.c.id)
+            .select_from(fa.join(fe, fe.c.id == fa.c.event_id))
+            .where(fa.c.job_id.in_(ids), fe.c.provider == "gitlab")
         )
-        .where(
-            *in_range,
-            j.c.provider == "gitlab",
-            j.c.status.in_(sorted(FAILED)),
-            fe.c.provider == "gitlab",
-            sa.or_(fe.c.project_path.is_(None), fe.c.project_path == j.c.repo),
-        )
-        .order_by(fa.c.created_at, fa.c.id)
-    )
+        found += conn.execute(q).all()
+    found.sort(key=lambda row: (row[3], row[4]))  # oldest analysis first: the latest one wins below
+    return {
+        ("gitlab", job_id): category
+        for job_id, project_path, category, _, _ in found
+        if project_path is None or project_path == failed[job_id]
+    }
 
 
 class _Later:
@@ -377,32 +410,35 @@ class _Later:
         self.conn = conn
         self.pool = stack.enter_context(ThreadPoolExecutor(2)) if conn.dialect.name == "postgresql" else None
 
-    def _run(self, fetch: Any, query: sa.Select[Any]) -> Any:
+    def _run(self, fetch: Any, query: sa.Select[Any], join_by_index: bool) -> Any:
         with self.store.engine.connect() as conn:
-            _tune(conn)
+            _tune(conn, join_by_index=join_by_index)
             return fetch(conn, query)
 
-    def _start(self, fetch: Any, query: sa.Select[Any]) -> Any:
+    def _start(self, fetch: Any, query: sa.Select[Any], join_by_index: bool = False) -> Any:
         if self.pool is None:
             return lambda: fetch(self.conn, query)
-        return self.pool.submit(self._run, fetch, query).result
+        return self.pool.submit(self._run, fetch, query, join_by_index).result
 
-    def rows(self, query: sa.Select[Any]) -> Any:
-        return self._start(_rows, query)
+    def rows(self, query: sa.Select[Any], *, join_by_index: bool = False) -> Any:
+        """``join_by_index``: see :func:`_tune`."""
+        return self._start(_rows, query, join_by_index)
 
     def dicts(self, query: sa.Select[Any]) -> Any:
         return self._start(_fetch_dicts, query)
 
 
 def _history_query(history_start: dt.datetime, start: dt.datetime, filters: Mapping[str, Any]) -> sa.Select[Any]:
-    """Attempts with a verdict in ``[history_start, start)``: per streak key only from its last success
-    on (everything since ``history_start`` for a key without one)."""
+    """Completed attempts in ``[history_start, start)``: per streak key only from its last successful
+    attempt on (everything since ``history_start`` for a key without one).
+
+    Every completed attempt, not only those with a verdict: a run whose last attempt was cancelled after a
+    failed one has no verdict (its final attempt decides) and must not be taken for a red run."""
     h = schema.ci_runs.alias("history")
     where = [
         _completed(h),
         h.c.finished_at >= history_start,
         h.c.finished_at < start,
-        h.c.status.in_(sorted(VERDICT)),
         *_filters(h, **filters),
     ]
     key = (h.c.provider, h.c.repo, sa.func.coalesce(h.c.workflow, ""), sa.func.coalesce(h.c.branch, ""))

@@ -833,13 +833,41 @@ def dora(
     * ``as_of``: ignore everything from this time on (a figure as known at that time: ``ci_daily``
       judges a day with what was known at its end, so a re-run or backfill gives the same row).
     """
-    in_scope = [
-        d
-        for d in deployments
-        if environment_matches(d.get("environment"), environments)
-        and deployment_time(d) is not None
-        and (as_of is None or deployment_time(d) < as_of)
-    ]
+    acc = dora_acc(
+        deployments,
+        start,
+        end,
+        commit_times=commit_times,
+        incidents=incidents,
+        environments=environments,
+        as_of=as_of,
+    )
+    return None if acc is None else dora_result(acc, start, end)
+
+
+def dora_acc(
+    deployments: Iterable[Row],
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    commit_times: Mapping[Any, Sequence[dt.datetime]] | None = None,
+    incidents: Iterable[Row] | None = None,
+    environments: str | Collection[str] | None = DEFAULT_ENVIRONMENTS,
+    as_of: dt.datetime | None = None,
+) -> _DoraAcc | None:
+    """What :func:`dora` counts, before the medians and bands (``None`` without deployments in scope):
+    the accumulators of deployments that share no (repository, environment) add up with
+    :meth:`_DoraAcc.merge` to those of all of them."""
+    matches: dict[Any, bool] = {}
+    in_scope = []
+    for d in deployments:
+        environment = d.get("environment")
+        matched = matches.get(environment)
+        if matched is None:
+            matched = matches[environment] = environment_matches(environment, environments)
+        when = deployment_time(d)
+        if matched and when is not None and (as_of is None or when < as_of):
+            in_scope.append(d)
     if not in_scope:
         return None
     incident_times: dict[tuple[str, str], list[dt.datetime]] = defaultdict(list)
@@ -854,17 +882,22 @@ def dora(
         sequences[(deployment["provider"], deployment["repo"], deployment.get("environment") or "")].append(deployment)
 
     acc = _DoraAcc()
-    for (provider, repo, _environment), sequence in sequences.items():
+    for (provider, repo, environment), sequence in sequences.items():
         sequence.sort(key=_deployment_order)
         _walk_environment(sequence, start, end, incident_times.get((provider, repo), []), commit_times, acc)
+        acc.environments.add(environment)
+    return acc
 
+
+def dora_result(acc: _DoraAcc, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
+    """:func:`dora`'s figures of the window ``[start, end)`` from its accumulator."""
     days = (end - start).total_seconds() / DAY_S
     per_day = acc.deployments / days if days > 0 else None
     lead = median(acc.lead_times)
     cfr = ratio(acc.failed_changes, acc.deployments)
     recovery = median(acc.recoveries)
     return {
-        "environments": sorted({env for _, _, env in sequences}),
+        "environments": sorted(acc.environments),
         "deployments": acc.deployments,
         "deployments_per_day": per_day,
         "deployment_days": len(acc.days),
@@ -874,15 +907,20 @@ def dora(
         "failed_changes": acc.failed_changes,
         "failed_deployments": acc.failed_deployments,
         "rollbacks": len(acc.rollbacks),
-        "rollback_deployments": acc.rollbacks,
+        "rollback_deployments": sorted(acc.rollbacks, key=_rollback_order),
         "recovery_time_p50_s": recovery,
         "recoveries": len(acc.recoveries),
         "bands": dora_bands(per_day, lead, cfr, recovery),
     }
 
 
+def _rollback_order(rollback: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (rollback["at"] or "", rollback["provider"], rollback["repo"], str(rollback["environment"]))
+
+
 class _DoraAcc:
     def __init__(self) -> None:
+        self.environments: set[str] = set()
         self.deployments = 0
         self.days: set[dt.date] = set()
         self.lead_times: list[float] = []
@@ -890,6 +928,17 @@ class _DoraAcc:
         self.failed_deployments = 0
         self.rollbacks: list[dict[str, Any]] = []
         self.recoveries: list[float] = []
+
+    def merge(self, other: _DoraAcc) -> None:
+        """Add the counts of deployments to other (repository, environment) sequences."""
+        self.environments |= other.environments
+        self.deployments += other.deployments
+        self.days |= other.days
+        self.lead_times += other.lead_times
+        self.failed_changes += other.failed_changes
+        self.failed_deployments += other.failed_deployments
+        self.rollbacks += other.rollbacks
+        self.recoveries += other.recoveries
 
 
 def _commit_times_of(deployment: Row, commit_times: Mapping[Any, Sequence[dt.datetime]] | None) -> Sequence[Any]:
@@ -1177,17 +1226,35 @@ def compute_windows(
         for d in deployment_list:
             deployments_of[tuple(d[f] for f in fields)].append(d)
 
-    def dora_of(rows: list[Row] | None, window: Window) -> dict[str, Any] | None:
-        return None if rows is None else dora(rows, window[0], window[1], **dora_options)
+    # Grouped by provider and/or repository, the groups' deployments are disjoint sequences: the total's
+    # DORA is their accumulators added up, not a second walk over every deployment.
+    total_dora: list[_DoraAcc | None] = [None for _ in windows]
+
+    def dora_of(rows: list[Row] | None, position: int, *, total: bool = False) -> dict[str, Any] | None:
+        start, end = windows[position]
+        if rows is None:
+            return None
+        if total and per_repo and fields:
+            merged = total_dora[position]
+            return None if merged is None else dora_result(merged, start, end)
+        acc = dora_acc(rows, start, end, **dora_options)
+        if acc is None:
+            return None
+        if per_repo and fields:
+            merged = total_dora[position]
+            if merged is None:
+                merged = total_dora[position] = _DoraAcc()
+            merged.merge(acc)
+        return dora_result(acc, start, end)
 
     groups: dict[tuple[Any, ...], list[Figures]] = {}
     if fields:
-        for key in set(accs) | set(streaks_of) | set(deployments_of):
+        for key in sorted(set(accs) | set(streaks_of) | set(deployments_of), key=_group_order):
             per_window = accs.get(key) or [_Acc() for _ in windows]
             group_deployments = deployments_of.get(key, []) if per_repo else None
             groups[key] = [
-                _figures(acc, window, streaks_of.get(key, ()), dora_of(group_deployments, window))
-                for acc, window in zip(per_window, windows, strict=True)
+                _figures(acc, window, streaks_of.get(key, ()), dora_of(group_deployments, position))
+                for position, (acc, window) in enumerate(zip(per_window, windows, strict=True))
             ]
     total_figures = []
     for position, (acc, window) in enumerate(zip(totals, windows, strict=True)):
@@ -1196,8 +1263,12 @@ def compute_windows(
             listed = sorted((j for g in groups.values() for j in g[position].flaky_jobs), key=_flaky_order)
             pairs = sum(len(per_window[position].outcomes) for per_window in accs.values())
             flaky = {"jobs": listed, "rate": ratio(sum(j["flaky_shas"] for j in listed), pairs)}
-        total_figures.append(_figures(acc, window, streaks, dora_of(deployment_list, window), flaky))
+        total_figures.append(_figures(acc, window, streaks, dora_of(deployment_list, position, total=True), flaky))
     return total_figures, groups
+
+
+def _group_order(key: tuple[Any, ...]) -> tuple[tuple[int, str], ...]:
+    return tuple(_key_order(v) for v in key)
 
 
 def _group_key(fields: tuple[str, ...]) -> Any:

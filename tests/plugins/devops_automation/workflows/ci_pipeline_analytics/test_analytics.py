@@ -378,6 +378,28 @@ def test_history_bounds_the_streak_lookup(store: ResultsStore) -> None:
     assert full["mttr_s"] == 73 * H
 
 
+def test_history_run_cancelled_after_a_failed_attempt_is_not_red(results_store: ResultsStore) -> None:
+    """A history run whose attempt 1 failed and whose attempt 2 was cancelled has no verdict (its final
+    attempt decides): the branch is not red at the window's start. Before, only attempts with a verdict
+    were read from the history, so attempt 1 was taken for the final one and a streak was reported."""
+    rows = [
+        run_row("1", "success", at(-5), sha="a"),
+        run_row("2", "failure", at(-4), attempt=1, sha="b"),
+        run_row("2", "cancelled", at(-3), attempt=2, sha="b"),
+        run_row("3", "skipped", at(1), workflow="Docs", sha="c"),
+    ]
+    with results_store.begin() as conn:
+        conn.execute(sa.insert(schema.ci_runs), rows)
+    now = an.window_summary(results_store, start=T, end=T + WEEK, with_previous=False)["total"]["current"]
+    assert now["open_streaks"] == []
+    # the same history with attempt 2 failed too is red from attempt 1's run on
+    with results_store.begin() as conn:
+        r = schema.ci_runs
+        conn.execute(sa.update(r).where(r.c.run_id == "2", r.c.attempt == 2).values(status="failure"))
+    now = an.window_summary(results_store, start=T, end=T + WEEK, with_previous=False)["total"]["current"]
+    assert [(s["first_run_id"], s["branch"]) for s in now["open_streaks"]] == [("2", "main")]
+
+
 def test_load_rows_reads_window_history_jobs_and_categories(store: ResultsStore) -> None:
     rows = an.load_rows(store, start=T, end=T + WEEK, history_start=T - WEEK)
     window = sorted((r["run_id"], r["attempt"]) for r in rows.runs if r["finished_at"] >= T - dt.timedelta(days=8))

@@ -819,6 +819,32 @@ def test_compute_windows_groups_and_totals_agree_with_single_windows() -> None:
         f.compute_windows(rows, jobs, windows=[(START, END)], group_by=("team",))
 
 
+def test_compute_windows_total_dora_of_groups_equals_one_walk_over_every_deployment() -> None:
+    """Grouped by repository, the total's DORA is the groups' accumulators added up: the same figures as
+    one walk over every deployment of every repository, rollbacks listed in time order."""
+    other = [
+        deployment(d.get("deployment_id") + "0", d["status"], (d["finished_at"] - START).total_seconds() / H + 0.5,
+                   d["sha"], environment=d["environment"], repo="acme/web")
+        for d in dora_history()
+    ]  # fmt: skip
+    everything = [*dora_history(), *other, deployment(99, "failure", 3, "Z", provider="gitlab", repo="grp/app")]
+    commits = {("github", "acme/api", "2"): [at(-23)], ("github", "acme/web", "20"): [at(-1)]}
+    expected = f.dora(everything, START, END, commit_times=commits)
+    assert expected is not None and expected["deployments"] == 8 and expected["failed_deployments"] == 3
+    for group_by in (("provider", "repo"), ("provider",), ("repo",)):
+        total, groups = f.compute_windows(
+            [], windows=[(START, END)], group_by=group_by, deployments=everything, commit_times=commits
+        )
+        assert total[0].dora == expected, group_by
+    _, groups = f.compute_windows(
+        [], windows=[(START, END)], group_by=("provider", "repo"), deployments=everything, commit_times=commits
+    )
+    web = groups[("github", "acme/web")][0].dora
+    assert web == f.dora(other, START, END, commit_times=commits)
+    assert web is not None and web["deployments"] == 4 and web["lead_time_commits"] == 1
+    assert [r["repo"] for r in expected["rollback_deployments"]] == ["acme/api", "acme/web"]
+
+
 def test_lead_time_reads_the_commits_the_collector_stored_on_the_deployment() -> None:
     from devops_automation.workflows.ci_pipeline_analytics.figures import _commit_times_of
 
