@@ -16,7 +16,8 @@ same rows the daily runs wrote. A backfill records alerts in the history but nev
    each attempt with its jobs, retried jobs, child pipelines and deployments (with the commits they
    added). Conditional requests make looking back nearly free; a long GitHub rate-limit wait defers
    the task until the reset. One repository failing does not stop the others.
-3. **figures**: `ci_daily` recomputed for every day whose runs changed.
+3. **figures**: `ci_daily` recomputed for every day whose runs changed; `http_cache` entries older than the
+   interval's start minus `lookback_days` + 2 days purged.
 4. **alerts**: `include/config/alert_rules.yaml` evaluated; each start and resolve sent once per channel.
 5. **summary**: the run note (sources, runs, success rate, alerts); fails naming the sources that failed.
 
@@ -99,25 +100,30 @@ with DAG(
         group="{{ params.gitlab_group }}",
     )
     sources = [github_sources.output, gitlab_sources.output]
-    collect_args = {"lookback_days": "{{ params.lookback_days }}", "environments": "{{ params.environments }}"}
+    collect_args = {
+        "lookback_days": "{{ params.lookback_days }}",
+        "environments": "{{ params.environments }}",
+        # the source's name as a quoted string: rendered natively, a bare GitLab id 2003 would be an int,
+        # which Airflow cannot take as a map index label
+        "map_index_template": "{{ task.source | string | tojson }}",
+    }
     github = CICollectOperator.partial(
         task_id="collect_github",
         provider="github",
         pool="github_api",
-        map_index_template="{{ task.source }}",
         **collect_args,
     ).expand(source=github_sources.output)
     gitlab = CICollectOperator.partial(
         task_id="collect_gitlab",
         provider="gitlab",
         pool="gitlab_api",
-        map_index_template="{{ task.source }}",
         **collect_args,
     ).expand(source=gitlab_sources.output)
     figures = CIFiguresOperator(
         task_id="figures",
         collected=[github.output, gitlab.output],
         environments="{{ params.environments }}",
+        lookback_days="{{ params.lookback_days }}",  # http_cache entries older than the lookback are purged
         trigger_rule="all_done",
     )
     alerts = CIAlertsOperator(

@@ -747,3 +747,171 @@ def test_alert_messages_that_could_not_be_sent_fail_the_run(sandbox, run_dag, sa
     assert states["alerts"] == "failed", states
     assert len(snapshot(results_store(sandbox_conns))["alert_events"]) == 1  # recorded all the same
     assert str(dag_run.state) == "failed", states
+
+
+# ---- run note, extra links, Params, http_cache housekeeping ----
+
+
+def test_a_rerun_notes_the_alert_as_still_firing_not_started_again(
+    sandbox, run_dag, sandbox_conns, tmp_path, capfd
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    conf = {"github_repos": ["acme/shop"], "lookback_days": 2, "alert_rules": str(rules)}
+    day = midnight_days_ago(sandbox, -1)  # today: acme/shop's main is red since this morning
+    capfd.readouterr()
+    dag_run, states = run_dag(DAG_ID, logical_date=day, conf=conf)
+    assert str(dag_run.state) == "success", states
+    assert "alerts: started 1, still firing 0, resolved 0" in capfd.readouterr().out
+    (first,) = xcoms(dag_run, "alerts").values()
+    assert (first["started"], first["still_firing"], first["resolved"]) == (1, 0, 0)
+    # the same interval again: the start was recorded by the first run; the alert is still firing
+    dag_run, states = run_dag(DAG_ID, logical_date=day, conf=conf)
+    assert str(dag_run.state) == "success", states
+    out = capfd.readouterr().out
+    assert "alerts: started 0, still firing 1, resolved 0" in out
+    assert "alerts: started 1" not in out
+    (again,) = xcoms(dag_run, "alerts").values()
+    assert (again["started"], again["still_firing"], again["resolved"], again["sent"]) == (0, 1, 0, 0)
+    assert again["transitions"] == {"started": 1, "still_firing": 0, "resolved": 0}
+    assert len(sandbox.control("slack", "GET", "/messages", params={"channel": "C0CIFAIL"})) == 1
+
+
+def xcom_value(dag_run: Any, task_id: str, key: str) -> dict[int, Any]:
+    """The task's XCom ``key`` by map index."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        found = session.scalars(
+            sa.select(XComModel).where(
+                XComModel.dag_id == DAG_ID,
+                XComModel.run_id == dag_run.run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == key,
+            )
+        ).all()
+        return {x.map_index: XComModel.deserialize_value(x) for x in found}
+
+
+def test_collect_tasks_link_to_the_actions_and_pipelines_pages_and_a_duplicate_repo_is_collected_once(
+    sandbox, run_dag, sandbox_conns
+) -> None:
+    from devops_automation.workflows.ci_pipeline_analytics.operators import CICollectOperator
+
+    (link,) = CICollectOperator.operator_extra_links
+    day = midnight_days_ago(sandbox, 3)
+    conf = {
+        "github_repos": ["acme/shop", "acme/shop", " ACME/Shop "],
+        "gitlab_projects": ["payments/checkout-api", 2003],
+        "lookback_days": 0,
+        "page": False,
+    }
+    dag_run, states = run_dag(DAG_ID, logical_date=day, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    assert xcoms(dag_run, "plan_github") == {-1: ["acme/shop"]}
+    assert xcoms(dag_run, "plan_gitlab") == {-1: ["2003", "payments/checkout-api"]}
+    assert sorted(k for k in states if k.startswith("collect_")) == [
+        "collect_github[0]",
+        "collect_gitlab[0]",
+        "collect_gitlab[1]",
+    ]
+    from airflow.models import TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        labels = {
+            (ti.task_id, ti.map_index): ti.rendered_map_index
+            for ti in session.scalars(sa.select(TaskInstance).where(TaskInstance.run_id == dag_run.run_id))
+            if ti.map_index >= 0
+        }
+    assert labels == {
+        ("collect_github", 0): "acme/shop",
+        ("collect_gitlab", 0): "2003",
+        ("collect_gitlab", 1): "payments/checkout-api",
+    }
+    store = results_store(sandbox_conns)
+    assert {r["repo"] for r in rows(store, "ci_runs", provider="github")} == {"acme/shop"}
+    assert {r["repo"] for r in rows(store, "ci_runs", provider="gitlab")} == {"2003", "payments/checkout-api"}
+    assert run_ids(store, "github", "acme/shop") == github_truth(
+        sandbox, "acme/shop", dag_run.data_interval_start, dag_run.data_interval_end
+    )
+    # the link the UI shows: what the task runner stored for the mapped task instance (_link_<name>)
+    assert xcom_value(dag_run, "collect_github", link.xcom_key) == {0: sandbox.url("github", "/acme/shop/actions")}
+    assert xcom_value(dag_run, "collect_gitlab", link.xcom_key) == {
+        0: sandbox.url("gitlab", "/payments/mobile/ios-app/-/pipelines"),  # project 2003, by its web_url
+        1: sandbox.url("gitlab", "/payments/checkout-api/-/pipelines"),
+    }
+
+
+@pytest.mark.parametrize(
+    "github_item, gitlab_item, github_error, gitlab_error",
+    [
+        pytest.param(
+            "not-a-repo",
+            "not a project",
+            "github_repos[1] must be a GitHub repository 'owner/name', got 'not-a-repo'",
+            "gitlab_projects[1] must be a GitLab project id or path 'group/project', got 'not a project'",
+            id="no-slash",
+        ),
+        pytest.param(
+            "",
+            -7,
+            "github_repos[1] must be a non-empty repository name, got ''",
+            "gitlab_projects[1] must be a GitLab project id or path 'group/project', got -7",
+            id="empty-and-negative-id",
+        ),
+        pytest.param(
+            "a/b/c",
+            "checkout-api",
+            "github_repos[1] must be a GitHub repository 'owner/name', got 'a/b/c'",
+            "gitlab_projects[1] must be a GitLab project id or path 'group/project', got 'checkout-api'",
+            id="too-many-and-no-group",
+        ),
+    ],
+)
+def test_a_bad_source_param_fails_the_plan_naming_it_and_nothing_is_collected(
+    sandbox, run_dag, sandbox_conns, capfd, github_item, gitlab_item, github_error, gitlab_error
+) -> None:
+    conf = {
+        "github_repos": ["acme/shop", github_item],
+        "gitlab_projects": ["payments/checkout-api", gitlab_item],
+        "lookback_days": 0,
+        "page": False,
+    }
+    capfd.readouterr()
+    sandbox.clear_requests()
+    dag_run, states = run_dag(DAG_ID, logical_date=midnight_days_ago(sandbox, 3), conf=conf, retries=0)
+    out = capfd.readouterr().out
+    assert str(dag_run.state) == "failed", states
+    assert (states["plan_github"], states["plan_gitlab"]) == ("failed", "failed"), states
+    assert github_error in out
+    assert gitlab_error in out
+    assert not [k for k, v in states.items() if k.startswith("collect_") and v == "success"], states
+    assert states["summary"] == "failed"
+    assert "task(s) plan_github, plan_gitlab failed" in out
+    assert snapshot(results_store(sandbox_conns))["ci_runs"] == []
+    assert sandbox.requests(system="github") == sandbox.requests(system="gitlab") == []
+
+
+def test_http_cache_entries_older_than_the_lookback_are_purged_once_a_run(sandbox, run_dag, sandbox_conns) -> None:
+    from devops_automation.store import schema
+
+    day = midnight_days_ago(sandbox, 2)  # the interval [day - 1 day, day)
+    start = day - DAY
+    store = results_store(sandbox_conns)
+    entries = {"old": start - dt.timedelta(days=9, seconds=1), "kept": start - dt.timedelta(days=8, hours=23)}
+    store.upsert(
+        schema.http_cache,
+        [
+            {"key": name, "url": f"https://api.github.com/{name}", "etag": '"e"', "body": {}, "fetched_at": at}
+            for name, at in entries.items()
+        ],
+        keys=["key"],
+    )
+    dag_run, states = run_dag(DAG_ID, logical_date=day, conf={"lookback_days": 7})  # no sources
+    assert str(dag_run.state) == "success", states
+    assert dag_run.data_interval_start == start
+    (figures,) = xcoms(dag_run, "figures").values()
+    assert figures["http_cache_purged"] == 1
+    assert [r["key"] for r in rows(store, "http_cache")] == ["kept"]

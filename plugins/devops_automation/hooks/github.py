@@ -27,6 +27,16 @@ GitHub facts this hook encodes (``/work/shared/api/github.md`` §1.6-1.8, ``gith
   ``If-None-Match`` with the ETag stored in the hook's :class:`~devops_automation.store.http_cache.HttpCache`
   and reuse the stored body on ``304`` (which costs no rate limit when authenticated).
 
+Project health (``daily_project_metrics``): repository figures, PRs/issues/comments/reviews,
+commits in a window, contributors, commit activity (``202`` waited for, then "pending"), releases,
+Dependabot / code-scanning / secret-scanning alerts and default-branch protection. A 403/404 on an
+alert list is not a failure: those methods return :class:`NoAccess` (the token may not read it, or the
+feature is off); protection falls back from ``/branches/{b}/protection`` (needs the Administration
+permission; 404 "Branch not protected" is "off") to ``/branches/{b}`` (``protected``, readable with
+Contents: read). Issue writes (open, comment, close) for the issues the DAG opens: they are found
+again by listing the label's issues and matching a marker in the body (not through the search API,
+whose index lags behind writes: a just-opened issue could be missed and opened twice).
+
 Counters the benchmark reads: ``request_count`` (HTTP requests sent, retries included),
 ``not_modified_count`` (304 answers), ``rate_limit_cost`` (rate-limit points spent as observed from
 ``x-ratelimit-used`` between answers), ``rate_limited_count``, ``rate_limit_wait_seconds``,
@@ -103,6 +113,54 @@ class GitHubRateLimited(ApiError):
         self.kind = kind
         self.source = source
         self.resource = resource
+
+
+class NoAccess:
+    """A GitHub area this token may not read, or that is off for the repository (a 403 or 404 on an
+    alert list, or on both protection endpoints): record it as "no access", not as a failure.
+
+    ``what`` names the area (``dependabot_alerts``, ...), ``status`` and ``message`` are GitHub's
+    answer. Falsy, so ``if alerts:`` reads naturally; ``no_access`` is always True (a pure caller can
+    test ``getattr(result, "no_access", False)`` without importing this module)."""
+
+    no_access = True
+
+    def __init__(self, what: str, status: int | None, message: str) -> None:
+        self.what = what
+        self.status = status
+        self.message = message
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NoAccess) and (self.what, self.status, self.message) == (
+            other.what,
+            other.status,
+            other.message,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.what, self.status, self.message))
+
+    def __repr__(self) -> str:
+        return f"NoAccess({self.what!r}, {self.status!r}, {self.message!r})"
+
+
+def github_time(value: dt.datetime, name: str = "time") -> str:
+    """An aware datetime as GitHub's ISO 8601 parameter (UTC, whole seconds, ``Z``)."""
+    if not isinstance(value, dt.datetime):
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
+    _aware(name, value)
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _said(exc: ApiError) -> str:
+    """GitHub's own message of an error (without this hook's hints)."""
+    body = exc.body
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return exc.message
 
 
 def repo_path(repo: str) -> str:
@@ -527,14 +585,21 @@ class GitHubHook(ApiHook):
             for run in body.get("workflow_runs") or []:
                 found.setdefault(run["id"], run)
 
-    def run_attempt(self, repo: str, run_id: int | str, attempt: int) -> dict[str, Any]:
-        """One attempt of a run (``GET /runs/{id}/attempts/{n}``), conditional on its ETag."""
-        return self.get_json_cached(f"{repo_path(repo)}/actions/runs/{int(run_id)}/attempts/{int(attempt)}")
+    def run_attempt(self, repo: str, run_id: int | str, attempt: int, *, cached: bool = True) -> dict[str, Any]:
+        """One attempt of a run (``GET /runs/{id}/attempts/{n}``), conditional on its ETag; ``cached=False``
+        neither asks with nor stores an ETag (a completed attempt that will not be asked for again)."""
+        return self.fetch(f"{repo_path(repo)}/actions/runs/{int(run_id)}/attempts/{int(attempt)}", cached=cached)[0]
 
-    def attempt_jobs(self, repo: str, run_id: int | str, attempt: int) -> list[dict[str, Any]]:
-        """The jobs of one attempt, with steps, runner and times (every page, conditional)."""
+    def attempt_jobs(self, repo: str, run_id: int | str, attempt: int, *, cached: bool = True) -> list[dict[str, Any]]:
+        """The jobs of one attempt, with steps, runner and times (every page, conditional unless not ``cached``)."""
         path = f"{repo_path(repo)}/actions/runs/{int(run_id)}/attempts/{int(attempt)}/jobs"
-        return list(self._items(path, {"per_page": MAX_PER_PAGE}, "jobs"))
+        jobs: list[dict[str, Any]] = []
+        for body in self.pages(path, {"per_page": MAX_PER_PAGE}, cached=cached):
+            items = body.get("jobs") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise ApiError(self.system, "GET", path, 200, f"expected a list in 'jobs', got {type(items).__name__}")
+            jobs += items
+        return jobs
 
     # -- repositories, deployments, commits ------------------------------------------------------
     def org_repos(self, org: str) -> list[dict[str, Any]]:
@@ -585,6 +650,264 @@ class GitHubHook(ApiHook):
         assert result is not None
         result["commits"] = commits
         return result
+
+    # -- project health: repository, issues and pull requests ------------------------------------
+    def _list(self, path: str, params: Params = None, *, cached: bool = True) -> Iterator[dict[str, Any]]:
+        """The items of a list answered as a JSON array, page by page (lazily); an empty answer
+        (204) is an empty list."""
+        for body in self.pages(path, params, cached=cached):
+            if body is None:
+                return
+            if not isinstance(body, list):
+                raise ApiError(self.system, "GET", path, 200, f"expected a list, got {type(body).__name__}")
+            yield from body
+
+    def repository(self, repo: str) -> dict[str, Any]:
+        """``GET /repos/{o}/{r}`` reduced to the health figures: ``stars`` (stargazers_count),
+        ``forks``, ``watchers`` (subscribers_count: the real watchers, not the legacy alias of stars;
+        None when absent), ``open_issues_and_prs`` (open_issues_count counts both), ``archived``,
+        ``default_branch``, ``pushed_at``/``created_at`` (aware datetimes), ``full_name``."""
+        body = self.get_json_cached(repo_path(repo))
+        if not isinstance(body, dict):
+            raise ApiError(self.system, "GET", repo_path(repo), 200, "expected a repository object")
+        watchers = body.get("subscribers_count")
+        return {
+            "full_name": body.get("full_name") or repo,
+            "stars": int(body.get("stargazers_count") or 0),
+            "forks": int(body.get("forks_count") or 0),
+            "watchers": int(watchers) if isinstance(watchers, int) else None,
+            "open_issues_and_prs": int(body.get("open_issues_count") or 0),
+            "archived": bool(body.get("archived")),
+            "default_branch": str(body.get("default_branch") or "main"),
+            "pushed_at": parse_time(body.get("pushed_at")),
+            "created_at": parse_time(body.get("created_at")),
+        }
+
+    def pulls(
+        self,
+        repo: str,
+        *,
+        state: str = "all",
+        sort: str = "updated",
+        direction: str = "desc",
+        newer_than: dt.datetime | None = None,
+        base: str | None = None,
+        per_page: int = MAX_PER_PAGE,
+    ) -> Iterator[dict[str, Any]]:
+        """Pull requests as GitHub lists them (``state`` open|closed|all, ``sort`` created|updated|
+        popularity|long-running). With ``newer_than`` (sort created or updated, newest first) paging
+        stops at the first PR whose ``created_at``/``updated_at`` is older: no further page is asked for."""
+        if newer_than is not None:
+            _aware("newer_than", newer_than)
+            if sort not in ("created", "updated") or direction != "desc":
+                raise ValueError("newer_than needs sort='created' or 'updated' and direction='desc'")
+        params = {
+            "state": state,
+            "sort": sort,
+            "direction": direction,
+            "base": base,
+            "per_page": max(1, min(int(per_page), MAX_PER_PAGE)),
+        }
+        field = f"{sort}_at"
+        items = self._list(f"{repo_path(repo)}/pulls", params)
+        for item in items:
+            when = parse_time(item.get(field)) if newer_than is not None else None
+            if when is not None and newer_than is not None and when < newer_than:
+                items.close()
+                return
+            yield item
+
+    def open_pull_count(self, repo: str) -> int:
+        """How many pull requests are open now (every page of ``state=open``, conditional)."""
+        return sum(1 for _ in self._list(f"{repo_path(repo)}/pulls", {"state": "open", "per_page": MAX_PER_PAGE}))
+
+    def issues(
+        self,
+        repo: str,
+        *,
+        since: dt.datetime | None = None,
+        state: str = "all",
+        labels: Iterable[str] = (),
+        sort: str = "updated",
+        direction: str = "desc",
+        cached: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Issues **and pull requests** (PRs carry a ``pull_request`` key with ``merged_at``), every
+        page. ``since``: only those updated at or after it (GitHub's filter is on ``updated_at``);
+        ``labels``: only those with every one of these labels."""
+        params: dict[str, Any] = {
+            "state": state,
+            "sort": sort,
+            "direction": direction,
+            "per_page": MAX_PER_PAGE,
+            "since": github_time(since, "since") if since is not None else None,
+            "labels": ",".join(labels) or None,
+        }
+        return list(self._list(f"{repo_path(repo)}/issues", params, cached=cached))
+
+    def issue(self, repo: str, number: int) -> dict[str, Any]:
+        """One issue (or PR, as an issue) by number."""
+        return self.get_json_cached(f"{repo_path(repo)}/issues/{int(number)}")
+
+    def issue_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """The conversation comments of an issue or PR, oldest first (every page, conditional)."""
+        return list(self._list(f"{repo_path(repo)}/issues/{int(number)}/comments", {"per_page": MAX_PER_PAGE}))
+
+    def pull_reviews(self, repo: str, number: int) -> list[dict[str, Any]]:
+        """The reviews of a PR in order (``state``, ``user``, ``submitted_at``: absent while pending)."""
+        return list(self._list(f"{repo_path(repo)}/pulls/{int(number)}/reviews", {"per_page": MAX_PER_PAGE}))
+
+    # -- project health: commits, contributors, releases -------------------------------------------
+    def commits(
+        self,
+        repo: str,
+        since: dt.datetime,
+        until: dt.datetime,
+        *,
+        branch: str | None = None,
+        cached: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Commits of ``branch`` (default: the default branch) committed between ``since`` and
+        ``until`` (GitHub's bounds, on the committer date, whole seconds; filter exactly on
+        ``commit.committer.date`` yourself), newest first, every page. An empty repository (409) has none."""
+        params = {
+            "since": github_time(since, "since"),
+            "until": github_time(until, "until"),
+            "sha": branch,
+            "per_page": MAX_PER_PAGE,
+        }
+        try:
+            return list(self._list(f"{repo_path(repo)}/commits", params, cached=cached))
+        except GitHubRateLimited:
+            raise
+        except ApiError as exc:
+            if exc.status == 409:  # "Git Repository is empty."
+                return []
+            raise
+
+    def contributors(self, repo: str, *, anon: bool = True) -> list[dict[str, Any]]:
+        """Contributors by commit count, descending (``anon``: unlinked e-mails too, ``type: Anonymous``);
+        GitHub links only the first 500 e-mails to users, so big repositories' counts are lower bounds.
+        An empty repository (204) has none."""
+        params = {"anon": "1" if anon else None, "per_page": MAX_PER_PAGE}
+        return list(self._list(f"{repo_path(repo)}/contributors", params))
+
+    def commit_activity(self, repo: str, *, tries: int = 6) -> list[dict[str, Any]] | None:
+        """``GET /stats/commit_activity``: the last 52 weeks ``{week, total, days}`` (merge commits
+        excluded). GitHub answers 202 while it computes the statistics: the same request is repeated
+        after 2, 4, 8, 16, 32 s (``tries`` requests in all); None when it is still pending (ask again
+        tomorrow; not a failure). A 204 (empty repository) is an empty list."""
+        path = f"{repo_path(repo)}/stats/commit_activity"
+        for attempt in range(max(1, tries)):
+            response = self.request("GET", path)
+            if response.status_code == 200:
+                body = self._json(response, path)
+                return body if isinstance(body, list) else []
+            if response.status_code == 204:
+                return []
+            if attempt < tries - 1:
+                self.sleep(2.0 * 2**attempt)
+        self.log.info("%s: commit statistics still being computed (202); pending", repo)
+        return None
+
+    def releases(self, repo: str) -> list[dict[str, Any]]:
+        """Every release, newest first (drafts only with push access: ``draft``/``published_at`` tell
+        them apart; ``prerelease`` is a flag)."""
+        return list(self._list(f"{repo_path(repo)}/releases", {"per_page": MAX_PER_PAGE}))
+
+    # -- project health: security ------------------------------------------------------------------
+    def _alerts(self, repo: str, what: str, path: str, params: Params = None) -> list[dict[str, Any]] | NoAccess:
+        try:
+            return list(self._list(f"{repo_path(repo)}/{path}", {"per_page": MAX_PER_PAGE, **dict(params or {})}))
+        except GitHubRateLimited:
+            raise
+        except ApiError as exc:
+            if exc.status in (403, 404):
+                self.log.info("%s: %s not readable (%s %s)", repo, what, exc.status, _said(exc))
+                return NoAccess(what, exc.status, _said(exc))
+            raise
+
+    def dependabot_alerts(self, repo: str, *, state: str | None = None) -> list[dict[str, Any]] | NoAccess:
+        """Dependabot alerts (every state unless ``state``, e.g. ``open``; cursor paging through ``Link``).
+        Severity: ``security_advisory.severity`` (low, medium, high, critical). :class:`NoAccess` on
+        403 (no permission, or Dependabot alerts disabled) and 404."""
+        return self._alerts(repo, "dependabot_alerts", "dependabot/alerts", {"state": state})
+
+    def code_scanning_alerts(self, repo: str, *, state: str | None = None) -> list[dict[str, Any]] | NoAccess:
+        """Code-scanning alerts (every state unless ``state``). Severity: ``rule.security_severity_level``
+        for security queries (low..critical), else only ``rule.severity`` (note, warning, error).
+        :class:`NoAccess` on 403 (no permission, Advanced Security off) and 404 ("no analysis found")."""
+        return self._alerts(repo, "code_scanning_alerts", "code-scanning/alerts", {"state": state})
+
+    def secret_scanning_alerts(self, repo: str, *, state: str | None = None) -> list[dict[str, Any]] | NoAccess:
+        """Secret-scanning alerts (every state unless ``state``: open|resolved; they carry no severity).
+        :class:`NoAccess` on 403 and 404 (secret scanning disabled, or not visible to the token)."""
+        return self._alerts(repo, "secret_scanning_alerts", "secret-scanning/alerts", {"state": state})
+
+    def branch_protection(self, repo: str, branch: str) -> dict[str, Any] | NoAccess:
+        """Whether ``branch`` is protected: ``{"protected": bool, "source": ..., "settings": ...}``.
+
+        ``GET /branches/{b}/protection`` first (``source: "protection"``, ``settings`` its body); 404
+        "Branch not protected" means off. It needs the Administration permission: on any other 403/404
+        ``GET /branches/{b}`` answers instead (``source: "branch"``, its ``protected`` flag and
+        ``protection`` summary). :class:`NoAccess` when neither may be read. A branch that does not exist
+        (404 "Branch not found": an empty repository has no branch yet) is not protected:
+        ``{"protected": False, ..., "branch_found": False}``."""
+        name = quote(branch, safe="/")
+        try:
+            body = self.get_json_cached(f"{repo_path(repo)}/branches/{name}/protection")
+            return {"protected": True, "source": "protection", "settings": body}
+        except GitHubRateLimited:
+            raise
+        except ApiError as exc:
+            said = _said(exc).strip().lower()
+            if exc.status == 404 and said in ("branch not protected", "branch not found"):
+                found = said == "branch not protected"
+                return {"protected": False, "source": "protection", "settings": None, "branch_found": found}
+            if exc.status not in (403, 404):
+                raise
+            self.log.info("%s: branch protection not readable (%s %s); asking the branch", repo, exc.status, _said(exc))
+        try:
+            found = self.get_json_cached(f"{repo_path(repo)}/branches/{name}")
+        except GitHubRateLimited:
+            raise
+        except ApiError as exc:
+            if exc.status == 404 and _said(exc).strip().lower() == "branch not found":
+                return {"protected": False, "source": "branch", "settings": None, "branch_found": False}
+            if exc.status == 403:
+                return NoAccess("branch_protection", exc.status, _said(exc))
+            raise
+        if not isinstance(found, dict):
+            raise ApiError(self.system, "GET", f"{repo_path(repo)}/branches/{name}", 200, "expected a branch object")
+        return {"protected": bool(found.get("protected")), "source": "branch", "settings": found.get("protection")}
+
+    # -- issues this package opens -----------------------------------------------------------------
+    def find_issues(self, repo: str, label: str, marker: str, *, state: str = "open") -> list[dict[str, Any]]:
+        """Issues (not PRs) labelled ``label`` whose body contains ``marker``, oldest first. Listed
+        through ``/issues?labels=`` (consistent at once), not the search API (its index lags)."""
+        if not label or not marker:
+            raise ValueError("find_issues needs a label and a marker")
+        found = self.issues(repo, state=state, labels=[label], sort="created", direction="asc")
+        return [i for i in found if "pull_request" not in i and marker in str(i.get("body") or "")]
+
+    def create_issue(self, repo: str, title: str, body: str, labels: Iterable[str] = ()) -> dict[str, Any]:
+        """Open an issue (201): ``{number, html_url, ...}``. Labels that do not exist are created by
+        GitHub when the token may push (otherwise they are dropped)."""
+        payload = {"title": title, "body": body, "labels": list(labels)}
+        return self.request_json("POST", f"{repo_path(repo)}/issues", json=payload)
+
+    def comment_issue(self, repo: str, number: int, body: str) -> dict[str, Any]:
+        """Add a comment to an issue (201): ``{id, html_url, ...}``."""
+        return self.request_json("POST", f"{repo_path(repo)}/issues/{int(number)}/comments", json={"body": body})
+
+    def close_issue(
+        self, repo: str, number: int, comment: str | None = None, *, reason: str = "completed"
+    ) -> dict[str, Any]:
+        """Comment (when given), then close the issue with ``state_reason`` (completed | not_planned)."""
+        if comment:
+            self.comment_issue(repo, number, comment)
+        payload = {"state": "closed", "state_reason": reason}
+        return self.request_json("PATCH", f"{repo_path(repo)}/issues/{int(number)}", json=payload)
 
     # -- connection test -------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:

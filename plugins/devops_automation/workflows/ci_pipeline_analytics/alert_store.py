@@ -129,12 +129,18 @@ def history(
 
 
 class Recorded(NamedTuple):
-    """The episodes as stored after :func:`record`, and how many rows it inserted or changed."""
+    """The episodes as stored after :func:`record`, and how many rows it inserted or changed.
+
+    ``new_started`` / ``new_resolved``: how many starts this call inserted and how many firing episodes it
+    moved to resolved. A re-run of an interval passes the same ``started``/``resolved`` again (they were
+    computed from the alerts open before the interval) and records neither: both are 0 then."""
 
     started: list[AlertEvent]
     still_firing: list[AlertEvent]
     resolved: list[AlertEvent]
     changed: int
+    new_started: int = 0
+    new_resolved: int = 0
 
 
 def record(
@@ -153,7 +159,7 @@ def record(
     """
     at = _utc(evaluated_at, "evaluated_at")
     t = schema.alert_events
-    changed = 0
+    changed = new_started = new_resolved = 0
     out: dict[str, list[AlertEvent]] = {"started": [], "still": [], "resolved": []}
     with store.begin() as conn:
         for name, events in (("started", started), ("still", still_firing), ("resolved", resolved)):
@@ -168,6 +174,7 @@ def record(
                         )
                     got = store.insert_missing(t, [row], keys=["rule_id", "scope_key", "started_at"], conn=conn)
                     changed += len(got)
+                    new_started += len(got)
                 else:
                     current = dict(existing._mapping)
                     newer = current["last_evaluated_at"] > at
@@ -175,10 +182,11 @@ def record(
                     if update and not newer:
                         conn.execute(sa.update(t).where(t.c.id == current["id"]).values(**update))
                         changed += 1
+                        new_resolved += name == "resolved" and current["state"] != "resolved"
                 stored = conn.execute(sa.select(t).where(*key)).first()
                 assert stored is not None
                 out[name].append(_event(stored._mapping))
-    return Recorded(out["started"], out["still"], out["resolved"], changed)
+    return Recorded(out["started"], out["still"], out["resolved"], changed, new_started, new_resolved)
 
 
 def dedup_key(event: AlertEvent, kind: str, channel: str) -> str:

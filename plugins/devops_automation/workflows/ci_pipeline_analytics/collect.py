@@ -7,7 +7,9 @@ interval again changes no row, and a backfill of a past interval gives the rows 
 GitHub: the runs created in ``[start - lookback, end)`` are listed (the list bisects its window under
 the 1,000-result cap; cached pages answer 304 and cost no rate limit). Every attempt ``1..run_attempt``
 is stored; an attempt the store already holds as completed is not fetched again (a completed attempt
-never changes), so looking back over a week costs the list pages and the new attempts only.
+never changes), so looking back over a week costs the list pages and the new attempts only. For the
+same reason a completed attempt is fetched without the ETag cache (``http_cache`` keeps the list pages
+and the attempts still in progress, which are asked for again).
 GitLab: the pipelines updated in the same window, each with its jobs (``include_retried``: retried
 jobs are the attempts), bridges and the child pipelines they started (linked to their parent).
 Deployments to the environments matching ``environments`` are stored with the commits they added
@@ -22,6 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import sqlalchemy as sa
 
@@ -158,12 +161,16 @@ def collect_github(
     days: set[str] = set()
     for run in listed:
         latest = int(run.get("run_attempt") or 1)
+        latest_done = str(run.get("status") or "") == "completed"
         for attempt in range(1, latest + 1):
             if (str(run["id"]), attempt) in done:
                 result.attempts_skipped += 1
                 continue
+            # a completed attempt is fetched once (the next run skips it): caching its bodies would only
+            # fill http_cache. Every attempt below the latest is completed (GitHub re-runs a finished run).
+            cached = attempt == latest and not latest_done
             try:
-                attempt_run = run if attempt == latest else hook.run_attempt(repo, run["id"], attempt)
+                attempt_run = run if attempt == latest else hook.run_attempt(repo, run["id"], attempt, cached=False)
             except Exception as exc:
                 if not _is_not_found(exc):
                     raise
@@ -171,7 +178,7 @@ def collect_github(
                 result.warnings.append(f"run {run['id']} attempt {attempt} is gone (404)")
                 continue
             try:
-                attempt_jobs = hook.attempt_jobs(repo, run["id"], attempt)
+                attempt_jobs = hook.attempt_jobs(repo, run["id"], attempt, cached=cached)
             except Exception as exc:
                 if not _is_not_found(exc):
                     raise
@@ -314,3 +321,42 @@ def collect_gitlab(
 def _gitlab_commits(hook: Any, project: str, base: str, head: str) -> list[dict[str, Any]]:
     body = hook.compare(project, base, head) or {}
     return [{"sha": c.get("id"), "authored_at": c.get("authored_date")} for c in body.get("commits") or []]
+
+
+# ---- links to what was collected (the collect tasks' extra link) ---------------------------------
+
+
+def github_web_url(api_url: str) -> str:
+    """GitHub's web base URL for an API base URL: ``https://github.com`` for ``https://api.github.com``,
+    ``https://HOST`` for GitHub Enterprise Server (``https://HOST/api/v3``), ``https://SUB.ghe.com`` for
+    GitHub Enterprise Cloud with data residency (``https://api.SUB.ghe.com``); any other base URL (a
+    proxy, the sandbox) as it is."""
+    base = str(api_url).rstrip("/")
+    parts = urlsplit(base)
+    host = (parts.hostname or "").lower()
+    if host == "api.github.com":
+        return "https://github.com"
+    if base.endswith("/api/v3"):
+        return base[: -len("/api/v3")]
+    if host.startswith("api.") and host.endswith(".ghe.com") and parts.path in ("", "/"):
+        return f"{parts.scheme}://{host[len('api.') :]}" + (f":{parts.port}" if parts.port else "")
+    return base
+
+
+def github_actions_url(api_url: str, repo: str) -> str:
+    """The repository's Actions page (every workflow run)."""
+    return f"{github_web_url(api_url)}/{quote(str(repo).strip().strip('/'), safe='/')}/actions"
+
+
+def gitlab_pipelines_url(hook: Any, project: str | int) -> str:
+    """The project's pipelines page. A numeric id is looked up for its ``web_url`` (one request); when
+    that fails, the instance's ``/projects/{id}`` (which GitLab redirects to the project)."""
+    ref = str(project).strip().strip("/")
+    if not ref.isdigit():
+        return f"{hook.web_url}/{quote(ref, safe='/')}/-/pipelines"
+    try:
+        web = (hook.project(ref) or {}).get("web_url")
+    except Exception as exc:  # the collection itself reports a missing project
+        log.warning("GitLab project %s: no web_url (%s)", ref, exc, exc_info=True)
+        web = None
+    return f"{str(web).rstrip('/')}/-/pipelines" if web else f"{hook.web_url}/projects/{ref}"

@@ -8,10 +8,11 @@ rebuilds past days exactly; every write is an upsert on natural keys that rewrit
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, BaseOperatorLink
 
 from devops_automation import as_bool
 
@@ -22,6 +23,13 @@ GITHUB_CONN_ID = "github_default"
 GITLAB_CONN_ID = "gitlab_default"
 RESULTS_CONN_ID = "devops_results_db"
 SOURCES_VARIABLE = "ci_pipeline_analytics_sources"
+#: the Params naming each provider's sources (error messages name them)
+PARAMS = {"github": "github_repos", "gitlab": "gitlab_projects"}
+_SEGMENT = r"(?!\.{1,2}(?:/|$))[A-Za-z0-9_.-]+"  # a name as GitHub and GitLab allow it, not "." or ".."
+GITHUB_REPO_RE = re.compile(rf"{_SEGMENT}/{_SEGMENT}")
+GITLAB_PATH_RE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})+")  # group[/subgroup...]/project
+#: the XCom key under which a collect task keeps the URL of its repository's (project's) runs page
+SOURCE_URL_KEY = "source_url"
 
 
 def _interval(context: Context) -> tuple[dt.datetime, dt.datetime]:
@@ -32,7 +40,9 @@ def _interval(context: Context) -> tuple[dt.datetime, dt.datetime]:
     return dt.datetime.fromtimestamp(start.timestamp(), dt.UTC), dt.datetime.fromtimestamp(end.timestamp(), dt.UTC)
 
 
-def _names(value: Any, what: str) -> list[str]:
+def _names(value: Any, what: str, provider: str | None = None) -> list[str]:
+    """The names of a Param or the Variable; with ``provider``, each must be a GitHub ``owner/name``
+    or a GitLab project id or ``group/project`` path (the error names ``what`` and the bad item)."""
     if value in (None, ""):
         return []
     if isinstance(value, str):
@@ -41,10 +51,24 @@ def _names(value: Any, what: str) -> list[str]:
         raise ValueError(f"{what} must be a list of names, got {type(value).__name__}")
     names = []
     for i, item in enumerate(value):
-        if not isinstance(item, str | int) or not str(item).strip():
+        if isinstance(item, bool) or not isinstance(item, str | int) or not str(item).strip():
             raise ValueError(f"{what}[{i}] must be a non-empty repository name, got {item!r}")
-        names.append(str(item).strip())
+        text = str(item).strip()
+        if provider == "github" and not GITHUB_REPO_RE.fullmatch(text):
+            raise ValueError(f"{what}[{i}] must be a GitHub repository 'owner/name', got {item!r}")
+        if provider == "gitlab" and not (text.isdigit() or GITLAB_PATH_RE.fullmatch(text)):
+            raise ValueError(f"{what}[{i}] must be a GitLab project id or path 'group/project', got {item!r}")
+        names.append(text)
     return names
+
+
+def _unique(names: list[str], provider: str) -> list[str]:
+    """Sorted, each once; GitHub names are case-insensitive (the first spelling is kept: put the org's
+    canonical names first)."""
+    kept: dict[str, str] = {}
+    for name in names:
+        kept.setdefault(name.lower() if provider == "github" else name, name)
+    return sorted(kept.values())
 
 
 class CIPlanSourcesOperator(BaseOperator):
@@ -72,13 +96,14 @@ class CIPlanSourcesOperator(BaseOperator):
 
         from devops_automation.hooks import connection_exists
 
-        names, group = _names(self.names, f"{self.provider} names"), str(self.group or "").strip()
+        names = _names(self.names, PARAMS[self.provider], self.provider)
+        group = str(self.group or "").strip()
         if not (names or group):
             fallback = Variable.get(SOURCES_VARIABLE, default=None, deserialize_json=True) or {}
             if not isinstance(fallback, dict):
                 raise ValueError(f"Variable {SOURCES_VARIABLE} must be a JSON object, got {type(fallback).__name__}")
             group_key = "github_org" if self.provider == "github" else "gitlab_group"
-            names = _names(fallback.get(self.provider), f"Variable {SOURCES_VARIABLE}.{self.provider}")
+            names = _names(fallback.get(self.provider), f"Variable {SOURCES_VARIABLE}.{self.provider}", self.provider)
             group = str(fallback.get(group_key) or "").strip()
         if not (names or group):
             self.log.info("no %s sources configured: that half is skipped", self.provider)
@@ -89,23 +114,43 @@ class CIPlanSourcesOperator(BaseOperator):
         if group and self.provider == "github":
             from devops_automation.hooks.github import GitHubHook
 
-            names += [r["full_name"] for r in GitHubHook(self.conn_id).org_repos(group) if not r.get("archived")]
+            found = GitHubHook(self.conn_id).org_repos(group)
+            names = [r["full_name"] for r in found if not r.get("archived")] + names  # canonical spelling first
         elif group:
             from devops_automation.hooks.gitlab import GitLabHook
 
             found = GitLabHook(self.conn_id).group_projects(group, include_subgroups=True)
             names += [p["path_with_namespace"] for p in found if not p.get("archived")]
-        out = sorted(set(names))
+        out = _unique(names, self.provider)
+        if len(out) < len(names):
+            self.log.info("%d duplicate %s sources collected once", len(names) - len(out), self.provider)
         self.log.info("%d %s sources", len(out), self.provider)
         return out
+
+
+class CISourceLink(BaseOperatorLink):
+    """Extra link from a collect task to what it collected: the repository's Actions page on GitHub
+    (``https://github.com/{owner}/{repo}/actions``, the Enterprise host for GitHub Enterprise), the
+    project's pipelines page on GitLab (``{web url}/{path}/-/pipelines``). The task pushes the URL to
+    XCom (``source_url``) before collecting, so a failed collection has its link too."""
+
+    name = "CI runs"
+
+    def get_link(self, operator: BaseOperator, *, ti_key: Any) -> str:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        value = XCom.get_value(ti_key=ti_key, key=SOURCE_URL_KEY)
+        return str(value) if value else ""
 
 
 class CICollectOperator(BaseOperator):
     """Collect one repository (GitHub) or project (GitLab) for the run's data interval (mapped over
     ``source``). GitHub's primary rate limit: a short wait is slept by the hook; a long one defers this
-    task until the reset (no worker slot held), then it collects again from the start (idempotent)."""
+    task until the reset (no worker slot held), then it collects again from the start (idempotent).
+    Extra link :class:`CISourceLink`: the repository's Actions page or the project's pipelines page."""
 
     template_fields: Sequence[str] = ("source", "lookback_days", "environments")
+    operator_extra_links = (CISourceLink(),)
 
     def __init__(
         self,
@@ -132,6 +177,9 @@ class CICollectOperator(BaseOperator):
         from devops_automation.store import ResultsStore
         from devops_automation.workflows.ci_pipeline_analytics import collect
 
+        # a GitLab project id arrives as an int (the DAG renders templates as native objects): the store,
+        # the run's summary and the link all key the source by its name as planned, a string
+        self.source = str(self.source).strip()
         start, end = _interval(context)
         store = ResultsStore.from_connection(self.results_conn_id)
         lookback = int(self.lookback_days)
@@ -149,15 +197,18 @@ class CICollectOperator(BaseOperator):
             from devops_automation.store.http_cache import StoreHttpCache
 
             hook = GitHubHook(self.conn_id, cache=StoreHttpCache(store))
+            self._push_link(context, lambda: collect.github_actions_url(hook.api_url, self.source))
             try:
                 result = collect.collect_github(hook, store, self.source, **kwargs)
             except GitHubRateLimited as exc:
                 self._defer_until(exc.reset_at, str(exc))
-            self.log.info("GitHub requests: %s", hook.counters)
+            self.log.info("GitHub requests: %s", hook.counters())
         else:
             from devops_automation.hooks.gitlab import GitLabHook
 
-            result = collect.collect_gitlab(GitLabHook(self.conn_id), store, self.source, **kwargs)
+            gitlab = GitLabHook(self.conn_id)
+            self._push_link(context, lambda: collect.gitlab_pipelines_url(gitlab, self.source))
+            result = collect.collect_gitlab(gitlab, store, self.source, **kwargs)
         for warning in result.warnings:
             self.log.warning("%s: %s", self.source, warning)
         self.log.info(
@@ -166,6 +217,13 @@ class CICollectOperator(BaseOperator):
             result.jobs_stored, result.deployments_stored,
         )  # fmt: skip
         return result.as_dict()
+
+    def _push_link(self, context: Context, url: Any) -> None:
+        """XCom ``source_url`` for :class:`CISourceLink`; a link that cannot be made never fails the task."""
+        try:
+            context["ti"].xcom_push(key=SOURCE_URL_KEY, value=url())
+        except Exception as exc:
+            self.log.warning("no link to %s %s: %s", self.provider, self.source, exc, exc_info=True)
 
     def _defer_until(self, reset_at: dt.datetime, why: str) -> None:
         from airflow.providers.standard.triggers.temporal import DateTimeTrigger
@@ -176,21 +234,25 @@ class CICollectOperator(BaseOperator):
 
 class CIFiguresOperator(BaseOperator):
     """Recompute the stored daily figures (``ci_daily``) for the interval's days and every day whose
-    runs changed, and return the interval's headline figures (for the run note)."""
+    runs changed, and return the interval's headline figures (for the run note). Also purges the
+    ``http_cache`` entries fetched before the interval's start minus ``lookback_days`` + 2 days (once per
+    run, after the collection): no collection of this interval asks for them again."""
 
-    template_fields: Sequence[str] = ("collected", "environments")
+    template_fields: Sequence[str] = ("collected", "environments", "lookback_days")
 
     def __init__(
         self,
         *,
         collected: Any,
         environments: str = r"(?i)^(prod|production)$",
+        lookback_days: int | str = 7,
         results_conn_id: str = RESULTS_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.collected = collected
         self.environments = environments
+        self.lookback_days = lookback_days
         self.results_conn_id = results_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -205,7 +267,24 @@ class CIFiguresOperator(BaseOperator):
         written = analytics.store_daily(store, days, end, environments=self.environments or None)
         summary = analytics.window_summary(store, start=start, end=end, environments=self.environments or None)
         self.log.info("ci_daily: %d rows for %d days", written, len(days))
-        return {"daily_rows": written, "days": sorted(d.isoformat() for d in days), "total": summary["total"]}
+        purged = self._purge_http_cache(store, start)
+        return {
+            "daily_rows": written,
+            "days": sorted(d.isoformat() for d in days),
+            "total": summary["total"],
+            "http_cache_purged": purged,
+        }
+
+    def _purge_http_cache(self, store: Any, start: dt.datetime) -> int:
+        from devops_automation.store.http_cache import StoreHttpCache
+
+        lookback = int(self.lookback_days)
+        if lookback < 0:
+            raise ValueError(f"lookback_days must be 0 or more, got {lookback}")
+        older_than = start - dt.timedelta(days=lookback + 2)
+        purged = StoreHttpCache(store).purge(older_than)
+        self.log.info("http_cache: %d entries fetched before %s purged", purged, older_than.isoformat())
+        return purged
 
 
 def _wanted(sources: Any) -> list[tuple[str, str]]:
@@ -274,15 +353,27 @@ class CIAlertsOperator(BaseOperator):
         start_time = getattr(context.get("ti"), "start_date", None) or end
         messages = alert_store.plan_notifications(rules, moves.started, moves.resolved, now=start_time, page=page)
         sent = self._send(messages)
+        # what this run recorded: a re-run of the interval finds its starts and resolves already recorded
+        # (by the first run) and counts the alerts those started as still firing
+        counts = {
+            "started": recorded.new_started,
+            "still_firing": len(moves.still_firing) + len(moves.started) - recorded.new_started,
+            "resolved": recorded.new_resolved,
+        }
         self.log.info(
-            "alerts: %d started, %d still firing, %d resolved; %d messages sent%s",
+            "alerts: %d started, %d still firing, %d resolved (the evaluation: %d started, %d still firing, "
+            "%d resolved); %d messages sent%s",
+            counts["started"], counts["still_firing"], counts["resolved"],
             len(moves.started), len(moves.still_firing), len(moves.resolved), sent,
             "" if page else " (backfill or page off: recorded only)",
         )  # fmt: skip
         return {
-            "started": len(moves.started),
-            "still_firing": len(moves.still_firing),
-            "resolved": len(moves.resolved),
+            **counts,
+            "transitions": {
+                "started": len(moves.started),
+                "still_firing": len(moves.still_firing),
+                "resolved": len(moves.resolved),
+            },
             "changed_rows": recorded.changed,
             "sent": sent,
             "window": [start.isoformat(), end.isoformat()],
@@ -350,7 +441,9 @@ class CISummaryOperator(BaseOperator):
         done = {(r["provider"], r["repo"]) for r in results}
         wanted = sorted(_wanted(self.sources))
         failed = [f"{p}:{s}" for p, s in wanted if (p, s) not in done]
-        steps = [name for name, out in (("figures", self.figures), ("alerts", self.alerts)) if out is None]
+        plans = [*list(self.sources or []), None, None][:2]  # None: the plan task failed (say, a bad Param)
+        steps = [f"plan_{p}" for p, out in zip(("github", "gitlab"), plans, strict=True) if out is None]
+        steps += [name for name, out in (("figures", self.figures), ("alerts", self.alerts)) if out is None]
         total = ((self.figures or {}).get("total") or {}).get("current") or {}
         attempts = sum(r.get("attempts_stored", 0) for r in results)
         note = _note(len(wanted), attempts, total, self.alerts or {}, failed)
@@ -379,11 +472,19 @@ def _note(sources: int, attempts: int, total: dict[str, Any], alerts: dict[str, 
             f"first attempt {_pct(total.get('first_attempt_success_rate'))}"
         ),
     ]
-    duration = (total.get("duration") or {}).get("p50")
+    duration, queue = total.get("duration_p50_s"), total.get("queue_run_p50_s")
     if duration is not None:
-        parts.append(f"p50 {float(duration) / 60:.1f} min")
+        parts.append(
+            f"duration p50 {float(duration) / 60:.1f} min"
+            + (f", queue p50 {float(queue):.0f} s" if queue is not None else "")
+        )
+    if total.get("mttr_s") is not None:
+        parts.append(f"MTTR {float(total['mttr_s']) / 3600:.1f} h")
     if alerts:
-        parts.append(f"alerts started {alerts.get('started', 0)}, resolved {alerts.get('resolved', 0)}")
+        parts.append(
+            f"alerts: started {alerts.get('started', 0)}, still firing {alerts.get('still_firing', 0)}, "
+            f"resolved {alerts.get('resolved', 0)}"
+        )
     if failed:
         parts.append(f"FAILED: {', '.join(failed[:5])}" + (" …" if len(failed) > 5 else ""))
     return "; ".join(parts)

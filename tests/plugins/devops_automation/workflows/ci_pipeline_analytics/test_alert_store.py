@@ -308,6 +308,23 @@ def test_record_is_idempotent_for_the_same_transitions(results_store: ResultsSto
     assert [e.id for e in again.started] == [snapshot[0]["id"]]
 
 
+def test_record_counts_only_the_starts_and_resolves_it_recorded(results_store: ResultsStore) -> None:
+    store = results_store
+
+    def counts(run: Run) -> tuple[int, int, int, int, int]:
+        r = run.recorded
+        return len(r.started), len(r.still_firing), len(r.resolved), r.new_started, r.new_resolved
+
+    assert counts(run_interval(store, T1, failing())) == (1, 0, 0, 1, 0)
+    # T1 again: the transition is computed again (a start), but its start was recorded by the first run
+    assert counts(run_interval(store, T1, failing())) == (1, 0, 0, 0, 0)
+    assert counts(run_interval(store, T2, failing(10, 4))) == (0, 1, 0, 0, 0)
+    assert counts(run_interval(store, T3, healthy())) == (0, 0, 1, 0, 1)
+    assert counts(run_interval(store, T3, healthy())) == (0, 0, 1, 0, 0)
+    # T2 again after T3 resolved it: still firing as of T2, nothing recorded
+    assert counts(run_interval(store, T2, failing(10, 4))) == (0, 1, 0, 0, 0)
+
+
 def test_record_refuses_to_update_an_episode_it_does_not_have(results_store: ResultsStore) -> None:
     ghost = AlertEvent("main-rate", API.key, "critical", "resolved", T1, T2, T2, 0.5, 0.8, {})
     with pytest.raises(ValueError, match="no alert 'main-rate' on 'github:acme/api:CI:main' started at"):
