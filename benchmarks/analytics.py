@@ -404,8 +404,8 @@ def analytics_days(args: argparse.Namespace) -> int:
 def time_summary(pg: Any, database: str, runs: int, repos: int, days: int) -> tuple[dict[str, int], float, list, dict]:
     """Load ``runs`` synthetic runs over ``days`` days into a new database; time the weekly summary
     (best of 3). Returns (row counts, load seconds, the three times, the summary)."""
+    from devops_automation.ci_analytics import analytics as an
     from devops_automation.store import ResultsStore
-    from devops_automation.workflows.ci_pipeline_analytics import analytics as an
 
     end = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
     store = ResultsStore(pg.create_database(database))

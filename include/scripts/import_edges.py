@@ -32,6 +32,13 @@ PACKAGE = "devops_automation"
 PURE = (
     "devops_automation.ci_logs",
     "devops_automation.ci_logs.*",
+    "devops_automation.ci_analytics",
+    "devops_automation.ci_analytics.*",
+    "devops_automation.workflows.ci_pipeline_analytics.normalize",
+    "devops_automation.workflows.ci_pipeline_analytics.alert_rules",
+    "devops_automation.workflows.ci_pipeline_analytics.alert_store",
+    "devops_automation.workflows.ci_pipeline_analytics.collect",
+    "devops_automation.workflows.ci_pipeline_analytics.observe",
     "devops_automation.messaging",
     "devops_automation.dag_defaults",
     "devops_automation.triggers.devlake_watch",

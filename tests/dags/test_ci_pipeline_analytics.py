@@ -347,7 +347,7 @@ def test_a_rerun_two_days_later_is_stored_as_attempt_2_and_counted_where_it_fini
 
 
 def test_a_rerun_two_days_later_recomputes_the_original_days_figures(sandbox, run_dag, sandbox_conns) -> None:
-    from devops_automation.workflows.ci_pipeline_analytics import analytics
+    from devops_automation.ci_analytics import analytics
 
     store = results_store(sandbox_conns)
     got = rerun_two_days_later(sandbox, run_dag, store)
@@ -369,7 +369,7 @@ def test_a_rerun_two_days_later_recomputes_the_original_days_figures(sandbox, ru
 def test_a_gitlab_job_retried_two_days_later_recomputes_the_original_days_figures(
     sandbox, run_dag, sandbox_conns
 ) -> None:
-    from devops_automation.workflows.ci_pipeline_analytics import analytics
+    from devops_automation.ci_analytics import analytics
 
     project, project_id = "payments/checkout-api", 2001
     store = results_store(sandbox_conns)

@@ -10,9 +10,9 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from devops_automation.ci_analytics import analytics
 from devops_automation.store import ResultsStore
 from devops_automation.workflows.ci_pipeline_analytics import alert_rules as ar
-from devops_automation.workflows.ci_pipeline_analytics import analytics
 
 GROUP = ("repo", "workflow", "branch")
 DAY = dt.timedelta(days=1)

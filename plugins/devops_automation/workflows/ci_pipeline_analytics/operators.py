@@ -256,8 +256,8 @@ class CIFiguresOperator(BaseOperator):
         self.results_conn_id = results_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
+        from devops_automation.ci_analytics import analytics
         from devops_automation.store import ResultsStore
-        from devops_automation.workflows.ci_pipeline_analytics import analytics
 
         start, end = _interval(context)
         store = ResultsStore.from_connection(self.results_conn_id)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from devops_automation.workflows.ci_pipeline_analytics import figures as f
+from devops_automation.ci_analytics import figures as f
 
 T0 = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)  # the window is one day: [T0, T0 + 24 h)
 START, END = T0, T0 + dt.timedelta(days=1)
@@ -846,7 +846,7 @@ def test_compute_windows_total_dora_of_groups_equals_one_walk_over_every_deploym
 
 
 def test_lead_time_reads_the_commits_the_collector_stored_on_the_deployment() -> None:
-    from devops_automation.workflows.ci_pipeline_analytics.figures import _commit_times_of
+    from devops_automation.ci_analytics.figures import _commit_times_of
 
     row = {
         "provider": "github",

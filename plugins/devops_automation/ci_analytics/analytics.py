@@ -48,8 +48,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import sqlalchemy as sa
 
-from devops_automation.store import schema
-from devops_automation.workflows.ci_pipeline_analytics.figures import (
+from devops_automation.ci_analytics.figures import (
     DEFAULT_ENVIRONMENTS,
     FAILED,
     GROUP_FIELDS,
@@ -59,6 +58,7 @@ from devops_automation.workflows.ci_pipeline_analytics.figures import (
     compute_windows,
     dora_active,
 )
+from devops_automation.store import schema
 
 if TYPE_CHECKING:
     from devops_automation.store import ResultsStore

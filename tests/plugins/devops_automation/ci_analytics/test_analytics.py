@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from devops_automation.ci_analytics import analytics as an
+from devops_automation.ci_analytics import figures as f
 from devops_automation.store import ResultsStore, schema
-from devops_automation.workflows.ci_pipeline_analytics import analytics as an
-from devops_automation.workflows.ci_pipeline_analytics import figures as f
 
 T = dt.datetime(2026, 11, 16, tzinfo=dt.UTC)  # the window is the week [T, T + 7 d); the previous one before it
 WEEK = dt.timedelta(days=7)
