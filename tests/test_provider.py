@@ -35,6 +35,8 @@ OURS = {
     "gitlab": ("devops_automation.hooks.gitlab.GitLabHook", "GitLab"),
     "imap_mailbox": ("devops_automation.hooks.imap.ImapMailboxHook", "IMAP mailbox"),
     "llm": ("devops_automation.hooks.llm.LLMHook", "LLM (OpenAI-compatible)"),
+    "prometheus": ("devops_automation.hooks.prometheus.PrometheusHook", "Prometheus"),
+    "sonarqube": ("devops_automation.hooks.sonarqube.SonarQubeHook", "SonarQube"),
 }
 
 
@@ -202,6 +204,9 @@ def test_defaults_shown_in_the_form_are_the_hooks_defaults(monkeypatch: pytest.M
     assert (prefilled["llm"]["timeout"], prefilled["llm"]["max_retries"]) == (DEFAULT_TIMEOUT, DEFAULT_MAX_RETRIES)
     assert prefilled["github"]["timeout"] == ApiHook.default_timeout
     assert prefilled["github"]["max_rate_limit_wait"] == DEFAULT_MAX_RATE_LIMIT_WAIT
+    assert prefilled["prometheus"]["timeout"] == prefilled["sonarqube"]["timeout"] == ApiHook.default_timeout
+    assert prefilled["prometheus"]["auth_type"] is None  # chosen from the connection's fields
+    assert prefilled["sonarqube"]["auth_type"] == "bearer"
     monkeypatch.setenv("AIRFLOW_CONN_IMAP_BARE", json.dumps({"conn_type": "imap_mailbox", "host": "m"}))
     bare = ImapMailboxHook("imap_bare")
     assert (

@@ -11,6 +11,9 @@ DEVLAKE_PROJECTS = Asset(name="devlake_projects", uri="devlake://projects")
 #: weekly_report).
 CI_RUNS = Asset(name="ci_runs", uri="devops://ci-runs")
 
+#: Updated by daily_project_metrics when a day's figures and health scores are stored (weekly_report).
+PROJECT_METRICS = Asset(name="project_metrics", uri="devops://project-metrics")
+
 
 def gitlab_failure_mail(imap_conn_id: str = "imap_default") -> Asset:
     """GitLab pipeline-failure e-mails arriving in the ``imap_conn_id`` mailbox.

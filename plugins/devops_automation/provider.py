@@ -123,6 +123,53 @@ CONNECTION_TYPES: list[dict[str, Any]] = [
         },
     },
     {
+        "connection-type": "prometheus",
+        "hook-class-name": "devops_automation.hooks.prometheus.PrometheusHook",
+        "hook-name": "Prometheus",
+        "ui-field-behaviour": {
+            "hidden-fields": ["schema", "port"],
+            "relabeling": {"host": "Prometheus URL", "login": "User (basic auth)", "password": "Password or token"},
+            "placeholders": {
+                "host": "http://prometheus:9090 (or a proxy path such as https://example.com/prometheus)",
+                "login": "optional: basic auth user (web config or proxy)",
+                "password": "optional: the basic auth password, or without a user a bearer token",
+            },
+        },
+        "conn-fields": {
+            "auth_type": {
+                "label": "Authentication",
+                "description": "Empty: basic with a user, else bearer with the password (or the extra "
+                "bearer_token), else none. Or force one: none, basic, bearer.",
+                "schema": {"type": _optional("string")},
+            },
+            "timeout": _API_TIMEOUT,
+            "max_retries": _API_MAX_RETRIES,
+        },
+    },
+    {
+        "connection-type": "sonarqube",
+        "hook-class-name": "devops_automation.hooks.sonarqube.SonarQubeHook",
+        "hook-name": "SonarQube",
+        "ui-field-behaviour": {
+            "hidden-fields": _HIDE_URL_PARTS,
+            "relabeling": {"host": "SonarQube URL", "password": "Token"},
+            "placeholders": {
+                "host": "https://sonar.example.com or https://sonarcloud.io",
+                "password": "squ_... (a user token with Browse on the projects)",
+            },
+        },
+        "conn-fields": {
+            "auth_type": {
+                "label": "Token as",
+                "description": "bearer: Authorization: Bearer (SonarQube 10+, SonarQube Cloud); "
+                "basic: the token as Basic login with an empty password (SonarQube 9.x and older).",
+                "schema": {"type": "string", "enum": ["bearer", "basic"], "default": "bearer"},
+            },
+            "timeout": _API_TIMEOUT,
+            "max_retries": _API_MAX_RETRIES,
+        },
+    },
+    {
         "connection-type": "imap_mailbox",
         "hook-class-name": "devops_automation.hooks.imap.ImapMailboxHook",
         "hook-name": "IMAP mailbox",
@@ -211,8 +258,8 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": PACKAGE_NAME,
         "name": "DevOps automation",
-        "description": "Hooks, triggers and notifiers for Apache DevLake, GitLab, an IMAP mailbox, "
-        "OpenAI-compatible LLMs, Slack and Telegram, used by the devops-automation DAGs.",
+        "description": "Hooks, triggers and notifiers for Apache DevLake, GitHub, GitLab, an IMAP mailbox, "
+        "OpenAI-compatible LLMs, Prometheus, SonarQube, Slack and Telegram, used by the devops-automation DAGs.",
         "versions": [_version()],
         "integrations": [{"integration-name": integration, "tags": ["service"]}],
         "hooks": [
@@ -224,6 +271,8 @@ def get_provider_info() -> dict[str, Any]:
                     "devops_automation.hooks.gitlab",
                     "devops_automation.hooks.imap",
                     "devops_automation.hooks.llm",
+                    "devops_automation.hooks.prometheus",
+                    "devops_automation.hooks.sonarqube",
                     "devops_automation.hooks.telegram",
                     "devops_automation.hooks.airflow_api",
                 ],

@@ -15,6 +15,18 @@ paging parameters; with ``per_page``/``page`` oldest first, ``files`` on page 1 
 carries ``x-ratelimit-*`` headers and an ``etag``; ``if-none-match`` answers 304 without spending
 the primary rate limit.
 
+Project health (issue 12): ``GET /repos/{o}/{r}/commits`` (``sha``, ``since``/``until`` inclusive on the
+committer date, ``author``; 409 for an empty repository), issue and PR conversation comments
+(``GET``/``POST /issues/{n}/comments``), PR reviews (``GET /pulls/{n}/reviews``; pending ones only to
+their author), ``GET /issues/{n}``, ``POST /issues`` and ``PATCH /issues/{n}`` (state, state_reason,
+labels; as the token's user ``devops-automation[bot]``; 401 anonymous, 403 archived), ``labels=`` on
+the issues list, Dependabot alerts (cursor paging with ``after``), code-scanning and secret-scanning
+alerts (states, severities), ``GET /branches/{b}`` (``protected``) and ``/branches/{b}/protection``
+(404 "Branch not protected"). A repository can refuse an area with GitHub's status and message (a
+token that may not read the alerts: 403; "no analysis found": 404). See "project health" below for
+the seed (``acme-labs/ledger`` has hand-computable figures per day) and the controls (``/security``,
+``/protection``, ``/alerts`` per repository).
+
 Seeded organisation ``acme``: ``api`` (busy; production deployments with a failed one and a
 rollback), ``web``, ``infra``, ``empty``; ``shop`` (issue 11's stories with known answers: a closed
 and an open red streak on main, re-runs two to three days after creation, one job failing and passing
@@ -53,6 +65,7 @@ from include.sandbox.systems._common import ApiError, ErrorRoute, retry_after_he
 NAME = "github"
 PREFIX = "/github"
 DEFAULT_TOKEN = "ghp_sandboxtoken000000000000000000000000"
+TOKEN_LOGIN = "devops-automation[bot]"  # whom the sandbox's tokens belong to (author of issues they open)
 DOCS = "https://docs.github.com/rest"
 API_VERSIONS = ("2022-11-28", "2026-03-10")
 MAX_PER_PAGE = 100
@@ -184,6 +197,8 @@ class Issue:
     labels: list[str] = field(default_factory=list)
     head_branch: str = ""
     base_branch: str = "main"
+    body: str = ""
+    state_reason: str | None = None  # completed | not_planned | reopened (issue 12)
 
     @property
     def state(self) -> str:
@@ -380,6 +395,16 @@ class GitHubState:
     forbidden: dict[str, dict[str, str]] = field(default_factory=dict)  # repo -> {"message", "path"} (control)
     notes: dict[str, dict[str, Any]] = field(default_factory=dict)  # repo -> scenario ids (GET /scenarios)
     _shas: dict[str, dict[str, int]] = field(default_factory=dict)  # repo -> commit sha -> index (lazy)
+    # issue 12 (project health): conversation comments and reviews per issue/PR number, security alerts,
+    # areas a token may not read, default-branch protection, and the user the tokens belong to
+    comments: dict[str, dict[int, list[Comment]]] = field(default_factory=dict)  # repo -> number -> oldest first
+    reviews: dict[str, dict[int, list[Review]]] = field(default_factory=dict)  # repo -> PR number -> oldest first
+    alerts: dict[str, list[SecurityAlert]] = field(default_factory=dict)  # repo -> alerts of every kind
+    refusals: dict[str, dict[str, tuple[int, str]]] = field(default_factory=dict)  # repo -> area -> (status, message)
+    protection: dict[str, dict[str, Any]] = field(default_factory=dict)  # repo -> protected branch -> settings
+    token_login: str = TOKEN_LOGIN
+    comment_ids: Any = field(default_factory=lambda: itertools.count(1_900_000_001))
+    review_ids: Any = field(default_factory=lambda: itertools.count(2_600_000_001))
 
     def repo(self, owner: str, name: str) -> Repo | None:
         return self.repos.get(f"{owner}/{name}".lower())
@@ -489,6 +514,8 @@ class Seeder:
         self.live_runs(self.s.repos["acme/api"])
         # issue 11 additions, from their own random stream so that everything above stays as it was
         seed_analytics(self.s, random.Random(f"analytics-{self.seed}"), self.t0)
+        # issue 12 additions (comments, reviews, alerts, protection, acme-labs/ledger), likewise
+        seed_project_health(self.s, random.Random(f"health-{self.seed}"), self.t0)
         return self.s
 
     def commits(self, repo: Repo, per_day: int) -> list[Commit]:
@@ -1553,6 +1580,9 @@ def issue_json(c: Ctx, repo: Repo, i: Issue, as_pull: bool = False) -> dict[str,
         "created_at": iso(i.created_at),
         "updated_at": iso(i.updated_at),
         "closed_at": iso(i.closed_at),
+        "body": i.body or None,
+        "comments": len(c.state.comments.get(repo.full_name.lower(), {}).get(i.number, ())),
+        "state_reason": i.state_reason,
         "url": f"{base}/{'pulls' if as_pull else 'issues'}/{i.number}",
         "html_url": f"https://github.com/{repo.full_name}/{'pull' if i.is_pr else 'issues'}/{i.number}",
         "author_association": "MEMBER",
@@ -1809,7 +1839,15 @@ async def list_issues(request: Request, owner: str, repo: str) -> Response:
                 422, "Validation Failed", extra={"errors": [{"resource": "Issue", "field": "since", "code": "invalid"}]}
             ) from None
         items = [i for i in items if i.updated_at >= t]
-    keys = {"created": lambda i: i.created_at, "updated": lambda i: i.updated_at, "comments": lambda i: i.number % 5}
+    wanted = [n.strip() for n in request.query_params.get("labels", "").split(",") if n.strip()]
+    if wanted:  # every named label (case-insensitive, as GitHub matches label names)
+        items = [i for i in items if {n.lower() for n in wanted} <= {n.lower() for n in i.labels}]
+    counts = c.state.comments.get(r.full_name.lower(), {})
+    keys = {
+        "created": lambda i: i.created_at,
+        "updated": lambda i: i.updated_at,
+        "comments": lambda i: (len(counts.get(i.number, ())), i.created_at),
+    }
     items = _sort_items(items, request, keys, "created")
     page, link = paginate(c, items)
     return respond(c, [issue_json(c, r, i) for i in page], headers=link)
@@ -2902,6 +2940,7 @@ class NewReposBody(BaseModel):
     archived: bool = False
     private: bool = False
     seed: int = 0
+    items: int = 0  # issues and PRs over the last 90 days, with comments and reviews (seed_activity)
 
 
 def _when(state: GitHubState, created_at: str | float | None, age_s: float) -> float:
@@ -3002,7 +3041,8 @@ def run_ids(
 def add_repos(request: Request, body: NewReposBody) -> dict[str, Any]:
     """Add repositories (``names`` and/or ``count`` generated ones) to an organisation, each with a
     default-branch history and ``runs_per_day`` CI runs a day over ``days`` days (workflow CI: lint,
-    test, build), ``rerun_share`` of them re-run (attempt 2 passes), ``fail_share`` failed."""
+    test, build), ``rerun_share`` of them re-run (attempt 2 passes), ``fail_share`` failed, and ``items``
+    issues and PRs over the 90 days before today with comments and reviews (as ``acme/shop``'s)."""
     state = gh_state(request)
     names = list(body.names) + [f"{body.prefix}{n:03d}" for n in range(1, body.count + 1)]
     clash = [n for n in names if state.repo(body.owner, n) is not None]
@@ -3023,6 +3063,8 @@ def add_repos(request: Request, body: NewReposBody) -> dict[str, Any]:
             workflows=[("CI", "ci.yml", ("lint", "test", "build"), ("push", "pull_request"))],
         )
         state.commits[r.full_name.lower()] = make_commits(state, rng, now, body.days, (1, 4))
+        if body.items:
+            seed_activity(state, r, rng, day_start(now), days=90, items=body.items)
         plans: list[tuple[float, str, dict[str, Any]]] = []
         n_runs = body.runs_per_day * body.days
         for k in range(n_runs):
@@ -3089,3 +3131,993 @@ def scenarios(request: Request) -> dict[str, Any]:
             **state.notes.get(key, {}),
         }
     return out
+
+
+# -- project health (issue 12) -------------------------------------------------------------------
+# Conversation comments and reviews (time to first response), Dependabot / code-scanning /
+# secret-scanning alerts with severities, default-branch protection, the default branch's commits
+# (``GET /commits`` with since/until), and writing issues (open, comment, close). Seeded:
+#
+# * ``acme-labs/ledger``: a designed history with hand-computable figures per UTC day (see
+#   ``seed_ledger``; every time is "k days before the reset day, at h o'clock"), protected, every alert
+#   kind readable;
+# * ``acme/shop``: protected, a few alerts, 90 days of issues and PRs with comments and reviews;
+# * ``acme/api``: protected, but the token may not read the protection (403; ``GET /branches/main``
+#   still says ``protected: true``); no code-scanning analysis (404), secret scanning disabled (404);
+# * ``acme/web``: not protected (404 "Branch not protected"); the token may not read any alert (403);
+# * ``acme/infra``: not protected; Dependabot alerts disabled (403), no code scanning, no secret scanning.
+# Other repositories (and those added by controls) are readable, unprotected and have no alerts.
+SECURITY_AREAS = ("dependabot", "code_scanning", "secret_scanning", "protection")
+NO_TOKEN_ACCESS = "Resource not accessible by personal access token"
+NO_ANALYSIS = "no analysis found"
+SECRET_SCANNING_DISABLED = "Secret scanning is disabled on this repository."
+DEPENDABOT_DISABLED = "Dependabot alerts are disabled for this repository."
+NOT_PROTECTED = "Branch not protected"
+REVIEW_STATES = ("APPROVED", "CHANGES_REQUESTED", "COMMENTED", "DISMISSED", "PENDING")
+SEVERITIES = ("critical", "high", "medium", "low")
+DEPENDABOT_CLOSED = ("fixed", "dismissed", "auto_dismissed")
+CODE_SCANNING_CLOSED = ("fixed", "dismissed")
+SECRET_RESOLUTIONS = ("false_positive", "wont_fix", "revoked", "used_in_tests")
+LEDGER = "acme-labs/ledger"
+
+
+@dataclass
+class Comment:
+    id: int
+    number: int  # the issue or pull request it belongs to
+    user: User
+    body: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass
+class Review:
+    id: int
+    number: int  # the pull request
+    user: User
+    state: str  # APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED | PENDING
+    submitted_at: float | None  # None while PENDING
+    body: str = ""
+
+
+@dataclass
+class SecurityAlert:
+    kind: str  # dependabot | code_scanning | secret_scanning
+    number: int
+    created_at: float
+    name: str  # package (dependabot), rule id (code scanning), secret type (secret scanning)
+    severity: str | None = None  # dependabot: low..critical; code scanning: security severity level or None
+    closed_at: float | None = None
+    closed_as: str | None = None  # dependabot: fixed|dismissed|auto_dismissed; code scanning: fixed|dismissed;
+    # secret scanning: a resolution (revoked, false_positive, ...)
+    rule_severity: str = "error"  # code scanning: error | warning | note
+    validity: str = "active"  # secret scanning
+
+    def closed(self, now: float) -> bool:
+        return self.closed_at is not None and self.closed_at <= now
+
+    def state(self, now: float) -> str:
+        if not self.closed(now):
+            return "open"
+        return "resolved" if self.kind == "secret_scanning" else str(self.closed_as)
+
+
+def add_comment(state: GitHubState, repo: Repo, issue: Issue, login: str, at: float, body: str = "") -> Comment:
+    """A conversation comment on an issue or PR (its ``updated_at`` moves to the comment's time)."""
+    comment = Comment(next(state.comment_ids), issue.number, state.user(login), body or f"Comment by {login}", at, at)
+    bucket = state.comments.setdefault(repo.full_name.lower(), {}).setdefault(issue.number, [])
+    bucket.append(comment)
+    bucket.sort(key=lambda x: (x.created_at, x.id))
+    issue.updated_at = max(issue.updated_at, at)
+    return comment
+
+
+def add_review(
+    state: GitHubState, repo: Repo, pull: Issue, login: str, review_state: str, at: float | None, body: str = ""
+) -> Review:
+    review = Review(next(state.review_ids), pull.number, state.user(login), review_state, at, body)
+    bucket = state.reviews.setdefault(repo.full_name.lower(), {}).setdefault(pull.number, [])
+    bucket.append(review)
+    bucket.sort(key=lambda x: (x.submitted_at or float("inf"), x.id))
+    if at is not None:
+        pull.updated_at = max(pull.updated_at, at)
+    return review
+
+
+def add_alert(state: GitHubState, repo: Repo, kind: str, created: float, name: str, **kw: Any) -> SecurityAlert:
+    alerts = state.alerts.setdefault(repo.full_name.lower(), [])
+    number = 1 + sum(1 for a in alerts if a.kind == kind)
+    alert = SecurityAlert(kind, number, created, name, **kw)
+    alerts.append(alert)
+    return alert
+
+
+def protect(state: GitHubState, repo: Repo, branch: str | None = None, **settings: Any) -> None:
+    rules = {"required_approving_review_count": 1, "status_checks": ["CI / build"], "enforce_admins": False}
+    rules.update(settings)
+    state.protection.setdefault(repo.full_name.lower(), {})[branch or repo.default_branch] = rules
+
+
+def refuse(state: GitHubState, repo: Repo, area: str, status: int, message: str) -> None:
+    state.refusals.setdefault(repo.full_name.lower(), {})[area] = (status, message)
+
+
+def seed_project_health(state: GitHubState, rng: random.Random, t0: float) -> None:
+    d0 = day_start(t0)
+    seed_ledger(state, d0)
+    shop, api, web, infra = (state.repos[f"acme/{n}"] for n in ("shop", "api", "web", "infra"))
+    protect(state, shop, required_approving_review_count=2, enforce_admins=True)
+    protect(state, api)
+    refuse(state, api, "protection", 403, NO_TOKEN_ACCESS)  # a token without Administration: read
+    refuse(state, api, "code_scanning", 404, NO_ANALYSIS)
+    refuse(state, api, "secret_scanning", 404, SECRET_SCANNING_DISABLED)
+    for area in ("dependabot", "code_scanning", "secret_scanning"):
+        refuse(state, web, area, 403, NO_TOKEN_ACCESS)
+    refuse(state, infra, "dependabot", 403, DEPENDABOT_DISABLED)
+    refuse(state, infra, "code_scanning", 404, NO_ANALYSIS)
+    refuse(state, infra, "secret_scanning", 404, SECRET_SCANNING_DISABLED)
+    # acme/shop: alerts and 90 days of issues/PRs with responses, weekly releases
+    add_alert(state, shop, "dependabot", d0 - 40 * DAY + 3600, "golang.org/x/net", severity="high")
+    add_alert(state, shop, "dependabot", d0 - 12 * DAY + 3600, "github.com/gin-gonic/gin", severity="medium")
+    add_alert(
+        state,
+        shop,
+        "dependabot",
+        d0 - 30 * DAY,
+        "golang.org/x/crypto",
+        severity="critical",
+        closed_at=d0 - 20 * DAY,
+        closed_as="fixed",
+    )
+    add_alert(state, shop, "code_scanning", d0 - 9 * DAY, "go/sql-injection", severity="medium")
+    seed_activity(state, shop, rng, d0, days=90, items=180)
+    for k in range(12):
+        created = d0 - (12 - k) * WEEK + 15 * 3600
+        state.releases[shop.full_name.lower()].append(
+            Release(
+                6_000_000 + shop.id * 100 + k, f"v2.{k}.0", f"v2.{k}.0", state.user("alice"), created, created + 300
+            )
+        )
+    add_alert(state, api, "dependabot", d0 - 25 * DAY, "requests", severity="medium")
+    add_alert(state, api, "dependabot", d0 - 6 * DAY, "jinja2", severity="high")
+    for repo in (api, web, infra):  # responses on the issues and PRs seeded before issue 12
+        respond_to_issues(state, repo, rng, t0)
+    state.notes[LEDGER] = {
+        "story": "project metrics with hand-computable figures per day (seed_ledger)",
+        "day0": datetime.fromtimestamp(d0, UTC).strftime("%Y-%m-%d"),  # the reset day: t(k, h) counts back from it
+    }
+
+
+def respond_to_issues(state: GitHubState, repo: Repo, rng: random.Random, t0: float) -> None:
+    """Most items get a first response from someone else (a bot sometimes comments first); PRs get reviews."""
+    humans = list(ACTORS[:5])
+    for issue in state.issues[repo.full_name.lower()]:
+        if rng.random() < 0.2:
+            add_comment(state, repo, issue, "github-actions[bot]", min(t0 - 120, issue.created_at + 60), "Thanks!")
+        if rng.random() < 0.75:
+            at = min(t0 - 60, issue.created_at + rng.randint(600, 40 * 3600))
+            who = rng.choice([h for h in humans if h != issue.user.login])
+            if issue.is_pr and rng.random() < 0.7:
+                add_review(state, repo, issue, who, rng.choice(("APPROVED", "COMMENTED", "CHANGES_REQUESTED")), at)
+            else:
+                add_comment(state, repo, issue, who, at)
+        if rng.random() < 0.3:
+            add_comment(state, repo, issue, issue.user.login, min(t0 - 30, issue.created_at + 300))
+        if issue.closed_at is not None:
+            issue.updated_at = max(issue.updated_at, issue.closed_at)
+
+
+def seed_activity(state: GitHubState, repo: Repo, rng: random.Random, d0: float, *, days: int, items: int) -> None:
+    """``items`` issues and PRs created over the last ``days`` days (before the reset day), some
+    closed/merged, with comments and reviews (see :func:`respond_to_issues`)."""
+    key = repo.full_name.lower()
+    people = [*ACTORS[:5], "zoe", "yuri"]
+    made = []
+    for n in range(items):
+        created = d0 - days * DAY + (n + rng.random() * 0.9) * (days - 1) * DAY / items
+        is_pr = rng.random() < 0.55
+        author = "dependabot[bot]" if is_pr and rng.random() < 0.15 else rng.choice(people)
+        issue = Issue(
+            0,
+            f"{'Change' if is_pr else 'Bug'}: {rng.choice(['cart', 'tax', 'auth', 'docs'])}",
+            state.user(author),
+            is_pr,
+            created,
+            created,
+        )
+        if rng.random() < 0.6:
+            issue.closed_at = min(d0 - 60, created + rng.randint(1800, 6 * DAY))
+            if is_pr and rng.random() < 0.85:
+                issue.merged_at = issue.closed_at
+            issue.updated_at = issue.closed_at
+        if is_pr:
+            issue.head_branch, issue.base_branch = f"feature/{n}", repo.default_branch
+        made.append(issue)
+    first = 1 + max((i.number for i in state.issues[key]), default=0)
+    for n, issue in enumerate(sorted(made, key=lambda i: i.created_at)):
+        issue.number = first + n
+        state.issues[key].append(issue)
+    respond_to_issues(state, repo, rng, d0 - 30)
+
+
+def seed_ledger(state: GitHubState, d0: float) -> None:
+    """``acme-labs/ledger``: every time is ``t(k, h)`` = ``k`` days before the reset day (UTC), ``h`` o'clock.
+
+    Commits (default branch ``main``): alice on days k % 4 == 0 at 10, bob k % 3 == 0 at 11, carol
+    k % 10 == 0 at 12, dave t(2, 9.5), t(2, 14), t(5, 14), erin t(1, 15), t(100, 15), an unlinked e-mail
+    (contractor@example.com) t(4, 13), dependabot[bot] k % 7 == 0 at 6, merge commits (bob) k % 15 == 0
+    at 16; k = 1..120. Issues, PRs, comments, reviews, releases and alerts: the tables below."""
+    repo = new_repo(
+        state,
+        "acme-labs",
+        "ledger",
+        created=d0 - 400 * DAY,
+        stars=57,
+        forks=9,
+        subscribers=4,
+        language="Rust",
+        license="apache-2.0",
+        workflows=[("CI", "ci.yml", ("test",), ("push", "pull_request"))],
+    )
+    key = repo.full_name.lower()
+
+    def t(k: float, h: float = 0.0) -> float:
+        return d0 - k * DAY + h * 3600
+
+    plan: list[tuple[float, str | None, bool]] = []  # (time, login or None for the unlinked e-mail, merge)
+    for k in range(1, 121):
+        for every, login, hour in ((4, "alice", 10), (3, "bob", 11), (10, "carol", 12), (7, "dependabot[bot]", 6)):
+            if k % every == 0:
+                plan.append((t(k, hour), login, False))
+        if k % 15 == 0:
+            plan.append((t(k, 16), "bob", True))
+    plan += [(t(2, 9.5), "dave", False), (t(2, 14), "dave", False), (t(5, 14), "dave", False)]
+    plan += [(t(1, 15), "erin", False), (t(100, 15), "erin", False), (t(4, 13), None, False)]
+    state.commits[key] = sorted(
+        (
+            Commit(
+                at,
+                state.user(login) if login else None,
+                f"{login}@acme.dev" if login else "contractor@example.com",
+                10,
+                2,
+                merge=merge,
+            )
+            for at, login, merge in plan
+        ),
+        key=lambda c: c.ts,
+    )
+    repo.pushed_at = state.commits[key][-1].ts
+    # issues and PRs: (label, is_pr, author, created, closed, merged, comments, reviews, labels)
+    items: list[tuple[Any, ...]] = [
+        ("P1", True, "alice", t(10, 9), t(9, 9), True, [], [("bob", "APPROVED", t(9, 8))], []),
+        ("P2", True, "dave", t(3, 10), t(2, 10), True, [("dave", t(3, 11))], [("alice", "APPROVED", t(2, 9))], []),
+        ("P3", True, "erin", t(2, 8), t(2, 12), True, [],
+         [("bob", "COMMENTED", t(2, 8.5)), ("bob", "APPROVED", t(2, 11))], []),
+        ("P4", True, "zoe", t(2, 9), t(2, 17), False, [], [], []),
+        ("P5", True, "carol", t(2, 13), None, False, [], [("alice", "CHANGES_REQUESTED", t(1, 10))], []),
+        ("P6", True, "bob", t(5, 10), t(1, 10), True, [], [("carol", "APPROVED", t(4, 10))], []),
+        ("P7", True, "alice", t(1, 9), None, False, [], [], []),
+        ("P8", True, "dependabot[bot]", t(2, 6), t(2, 7), True, [],
+         [("github-actions[bot]", "COMMENTED", t(2, 6.1)), ("bob", "APPROVED", t(2, 6.75))], ["dependencies"]),
+        ("P9", True, "carol", t(40, 10), None, False, [("bob", t(39, 10))], [], []),
+        ("P10", True, "erin", t(1, 11), None, False, [], [], []),
+        ("I11", False, "carol", t(30, 9), t(20, 9), False, [("alice", t(29, 9))], [], []),
+        ("I12", False, "zoe", t(3, 9), None, False, [("alice", t(2, 9))], [], []),
+        ("I13", False, "yuri", t(2, 10), t(2, 18), False,
+         [("github-actions[bot]", t(2, 10.5)), ("yuri", t(2, 11)), ("bob", t(2, 16))], [], ["bug"]),
+        ("I14", False, "zoe", t(2, 20), None, False, [], [], []),
+        ("I15", False, "yuri", t(4, 12), None, False, [("carol", t(1, 12))], [], []),
+        ("I16", False, "dave", t(5, 8), t(1, 8), False, [("erin", t(5, 9))], [], []),
+        ("I17", False, "zoe", t(1, 15), None, False, [], [], []),
+        ("I18", False, "alice", t(100, 9), t(95, 9), False, [], [], []),
+        ("I19", False, "carol", t(60, 9), None, False, [], [], ["bug"]),
+        ("I20", False, "yuri", t(1, 16), None, False, [], [], []),
+    ]  # fmt: skip
+    for n, (label, is_pr, author, created, closed, merged, comments, reviews, labels) in enumerate(
+        sorted(items, key=lambda item: item[3]), start=1
+    ):
+        issue = Issue(
+            n,
+            f"{label}: {'change' if is_pr else 'problem'} {n}",
+            state.user(author),
+            is_pr,
+            created,
+            closed or created,
+            closed,
+            closed if merged else None,
+            labels=list(labels),
+        )
+        issue.state_reason = "completed" if closed and not is_pr else None
+        if is_pr:
+            issue.head_branch, issue.base_branch = f"change-{n}", "main"
+        state.issues[key].append(issue)
+        for login, at in comments:
+            add_comment(state, repo, issue, login, at)
+        for login, review_state, at in reviews:
+            add_review(state, repo, issue, login, review_state, at)
+    rid = 7_000_000 + repo.id % 1000 * 100
+    state.releases[key] += [
+        Release(rid + 1, "v0.9.0", "v0.9.0", state.user("alice"), t(40, 12), t(40, 12)),
+        Release(rid + 2, "v1.0.0", "v1.0.0", state.user("alice"), t(10, 12), t(10, 12.5)),
+        Release(rid + 3, "v1.1.0-rc1", "v1.1.0 RC1", state.user("bob"), t(3, 12), t(3, 12), prerelease=True),
+        Release(rid + 4, "v1.1.0", "v1.1.0", state.user("bob"), t(3, 13), t(2, 15)),  # drafted, published a day later
+        Release(rid + 5, "v1.2.0", "v1.2.0 (draft)", state.user("bob"), t(1, 10), None, draft=True),
+    ]
+    for created, name, severity, closed, closed_as in (
+        (t(50, 8), "openssl", "critical", t(30, 8), "fixed"),
+        (t(20, 8), "serde_yaml", "high", None, None),
+        (t(3, 8), "hyper", "high", None, None),
+        (t(10, 8), "time", "medium", t(1, 8), "dismissed"),
+        (t(1, 9), "regex", "low", None, None),
+        (t(5, 8), "chrono", "critical", t(4, 8), "auto_dismissed"),
+    ):
+        add_alert(state, repo, "dependabot", created, name, severity=severity, closed_at=closed, closed_as=closed_as)
+    for created, rule, level, rule_severity, closed, closed_as in (
+        (t(15, 8), "rust/sql-injection", "high", "error", None, None),
+        (t(2, 11), "rust/hardcoded-credentials", "critical", "error", t(1, 11), "fixed"),
+        (t(30, 8), "rust/unused-variable", None, "warning", None, None),
+        (t(12, 8), "rust/weak-hash", "medium", "warning", t(6, 8), "dismissed"),
+    ):
+        add_alert(
+            state,
+            repo,
+            "code_scanning",
+            created,
+            rule,
+            severity=level,
+            rule_severity=rule_severity,
+            closed_at=closed,
+            closed_as=closed_as,
+        )
+    for created, closed, validity in (
+        (t(8, 8), None, "active"),
+        (t(2, 14), t(2, 20), "inactive"),
+        (t(25, 8), t(1, 9), "inactive"),
+    ):
+        add_alert(
+            state,
+            repo,
+            "secret_scanning",
+            created,
+            "github_personal_access_token",
+            validity=validity,
+            closed_at=closed,
+            closed_as="revoked" if closed else None,
+        )
+    protect(state, repo, required_approving_review_count=1)
+
+
+# -- project health: JSON and routes ----------------------------------------------------------------
+def comment_json(c: Ctx, repo: Repo, cm: Comment) -> dict[str, Any]:
+    base = f"{c.base}/repos/{repo.full_name}"
+    return {
+        "id": cm.id,
+        "node_id": f"IC_{cm.id}",
+        "url": f"{base}/issues/comments/{cm.id}",
+        "html_url": f"https://github.com/{repo.full_name}/issues/{cm.number}#issuecomment-{cm.id}",
+        "issue_url": f"{base}/issues/{cm.number}",
+        "body": cm.body,
+        "user": user_json(c, cm.user),
+        "created_at": iso(cm.created_at),
+        "updated_at": iso(cm.updated_at),
+        "author_association": "NONE" if cm.user.type == "Bot" else "MEMBER",
+    }
+
+
+def review_json(c: Ctx, repo: Repo, rv: Review) -> dict[str, Any]:
+    out = {
+        "id": rv.id,
+        "node_id": f"PRR_{rv.id}",
+        "user": user_json(c, rv.user),
+        "body": rv.body,
+        "state": rv.state,
+        "html_url": f"https://github.com/{repo.full_name}/pull/{rv.number}#pullrequestreview-{rv.id}",
+        "pull_request_url": f"{c.base}/repos/{repo.full_name}/pulls/{rv.number}",
+        "commit_id": _sha(repo.full_name, rv.number),
+        "author_association": "NONE" if rv.user.type == "Bot" else "MEMBER",
+    }
+    if rv.submitted_at is not None:  # a pending review has no submitted_at
+        out["submitted_at"] = iso(rv.submitted_at)
+    return out
+
+
+def _issue(c: Ctx, repo: Repo, number: int) -> Issue:
+    found = next((i for i in c.state.issues[repo.full_name.lower()] if i.number == number), None)
+    if found is None:
+        raise GitHubError(404, "Not Found", f"{DOCS}/issues/issues#get-an-issue")
+    return found
+
+
+def _refused(c: Ctx, repo: Repo, area: str) -> None:
+    """The answer for an area this repository's token may not read (or that is disabled): its status
+    and message, with the usual rate-limit headers (the request is counted)."""
+    rule = c.state.refusals.get(repo.full_name.lower(), {}).get(area)
+    if rule is None:
+        return
+    c.bucket.remaining -= 1
+    c.bucket.used += 1
+    c.state.count(f"refused_{area}")
+    raise GitHubError(rule[0], rule[1], DOCS, rate_headers(c.bucket, c.resource))
+
+
+def _writer(c: Ctx, repo: Repo) -> User:
+    """The user a write is made as (the token's); anonymous requests and archived repositories are refused."""
+    if not c.authenticated:
+        raise GitHubError(401, "Requires authentication", f"{DOCS}/issues/issues#create-an-issue")
+    if repo.archived:
+        raise GitHubError(403, "Repository was archived so is read-only.", f"{DOCS}/issues/issues#create-an-issue")
+    return c.state.user(c.state.token_login)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise GitHubError(400, "Problems parsing JSON") from None
+    if not isinstance(body, dict):
+        raise GitHubError(400, "Problems parsing JSON")
+    return body
+
+
+def _invalid_request(what: str) -> GitHubError:
+    return GitHubError(422, f'Invalid request.\n\n"{what}" wasn\'t supplied.')
+
+
+def _labels(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, (str, dict)) for v in value):
+        raise GitHubError(
+            422, "Validation Failed", extra={"errors": [{"resource": "Issue", "field": "labels", "code": "invalid"}]}
+        )
+    names = [v if isinstance(v, str) else str(v.get("name", "")) for v in value]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+@router.get("/repos/{owner}/{repo}/issues/{number}")
+async def get_issue(request: Request, owner: str, repo: str, number: int) -> Response:
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    return respond(c, issue_json(c, r, _issue(c, r, number)))
+
+
+@router.post("/repos/{owner}/{repo}/issues")
+async def create_issue(request: Request, owner: str, repo: str) -> Response:
+    """``{title, body, labels}`` -> 201 with the issue; missing labels are created (the token can push)."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    author = _writer(c, r)
+    body = await _body(request)
+    title = body.get("title")
+    if title in (None, ""):
+        raise _invalid_request("title")
+    key = r.full_name.lower()
+    issue = Issue(
+        1 + max((i.number for i in c.state.issues[key]), default=0),
+        str(title),
+        author,
+        False,
+        c.now,
+        c.now,
+        labels=_labels(body.get("labels")),
+        body=str(body.get("body") or ""),
+    )
+    c.state.issues[key].append(issue)
+    c.state.count("issues_created")
+    return respond(c, issue_json(c, r, issue), status=201)
+
+
+@router.patch("/repos/{owner}/{repo}/issues/{number}")
+async def update_issue(request: Request, owner: str, repo: str, number: int) -> Response:
+    """``state`` open|closed with ``state_reason`` completed|not_planned|reopened, ``title``, ``body``, ``labels``."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    _writer(c, r)
+    issue = _issue(c, r, number)
+    body = await _body(request)
+    wanted = body.get("state")
+    if wanted not in (None, "open", "closed"):
+        raise GitHubError(
+            422, "Validation Failed", extra={"errors": [{"resource": "Issue", "field": "state", "code": "invalid"}]}
+        )
+    reason = body.get("state_reason")
+    if reason not in (None, "completed", "not_planned", "reopened"):
+        raise GitHubError(
+            422,
+            "Validation Failed",
+            extra={"errors": [{"resource": "Issue", "field": "state_reason", "code": "invalid"}]},
+        )
+    if wanted == "closed" and issue.closed_at is None:
+        issue.closed_at = c.now
+        issue.state_reason = reason or "completed"
+        c.state.count("issues_closed")
+    elif wanted == "open" and issue.closed_at is not None:
+        issue.closed_at = issue.merged_at = None
+        issue.state_reason = "reopened"
+    if body.get("title"):
+        issue.title = str(body["title"])
+    if "body" in body:
+        issue.body = str(body.get("body") or "")
+    if "labels" in body:
+        issue.labels = _labels(body["labels"])
+    issue.updated_at = c.now
+    return respond(c, issue_json(c, r, issue))
+
+
+@router.get("/repos/{owner}/{repo}/issues/{number}/comments")
+async def list_issue_comments(request: Request, owner: str, repo: str, number: int) -> Response:
+    """Oldest first; ``since`` keeps comments updated at or after it."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    _issue(c, r, number)
+    items = list(c.state.comments.get(r.full_name.lower(), {}).get(number, ()))
+    since = request.query_params.get("since")
+    if since:
+        try:
+            lo = _parse_instant(since)[0]
+        except BadDate:
+            raise GitHubError(
+                422,
+                "Validation Failed",
+                extra={"errors": [{"resource": "IssueComment", "field": "since", "code": "invalid"}]},
+            ) from None
+        items = [x for x in items if x.updated_at >= lo]
+    page, link = paginate(c, items)
+    return respond(c, [comment_json(c, r, x) for x in page], headers=link)
+
+
+@router.post("/repos/{owner}/{repo}/issues/{number}/comments")
+async def create_issue_comment(request: Request, owner: str, repo: str, number: int) -> Response:
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    author = _writer(c, r)
+    issue = _issue(c, r, number)
+    body = await _body(request)
+    if body.get("body") in (None, ""):
+        raise _invalid_request("body")
+    comment = add_comment(c.state, r, issue, author.login, c.now, str(body["body"]))
+    c.state.count("comments_created")
+    return respond(c, comment_json(c, r, comment), status=201)
+
+
+@router.get("/repos/{owner}/{repo}/pulls/{number}/reviews")
+async def list_reviews(request: Request, owner: str, repo: str, number: int) -> Response:
+    """Chronological; a pending review is listed only to its author (the token's user)."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    pull = _issue(c, r, number)
+    if not pull.is_pr:
+        raise not_found()
+    items = [
+        x
+        for x in c.state.reviews.get(r.full_name.lower(), {}).get(number, ())
+        if x.state != "PENDING" or x.user.login == c.state.token_login
+    ]
+    page, link = paginate(c, items)
+    return respond(c, [review_json(c, r, x) for x in page], headers=link)
+
+
+@router.get("/repos/{owner}/{repo}/commits")
+async def list_commits(request: Request, owner: str, repo: str) -> Response:
+    """The default branch's history from ``sha`` (default: its head), newest first; ``since`` and
+    ``until`` (ISO 8601, both inclusive) on the committer date; ``author`` a login or an e-mail. An
+    empty repository answers 409."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    commits = c.state.commits.get(r.full_name.lower(), [])
+    if not commits:
+        raise GitHubError(409, "Git Repository is empty.", f"{DOCS}/commits/commits#list-commits")
+    q = request.query_params
+    head = _resolve_ref(c, r, q.get("sha") or r.default_branch)
+    if head is None:
+        raise GitHubError(422, f"No commit found for SHA: {q.get('sha')}", f"{DOCS}/commits/commits#list-commits")
+    bounds = []
+    for name, default in (("since", float("-inf")), ("until", float("inf"))):
+        value = q.get(name)
+        try:
+            bounds.append(_parse_instant(value)[0] if value else default)
+        except BadDate:
+            raise GitHubError(
+                422, "Validation Failed", extra={"errors": [{"resource": "Commit", "field": name, "code": "invalid"}]}
+            ) from None
+    lo, hi = bounds
+    author = (q.get("author") or "").lower()
+    picked = [
+        k
+        for k in range(head, -1, -1)
+        if lo <= int(commits[k].ts) <= hi
+        and (
+            not author
+            or (commits[k].author is not None and commits[k].author.login.lower() == author)  # type: ignore[union-attr]
+            or commits[k].email.lower() == author
+        )
+    ]
+    page, link = paginate(c, picked)
+    return respond(c, [commit_json(c, r, k) for k in page], headers=link)
+
+
+def _branch(c: Ctx, repo: Repo, branch: str) -> str:
+    """The branch if it exists (the sandbox keeps only default branches), else 404 "Branch not found"."""
+    if branch != repo.default_branch or not c.state.commits.get(repo.full_name.lower()):
+        raise GitHubError(404, "Branch not found", f"{DOCS}/branches/branches#get-a-branch")
+    return branch
+
+
+def protection_json(c: Ctx, repo: Repo, branch: str, rules: dict[str, Any]) -> dict[str, Any]:
+    url = f"{c.base}/repos/{repo.full_name}/branches/{branch}/protection"
+    checks = list(rules.get("status_checks") or [])
+    return {
+        "url": url,
+        "required_status_checks": {
+            "url": f"{url}/required_status_checks",
+            "strict": True,
+            "contexts": checks,
+            "checks": [{"context": name, "app_id": None} for name in checks],
+            "contexts_url": f"{url}/required_status_checks/contexts",
+        },
+        "required_pull_request_reviews": {
+            "url": f"{url}/required_pull_request_reviews",
+            "dismiss_stale_reviews": True,
+            "require_code_owner_reviews": False,
+            "require_last_push_approval": False,
+            "required_approving_review_count": int(rules.get("required_approving_review_count", 1)),
+        },
+        "enforce_admins": {"url": f"{url}/enforce_admins", "enabled": bool(rules.get("enforce_admins"))},
+        "required_signatures": {"url": f"{url}/required_signatures", "enabled": False},
+        "required_linear_history": {"enabled": True},
+        "allow_force_pushes": {"enabled": False},
+        "allow_deletions": {"enabled": False},
+        "block_creations": {"enabled": False},
+        "required_conversation_resolution": {"enabled": False},
+        "lock_branch": {"enabled": False},
+        "allow_fork_syncing": {"enabled": False},
+    }
+
+
+@router.get("/repos/{owner}/{repo}/branches/{branch:path}/protection")
+async def get_branch_protection(request: Request, owner: str, repo: str, branch: str) -> Response:
+    """Needs the Administration permission (a token without it: the repository's ``protection``
+    refusal); an unprotected branch answers 404 "Branch not protected"."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    _refused(c, r, "protection")
+    name = _branch(c, r, branch)
+    rules = c.state.protection.get(r.full_name.lower(), {}).get(name)
+    if rules is None:
+        raise GitHubError(404, NOT_PROTECTED, f"{DOCS}/branches/branch-protection#get-branch-protection")
+    return respond(c, protection_json(c, r, name, rules))
+
+
+@router.get("/repos/{owner}/{repo}/branches/{branch:path}")
+async def get_branch(request: Request, owner: str, repo: str, branch: str) -> Response:
+    """``protected`` and a summary of the protection, readable with Contents: read."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    name = _branch(c, r, branch)
+    rules = c.state.protection.get(r.full_name.lower(), {}).get(name)
+    head = len(c.state.commits[r.full_name.lower()]) - 1
+    base = f"{c.base}/repos/{r.full_name}"
+    checks = list((rules or {}).get("status_checks") or [])
+    return respond(
+        c,
+        {
+            "name": name,
+            "commit": commit_json(c, r, head),
+            "_links": {"self": f"{base}/branches/{name}", "html": f"https://github.com/{r.full_name}/tree/{name}"},
+            "protected": rules is not None,
+            "protection": {
+                "enabled": rules is not None,
+                "required_status_checks": {
+                    "enforcement_level": "non_admins" if rules is not None else "off",
+                    "contexts": checks,
+                    "checks": [{"context": n, "app_id": None} for n in checks],
+                },
+            },
+            "protection_url": f"{base}/branches/{name}/protection",
+        },
+    )
+
+
+def _alerts(c: Ctx, repo: Repo, kind: str) -> list[SecurityAlert]:
+    return [a for a in c.state.alerts.get(repo.full_name.lower(), []) if a.kind == kind and a.created_at <= c.now]
+
+
+def _sorted_alerts(request: Request, items: list[SecurityAlert], now: float) -> list[SecurityAlert]:
+    sort = request.query_params.get("sort", "created")
+    if sort not in ("created", "updated"):
+        raise validation_failed(f"sort must be created or updated, got {sort!r}", field_name="sort")
+
+    def key(a: SecurityAlert) -> tuple[float, int]:
+        updated = a.closed_at if a.closed(now) and a.closed_at is not None else a.created_at
+        return (a.created_at if sort == "created" else updated, a.number)
+
+    return sorted(items, key=key, reverse=request.query_params.get("direction", "desc") != "asc")
+
+
+def _csv_filter(request: Request, name: str, allowed: tuple[str, ...]) -> set[str] | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    values = {v.strip() for v in raw.split(",") if v.strip()}
+    bad = sorted(values - set(allowed))
+    if bad:
+        raise GitHubError(
+            422,
+            "Validation Failed",
+            extra={"errors": [{"resource": "Alert", "field": name, "code": "invalid", "value": bad[0]}]},
+        )
+    return values
+
+
+def _cursor_page(c: Ctx, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
+    """Cursor paging as the Dependabot alerts list does it: ``per_page`` (<= 100) and an opaque
+    ``after`` cursor; ``Link: rel="next"`` carries the next cursor (``page`` is not used)."""
+    per_page, _ = page_params(c.request)
+    after = c.request.query_params.get("after")
+    start = 0
+    if after:
+        try:
+            start = int(bytes.fromhex(after).decode().removeprefix("cursor:"))
+        except ValueError:
+            raise validation_failed("after is not a valid cursor", field_name="after") from None
+    chunk = items[start : start + per_page]
+    if start + per_page >= len(items):
+        return chunk, {}
+    query = [(k, v) for k, v in parse_qsl(c.request.url.query, keep_blank_values=True) if k not in ("after", "page")]
+    cursor = f"cursor:{start + per_page}".encode().hex()
+    url = f"{c.base}{c.request.url.path[len(PREFIX) :]}?{urlencode([*query, ('after', cursor)])}"
+    return chunk, {"link": f'<{url}>; rel="next"'}
+
+
+def dependabot_json(c: Ctx, repo: Repo, a: SecurityAlert) -> dict[str, Any]:
+    state = a.state(c.now)
+    closed = iso(a.closed_at) if a.closed(c.now) else None
+    ghsa = "GHSA-" + "-".join(_sha(repo.full_name, a.name, a.number)[k : k + 4] for k in (0, 4, 8))
+    package = {"ecosystem": "cargo" if repo.language == "Rust" else "pip", "name": a.name}
+    severity = a.severity or "medium"
+    return {
+        "number": a.number,
+        "state": state,
+        "dependency": {"package": package, "manifest_path": "Cargo.lock", "scope": "runtime", "relationship": "direct"},
+        "security_advisory": {
+            "ghsa_id": ghsa,
+            "cve_id": None,
+            "summary": f"{a.name} is vulnerable",
+            "description": f"A vulnerability in {a.name}.",
+            "severity": severity,
+            "identifiers": [{"type": "GHSA", "value": ghsa}],
+            "references": [],
+            "published_at": iso(a.created_at - DAY),
+            "updated_at": iso(a.created_at - DAY),
+            "withdrawn_at": None,
+        },
+        "security_vulnerability": {
+            "package": package,
+            "severity": severity,
+            "vulnerable_version_range": "< 2.0.0",
+            "first_patched_version": {"identifier": "2.0.0"},
+        },
+        "url": f"{c.base}/repos/{repo.full_name}/dependabot/alerts/{a.number}",
+        "html_url": f"https://github.com/{repo.full_name}/security/dependabot/{a.number}",
+        "created_at": iso(a.created_at),
+        "updated_at": closed or iso(a.created_at),
+        "fixed_at": closed if state == "fixed" else None,
+        "dismissed_at": closed if state == "dismissed" else None,
+        "dismissed_by": user_json(c, c.state.user("alice")) if state == "dismissed" else None,
+        "dismissed_reason": "tolerable_risk" if state == "dismissed" else None,
+        "dismissed_comment": None,
+        "auto_dismissed_at": closed if state == "auto_dismissed" else None,
+    }
+
+
+def code_scanning_json(c: Ctx, repo: Repo, a: SecurityAlert) -> dict[str, Any]:
+    state = a.state(c.now)
+    closed = iso(a.closed_at) if a.closed(c.now) else None
+    return {
+        "number": a.number,
+        "created_at": iso(a.created_at),
+        "updated_at": closed or iso(a.created_at),
+        "url": f"{c.base}/repos/{repo.full_name}/code-scanning/alerts/{a.number}",
+        "html_url": f"https://github.com/{repo.full_name}/security/code-scanning/{a.number}",
+        "instances_url": f"{c.base}/repos/{repo.full_name}/code-scanning/alerts/{a.number}/instances",
+        "state": state,
+        "fixed_at": closed if state == "fixed" else None,
+        "dismissed_at": closed if state == "dismissed" else None,
+        "dismissed_by": user_json(c, c.state.user("alice")) if state == "dismissed" else None,
+        "dismissed_reason": "won't fix" if state == "dismissed" else None,
+        "dismissed_comment": None,
+        "rule": {
+            "id": a.name,
+            "name": a.name.rsplit("/", 1)[-1],
+            "severity": a.rule_severity,
+            "security_severity_level": a.severity,
+            "description": a.name.replace("/", ": ").replace("-", " "),
+            "tags": ["security"] if a.severity else ["maintainability"],
+        },
+        "tool": {"name": "CodeQL", "guid": None, "version": "2.19.3"},
+        "most_recent_instance": {
+            "ref": f"refs/heads/{repo.default_branch}",
+            "analysis_key": ".github/workflows/codeql.yml:analyze",
+            "category": ".github/workflows/codeql.yml:analyze/language:rust",
+            "environment": "{}",
+            "state": state,
+            "commit_sha": _sha(repo.full_name, "codeql", a.number),
+            "message": {"text": f"{a.name} found here."},
+            "location": {"path": "src/lib.rs", "start_line": 10 + a.number, "end_line": 10 + a.number},
+            "classifications": [],
+        },
+    }
+
+
+def secret_scanning_json(c: Ctx, repo: Repo, a: SecurityAlert) -> dict[str, Any]:
+    resolved = a.closed(c.now)
+    return {
+        "number": a.number,
+        "created_at": iso(a.created_at),
+        "updated_at": iso(a.closed_at) if resolved else iso(a.created_at),
+        "url": f"{c.base}/repos/{repo.full_name}/secret-scanning/alerts/{a.number}",
+        "html_url": f"https://github.com/{repo.full_name}/security/secret-scanning/{a.number}",
+        "locations_url": f"{c.base}/repos/{repo.full_name}/secret-scanning/alerts/{a.number}/locations",
+        "state": "resolved" if resolved else "open",
+        "resolution": a.closed_as if resolved else None,
+        "resolved_at": iso(a.closed_at) if resolved else None,
+        "resolved_by": user_json(c, c.state.user("alice")) if resolved else None,
+        "resolution_comment": None,
+        "secret_type": a.name,
+        "secret_type_display_name": a.name.replace("_", " ").title(),
+        "validity": a.validity,
+        "push_protection_bypassed": False,
+        "publicly_leaked": False,
+        "multi_repo": False,
+    }
+
+
+@router.get("/repos/{owner}/{repo}/dependabot/alerts")
+async def list_dependabot_alerts(request: Request, owner: str, repo: str) -> Response:
+    """``state`` and ``severity`` (comma-separated lists), ``sort``, ``direction``; cursor paging."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    _refused(c, r, "dependabot")
+    states = _csv_filter(request, "state", ("open", *DEPENDABOT_CLOSED))
+    severities = _csv_filter(request, "severity", SEVERITIES)
+    items = [
+        a
+        for a in _alerts(c, r, "dependabot")
+        if (states is None or a.state(c.now) in states) and (severities is None or a.severity in severities)
+    ]
+    page, link = _cursor_page(c, _sorted_alerts(request, items, c.now))
+    return respond(c, [dependabot_json(c, r, a) for a in page], headers=link)
+
+
+@router.get("/repos/{owner}/{repo}/code-scanning/alerts")
+async def list_code_scanning_alerts(request: Request, owner: str, repo: str) -> Response:
+    """``state`` open|closed|dismissed|fixed, ``severity`` (a security level or a rule severity); page paging."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    _refused(c, r, "code_scanning")
+    state = request.query_params.get("state")
+    if state not in (None, "open", "closed", "dismissed", "fixed"):
+        raise validation_failed(f"state {state!r} is not valid", field_name="state")
+    severity = request.query_params.get("severity")
+    if severity not in (None, *SEVERITIES, "error", "warning", "note"):
+        raise validation_failed(f"severity {severity!r} is not valid", field_name="severity")
+    items = [
+        a
+        for a in _alerts(c, r, "code_scanning")
+        if (state is None or a.state(c.now) == state or (state == "closed" and a.closed(c.now)))
+        and (severity is None or severity in (a.severity, a.rule_severity))
+    ]
+    page, link = paginate(c, _sorted_alerts(request, items, c.now))
+    return respond(c, [code_scanning_json(c, r, a) for a in page], headers=link)
+
+
+@router.get("/repos/{owner}/{repo}/secret-scanning/alerts")
+async def list_secret_scanning_alerts(request: Request, owner: str, repo: str) -> Response:
+    """``state`` open|resolved; page paging."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    _refused(c, r, "secret_scanning")
+    state = request.query_params.get("state")
+    if state not in (None, "open", "resolved"):
+        raise validation_failed(f"state {state!r} is not valid", field_name="state")
+    items = [a for a in _alerts(c, r, "secret_scanning") if state is None or (state == "resolved") == a.closed(c.now)]
+    page, link = paginate(c, _sorted_alerts(request, items, c.now))
+    return respond(c, [secret_scanning_json(c, r, a) for a in page], headers=link)
+
+
+# -- project health: controls ------------------------------------------------------------------------
+class SecurityBody(BaseModel):
+    area: str  # dependabot | code_scanning | secret_scanning | protection
+    status: int | None = 403  # None: readable again
+    message: str = NO_TOKEN_ACCESS
+
+
+class ProtectionBody(BaseModel):
+    protected: bool = True
+    branch: str | None = None  # default: the default branch
+    required_approving_review_count: int = 1
+    enforce_admins: bool = False
+
+
+class AlertSpec(BaseModel):
+    kind: str  # dependabot | code_scanning | secret_scanning
+    name: str = "example"
+    severity: str | None = "high"
+    created_at: str | float | None = None  # ISO or epoch; default: now - age_s
+    age_s: float = 3600
+    closed_at: str | float | None = None
+    closed_as: str | None = None
+    rule_severity: str = "error"
+
+
+class AlertsBody(BaseModel):
+    alerts: list[AlertSpec]
+
+
+def _control_repo(state: GitHubState, owner: str, repo: str) -> Repo:
+    r = state.repo(owner, repo)
+    if r is None:
+        raise HTTPException(404, f"unknown repo {owner}/{repo}")
+    return r
+
+
+@control.post("/repos/{owner}/{repo}/security")
+def set_security(request: Request, owner: str, repo: str, body: SecurityBody) -> dict[str, Any]:
+    """Refuse an area (``status`` and ``message``, e.g. 403 for a token that may not read the alerts,
+    404 "no analysis found") or, with ``status: null``, make it readable again."""
+    state = gh_state(request)
+    r = _control_repo(state, owner, repo)
+    if body.area not in SECURITY_AREAS:
+        raise HTTPException(400, f"area must be one of {SECURITY_AREAS}")
+    if body.status is None:
+        state.refusals.get(r.full_name.lower(), {}).pop(body.area, None)
+    else:
+        refuse(state, r, body.area, body.status, body.message)
+    return {
+        "repo": r.full_name,
+        "refusals": {k: list(v) for k, v in state.refusals.get(r.full_name.lower(), {}).items()},
+    }
+
+
+@control.post("/repos/{owner}/{repo}/protection")
+def set_protection(request: Request, owner: str, repo: str, body: ProtectionBody) -> dict[str, Any]:
+    state = gh_state(request)
+    r = _control_repo(state, owner, repo)
+    branch = body.branch or r.default_branch
+    if body.protected:
+        protect(
+            state,
+            r,
+            branch,
+            required_approving_review_count=body.required_approving_review_count,
+            enforce_admins=body.enforce_admins,
+        )
+    else:
+        state.protection.get(r.full_name.lower(), {}).pop(branch, None)
+    return {"repo": r.full_name, "protected": sorted(state.protection.get(r.full_name.lower(), {}))}
+
+
+@control.post("/repos/{owner}/{repo}/alerts")
+def add_alerts(request: Request, owner: str, repo: str, body: AlertsBody) -> dict[str, Any]:
+    state = gh_state(request)
+    r = _control_repo(state, owner, repo)
+    made = []
+    for spec in body.alerts:
+        if spec.kind not in ("dependabot", "code_scanning", "secret_scanning"):
+            raise HTTPException(400, f"bad kind {spec.kind!r}")
+        closed = None if spec.closed_at is None else _when(state, spec.closed_at, 0)
+        alert = add_alert(
+            state,
+            r,
+            spec.kind,
+            _when(state, spec.created_at, spec.age_s),
+            spec.name,
+            severity=spec.severity,
+            closed_at=closed,
+            closed_as=spec.closed_as or ({"secret_scanning": "revoked"}.get(spec.kind, "fixed") if closed else None),
+            rule_severity=spec.rule_severity,
+        )
+        made.append({"kind": alert.kind, "number": alert.number})
+    return {"created": made}

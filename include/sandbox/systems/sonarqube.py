@@ -268,6 +268,9 @@ def _seed_history(project: Project, rng: random.Random, now: float) -> None:
         for k in ("reliability_rating", "security_rating"):
             if k in project.measures:
                 values[k] = project.measures[k]
+        # the new-code measures (what the quality gate reads) as every analysis computed them: the last
+        # analysis' gate is the project's current gate, as on a real server
+        values.update({k: v for k, v in project.measures.items() if k.startswith("new_")})
         derive(values)
         project.analyses.append(Analysis(f"AX{project.key[-3:].upper()}{n:04d}", ts, f"1.{n // 5}.0", values))
 

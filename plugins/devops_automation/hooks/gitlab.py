@@ -27,7 +27,12 @@ GitLab facts this hook encodes (``/work/shared/api/gitlab.md`` §1.3):
   newest first;
 * a project (or group) that does not exist *or that the token may not see* answers 404
   ``{"message": "404 Project Not Found"}``; missing permission answers 403. The analytics methods
-  raise :class:`GitLabAccessError` for both, naming the project.
+  raise :class:`GitLabAccessError` for both, naming the project;
+* issues are addressed by their per-project ``iid``; ``state`` is ``opened``/``closed`` and changes
+  through ``PUT ... state_event=close|reopen`` (GitLab adds a system note); comments are *notes*;
+  ``labels`` is a comma-separated list (missing project labels are created). The issue methods here
+  serve the issues ``daily_project_metrics`` opens: found again by label (on the server) plus a
+  marker in the description (matched exactly here).
 """
 
 from __future__ import annotations
@@ -567,6 +572,77 @@ class GitLabHook(ApiHook):
             return TraceFile(target, target.stat().st_size, total, True)
         finally:
             tmp.unlink(missing_ok=True)
+
+    # -- issues ----------------------------------------------------------------------------------
+    def issues(
+        self,
+        project: ProjectRef,
+        *,
+        labels: Iterable[str] = (),
+        search: str | None = None,
+        search_in: str = "description",
+        state: str | None = "opened",
+        order_by: str = "created_at",
+        sort: str = "asc",
+    ) -> list[dict[str, Any]]:
+        """A project's issues (all pages): with every one of ``labels``, matching ``search`` in
+        ``search_in`` (``title``, ``description`` or ``title,description``), of ``state`` (``opened``,
+        ``closed``; None: both). Raises :class:`GitLabAccessError` for a missing, hidden or forbidden project."""
+        params: dict[str, Any] = {
+            "labels": ",".join(labels) or None,
+            "search": search or None,
+            "in": search_in if search else None,
+            "state": state or "all",
+            "order_by": order_by,
+            "sort": sort,
+        }
+        path = f"/projects/{project_ref(project)}/issues"
+        with self._access("project", project):
+            return list(self.paged(path, params))
+
+    def find_issues(
+        self, project: ProjectRef, label: str, marker: str, *, state: str | None = "opened"
+    ) -> list[dict[str, Any]]:
+        """Issues labelled ``label`` whose description contains ``marker`` exactly, oldest first. Only
+        the label filters on the server: GitLab's ``search`` may run as a full-text search whose
+        tokenising of a marker is not something to bet a duplicate issue on."""
+        if not label or not marker:
+            raise ValueError("find_issues needs a label and a marker")
+        found = self.issues(project, labels=[label], state=state)
+        return [i for i in found if marker in str(i.get("description") or "")]
+
+    def issue(self, project: ProjectRef, issue_iid: int) -> dict[str, Any]:
+        with self._access("project", project):
+            return self._get(f"/projects/{project_ref(project)}/issues/{int(issue_iid)}")
+
+    def create_issue(
+        self, project: ProjectRef, title: str, description: str, labels: Iterable[str] = ()
+    ) -> dict[str, Any]:
+        """Open an issue (201): ``{iid, web_url, ...}``."""
+        payload = {"title": title, "description": description, "labels": ",".join(labels)}
+        with self._access("project", project):
+            return self.request_json("POST", f"/projects/{project_ref(project)}/issues", json=payload)
+
+    def issue_notes(self, project: ProjectRef, issue_iid: int, *, system: bool = False) -> list[dict[str, Any]]:
+        """An issue's notes (comments), oldest first; GitLab's system notes ("closed", ...) only with ``system``."""
+        path = f"/projects/{project_ref(project)}/issues/{int(issue_iid)}/notes"
+        with self._access("project", project):
+            notes = list(self.paged(path, {"sort": "asc", "order_by": "created_at"}))
+        return notes if system else [n for n in notes if not n.get("system")]
+
+    def add_issue_note(self, project: ProjectRef, issue_iid: int, body: str) -> dict[str, Any]:
+        """Comment on an issue (201)."""
+        path = f"/projects/{project_ref(project)}/issues/{int(issue_iid)}/notes"
+        with self._access("project", project):
+            return self.request_json("POST", path, json={"body": body})
+
+    def close_issue(self, project: ProjectRef, issue_iid: int, comment: str | None = None) -> dict[str, Any]:
+        """Comment (when given), then close the issue (``state_event=close``)."""
+        if comment:
+            self.add_issue_note(project, issue_iid, comment)
+        path = f"/projects/{project_ref(project)}/issues/{int(issue_iid)}"
+        with self._access("project", project):
+            return self.request_json("PUT", path, json={"state_event": "close"})
 
     # -- connection test -------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:

@@ -261,11 +261,13 @@ http_cache = sa.Table(
     _ts("fetched_at", nullable=False),
 )
 
-#: The history of every alert: one row per episode (condition started -> resolved).
+#: The history of every alert: one row per episode (condition started -> resolved), per source (the DAG
+#: that raised it: each reads and resolves only its own; store/alert_events.py).
 alert_events = sa.Table(
     "alert_events",
     metadata,
     _id(),
+    sa.Column("source", sa.String(64), nullable=False, server_default="ci_pipeline_analytics"),
     sa.Column("rule_id", sa.String(128), nullable=False),
     sa.Column("scope_key", sa.String(512), nullable=False),  # e.g. github:acme/api:CI:main
     sa.Column("severity", sa.String(16), nullable=False),  # critical | warning
@@ -276,8 +278,8 @@ alert_events = sa.Table(
     sa.Column("value", sa.Float),
     sa.Column("threshold", sa.Float),
     sa.Column("details", JSONType),
-    sa.UniqueConstraint("rule_id", "scope_key", "started_at"),
-    sa.Index("ix_alert_events_open", "rule_id", "scope_key", "state"),
+    sa.UniqueConstraint("source", "rule_id", "scope_key", "started_at"),
+    sa.Index("ix_alert_events_open", "source", "rule_id", "scope_key", "state"),
 )
 
 # ---- Daily metrics and health --------------------------------------------------------------------

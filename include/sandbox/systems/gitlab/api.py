@@ -17,6 +17,9 @@ GitLab's filters, ``updated_after``/``updated_before`` inclusive at both ends as
 one; retry; cancel), a pipeline's jobs (``include_retried``) and bridges (``downstream_pipeline``), test
 report and summary, jobs (one, log, retry) and deployments (``GET /projects/:id/deployments`` with the
 validation of GitLab's ``DeploymentsFinder``: an ``updated_*`` filter needs ``order_by=updated_at``).
+Issues (``issues.py``): list (``state``, ``labels``, ``search`` + ``in``, ``iids[]``, ``order_by``, ``sort``),
+one, create (``title`` required: 400 ``{"error": "title is missing"}``), update (``state_event``
+close|reopen with a system note, labels), notes (list, create); written as the token's user ``sandbox-bot``.
 Deliberate difference: a pipeline's jobs are listed oldest first (GitLab: newest first).
 ``POST /_sandbox/gitlab/emails/deliver`` builds a pipeline e-mail and APPENDs it into a real IMAP folder.
 """
@@ -47,6 +50,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from include.sandbox.systems._seed import GITLAB_USERNAME
+from include.sandbox.systems.gitlab.issues import SEARCH_IN, STATE_EVENTS, Issue, Note, search_words, seed_issues
 from include.sandbox.systems.gitlab.messages import (
     DEFAULT_EMAIL_HOST,
     hook_headers,
@@ -98,7 +102,9 @@ _REASONS = {400: "Bad request", 404: "Not found"}
 
 
 def make_state(seed: int, sandbox: Any) -> GitLabState:
-    return seeded_state(seed, lambda: sandbox.clock.now())
+    state = seeded_state(seed, lambda: sandbox.clock.now())
+    seed_issues(state)
+    return state
 
 
 def _message(status: int) -> str:
@@ -976,6 +982,217 @@ def get_deployment(deployment_id: int, c: ProjectCtx) -> JSONResponse:
         if found is None:
             raise GitLabError(404)
         return JSONResponse(deployment_json(found, c.state, c.links))
+
+
+# -- issues and notes (issue 12) -----------------------------------------------------------------
+def issue_json(issue: Issue, c: Ctx) -> dict[str, Any]:
+    web = f"{c.links.project(c.project)}/-/issues/{issue.iid}"
+    api = f"{c.links.base}/api/v4/projects/{c.project.id}/issues/{issue.iid}"
+    return {
+        "id": issue.id,
+        "iid": issue.iid,
+        "project_id": c.project.id,
+        "title": issue.title,
+        "description": issue.description,
+        "state": issue.state,
+        "created_at": iso(issue.created_at),
+        "updated_at": iso(issue.updated_at),
+        "closed_at": iso(issue.closed_at),
+        "closed_by": user_json(issue.closed_by, c.links) if issue.closed_by else None,
+        "labels": list(issue.labels),
+        "milestone": None,
+        "assignees": [],
+        "assignee": None,
+        "author": user_json(issue.author, c.links),
+        "type": "ISSUE",
+        "issue_type": "issue",
+        "user_notes_count": sum(1 for n in issue.notes if not n.system),
+        "merge_requests_count": 0,
+        "upvotes": 0,
+        "downvotes": 0,
+        "due_date": None,
+        "confidential": False,
+        "discussion_locked": None,
+        "severity": "UNKNOWN",
+        "web_url": web,
+        "references": {
+            "short": f"#{issue.iid}",
+            "relative": f"#{issue.iid}",
+            "full": f"{c.project.path_with_namespace}#{issue.iid}",
+        },
+        "time_stats": {"time_estimate": 0, "total_time_spent": 0},
+        "task_completion_status": {"count": 0, "completed_count": 0},
+        "_links": {"self": api, "notes": f"{api}/notes", "project": f"{c.links.base}/api/v4/projects/{c.project.id}"},
+    }
+
+
+def note_json(note: Note, issue: Issue, c: Ctx) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "type": None,
+        "body": note.body,
+        "attachment": None,
+        "author": user_json(note.author, c.links),
+        "created_at": iso(note.created_at),
+        "updated_at": iso(note.updated_at),
+        "system": note.system,
+        "noteable_id": issue.id,
+        "noteable_type": "Issue",
+        "noteable_iid": issue.iid,
+        "project_id": c.project.id,
+        "resolvable": False,
+        "confidential": False,
+        "internal": False,
+        "commands_changes": {},
+    }
+
+
+async def _params(request: Request) -> dict[str, Any]:
+    """Parameters from the query string, a JSON object body or a form (GitLab takes all three)."""
+    values: dict[str, Any] = dict(request.query_params)
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "application/json":
+        try:
+            body = await request.json()
+        except ValueError:
+            raise GitLabError(400, "400 Bad request - invalid JSON") from None
+        if isinstance(body, dict):
+            values.update(body)
+    elif kind in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values.update({k: v for k, v in (await request.form()).items() if isinstance(v, str)})
+    return values
+
+
+def _label_list(value: Any, name: str = "labels") -> list[str]:
+    """Labels as GitLab takes them: a comma-separated string or an array of names."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items = value.split(",")
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items = value
+    else:
+        raise _invalid(name)
+    return list(dict.fromkeys(v.strip() for v in items if v.strip()))
+
+
+def _issue(c: Ctx, issue_iid: int) -> Issue:
+    found = c.state.issues.get(c.project.id, issue_iid)
+    if found is None:
+        raise GitLabError(404)
+    return found
+
+
+def _token_user(state: GitLabState) -> User:
+    return state.users[GITLAB_USERNAME]
+
+
+@router.get(PROJECT + "/issues")
+def list_issues(request: Request, c: ProjectCtx) -> JSONResponse:
+    """``state`` opened|closed|all (default all), ``labels`` (every one; ``None``/``Any``), ``search``
+    with ``in`` (title, description or both), ``iids[]``, ``order_by`` created_at|updated_at, ``sort``."""
+    state = _choice_param(request, "state", ("opened", "closed", "all"), "all") or "all"
+    order_by = _choice_param(request, "order_by", ("created_at", "updated_at"), "created_at") or "created_at"
+    sort = _choice_param(request, "sort", ("asc", "desc"), "desc") or "desc"
+    labels = _label_list(request.query_params.get("labels"))
+    where = tuple(w.strip() for w in (request.query_params.get("in") or "title,description").split(","))
+    if not where or any(w not in SEARCH_IN for w in where):
+        raise _invalid("in", "does not have a valid value")
+    words = search_words(request.query_params.get("search") or "")
+    iids = {int(v) for v in request.query_params.getlist("iids[]") if v.isdigit()}
+    with c.state.lock:
+        found = []
+        for issue in c.state.issues.of(c.project.id):
+            lowered = {name.lower() for name in issue.labels}
+            if state != "all" and issue.state != state:
+                continue
+            if (labels == ["None"] and issue.labels) or (labels == ["Any"] and not issue.labels):
+                continue
+            if labels not in (["None"], ["Any"]) and not {n.lower() for n in labels} <= lowered:
+                continue
+            if words and not issue.matches(words, where):
+                continue
+            if iids and issue.iid not in iids:
+                continue
+            found.append(issue)
+        found.sort(key=lambda i: (getattr(i, order_by), i.id), reverse=sort == "desc")
+        page, headers = paginate(request, found)
+        return JSONResponse([issue_json(i, c) for i in page], headers=headers)
+
+
+@router.get(PROJECT + "/issues/{issue_iid}")
+def get_issue(issue_iid: int, c: ProjectCtx) -> JSONResponse:
+    with c.state.lock:
+        return JSONResponse(issue_json(_issue(c, issue_iid), c))
+
+
+@router.post(PROJECT + "/issues")
+async def create_issue(request: Request, c: ProjectCtx) -> JSONResponse:
+    """``title`` (required), ``description``, ``labels`` -> 201 with the issue, authored by the token's user."""
+    params = await _params(request)
+    title = params.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise GitLabError(400, "title is missing", key="error")
+    labels = _label_list(params.get("labels"))
+    with c.state.lock:
+        issue = c.state.issues.add(
+            c.project.id, title, str(params.get("description") or ""), _token_user(c.state), c.state.now(), labels
+        )
+        return JSONResponse(issue_json(issue, c), status_code=201)
+
+
+@router.put(PROJECT + "/issues/{issue_iid}")
+async def update_issue(request: Request, issue_iid: int, c: ProjectCtx) -> JSONResponse:
+    """``state_event`` close|reopen (a system note records it), ``title``, ``description``, ``labels``,
+    ``add_labels``, ``remove_labels``."""
+    params = await _params(request)
+    event = params.get("state_event")
+    if event is not None and event not in STATE_EVENTS:
+        raise _invalid("state_event", "does not have a valid value")
+    with c.state.lock:
+        issue = _issue(c, issue_iid)
+        now, user = c.state.now(), _token_user(c.state)
+        if event == "close":
+            c.state.issues.close(issue, user, now)
+        elif event == "reopen":
+            c.state.issues.reopen(issue, user, now)
+        if isinstance(params.get("title"), str) and params["title"].strip():
+            issue.title = params["title"]
+        if "description" in params:
+            issue.description = str(params.get("description") or "")
+        if "labels" in params:
+            issue.labels = _label_list(params.get("labels"))
+        for name in _label_list(params.get("add_labels"), "add_labels"):
+            if name not in issue.labels:
+                issue.labels.append(name)
+        removed = set(_label_list(params.get("remove_labels"), "remove_labels"))
+        issue.labels = [n for n in issue.labels if n not in removed]
+        issue.updated_at = now
+        return JSONResponse(issue_json(issue, c))
+
+
+@router.get(PROJECT + "/issues/{issue_iid}/notes")
+def list_issue_notes(request: Request, issue_iid: int, c: ProjectCtx) -> JSONResponse:
+    """System notes included; ``sort`` asc|desc (default desc), ``order_by`` created_at|updated_at."""
+    sort = _choice_param(request, "sort", ("asc", "desc"), "desc") or "desc"
+    _choice_param(request, "order_by", ("created_at", "updated_at"), "created_at")
+    with c.state.lock:
+        issue = _issue(c, issue_iid)
+        notes = sorted(issue.notes, key=lambda n: (n.created_at, n.id), reverse=sort == "desc")
+        page, headers = paginate(request, notes)
+        return JSONResponse([note_json(n, issue, c) for n in page], headers=headers)
+
+
+@router.post(PROJECT + "/issues/{issue_iid}/notes")
+async def create_issue_note(request: Request, issue_iid: int, c: ProjectCtx) -> JSONResponse:
+    params = await _params(request)
+    body = params.get("body")
+    if not isinstance(body, str) or not body.strip():
+        raise GitLabError(400, "body is missing", key="error")
+    with c.state.lock:
+        issue = _issue(c, issue_iid)
+        note = c.state.issues.note(issue, body, _token_user(c.state), c.state.now())
+        return JSONResponse(note_json(note, issue, c), status_code=201)
 
 
 @router.api_route("/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)

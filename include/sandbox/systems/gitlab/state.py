@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Protocol
 
 from include.sandbox.systems._seed import GITLAB_USER_ID, GITLAB_USERNAME, gitlab_layout, slugify
+from include.sandbox.systems.gitlab.issues import IssueBook
 
 DEFAULT_TOKEN = "glpat-sandbox-token"
 GITLAB_VERSION = "18.4.1"
@@ -697,6 +698,8 @@ class GitLabState:
         self.scenarios: dict[str, dict[str, object]] = {}
         #: facts of the seeded CI history (``history.py``; ``GET /_sandbox/gitlab/history``)
         self.history: dict[str, object] = {}
+        #: issues and their notes per project (``issues.py``; issue 12)
+        self.issues = IssueBook()
         self._pipeline_ids = itertools.count(FIRST_PIPELINE_ID)
         self._synthetic_ids = FIRST_SYNTHETIC_PIPELINE_ID
         self._job_ids = itertools.count(FIRST_JOB_ID)

@@ -1,7 +1,9 @@
 """Alert rules of ``ci_pipeline_analytics``: parse and validate the rule file, evaluate it, word the alerts.
 
-Pure Python (PyYAML only; no Airflow, no database). The store side (history, dedup keys, what to send)
-is :mod:`.alert_store`.
+Pure Python (no Airflow, no database access). The line-numbered YAML walking is
+:mod:`devops_automation.yaml_config`'s; the episodes and their transitions are the shared
+:mod:`devops_automation.store.alert_events` (this DAG's alerts are its ``source`` :data:`SOURCE`). The
+store side (history, dedup keys, what to send) is :mod:`.alert_store`.
 
 The file (``include/config/alert_rules.yaml``)
 ----------------------------------------------
@@ -77,18 +79,24 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import difflib
-import json
-import math
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import yaml
 
+from devops_automation import yaml_config as yc
 from devops_automation.messaging import escape_html
+from devops_automation.store import alert_events
+from devops_automation.store.alert_events import Transitions
+from devops_automation.yaml_config import MISSING, Bad
+from devops_automation.yaml_config import Problem as Problem  # re-exported: ar.Problem
+
+#: This DAG's alerts in the shared table ``alert_events`` (its column ``source``).
+SOURCE = "ci_pipeline_analytics"
 
 KINDS = (
     "success_rate_below",
@@ -108,35 +116,16 @@ _SLACK_NAME = re.compile(r"#[a-z0-9_][a-z0-9._-]{0,79}")
 _SLACK_ID = re.compile(r"[CGD][A-Z0-9]{6,20}")
 _TELEGRAM = re.compile(r"-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{3,31}")
 _EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+")
-_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 # ---- errors --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong in the file: where (file, 1-based line, field path) and what."""
+class AlertRulesError(yc.ConfigError):
+    """The rule file is not valid; ``problems`` lists every problem found (each a
+    :class:`~devops_automation.yaml_config.Problem` naming file, line, field)."""
 
-    source: str
-    line: int
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.source} line {self.line}"
-        return f"{where}, {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
-
-
-class AlertRulesError(ValueError):
-    """The rule file is not valid; ``problems`` lists every problem found (each names file, line, field)."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        n = len(self.problems)
-        head = f"{n} problem{'s' if n != 1 else ''} in the alert rules:" if n != 1 else None
-        body = "\n".join(f"  {p}" for p in self.problems) if head else str(self.problems[0])
-        super().__init__(f"{head}\n{body}" if head else body)
+    what = "the alert rules"
 
 
 # ---- the parsed rules ----------------------------------------------------------------------------
@@ -243,95 +232,37 @@ class Rule:
 # ---- parsing -------------------------------------------------------------------------------------
 
 
-class _Bad(Exception):
-    """A value is wrong; the message completes "<field>: ..."."""
-
-
-class _Shape:
-    """Stands for a list or a mapping where a single value was expected, so converters word the error."""
-
-    def __init__(self, what: str) -> None:
-        self.what = what
-
-
-_MISSING = object()
+# Converters raise yaml_config.Bad (its text completes "<field>: ..."); the node walking, the YAML
+# errors and the generic converters are devops_automation.yaml_config's.
 _REQUIRED = object()
-
-
-def _got(value: Any) -> str:
-    if isinstance(value, _Shape):
-        return value.what
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, (int, float)):
-        return repr(value)
-    return f"a {type(value).__name__}"
-
-
-def _as_number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return None
-    return float(value)
 
 
 def _fraction(*, zero_ok: bool) -> Any:
     def conv(value: Any) -> float:
-        v = _as_number(value)
+        v = yc.as_number(value)
         if v is None or not 0 <= v <= 1:
             hint = ""
             if (v is not None and 1 < v <= 100) or (isinstance(value, str) and value.strip().endswith("%")):
                 hint = " (a fraction: 0.8 for 80%)"
-            raise _Bad(f"must be a number between 0 and 1{hint}, got {_got(value)}")
+            raise Bad(f"must be a number between 0 and 1{hint}, got {yc.got(value)}")
         if v == 0 and not zero_ok:
-            raise _Bad("must be above 0 (nothing is below 0), got 0")
+            raise Bad("must be above 0 (nothing is below 0), got 0")
         return v
 
     return conv
 
 
-def _positive(value: Any) -> float:
-    v = _as_number(value)
-    if v is None or v <= 0:
-        raise _Bad(f"must be a number above 0, got {_got(value)}")
-    return v
-
-
-def _whole(lo: int, hi: int) -> Any:
-    def conv(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-            raise _Bad(f"must be a whole number from {lo} to {hi}, got {_got(value)}")
-        return value
-
-    return conv
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise _Bad(f"must be true or false, got {_got(value)}")
-    return value
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, str):
-        raise _Bad(f"must be a string, got {_got(value)}")
-    return value
-
-
 def _rule_id(value: Any) -> str:
     if not isinstance(value, str) or not _ID.fullmatch(value):
-        raise _Bad(
-            f"must be 1 to 64 letters, digits, '.', '_' or '-' (starting with a letter or digit), got {_got(value)}"
+        raise Bad(
+            f"must be 1 to 64 letters, digits, '.', '_' or '-' (starting with a letter or digit), got {yc.got(value)}"
         )
     return value
 
 
 def _severity(value: Any) -> str:
     if value not in SEVERITIES:
-        raise _Bad(f"must be one of {', '.join(SEVERITIES)}, got {_got(value)}")
+        raise Bad(f"must be one of {', '.join(SEVERITIES)}, got {yc.got(value)}")
     return str(value)
 
 
@@ -339,13 +270,13 @@ def _kind(value: Any) -> str:
     if value not in KINDS:
         close = difflib.get_close_matches(str(value), KINDS, n=1) if isinstance(value, str) else []
         hint = f" (did you mean {close[0]}?)" if close else ""
-        raise _Bad(f"unknown kind {_got(value)}{hint}; the kinds are {', '.join(KINDS)}")
+        raise Bad(f"unknown kind {yc.got(value)}{hint}; the kinds are {', '.join(KINDS)}")
     return str(value)
 
 
 def _provider(value: Any) -> str:
     if value not in PROVIDERS:
-        raise _Bad(f"must be one of {', '.join(PROVIDERS)}, got {_got(value)}")
+        raise Bad(f"must be one of {', '.join(PROVIDERS)}, got {yc.got(value)}")
     return str(value)
 
 
@@ -371,15 +302,15 @@ def _pattern(value: Any, *, ignore_case: bool = False) -> Pattern:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = str(value)  # a branch or workflow named 2024
     if not isinstance(value, str) or not value.strip():
-        raise _Bad(f"must be a non-empty pattern (a glob, or re:<regex>), got {_got(value)}")
+        raise Bad(f"must be a non-empty pattern (a glob, or re:<regex>), got {yc.got(value)}")
     if value.startswith("re:"):
         try:
             return Pattern(value, ignore_case, re.compile(value[3:], re.IGNORECASE if ignore_case else 0))
         except re.error as exc:
-            raise _Bad(f"invalid regular expression {_got(value[3:])}: {exc}") from None
+            raise Bad(f"invalid regular expression {yc.got(value[3:])}: {exc}") from None
     at = _unclosed_bracket(value)
     if at is not None:
-        raise _Bad(f"invalid glob {_got(value)}: the '[' at position {at + 1} is never closed")
+        raise Bad(f"invalid glob {yc.got(value)}: the '[' at position {at + 1} is never closed")
     return Pattern(value, ignore_case)
 
 
@@ -389,9 +320,9 @@ def _repo_pattern(value: Any) -> Pattern:
 
 def _slack(value: Any) -> str:
     if value is None:
-        raise _Bad('is empty: a "#channel" must be quoted in YAML (# starts a comment): slack: "#ci-alerts"')
+        raise Bad('is empty: a "#channel" must be quoted in YAML (# starts a comment): slack: "#ci-alerts"')
     if not isinstance(value, str) or not (_SLACK_NAME.fullmatch(value) or _SLACK_ID.fullmatch(value)):
-        raise _Bad(f'must be "#channel-name" (lower case) or a channel id such as C0123ABCD, got {_got(value)}')
+        raise Bad(f'must be "#channel-name" (lower case) or a channel id such as C0123ABCD, got {yc.got(value)}')
     return value
 
 
@@ -399,25 +330,25 @@ def _telegram(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str) or not _TELEGRAM.fullmatch(value):
-        raise _Bad(f"must be a chat id (such as -1001234567890) or @channelusername, got {_got(value)}")
+        raise Bad(f"must be a chat id (such as -1001234567890) or @channelusername, got {yc.got(value)}")
     return value
 
 
 def _email(value: Any) -> str:
     if not isinstance(value, str) or not _EMAIL.fullmatch(value.strip()):
-        raise _Bad(f"must be an e-mail address, got {_got(value)}")
+        raise Bad(f"must be an e-mail address, got {yc.got(value)}")
     return value.strip()
 
 
-_DAYS = _whole(1, 90)
-_WEEKS = _whole(1, 52)
-_RUNS = _whole(1, 100_000)
+_DAYS = yc.whole(1, 90)
+_WEEKS = yc.whole(1, 52)
+_RUNS = yc.whole(1, 100_000)
 
 #: Fields every rule may have (besides id and kind); scope and channels are read by their own code.
 _COMMON: dict[str, Any] = {
     "severity": _severity,
-    "enabled": _bool,
-    "description": _text,
+    "enabled": yc.boolean,
+    "description": yc.text,
     "scope": None,
     "channels": None,
 }
@@ -430,11 +361,11 @@ _KIND_FIELDS: dict[str, dict[str, tuple[Any, Any]]] = {
         "min_runs": (_RUNS, 5),
     },
     "red_longer_than": {
-        "hours": (_positive, _REQUIRED),
+        "hours": (yc.positive, _REQUIRED),
         "branch_pattern": (_pattern, _REQUIRED),
     },
     "duration_regression": {
-        "percent": (_positive, _REQUIRED),
+        "percent": (yc.positive, _REQUIRED),
         "baseline_weeks": (_WEEKS, 4),
         "window_days": (_DAYS, 7),
         "min_runs": (_RUNS, 5),
@@ -445,12 +376,12 @@ _KIND_FIELDS: dict[str, dict[str, tuple[Any, Any]]] = {
         "min_flaky_rate": (_fraction(zero_ok=True), 0.0),
     },
     "queue_p90_above": {
-        "minutes": (_positive, _REQUIRED),
+        "minutes": (yc.positive, _REQUIRED),
         "window_days": (_DAYS, 1),
         "min_runs": (_RUNS, 5),
     },
     "rerun_minutes_above": {
-        "minutes": (_positive, _REQUIRED),
+        "minutes": (yc.positive, _REQUIRED),
         "window_days": (_DAYS, 1),
     },
 }
@@ -465,108 +396,40 @@ _FIELD_HELP = {
 _SCOPE_FIELDS = ("provider", "repos", "branches", "workflows")
 
 
-def _shape(node: yaml.Node) -> str:
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    if isinstance(node, yaml.MappingNode):
-        return "a mapping"
-    if node.tag.endswith(":null"):
-        return "nothing (null)"
-    return json.dumps(str(node.value), ensure_ascii=False) if node.tag.endswith(":str") else str(node.value)
+_EMPTY_LIST = "must not be an empty list (leave the field out to match everything)"
 
 
 class _Parser:
-    """Walks the composed YAML nodes (which keep their line numbers) and collects every problem."""
+    """Reads the rule file from the composed YAML nodes through a :class:`yaml_config.NodeParser`
+    (which keeps line numbers and collects every problem)."""
 
-    def __init__(self, source: str, loader: yaml.SafeLoader) -> None:
-        self.source = source
-        self.loader = loader
-        self.problems: list[Problem] = []
-
-    def problem(self, at: yaml.Node | int, where: str | None, message: str) -> None:
-        line = at if isinstance(at, int) else at.start_mark.line + 1
-        self.problems.append(Problem(self.source, line, where or None, message))
-
-    def convert(self, node: yaml.Node, where: str, conv: Any) -> Any:
-        """The node's value checked by ``conv``; _MISSING (after reporting) when wrong."""
-        if isinstance(node, yaml.ScalarNode):
-            try:
-                value = self.loader.construct_object(node, deep=True)
-            except (yaml.YAMLError, ValueError, TypeError) as exc:  # an unknown tag, "!!int x", ...
-                self.problem(node, where, f"cannot read this value: {getattr(exc, 'problem', None) or exc}")
-                return _MISSING
-        else:
-            value = _Shape(_shape(node))
-        try:
-            return conv(value)
-        except _Bad as exc:
-            self.problem(node, where, str(exc))
-            return _MISSING
+    def __init__(self, p: yc.NodeParser) -> None:
+        self.p = p
 
     def items(self, node: yaml.Node, where: str, conv: Any) -> Any:
-        """A list of values, or one value standing for a list of one; _MISSING when wrong."""
-        if isinstance(node, yaml.SequenceNode):
-            if not node.value:
-                self.problem(node, where, "must not be an empty list (leave the field out to match everything)")
-                return _MISSING
-            values = [self.convert(item, f"{where}[{i}]", conv) for i, item in enumerate(node.value)]
-            return _MISSING if any(v is _MISSING for v in values) else tuple(values)
-        if isinstance(node, yaml.MappingNode):
-            self.problem(node, where, "must be a value or a list of values, got a mapping")
-            return _MISSING
-        value = self.convert(node, where, conv)
-        return _MISSING if value is _MISSING else (value,)
-
-    def mapping(self, node: yaml.Node, where: str, what: str) -> dict[str, tuple[yaml.Node, yaml.Node]] | None:
-        """Key -> (key node, value node); ``<<`` merges applied, duplicate keys reported."""
-        if not isinstance(node, yaml.MappingNode):
-            self.problem(node, where, f"must be a mapping ({what}), got {_shape(node)}")
-            return None
-        own: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        merged: dict[str, tuple[yaml.Node, yaml.Node]] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE_TAG:
-                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
-                for src in sources:
-                    for name, pair in (self.mapping(src, where, "a << merge takes mappings") or {}).items():
-                        merged.setdefault(name, pair)
-                continue
-            name = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else None
-            path = f"{where}.{name}" if where else str(name)
-            if name is None:
-                self.problem(key_node, where, "keys must be plain names")
-            elif name in own:
-                self.problem(key_node, path, f"duplicate key (first at line {own[name][0].start_mark.line + 1})")
-            else:
-                own[name] = (key_node, value_node)
-        return {**merged, **own}
-
-    def unknown(self, key_node: yaml.Node, where: str, known: Sequence[str], suffix: str = "") -> None:
-        name = str(key_node.value)
-        close = difflib.get_close_matches(name, list(known), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        self.problem(key_node, f"{where}.{name}" if where else name, f"unknown field{hint}{suffix}")
+        """A list of values, or one value standing for a list of one; MISSING when wrong."""
+        return self.p.items(node, where, conv, empty=_EMPTY_LIST)
 
     # -- the file ------------------------------------------------------------------------------
     def parse(self, root: yaml.Node | None) -> list[Rule]:
         if root is None:
-            self.problem(1, None, "the file is empty: expected a mapping with the key 'rules'")
+            self.p.problem(1, None, "the file is empty: expected a mapping with the key 'rules'")
             return []
-        top = self.mapping(root, "", "with the key 'rules' and optionally 'defaults'")
+        top = self.p.mapping(root, "", "with the key 'rules' and optionally 'defaults'")
         if top is None:
             return []
         for name, (key_node, _) in top.items():
             if name not in ("rules", "defaults"):
-                self.unknown(key_node, "", ("rules", "defaults"), "; the top-level keys are rules and defaults")
+                self.p.unknown(key_node, "", ("rules", "defaults"), "; the top-level keys are rules and defaults")
         defaults = self.defaults(top["defaults"][1]) if "defaults" in top else {}
         if "rules" not in top:
-            self.problem(root, "rules", "required (the list of rules; rules: [] for none)")
+            self.p.problem(root, "rules", "required (the list of rules; rules: [] for none)")
             return []
         node = top["rules"][1]
         if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null"):
             return []  # "rules:" with every rule commented out
         if not isinstance(node, yaml.SequenceNode):
-            self.problem(node, "rules", f"must be a list of rules, got {_shape(node)}")
+            self.p.problem(node, "rules", f"must be a list of rules, got {yc.shape(node)}")
             return []
         rules: list[Rule] = []
         first: dict[str, tuple[int, int]] = {}
@@ -575,8 +438,8 @@ class _Parser:
             if rid is not None and id_node is not None:
                 if rid in first:
                     line, j = first[rid]
-                    self.problem(
-                        id_node, f"rules[{i}].id", f"duplicate id {_got(rid)} (first at line {line}, rules[{j}])"
+                    self.p.problem(
+                        id_node, f"rules[{i}].id", f"duplicate id {yc.got(rid)} (first at line {line}, rules[{j}])"
                     )
                     continue
                 first[rid] = (id_node.start_mark.line + 1, i)
@@ -586,38 +449,38 @@ class _Parser:
 
     def defaults(self, node: yaml.Node) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name, (key_node, value_node) in (self.mapping(node, "defaults", "severity, channels") or {}).items():
+        for name, (key_node, value_node) in (self.p.mapping(node, "defaults", "severity, channels") or {}).items():
             if name == "severity":
-                value = self.convert(value_node, "defaults.severity", _severity)
+                value = self.p.convert(value_node, "defaults.severity", _severity)
             elif name == "channels":
                 value = self.channels(value_node, "defaults.channels")
             else:
-                self.unknown(key_node, "defaults", ("severity", "channels"), "; defaults takes severity, channels")
+                self.p.unknown(key_node, "defaults", ("severity", "channels"), "; defaults takes severity, channels")
                 continue
-            if value is not _MISSING:
+            if value is not MISSING:
                 out[name] = value
         return out
 
     def rule(self, node: yaml.Node, where: str, defaults: Mapping[str, Any]) -> tuple[Rule | None, str | None, Any]:
         """The rule (None when anything is wrong), its id and the id's node (for duplicate checks)."""
-        before = len(self.problems)
-        pairs = self.mapping(node, where, "a rule with id, kind, severity, scope, channels")
+        before = len(self.p.problems)
+        pairs = self.p.mapping(node, where, "a rule with id, kind, severity, scope, channels")
         if pairs is None:
             return None, None, None
         values: dict[str, Any] = {}
         rid = id_node = None
         if "id" in pairs:
             id_node = pairs["id"][1]
-            got = self.convert(id_node, f"{where}.id", _rule_id)
-            rid = None if got is _MISSING else got
+            got = self.p.convert(id_node, f"{where}.id", _rule_id)
+            rid = None if got is MISSING else got
         else:
-            self.problem(node, f"{where}.id", "required (a unique name for the rule)")
+            self.p.problem(node, f"{where}.id", "required (a unique name for the rule)")
         kind = None
         if "kind" in pairs:
-            got = self.convert(pairs["kind"][1], f"{where}.kind", _kind)
-            kind = None if got is _MISSING else got
+            got = self.p.convert(pairs["kind"][1], f"{where}.kind", _kind)
+            kind = None if got is MISSING else got
         else:
-            self.problem(node, f"{where}.kind", f"required (one of {', '.join(KINDS)})")
+            self.p.problem(node, f"{where}.kind", f"required (one of {', '.join(KINDS)})")
         own = _KIND_FIELDS.get(kind or "", {})
         every_kind_field = {f for fields in _KIND_FIELDS.values() for f in fields}
         for name, (key_node, value_node) in pairs.items():
@@ -629,29 +492,31 @@ class _Parser:
             elif name == "channels":
                 value = self.channels(value_node, path)
             elif name in _COMMON:
-                value = self.convert(value_node, path, _COMMON[name])
+                value = self.p.convert(value_node, path, _COMMON[name])
             elif name in own:
                 conv = own[name][0]
                 value = (
-                    self.items(value_node, path, conv) if name in _LIST_FIELDS else self.convert(value_node, path, conv)
+                    self.items(value_node, path, conv)
+                    if name in _LIST_FIELDS
+                    else self.p.convert(value_node, path, conv)
                 )
             elif kind is None and name in every_kind_field:
                 continue  # cannot tell without a valid kind; the kind's own error is reported
             elif name in every_kind_field:
                 owners = ", ".join(k for k in KINDS if name in _KIND_FIELDS[k])
-                self.problem(key_node, path, f"unknown field for kind {kind} ({name} belongs to {owners})")
+                self.p.problem(key_node, path, f"unknown field for kind {kind} ({name} belongs to {owners})")
                 continue
             else:
                 known = ["id", "kind", *_COMMON, *own]
                 suffix = f"; a {kind} rule takes {', '.join(known)}" if kind else ""
-                self.unknown(key_node, where, known if kind else [*known, *every_kind_field], suffix)
+                self.p.unknown(key_node, where, known if kind else [*known, *every_kind_field], suffix)
                 continue
-            if value is not _MISSING:
+            if value is not MISSING:
                 values[name] = value
         for name, (_conv, default) in own.items():
             if name not in pairs:
                 if default is _REQUIRED:
-                    self.problem(node, f"{where}.{name}", f"required for kind {kind}{_FIELD_HELP.get(name, '')}")
+                    self.p.problem(node, f"{where}.{name}", f"required for kind {kind}{_FIELD_HELP.get(name, '')}")
                 else:
                     values[name] = default
         for name, help_ in (
@@ -662,101 +527,76 @@ class _Parser:
                 if name in defaults:
                     values[name] = defaults[name]
                 else:
-                    self.problem(node, f"{where}.{name}", f"required ({help_})")
-        if len(self.problems) > before or rid is None or kind is None:
+                    self.p.problem(node, f"{where}.{name}", f"required ({help_})")
+        if len(self.p.problems) > before or rid is None or kind is None:
             return None, rid, id_node
         return Rule(id=rid, kind=kind, line=node.start_mark.line + 1, **values), rid, id_node
 
     def scope(self, node: yaml.Node, where: str, kind: str | None) -> Any:
-        pairs = self.mapping(node, where, "provider, repos, branches, workflows")
+        pairs = self.p.mapping(node, where, "provider, repos, branches, workflows")
         if pairs is None:
-            return _MISSING
+            return MISSING
         out: dict[str, Any] = {}
         ok = True
         for name, (key_node, value_node) in pairs.items():
             path = f"{where}.{name}"
             if name not in _SCOPE_FIELDS:
-                self.unknown(key_node, where, _SCOPE_FIELDS, f"; scope takes {', '.join(_SCOPE_FIELDS)}")
+                self.p.unknown(key_node, where, _SCOPE_FIELDS, f"; scope takes {', '.join(_SCOPE_FIELDS)}")
                 ok = False
                 continue
             if name == "branches" and kind == "new_flaky_job":
-                self.problem(key_node, path, "not used by new_flaky_job (flaky jobs are counted across branches)")
+                self.p.problem(key_node, path, "not used by new_flaky_job (flaky jobs are counted across branches)")
                 ok = False
                 continue
             conv = {"provider": _provider, "repos": _repo_pattern}.get(name, _pattern)
             value = self.items(value_node, path, conv)
-            if value is _MISSING:
+            if value is MISSING:
                 ok = False
             else:
                 out["providers" if name == "provider" else name] = value
-        return Scope(**out) if ok else _MISSING
+        return Scope(**out) if ok else MISSING
 
     def channels(self, node: yaml.Node, where: str) -> Any:
-        pairs = self.mapping(node, where, "slack, telegram and/or email")
+        pairs = self.p.mapping(node, where, "slack, telegram and/or email")
         if pairs is None:
-            return _MISSING
+            return MISSING
         out: dict[str, Any] = {}
         ok = True
         for name, (key_node, value_node) in pairs.items():
             path = f"{where}.{name}"
             if name == "slack":
-                value = self.convert(value_node, path, _slack)
+                value = self.p.convert(value_node, path, _slack)
             elif name == "telegram":
-                value = self.convert(value_node, path, _telegram)
+                value = self.p.convert(value_node, path, _telegram)
             elif name == "email":
                 value = self.items(value_node, path, _email)
             else:
-                self.unknown(key_node, where, CHANNEL_NAMES, f"; channels are {', '.join(CHANNEL_NAMES)}")
+                self.p.unknown(key_node, where, CHANNEL_NAMES, f"; channels are {', '.join(CHANNEL_NAMES)}")
                 ok = False
                 continue
-            if value is _MISSING:
+            if value is MISSING:
                 ok = False
             else:
                 out[name] = value
         if ok and not out:
-            self.problem(node, where, "name at least one of slack, telegram, email")
-            return _MISSING
-        return Channels(**out) if ok else _MISSING
+            self.p.problem(node, where, "name at least one of slack, telegram, email")
+            return MISSING
+        return Channels(**out) if ok else MISSING
 
 
 def parse_rules(text: str, source: str = "alert_rules.yaml") -> list[Rule]:
     """The rules in a rule file's text (disabled ones included, ``enabled=False``).
 
-    Raises :class:`AlertRulesError` listing every problem, each naming ``source``, the line and the field.
+    Raises :class:`AlertRulesError` listing every problem, each naming ``source``, the line and the field
+    (a YAML syntax error or a character YAML does not allow too).
     """
-    loader = yaml.SafeLoader(text)
-    try:
-        try:
-            root = loader.get_single_node()
-        except yaml.MarkedYAMLError as exc:
-            mark = exc.problem_mark or exc.context_mark
-            line = mark.line + 1 if mark else 1
-            what = str(exc.problem or exc)
-            if exc.context:
-                started = f" at line {exc.context_mark.line + 1}" if exc.context_mark else ""
-                what += f" ({exc.context}{started})"
-            raise AlertRulesError([Problem(source, line, None, f"YAML syntax error: {what}")]) from None
-        except yaml.YAMLError as exc:  # e.g. a ReaderError: a character YAML does not allow
-            position = getattr(exc, "position", None)
-            line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
-            raise AlertRulesError([Problem(source, line, None, f"YAML error: {exc}")]) from None
-        parser = _Parser(source, loader)
-        rules = parser.parse(root)
-    finally:
-        loader.dispose()
-    if parser.problems:
-        raise AlertRulesError(sorted(parser.problems, key=lambda p: p.line))
-    return rules
+    return yc.parse_document(text, source, AlertRulesError, lambda p, root: _Parser(p).parse(root))
 
 
 def load_rules(path: str | Path) -> list[Rule]:
     """:func:`parse_rules` of a file; errors name the file by its name (``alert_rules.yaml``)."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise AlertRulesError([Problem(p.name, 1, None, f"not UTF-8 text: {exc}")]) from None
-    return parse_rules(text, source=p.name)
+    text, source = yc.read_config_text(path, AlertRulesError)
+    return parse_rules(text, source=source)
 
 
 # ---- observations (what the analytics give) ------------------------------------------------------
@@ -896,6 +736,11 @@ class Condition:
     @property
     def firing(self) -> bool:
         return self.state == "firing"
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """What an alert episode keeps of this condition: kind, unit, the scope's parts, the figures."""
+        return _details(self)
 
 
 #: The unit of a condition's value and threshold, per kind.
@@ -1042,26 +887,20 @@ def evaluate(
 
 
 @dataclass(frozen=True)
-class AlertEvent:
-    """One alert episode (a row of ``alert_events``): from the interval in which its condition started
-    to the one in which it resolved. ``details`` holds the rule kind, the scope's parts, the unit and the
-    figures behind the latest value (on resolve also ``resolved_value`` / ``resolved_figures``)."""
+class AlertEvent(alert_events.AlertEvent):
+    """One alert episode of this DAG: :class:`devops_automation.store.alert_events.AlertEvent` with
+    ``source`` = :data:`SOURCE` by default, and the scope read back from ``details``. ``details`` holds
+    the rule kind, the scope's parts, the unit and the figures behind the latest value (on resolve also
+    ``resolved_value`` / ``resolved_figures``)."""
 
-    rule_id: str
-    scope_key: str
-    severity: str
-    state: str  # firing | resolved
-    started_at: dt.datetime
-    last_evaluated_at: dt.datetime
-    resolved_at: dt.datetime | None = None
-    value: float | None = None
-    threshold: float | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)
-    id: int | None = None
+    source: str = field(default=SOURCE, kw_only=True)
 
-    @property
-    def kind(self) -> str | None:
-        return self.details.get("kind")
+    @classmethod
+    def of(cls, event: alert_events.AlertEvent) -> AlertEvent:
+        """The same episode as this class (the shared store functions return the shared class)."""
+        if isinstance(event, cls):
+            return event
+        return cls(**{f.name: getattr(event, f.name) for f in dataclasses.fields(event)})
 
     @property
     def scope(self) -> ScopeKey | None:
@@ -1081,22 +920,15 @@ def _details(c: Condition) -> dict[str, Any]:
     return {"kind": c.kind, "unit": UNITS[c.kind], "scope": c.scope.as_dict(), "figures": dict(c.figures)}
 
 
-class Transitions(NamedTuple):
-    """What changed at one evaluation; each list holds the episodes as they should now be stored."""
-
-    started: list[AlertEvent]
-    still_firing: list[AlertEvent]
-    resolved: list[AlertEvent]
-
-
 def transitions(
     conditions: Iterable[Condition],
-    open_alerts: Iterable[AlertEvent],
+    open_alerts: Iterable[alert_events.AlertEvent],
     *,
     at: dt.datetime,
     held_repos: Collection[str] = (),
 ) -> Transitions:
-    """Compare the conditions evaluated at ``at`` with the alerts open before it.
+    """Compare the conditions evaluated at ``at`` with the alerts open before it
+    (:func:`devops_automation.store.alert_events.transitions` for :data:`SOURCE`):
 
     * firing, no open alert -> started (``started_at`` = ``at``);
     * firing, open alert -> still firing (value, figures, ``last_evaluated_at`` updated);
@@ -1105,57 +937,19 @@ def transitions(
     * an open alert without any condition -> resolved, unless its repository is in ``held_repos``
       (say, the repositories whose collection failed this time: no news is not good news there).
 
-    Passing only the firing conditions works too (everything else open is then resolved).
+    Passing only the firing conditions works too (everything else open is then resolved). An open alert
+    of another DAG (``source``) is a ``ValueError``. The episodes come back as :class:`AlertEvent`.
     """
     at = _aware(at, "at")
-    open_by: dict[tuple[str, str], AlertEvent] = {}
-    for ev in open_alerts:
-        k = (ev.rule_id, ev.scope_key)
-        if k not in open_by or ev.started_at > open_by[k].started_at:
-            open_by[k] = ev
-    started: list[AlertEvent] = []
-    still: list[AlertEvent] = []
-    resolved: list[AlertEvent] = []
-    seen: set[tuple[str, str]] = set()
-    for c in conditions:
-        k = (c.rule_id, c.scope_key)
-        if k in seen:
-            raise ValueError(f"two conditions for rule {c.rule_id!r} on {c.scope_key!r}")
-        seen.add(k)
-        ev = open_by.get(k)
-        if c.state == "firing":
-            if ev is None:
-                started.append(
-                    AlertEvent(
-                        c.rule_id, c.scope_key, c.severity, "firing", at, at, None, c.value, c.threshold, _details(c)
-                    )
-                )
-            else:
-                still.append(
-                    dataclasses.replace(
-                        ev,
-                        severity=c.severity,
-                        state="firing",
-                        resolved_at=None,
-                        last_evaluated_at=at,
-                        value=c.value,
-                        threshold=c.threshold,
-                        details=_details(c),
-                    )
-                )
-        elif c.state == "ok" and ev is not None:
-            resolved.append(_resolve(ev, at, c))
-    for k, ev in open_by.items():
-        if k not in seen and not (held_repos and ev.repo in held_repos):
-            resolved.append(_resolve(ev, at, None))
-    return Transitions(started, still, resolved)
-
-
-def _resolve(ev: AlertEvent, at: dt.datetime, c: Condition | None) -> AlertEvent:
-    details = {k: v for k, v in ev.details.items() if k not in ("resolved_value", "resolved_figures")}
-    details["resolved_value"] = None if c is None else c.value
-    details["resolved_figures"] = None if c is None else dict(c.figures)
-    return dataclasses.replace(ev, state="resolved", resolved_at=at, last_evaluated_at=at, details=details)
+    held = frozenset(held_repos)
+    moves = alert_events.transitions(
+        conditions,
+        [AlertEvent.of(ev) for ev in open_alerts],
+        at=at,
+        source=SOURCE,
+        held=lambda ev: AlertEvent.of(ev).repo in held,
+    )
+    return Transitions(*([AlertEvent.of(ev) for ev in events] for events in moves))
 
 
 # ---- messages ------------------------------------------------------------------------------------

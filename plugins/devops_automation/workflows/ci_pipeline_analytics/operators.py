@@ -12,13 +12,15 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator, BaseOperatorLink
+from airflow.sdk import BaseOperator
 
 from devops_automation import as_bool
+from devops_automation.operators.runtime import XComUrlLink, data_interval, is_backfill, project_file, task_started
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+DAG_ID = "ci_pipeline_analytics"
 GITHUB_CONN_ID = "github_default"
 GITLAB_CONN_ID = "gitlab_default"
 RESULTS_CONN_ID = "devops_results_db"
@@ -30,14 +32,6 @@ GITHUB_REPO_RE = re.compile(rf"{_SEGMENT}/{_SEGMENT}")
 GITLAB_PATH_RE = re.compile(rf"{_SEGMENT}(?:/{_SEGMENT})+")  # group[/subgroup...]/project
 #: the XCom key under which a collect task keeps the URL of its repository's (project's) runs page
 SOURCE_URL_KEY = "source_url"
-
-
-def _interval(context: Context) -> tuple[dt.datetime, dt.datetime]:
-    start, end = context["data_interval_start"], context["data_interval_end"]
-    if start is None or end is None:
-        raise ValueError("ci_pipeline_analytics needs a data interval (scheduled, backfilled, or triggered with one)")
-    # plain aware datetimes (not pendulum's): the pure modules compare and serialise them
-    return dt.datetime.fromtimestamp(start.timestamp(), dt.UTC), dt.datetime.fromtimestamp(end.timestamp(), dt.UTC)
 
 
 def _names(value: Any, what: str, provider: str | None = None) -> list[str]:
@@ -128,19 +122,14 @@ class CIPlanSourcesOperator(BaseOperator):
         return out
 
 
-class CISourceLink(BaseOperatorLink):
+class CISourceLink(XComUrlLink):
     """Extra link from a collect task to what it collected: the repository's Actions page on GitHub
     (``https://github.com/{owner}/{repo}/actions``, the Enterprise host for GitHub Enterprise), the
     project's pipelines page on GitLab (``{web url}/{path}/-/pipelines``). The task pushes the URL to
     XCom (``source_url``) before collecting, so a failed collection has its link too."""
 
     name = "CI runs"
-
-    def get_link(self, operator: BaseOperator, *, ti_key: Any) -> str:
-        from airflow.sdk.execution_time.xcom import XCom
-
-        value = XCom.get_value(ti_key=ti_key, key=SOURCE_URL_KEY)
-        return str(value) if value else ""
+    key = SOURCE_URL_KEY
 
 
 class CICollectOperator(BaseOperator):
@@ -180,7 +169,7 @@ class CICollectOperator(BaseOperator):
         # a GitLab project id arrives as an int (the DAG renders templates as native objects): the store,
         # the run's summary and the link all key the source by its name as planned, a string
         self.source = str(self.source).strip()
-        start, end = _interval(context)
+        start, end = data_interval(context, DAG_ID)
         store = ResultsStore.from_connection(self.results_conn_id)
         lookback = int(self.lookback_days)
         if lookback < 0:
@@ -259,7 +248,7 @@ class CIFiguresOperator(BaseOperator):
         from devops_automation.ci_analytics import analytics
         from devops_automation.store import ResultsStore
 
-        start, end = _interval(context)
+        start, end = data_interval(context, DAG_ID)
         store = ResultsStore.from_connection(self.results_conn_id)
         days = {start.date() + dt.timedelta(days=i) for i in range(max(1, (end.date() - start.date()).days))}
         for result in _results(self.collected):
@@ -337,8 +326,8 @@ class CIAlertsOperator(BaseOperator):
         from devops_automation.store import ResultsStore
         from devops_automation.workflows.ci_pipeline_analytics import alert_rules, alert_store, observe
 
-        start, end = _interval(context)
-        rules = alert_rules.load_rules(_rules_file(self.rules_path))
+        start, end = data_interval(context, DAG_ID)
+        rules = alert_rules.load_rules(project_file(self.rules_path))
         store = ResultsStore.from_connection(self.results_conn_id)
         collected = {(r["provider"], r["repo"]) for r in _results(self.collected)}
         wanted = set(_wanted(self.sources))
@@ -348,9 +337,9 @@ class CIAlertsOperator(BaseOperator):
         opened = alert_store.open_alerts(store, as_of=end)
         moves = alert_rules.transitions(conditions, opened, at=end, held_repos=held)
         recorded = alert_store.record(store, moves.started, moves.resolved, moves.still_firing, evaluated_at=end)
-        backfill = str(getattr(context.get("dag_run"), "run_type", "")).lower().endswith("backfill")
+        backfill = is_backfill(context)
         page = as_bool(self.page, True) and not backfill
-        start_time = getattr(context.get("ti"), "start_date", None) or end
+        start_time = task_started(context, end)
         messages = alert_store.plan_notifications(rules, moves.started, moves.resolved, now=start_time, page=page)
         sent = self._send(messages)
         # what this run recorded: a re-run of the interval finds its starts and resolves already recorded
@@ -407,18 +396,6 @@ class CIAlertsOperator(BaseOperator):
                 f"{len(failed)} alert message(s) not sent (a later run sends them): {', '.join(failed[:5])}"
             )
         return sent
-
-
-def _rules_file(path: str) -> str:
-    """A relative rules path is taken from the project root: the parent of the DAGs folder (where
-    ``include/`` lives in the Astro layout, the docker-compose image and ``make demo``)."""
-    from pathlib import Path
-
-    if Path(path).is_absolute():
-        return path
-    from airflow.configuration import conf
-
-    return str(Path(conf.get("core", "dags_folder")).parent / path)
 
 
 class CISummaryOperator(BaseOperator):

@@ -466,6 +466,21 @@ def test_load_rules_names_the_file(tmp_path: Path) -> None:
         ar.load_rules(path)
 
 
+def test_a_character_yaml_does_not_allow_names_the_file_and_line(tmp_path: Path) -> None:
+    """A control character (here BEL in a comment) is refused by YAML's reader before any parsing: it
+    used to escape as a bare yaml.ReaderError without the file's name."""
+    text = HEAD + "    threshold: 0.8\n    # pasted from a terminal \x07\n"
+    with pytest.raises(AlertRulesError) as info:
+        ar.parse_rules(text, source="team.yaml")
+    (problem,) = info.value.problems
+    assert (problem.source, problem.line, problem.field) == ("team.yaml", 7, None)
+    assert str(problem).startswith("team.yaml line 7: YAML error: unacceptable character #x0007")
+    path = tmp_path / "alert_rules.yaml"
+    path.write_text("rules: []\n\x1b[31m\n")
+    with pytest.raises(AlertRulesError, match=r"^alert_rules.yaml line 2: YAML error: unacceptable character #x001b"):
+        ar.load_rules(path)
+
+
 def test_a_single_problem_reads_as_one_line() -> None:
     with pytest.raises(AlertRulesError) as info:
         ar.parse_rules(HEAD + "    threshold: high\n")
