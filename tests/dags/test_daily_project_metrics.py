@@ -709,3 +709,47 @@ def test_the_same_interval_stores_the_same_rows_on_postgresql_as_on_sqlite(
         assert snapshot(pg) == before
     finally:
         pg.dispose()
+
+
+def test_a_breach_that_moves_materially_is_commented_once_and_an_unmoved_one_not(
+    sandbox, run_dag, sandbox_conns, tmp_path
+) -> None:
+    today = midnight_days_ago(sandbox, 0)
+    # probe_errors: 12 on day N-1, 20 on day N (still critical, +67 %), 21 on day N+1 (+5 %: not news)
+    sandbox.control(
+        "prometheus",
+        "POST",
+        "/series",
+        json={
+            "metric": "probe_errors",
+            "labels": {"job": "probe"},
+            "values": [
+                [(today - 3 * DAY).timestamp(), 12],
+                [(today - DAY + dt.timedelta(hours=1)).timestamp(), 20],
+                [(today + dt.timedelta(hours=1)).timestamp(), 21],
+            ],
+        },
+    )
+    conf = {
+        "projects_file": write(tmp_path, "projects.yaml", PROBE_PROJECTS),
+        "health_file": write(tmp_path, "health.yaml", PROBE_HEALTH),
+        "open_issues": True,
+    }
+    dag_run, states = run_dag(DAG_ID, logical_date=today - DAY, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    (opened,) = issue_requests(sandbox, "POST")
+    (issue,) = api(sandbox, "github", "/repos/acme/infra/issues", labels="health-alert", state="open")
+    comments_path = rf"/repos/acme/infra/issues/{issue['number']}/comments$"
+    sandbox.clear_requests()
+    dag_run, states = run_dag(DAG_ID, logical_date=today, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    (comment,) = issue_requests(sandbox, "POST", comments_path)
+    text = json.loads(comment["body"])["body"]
+    assert "still **critical**: 20 count (was 12 count)" in text
+    assert issue_requests(sandbox, "POST") == []  # no second issue
+    sandbox.clear_requests()
+    dag_run, states = run_dag(DAG_ID, logical_date=today + DAY, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    assert issue_requests(sandbox, "POST", comments_path) == []  # 20 -> 21 is not a material move
+    assert issue_requests(sandbox, "POST") == []
+    assert len(slack(sandbox)) == 0  # the alert is still the same episode: no second start message

@@ -48,12 +48,16 @@ class MetricCondition:
     details: Mapping[str, Any]
 
 
-def conditions(project: str, breaches: Iterable[Breach], day: dt.date) -> list[MetricCondition]:
-    """The conditions of one project's evaluated thresholds."""
+def conditions(
+    project: str, breaches: Iterable[Breach], day: dt.date, units: Mapping[str, str | None] | None = None
+) -> list[MetricCondition]:
+    """The conditions of one project's evaluated thresholds. ``units``: the units of figures the
+    catalogue does not know (the project's own Prometheus queries), by ``"<source>.<metric>"``."""
     out = []
     for b in breaches:
         firing = b.level in ("critical", "warning")
         metric = m.CATALOGUE.get(b.metric)
+        unit = metric.unit if metric else (units or {}).get(b.metric)
         out.append(
             MetricCondition(
                 rule_id=rule_id(b.metric),
@@ -69,7 +73,7 @@ def conditions(project: str, breaches: Iterable[Breach], day: dt.date) -> list[M
                     "level": b.level,
                     "op": b.op,
                     "direction": b.direction,
-                    "unit": metric.unit if metric else None,
+                    "unit": unit,
                     "day": day.isoformat(),
                 },
             )

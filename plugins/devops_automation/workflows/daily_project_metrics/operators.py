@@ -397,7 +397,9 @@ class MetricsAlertsOperator(BaseOperator):
         conditions = []
         for project in projects:
             values = m.values_from_rows(r for r in rows if r["project"] == project.name)
-            conditions += alerts.conditions(project.name, evaluate_thresholds(values, config, slos=project.slos), day)
+            units = {q.metric: q.unit for q in project.prometheus}
+            breaches = evaluate_thresholds(values, config, slos=project.slos)
+            conditions += alerts.conditions(project.name, breaches, day, units)
         configured = {alerts.rule_id(t.metric) for t in config.thresholds if t.enabled}
         names = {p.name for p in projects}
         before = [ev for ev in ae.open_alerts(store, as_of=end, source=alerts.SOURCE) if ev.scope_key in names]
