@@ -737,7 +737,7 @@ def test_a_breach_that_moves_materially_is_commented_once_and_an_unmoved_one_not
     }
     dag_run, states = run_dag(DAG_ID, logical_date=today - DAY, conf=conf, retries=0)
     assert str(dag_run.state) == "success", states
-    (opened,) = issue_requests(sandbox, "POST")
+    assert len(issue_requests(sandbox, "POST")) == 1
     (issue,) = api(sandbox, "github", "/repos/acme/infra/issues", labels="health-alert", state="open")
     comments_path = rf"/repos/acme/infra/issues/{issue['number']}/comments$"
     sandbox.clear_requests()
