@@ -14,7 +14,7 @@ demo: install system-deps ## local Airflow (standalone) + sandbox; prints the UI
 stop: ## stop everything `make demo` started
 	$(BIN)/python include/scripts/demo.py --stop
 
-test: install system-deps lint ## ruff, then the whole test suite (real PostgreSQL, Dovecot and the sandbox)
+test: install system-deps lint ## ruff, then the whole test suite (real PostgreSQL, Dovecot, SMTP and the sandbox)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: install ## ruff: lint and format check (config in pyproject.toml); fails on any finding
@@ -37,7 +37,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml |
 	$(BIN)/pip install -q --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
-system-deps: ## install PostgreSQL and Dovecot with apt when missing (as root)
+system-deps: ## install PostgreSQL, Dovecot and aiosmtpd (SMTP sink) with apt when missing (as root)
 	bash include/scripts/system_deps.sh
 
 settings: install ## apply airflow_settings.yaml to the Airflow in $AIRFLOW_HOME

@@ -1,4 +1,4 @@
-"""Test harness: a throwaway Airflow home, real PostgreSQL and Dovecot servers, and the sandbox.
+"""Test harness: a throwaway Airflow home, real PostgreSQL, Dovecot and SMTP servers, and the sandbox.
 
 Airflow reads its configuration at import time, so the environment is set here, before any test
 module imports Airflow. Servers are session-scoped and started only when a test asks for them.
@@ -14,8 +14,12 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from include.sandbox.servers import SmtpServer
 
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="devops-test-airflow-"))
@@ -102,6 +106,30 @@ def dovecot_server() -> Iterator[DovecotServer]:  # noqa: F821
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SmtpServer]:
+    """An SMTP sink (aiosmtpd) that keeps every message; a test that asks for it (or for ``smtp``) gets
+    ``AIRFLOW_CONN_SMTP_DEFAULT`` pointing at it from ``sandbox_conns``."""
+    from include.sandbox.servers import MissingBinary, SmtpServer
+
+    server = SmtpServer()
+    try:
+        server.start()
+    except MissingBinary as exc:
+        _unavailable("SMTP server (aiosmtpd)", exc)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def smtp(smtp_server: SmtpServer) -> SmtpServer:
+    """The SMTP server with no message received yet (for this test)."""
+    smtp_server.clear()
+    return smtp_server
+
+
 # ---- Results store on both dialects -------------------------------------------------------------
 
 
@@ -149,8 +177,9 @@ TELEGRAM_TOKEN = "123456:ABC-sandbox"
 TELEGRAM_CHAT = "-1001234567890"
 
 
-def sandbox_connections(sandbox_url: str, results_db: Path) -> dict[str, str]:
-    """``AIRFLOW_CONN_*`` values pointing every connection at the sandbox (fast retries for tests)."""
+def sandbox_connections(sandbox_url: str, results_db: Path, smtp: SmtpServer | None = None) -> dict[str, str]:
+    """``AIRFLOW_CONN_*`` values pointing every connection at the sandbox (fast retries for tests), and
+    ``smtp_default`` at the SMTP server when one is given."""
     import json
 
     fast = {"timeout": 10, "max_retries": 3, "backoff_initial": 0.01, "backoff_max": 0.05}
@@ -190,13 +219,21 @@ def sandbox_connections(sandbox_url: str, results_db: Path) -> dict[str, str]:
             }
         ),
         "AIRFLOW_CONN_DEVOPS_RESULTS_DB": json.dumps({"conn_type": "sqlite", "host": str(results_db)}),
+        **({"AIRFLOW_CONN_SMTP_DEFAULT": smtp.airflow_conn()} if smtp else {}),
     }
 
 
 @pytest.fixture
-def sandbox_conns(sandbox: SandboxClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:  # noqa: F821
-    """Every connection points at the (reset) sandbox; the results store is a fresh SQLite file."""
-    conns = sandbox_connections(sandbox.base_url, tmp_path / "results.db")
+def sandbox_conns(
+    sandbox: SandboxClient,  # noqa: F821
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> dict[str, str]:
+    """Every connection points at the (reset) sandbox; the results store is a fresh SQLite file; and
+    ``smtp_default`` at the SMTP server when the test uses it (``smtp_server`` / ``smtp``)."""
+    smtp = request.getfixturevalue("smtp_server") if "smtp_server" in request.fixturenames else None
+    conns = sandbox_connections(sandbox.base_url, tmp_path / "results.db", smtp)
     for key, value in conns.items():
         monkeypatch.setenv(key, value)
     return conns

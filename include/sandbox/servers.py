@@ -1,14 +1,16 @@
-"""Throwaway real servers started from local binaries in a temp dir: PostgreSQL and Dovecot IMAP.
+"""Throwaway real servers started from local binaries in a temp dir: PostgreSQL, Dovecot IMAP and an
+SMTP sink (aiosmtpd).
 
-Used by the test suite (session fixtures), the benchmarks and ``make demo``. Both start in about two
-seconds, listen only on 127.0.0.1 on a free port, and are removed with their temp dir on ``stop()``.
+Used by the test suite (session fixtures), the benchmarks and ``make demo``. Each starts within about
+two seconds, listens only on 127.0.0.1 on a free port, and is removed with its temp dir on ``stop()``.
 When a binary is missing, :class:`MissingBinary` names the Debian package that provides it
 (``make system-deps`` installs them when run as root).
 
-Both daemonise into sessions of their own (PostgreSQL's children even call ``setsid`` each), so
-``stop()`` does not rely on the caller's process group: it asks the server to stop, then ends
-whatever is left of it (found by its data or config directory on the command line). A ``start()``
-that fails or is interrupted stops what it had started.
+PostgreSQL and Dovecot daemonise into sessions of their own (PostgreSQL's children even call
+``setsid`` each), so ``stop()`` does not rely on the caller's process group: it asks the server to
+stop, then ends whatever is left of it (found by its data or config directory on the command line).
+aiosmtpd runs as a child in a session of its own and is found the same way (by its Maildir). A
+``start()`` that fails or is interrupted stops what it had started.
 """
 
 from __future__ import annotations
@@ -19,12 +21,18 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
+from email.message import EmailMessage
 from pathlib import Path
+from typing import cast
 
 from include.sandbox import processes
 from include.sandbox.client import free_port
+
+#: Debian's python3-aiosmtpd, run by the system interpreter (it is not in the project's venv)
+DEBIAN_AIOSMTPD = "/usr/lib/python3/dist-packages/aiosmtpd/__main__.py"
 
 
 class MissingBinary(RuntimeError):
@@ -281,6 +289,118 @@ class DovecotServer:
         self.dir = None
 
     def __enter__(self) -> DovecotServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class SmtpServer:
+    """An SMTP sink on a loopback port: aiosmtpd (Debian ``python3-aiosmtpd``) accepts every message and
+    writes it, as received plus ``X-MailFrom``/``X-RcptTo`` (the envelope) and ``X-Peer``, to a Maildir
+    in its temp dir; :meth:`messages` reads them back. Plain SMTP, no AUTH, no TLS: the connection
+    (:meth:`airflow_conn`) has no login and ``disable_ssl``/``disable_tls`` set. A message is in the
+    Maildir before the server answers the DATA command, so it can be read as soon as the send returned.
+    """
+
+    def __init__(self, port: int | None = None, from_email: str = "devops-automation@example.test") -> None:
+        self.port = port or free_port()
+        self.from_email = from_email
+        self.dir: Path | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @staticmethod
+    def command() -> list[str]:
+        """The interpreter that runs aiosmtpd's CLI: the system one with Debian's package, else this one."""
+        import importlib.util
+
+        if os.path.exists(DEBIAN_AIOSMTPD) and os.path.exists("/usr/bin/python3"):
+            return ["/usr/bin/python3", "-I", "-m", "aiosmtpd"]
+        if importlib.util.find_spec("aiosmtpd") is not None:
+            return [sys.executable, "-I", "-m", "aiosmtpd"]
+        raise MissingBinary("aiosmtpd", "python3-aiosmtpd")
+
+    @property
+    def maildir(self) -> Path:
+        if not self.dir:
+            raise RuntimeError("the SMTP server is not started")
+        return self.dir / "maildir"
+
+    def airflow_conn(self) -> str:
+        """The value for ``AIRFLOW_CONN_SMTP_DEFAULT`` (JSON: the TLS flags must be real booleans)."""
+        import json
+
+        return json.dumps(
+            {
+                "conn_type": "smtp",
+                "host": "127.0.0.1",
+                "port": self.port,
+                "extra": {"from_email": self.from_email, "disable_ssl": True, "disable_tls": True, "timeout": 10},
+            }
+        )
+
+    def start(self, timeout: float = 15.0) -> SmtpServer:
+        cmd = self.command()
+        try:
+            return self._start(cmd, timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, cmd: list[str], timeout: float) -> SmtpServer:
+        self.dir = Path(tempfile.mkdtemp(prefix="devops-smtp-"))
+        args = [*cmd, "-n", "-l", f"127.0.0.1:{self.port}", "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir)]
+        # the child writes to its own copy of the log's file descriptor: ours is closed once it is started
+        with open(self.dir / "smtp.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"aiosmtpd exited with {self.proc.returncode}: {(self.dir / 'smtp.log').read_text()[-2000:]}"
+                )
+            with contextlib.suppress(TimeoutError):
+                _wait_port(self.port, 0.2)
+                return self
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"aiosmtpd did not listen on 127.0.0.1:{self.port} within {timeout}s")
+
+    def messages(self) -> list[EmailMessage]:
+        """Every message received so far, oldest first (``email.policy.default``: ``msg["Subject"]``,
+        ``msg["X-RcptTo"]``, ``msg.get_body().get_content()``)."""
+        from email import policy
+        from email.parser import BytesParser
+
+        files = [p for sub in ("new", "cur") for p in (self.maildir / sub).glob("*") if p.is_file()]
+        files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name))
+        parser = BytesParser(policy=policy.default)
+        return [cast("EmailMessage", parser.parsebytes(p.read_bytes())) for p in files]
+
+    def clear(self) -> None:
+        """Forget every message received so far."""
+        for sub in ("new", "cur", "tmp"):
+            for p in (self.maildir / sub).glob("*"):
+                p.unlink(missing_ok=True)
+
+    def stop(self) -> None:
+        """End aiosmtpd (found by its Maildir on the command line too: after a SIGKILLed demo it is not
+        our child) and remove the temp dir."""
+        if not self.dir:
+            return
+        roots = [processes.Root.of(pid) for pid in processes.pids_with_arg(str(self.maildir))]
+        if self.proc and self.proc.poll() is None:
+            roots.append(processes.Root.of(self.proc.pid))
+        processes.terminate(roots, grace=5)
+        if self.proc:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(5)
+            self.proc = None
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir = None
+
+    def __enter__(self) -> SmtpServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

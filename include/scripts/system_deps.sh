@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Make sure the server binaries the tests and the demo start are installed:
-#   PostgreSQL (initdb/pg_ctl, Debian package postgresql) and Dovecot IMAP (dovecot-imapd).
+#   PostgreSQL (initdb/pg_ctl, Debian package postgresql), Dovecot IMAP (dovecot-imapd) and the SMTP
+#   sink aiosmtpd (python3-aiosmtpd, run by the system python3, not the venv).
 # As root, missing packages are installed with apt; otherwise the script stops and names them.
 set -euo pipefail
 need=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 { command -v dovecot >/dev/null || [ -x /usr/sbin/dovecot ]; } || need+=(dovecot-imapd)
+[ -e /usr/lib/python3/dist-packages/aiosmtpd/__main__.py ] || need+=(python3-aiosmtpd)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
   echo "system-deps: installing ${need[*]} with apt" >&2
