@@ -82,10 +82,18 @@ def conditions(
 
 
 def _number(value: Any, unit: Any) -> str:
+    """A figure as a person reads it: ratios as percentages, SonarQube ratings as letters, the quality
+    gate as its status; no unit for counts and scores."""
     if value is None or not isinstance(value, int | float) or not math.isfinite(value):
         return "no data"
+    if unit == "ratio":
+        return f"{100 * value:.1f}%"
+    if unit == "rating" and 1 <= value <= 5:
+        return f"{value:g} ({'ABCDE'[round(value) - 1]})"
+    if unit == "status":
+        return {1.0: "OK", 0.5: "WARN", 0.0: "ERROR"}.get(float(value), f"{value:g}")
     text = f"{value:,.3f}".rstrip("0").rstrip(".") if not float(value).is_integer() else f"{int(value):,}"
-    return f"{text} {unit}" if unit and unit != "count" else text
+    return f"{text} {unit}" if unit and unit not in ("count", "score") else text
 
 
 def message(event: Any, kind: str, markup: str = "text") -> str:
