@@ -1,0 +1,1 @@
+"""The ``weekly_report`` and ``monthly_report`` DAGs: figures, charts and delivery of a period's report."""
