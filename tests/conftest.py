@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from include.sandbox.client import SandboxClient
     from include.sandbox.servers import SmtpServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -225,7 +226,7 @@ def sandbox_connections(sandbox_url: str, results_db: Path, smtp: SmtpServer | N
 
 @pytest.fixture
 def sandbox_conns(
-    sandbox: SandboxClient,  # noqa: F821
+    sandbox: SandboxClient,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
     request: pytest.FixtureRequest,

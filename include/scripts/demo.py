@@ -2,16 +2,17 @@
 
 Steps: prepare ``.demo/airflow`` as AIRFLOW_HOME, migrate its metadata DB, apply
 ``airflow_settings.yaml``, start the sandbox (port 8900), a Dovecot IMAP server (port 8143, when
-installed) and ``airflow standalone`` (port 8080); wait until ``/api/v2/monitor/health`` reports every
-component healthy; print the UI URL and the admin password. Ctrl-C, SIGTERM, SIGHUP or ``make stop``
-ends every process it started, whenever it comes (``include/sandbox/processes.py``): each runs in a
-session of its own and the whole session is ended, because ``airflow standalone`` leaves its
-scheduler, triggerer, workers and task processes (process groups of their own) running when only it
-is killed. ``make stop`` sends SIGTERM to the running demo, then ends whatever ``.demo/pids.json``
-still names (after a demo killed with SIGKILL).
+installed), an SMTP sink (aiosmtpd, port 8925, when installed: ``smtp_default`` points at it, every
+message is kept in a Maildir) and ``airflow standalone`` (port 8080); wait until
+``/api/v2/monitor/health`` reports every component healthy; print the UI URL and the admin password.
+Ctrl-C, SIGTERM, SIGHUP or ``make stop`` ends every process it started, whenever it comes
+(``include/sandbox/processes.py``): each runs in a session of its own and the whole session is
+ended, because ``airflow standalone`` leaves its scheduler, triggerer, workers and task processes
+(process groups of their own) running when only it is killed. ``make stop`` sends SIGTERM to the
+running demo, then ends whatever ``.demo/pids.json`` still names (after a demo killed with SIGKILL).
 
-Ports can be changed with DEMO_PORT, SANDBOX_PORT and IMAP_PORT, the state directory (``.demo``:
-Airflow home, logs, pid file) with DEMO_DIR.
+Ports can be changed with DEMO_PORT, SANDBOX_PORT, IMAP_PORT and SMTP_PORT, the state directory
+(``.demo``: Airflow home, logs, pid file) with DEMO_DIR.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ VENV_BIN = Path(sys.executable).parent
 PORT = int(os.environ.get("DEMO_PORT", "8080"))
 SANDBOX_PORT = int(os.environ.get("SANDBOX_PORT", "8900"))
 IMAP_PORT = int(os.environ.get("IMAP_PORT", "8143"))
+SMTP_PORT = int(os.environ.get("SMTP_PORT", "8925"))  # airflow_settings.yaml: smtp_default's ${SMTP_PORT:-8925}
 HEALTH_TIMEOUT = 180
 GRACE = 10  # seconds between SIGTERM and SIGKILL: time for the scheduler to shut down cleanly
 sys.path[:0] = [str(REPO), str(REPO / "plugins")]  # `include` and `devops_automation`, for start and stop alike
@@ -57,6 +59,7 @@ def demo_env() -> dict[str, str]:
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
             "SANDBOX_URL": f"http://127.0.0.1:{SANDBOX_PORT}",
             "IMAP_PORT": str(IMAP_PORT),
+            "SMTP_PORT": str(SMTP_PORT),
             "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # standalone starts `airflow ...`
             "PYTHONPATH": os.pathsep.join(
                 filter(None, [str(REPO), str(REPO / "plugins"), os.environ.get("PYTHONPATH")])
@@ -94,6 +97,12 @@ def stop() -> int:
         server = DovecotServer(port=IMAP_PORT)
         server.dir = Path(state["dovecot_dir"])
         server.stop()
+    if state.get("smtp_dir") and Path(state["smtp_dir"]).exists():
+        from include.sandbox.servers import SmtpServer
+
+        smtp = SmtpServer(port=SMTP_PORT)
+        smtp.dir = Path(state["smtp_dir"])
+        smtp.stop()
     PIDS.unlink(missing_ok=True)
     print("demo: stopped every process it started")
     return 0
@@ -128,6 +137,7 @@ def run() -> int:
     log_dir = STATE / "logs"
     log_dir.mkdir(exist_ok=True)
     dovecot = None
+    smtp = None
     me = Root.of(os.getpid())
 
     def record() -> None:
@@ -135,6 +145,7 @@ def run() -> int:
             "demo": list(me),
             "sessions": [list(r) for r in guard.roots],
             "dovecot_dir": str(dovecot.dir) if dovecot and dovecot.dir else None,
+            "smtp_dir": str(smtp.dir) if smtp and smtp.dir else None,
         }
         PIDS.with_suffix(".tmp").write_text(json.dumps(state))
         PIDS.with_suffix(".tmp").replace(PIDS)
@@ -184,6 +195,15 @@ def run() -> int:
             record()
         except MissingBinary as exc:
             print(f"demo: no IMAP server ({exc}); e-mail intake is unavailable", flush=True)
+        try:
+            from include.sandbox.servers import SmtpServer
+
+            smtp = SmtpServer(port=SMTP_PORT)  # smtp_default: airflow_settings.yaml
+            guard.start(smtp)
+            record()
+        except MissingBinary as exc:
+            smtp = None
+            print(f"demo: no SMTP server ({exc}); e-mails are not delivered", flush=True)
         with open(log_dir / "airflow.log", "wb") as log_file:
             airflow = guard.popen(
                 [str(VENV_BIN / "airflow"), "standalone"],
@@ -215,6 +235,7 @@ def run() -> int:
             f"  healthy in {time.monotonic() - t0:.0f}s: {', '.join(f'{k}={v}' for k, v in sorted(status.items()))}\n"
             f"  sandbox:     http://127.0.0.1:{SANDBOX_PORT}/_sandbox/docs"
             + (f"\n  IMAP:        127.0.0.1:{IMAP_PORT} (user ci@example.test)" if dovecot else "")
+            + (f"\n  SMTP:        127.0.0.1:{SMTP_PORT} (every message kept in {smtp.maildir})" if smtp else "")
             + "\n  Ctrl-C (or `make stop` in another shell) stops everything.\n",
             flush=True,
         )

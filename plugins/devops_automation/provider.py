@@ -288,6 +288,7 @@ def get_provider_info() -> dict[str, Any]:
         "notifications": [
             "devops_automation.notifiers.telegram.TelegramNotifier",
             "devops_automation.notifiers.slack.SlackNotifier",
+            "devops_automation.notifiers.email.EmailNotifier",
         ],
         "connection-types": copy.deepcopy(CONNECTION_TYPES),
     }

@@ -7,6 +7,7 @@ GitLab), so the tests pick data intervals a few days before the sandbox's today.
 from __future__ import annotations
 
 import datetime as dt
+import html
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +191,47 @@ def test_with_paging_off_as_in_a_backfill_the_alert_is_recorded_and_nothing_is_s
     assert "'firing'" in history[0]
     assert sandbox.control("slack", "GET", "/messages", params={"channel": "C0CIFAIL"}) == []
     assert sandbox.control("telegram", "GET", "/messages", params={"chat_id": "-1001234567890"}) == []
+
+
+EMAIL_RULES = """
+rules:
+  - id: main-red
+    kind: red_longer_than
+    severity: critical
+    hours: 1
+    branch_pattern: main
+    scope: {repos: acme/shop}
+    channels: {email: [ci-oncall@example.test, lead@example.test]}
+"""
+
+
+def test_an_alert_is_e_mailed_once_and_a_rerun_sends_none(sandbox, run_dag, sandbox_conns, smtp, tmp_path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(EMAIL_RULES)
+    conf = {"github_repos": ["acme/shop"], "lookback_days": 2, "alert_rules": str(rules)}
+    day = midnight_days_ago(sandbox, -1)  # the interval is today: acme/shop's main is red since this morning
+    dag_run, states = run_dag(DAG_ID, logical_date=day, conf=conf)
+    assert str(dag_run.state) == "success", states
+    (mail,) = smtp.messages()
+    subject = mail["Subject"]
+    assert subject.startswith("\U0001f534 CRITICAL main-red · github acme/shop › CI › main: red for "), subject
+    assert "longer than 1 h (red since " in subject
+    assert (mail["To"], mail["X-RcptTo"]) == ("ci-oncall@example.test, lead@example.test",) * 2
+    assert html.escape(subject) in mail.get_body().get_content()  # the plain-text alert line is the body too
+    (row,) = rows(results_store(sandbox_conns), "notifications", channel="email")
+    assert (row["status"], row["target"], row["message_ref"]) == (
+        "sent",
+        "ci-oncall@example.test, lead@example.test",
+        mail["Message-ID"],
+    )
+    (result,) = xcoms(dag_run, "alerts").values()
+    assert result["sent"] == 1
+    # the same interval again: still firing, no second e-mail
+    dag_run, states = run_dag(DAG_ID, logical_date=day, conf=conf)
+    assert str(dag_run.state) == "success", states
+    assert len(smtp.messages()) == 1
+    (again,) = xcoms(dag_run, "alerts").values()
+    assert again["sent"] == 0
 
 
 # ---- the issue's e2e list: late re-runs, access and rate limits, the 1,000 cap, odd data, GitLab groups ----

@@ -10,6 +10,7 @@ midnight today is the latest complete day (yesterday).
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -433,6 +434,72 @@ def test_a_critical_breach_opens_one_issue_and_its_recovery_closes_it(
     assert len(slack(sandbox)) == 2
     assert sandbox.requests(system="github", method="POST") == []
     assert sandbox.requests(system="github", method="PATCH") == []
+
+
+EMAIL_HEALTH = """
+thresholds:
+  prometheus.probe_errors:
+    direction: lower_is_better
+    critical: 5
+alerts:
+  slack: null
+  email: [oncall@example.test, sre@example.test]
+"""
+
+
+def test_a_threshold_alert_and_its_recovery_are_e_mailed_once_each(
+    sandbox, run_dag, sandbox_conns, smtp, tmp_path
+) -> None:
+    today = midnight_days_ago(sandbox, 0)
+    # probe_errors: 12 (critical) through day N = yesterday, 1 from today noon (day N+1 recovers)
+    sandbox.control(
+        "prometheus",
+        "POST",
+        "/series",
+        json={
+            "metric": "probe_errors",
+            "labels": {"job": "probe"},
+            "values": [[(today - 3 * DAY).timestamp(), 12], [(today + dt.timedelta(hours=12)).timestamp(), 1]],
+        },
+    )
+    conf = {
+        "projects_file": write(tmp_path, "projects.yaml", PROBE_PROJECTS),
+        "health_file": write(tmp_path, "health.yaml", EMAIL_HEALTH),
+    }
+    store = results_store(sandbox_conns)
+    dag_run, states = run_dag(DAG_ID, logical_date=today, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    (started,) = smtp.messages()
+    day_n = (today - DAY).date().isoformat()
+    assert started["Subject"] == (
+        f"\U0001f534 probe: prometheus.probe_errors is critical: 12 (threshold > 5) on {day_n}"
+    ), started["Subject"]
+    assert (started["To"], started["X-RcptTo"]) == ("oncall@example.test, sre@example.test",) * 2
+    assert html.escape(started["Subject"]) in started.get_body().get_content()
+    assert slack(sandbox) == []  # the file routes e-mail only
+    (row,) = rows(store, "notifications", channel="email")
+    assert (row["status"], row["target"], row["message_ref"]) == (
+        "sent",
+        "oncall@example.test, sre@example.test",
+        started["Message-ID"],
+    )
+
+    # day N again: still breached -> no second e-mail
+    dag_run, states = run_dag(DAG_ID, logical_date=today, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    assert len(smtp.messages()) == 1
+
+    # day N+1: recovered -> one resolve e-mail; and that day again sends nothing more
+    for _ in range(2):
+        dag_run, states = run_dag(DAG_ID, logical_date=today + DAY, conf=conf, retries=0)
+        assert str(dag_run.state) == "success", states
+        first, resolved = smtp.messages()
+        assert first["Message-ID"] == started["Message-ID"]
+        assert (
+            resolved["Subject"] == f"\u2705 probe: prometheus.probe_errors recovered: 1 on {today.date().isoformat()}"
+        )
+        assert resolved["X-RcptTo"] == "oncall@example.test, sre@example.test"
+    assert [r["status"] for r in rows(store, "notifications", channel="email")] == ["sent", "sent"]
 
 
 # ---- 4. a bad projects file fails the plan, naming file, line and field ---------------------------

@@ -3,9 +3,10 @@
 * :func:`send_once` is the one "send once" mechanism every channel uses (Telegram, Slack, e-mail):
   claim the dedup key in the results store, send, mark it sent; a failed send is recorded and raised,
   so a later run (or retry) sends it again, and a message that went out is never sent twice.
-* :mod:`~devops_automation.notifiers.telegram` and :mod:`~devops_automation.notifiers.slack` hold the
-  channel functions and their :class:`~airflow.sdk.BaseNotifier` classes (usable as task or DAG
-  callbacks); :func:`alert` sends one alert to Telegram and, when its connection exists, Slack.
+* :mod:`~devops_automation.notifiers.telegram`, :mod:`~devops_automation.notifiers.slack` and
+  :mod:`~devops_automation.notifiers.email` (SMTP) hold the channel functions and their
+  :class:`~airflow.sdk.BaseNotifier` classes (usable as task or DAG callbacks); :func:`alert` sends one
+  alert to Telegram and, when its connection exists, Slack.
 """
 
 from __future__ import annotations

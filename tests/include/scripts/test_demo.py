@@ -42,23 +42,32 @@ COMPONENTS = (
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from include.sandbox.servers import DovecotServer, MissingBinary
+    from include.sandbox.servers import DovecotServer, MissingBinary, SmtpServer
 
     if not DovecotServer().binary:  # the tests wait for the demo's Dovecot
         _unavailable("Dovecot IMAP", MissingBinary("dovecot", "dovecot-imapd"))
+    try:
+        SmtpServer.command()  # and for its SMTP sink
+    except MissingBinary as exc:
+        _unavailable("SMTP server (aiosmtpd)", exc)
     return tmp_path_factory.mktemp("demo")  # shared: the second test finds the metadata DB migrated
 
 
 def demo_env(demo_dir: Path) -> tuple[dict[str, str], list[int]]:
-    ports = [free_port(), free_port(), free_port()]
+    ports = [free_port(), free_port(), free_port(), free_port()]
     env = dict(
-        os.environ, DEMO_DIR=str(demo_dir), DEMO_PORT=str(ports[0]), SANDBOX_PORT=str(ports[1]), IMAP_PORT=str(ports[2])
+        os.environ,
+        DEMO_DIR=str(demo_dir),
+        DEMO_PORT=str(ports[0]),
+        SANDBOX_PORT=str(ports[1]),
+        IMAP_PORT=str(ports[2]),
+        SMTP_PORT=str(ports[3]),
     )
     return env, ports
 
 
 def start_demo(watch: Watch, env: dict[str, str], out: Path, *also: str) -> tuple[subprocess.Popen, dict]:
-    """Start the demo; return once Airflow's components, the sandbox, Dovecot (and ``also``) all run."""
+    """Start the demo; return once Airflow's components, the sandbox, Dovecot, aiosmtpd (and ``also``) all run."""
     with open(out, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, str(DEMO)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -69,16 +78,16 @@ def start_demo(watch: Watch, env: dict[str, str], out: Path, *also: str) -> tupl
         cmds = [p.cmd for p in watch.started().values()]
         return all(
             any(c.endswith(part) or f"{part} " in c for c in cmds)
-            for part in (*COMPONENTS, "-m include.sandbox", "dovecot -c", *also)
+            for part in (*COMPONENTS, "-m include.sandbox", "dovecot -c", "-m aiosmtpd", *also)
         )
 
-    wait_for("Airflow's components, the sandbox and Dovecot", up, 75)
+    wait_for("Airflow's components, the sandbox, Dovecot and aiosmtpd", up, 75)
     return proc, watch.started()
 
 
 def assert_nothing_left(watch: Watch, started: dict, proc: subprocess.Popen, ports: list[int], demo_dir: Path) -> None:
     cmds = [p.cmd for p in started.values()]
-    assert all(any(part in c for c in cmds) for part in (*COMPONENTS, "dovecot/")), cmds  # not vacuous
+    assert all(any(part in c for c in cmds) for part in (*COMPONENTS, "dovecot/", "-m aiosmtpd")), cmds  # not vacuous
     left = alive(started) + list(watch.started().values())
     assert not left, f"left behind: {[p.cmd for p in left]}"
     assert not in_sessions({p.sid for p in started.values()} | {proc.pid}), (
@@ -132,7 +141,7 @@ def test_make_stop_stops_the_running_demo(demo_dir: Path, tmp_path: Path) -> Non
 
 
 def test_make_stop_after_the_demo_was_killed(demo_dir: Path, tmp_path: Path) -> None:
-    """SIGKILL cannot be handled: then ``make stop`` ends what the pid file names (sessions, Dovecot)."""
+    """SIGKILL cannot be handled: then ``make stop`` ends what the pid file names (sessions, Dovecot, aiosmtpd)."""
     env, ports = demo_env(demo_dir)
     out = tmp_path / "demo.out"
     with Watch() as watch:
@@ -141,6 +150,7 @@ def test_make_stop_after_the_demo_was_killed(demo_dir: Path, tmp_path: Path) -> 
         assert proc.wait(10) == -signal.SIGKILL
         orphans = alive(started)
         assert any("airflow standalone" in p.cmd for p in orphans) and any("dovecot -c" in p.cmd for p in orphans)
+        assert any("-m aiosmtpd" in p.cmd for p in orphans)
         stop = subprocess.run(
             [sys.executable, str(DEMO), "--stop"],
             cwd=REPO,

@@ -311,6 +311,7 @@ class CIAlertsOperator(BaseOperator):
         results_conn_id: str = RESULTS_CONN_ID,
         slack_conn_id: str = "slack_default",
         telegram_conn_id: str = "telegram_default",
+        smtp_conn_id: str = "smtp_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -321,6 +322,7 @@ class CIAlertsOperator(BaseOperator):
         self.results_conn_id = results_conn_id
         self.slack_conn_id = slack_conn_id
         self.telegram_conn_id = telegram_conn_id
+        self.smtp_conn_id = smtp_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from devops_automation.store import ResultsStore
@@ -369,6 +371,7 @@ class CIAlertsOperator(BaseOperator):
         }
 
     def _send(self, messages: list[Any]) -> int:
+        from devops_automation.notifiers.email import send_email_once
         from devops_automation.notifiers.slack import post_slack_once
         from devops_automation.notifiers.telegram import send_telegram_once
 
@@ -382,6 +385,10 @@ class CIAlertsOperator(BaseOperator):
                 elif m.channel == "telegram":
                     result = send_telegram_once(
                         m.text, dedup_key=m.dedup_key, telegram_conn_id=self.telegram_conn_id, chat_id=m.target
+                    )
+                elif m.channel == "email":
+                    result = send_email_once(
+                        m.subject, m.text, dedup_key=m.dedup_key, to=m.recipients, smtp_conn_id=self.smtp_conn_id
                     )
                 else:
                     self.log.warning("alert %s: channel %s is not available yet; recorded only", m.dedup_key, m.channel)

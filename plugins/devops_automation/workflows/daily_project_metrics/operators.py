@@ -367,6 +367,7 @@ class MetricsAlertsOperator(BaseOperator):
         results_conn_id: str = RESULTS_CONN_ID,
         slack_conn_id: str = "slack_default",
         telegram_conn_id: str = "telegram_default",
+        smtp_conn_id: str = "smtp_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -378,6 +379,7 @@ class MetricsAlertsOperator(BaseOperator):
         self.results_conn_id = results_conn_id
         self.slack_conn_id = slack_conn_id
         self.telegram_conn_id = telegram_conn_id
+        self.smtp_conn_id = smtp_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from devops_automation.store import ResultsStore
@@ -436,6 +438,7 @@ class MetricsAlertsOperator(BaseOperator):
         }
 
     def _send(self, ae: Any, alerts: Any, routes: Any, recorded: Any, *, page: bool, now: dt.datetime) -> int:
+        from devops_automation.notifiers.email import addresses, send_email_once
         from devops_automation.notifiers.slack import post_slack_once
         from devops_automation.notifiers.telegram import send_telegram_once
 
@@ -463,6 +466,15 @@ class MetricsAlertsOperator(BaseOperator):
                                 dedup_key=key,
                                 telegram_conn_id=self.telegram_conn_id,
                                 chat_id=target,
+                            )
+                        elif channel == "email":
+                            text = alerts.message(ev, kind, "text")
+                            result = send_email_once(
+                                text.partition("\n")[0],  # the subject: its first line
+                                text,
+                                dedup_key=key,
+                                to=addresses(target),
+                                smtp_conn_id=self.smtp_conn_id,
                             )
                         else:
                             self.log.warning("alert %s: channel %s is not available yet; recorded only", key, channel)
