@@ -12,7 +12,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -74,3 +75,57 @@ def alert(text: str, key: str, *, telegram_conn_id: str | None, slack_conn_id: s
             post_slack_once(html_to_mrkdwn(text), dedup_key=f"{key}:slack", slack_conn_id=slack_conn_id)
         except Exception as exc:  # noqa: BLE001
             logger.error("Slack alert %s not sent: %s", key, exc)
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for :func:`deliver`: ``text`` in the channel's markup (Slack mrkdwn, Telegram HTML,
+    plain text for e-mail); ``subject`` and ``recipients`` for e-mail (``target`` is their list)."""
+
+    channel: str  # slack | telegram | email
+    target: str
+    dedup_key: str
+    text: str
+    subject: str = ""
+    recipients: tuple[str, ...] = ()
+
+
+def deliver(
+    messages: Iterable[Outgoing],
+    *,
+    slack_conn_id: str = "slack_default",
+    telegram_conn_id: str = "telegram_default",
+    smtp_conn_id: str = "smtp_default",
+    logger: Any = log,
+) -> int:
+    """Send each message once per dedup key on its channel; returns how many went out now (those sent
+    by an earlier run are skipped). A message that fails is recorded as failed (a later run sends it)
+    and the others are still sent; then a ``RuntimeError`` names the ones not sent."""
+    from devops_automation.notifiers.email import send_email_once
+    from devops_automation.notifiers.slack import post_slack_once
+    from devops_automation.notifiers.telegram import send_telegram_once
+
+    sent, failed = 0, []
+    for m in messages:
+        try:
+            if m.channel == "slack":
+                result = post_slack_once(m.text, dedup_key=m.dedup_key, slack_conn_id=slack_conn_id, channel=m.target)
+            elif m.channel == "telegram":
+                result = send_telegram_once(
+                    m.text, dedup_key=m.dedup_key, telegram_conn_id=telegram_conn_id, chat_id=m.target
+                )
+            elif m.channel == "email":
+                subject = m.subject or m.text.partition("\n")[0]
+                result = send_email_once(
+                    subject, m.text, dedup_key=m.dedup_key, to=m.recipients, smtp_conn_id=smtp_conn_id
+                )
+            else:
+                raise ValueError(f"unknown channel {m.channel!r} (slack, telegram or email)")
+        except Exception:  # recorded as failed by send_once; a later run sends it
+            logger.exception("message %s to %s %s not sent", m.dedup_key, m.channel, m.target)
+            failed.append(m.dedup_key)
+            continue
+        sent += result is not None
+    if failed:
+        raise RuntimeError(f"{len(failed)} message(s) not sent (a later run sends them): {', '.join(failed[:5])}")
+    return sent

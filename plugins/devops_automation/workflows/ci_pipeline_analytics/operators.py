@@ -371,38 +371,15 @@ class CIAlertsOperator(BaseOperator):
         }
 
     def _send(self, messages: list[Any]) -> int:
-        from devops_automation.notifiers.email import send_email_once
-        from devops_automation.notifiers.slack import post_slack_once
-        from devops_automation.notifiers.telegram import send_telegram_once
+        from devops_automation.notifiers import Outgoing, deliver
 
-        sent, failed = 0, []
-        for m in messages:
-            try:
-                if m.channel == "slack":
-                    result = post_slack_once(
-                        m.text, dedup_key=m.dedup_key, slack_conn_id=self.slack_conn_id, channel=m.target
-                    )
-                elif m.channel == "telegram":
-                    result = send_telegram_once(
-                        m.text, dedup_key=m.dedup_key, telegram_conn_id=self.telegram_conn_id, chat_id=m.target
-                    )
-                elif m.channel == "email":
-                    result = send_email_once(
-                        m.subject, m.text, dedup_key=m.dedup_key, to=m.recipients, smtp_conn_id=self.smtp_conn_id
-                    )
-                else:
-                    self.log.warning("alert %s: channel %s is not available yet; recorded only", m.dedup_key, m.channel)
-                    continue
-            except Exception:  # recorded as failed by send_once; a later run sends it
-                self.log.exception("alert %s to %s %s not sent", m.dedup_key, m.channel, m.target)
-                failed.append(m.dedup_key)
-                continue
-            sent += result is not None
-        if failed:
-            raise RuntimeError(
-                f"{len(failed)} alert message(s) not sent (a later run sends them): {', '.join(failed[:5])}"
-            )
-        return sent
+        return deliver(
+            [Outgoing(m.channel, m.target, m.dedup_key, m.text, m.subject, tuple(m.recipients)) for m in messages],
+            slack_conn_id=self.slack_conn_id,
+            telegram_conn_id=self.telegram_conn_id,
+            smtp_conn_id=self.smtp_conn_id,
+            logger=self.log,
+        )
 
 
 class CISummaryOperator(BaseOperator):

@@ -438,57 +438,35 @@ class MetricsAlertsOperator(BaseOperator):
         }
 
     def _send(self, ae: Any, alerts: Any, routes: Any, recorded: Any, *, page: bool, now: dt.datetime) -> int:
-        from devops_automation.notifiers.email import addresses, send_email_once
-        from devops_automation.notifiers.slack import post_slack_once
-        from devops_automation.notifiers.telegram import send_telegram_once
+        from devops_automation.notifiers import Outgoing, deliver
+        from devops_automation.notifiers.email import addresses
 
         if not page:
             return 0
-        sent, failed = 0, []
+        markup = {"slack": "mrkdwn", "telegram": "html", "email": "text"}
+        messages = []
         for kind, events in (("start", recorded.started), ("resolve", recorded.resolved)):
             for ev in events:
                 when = ev.started_at if kind == "start" else ev.resolved_at
                 if when is None or now - when > MAX_MESSAGE_AGE:
                     continue  # a catch-up run of an old interval pages nobody
                 for channel, target in routes.targets():
-                    key = ae.dedup_key(ev, kind, channel, prefix=alerts.DEDUP_PREFIX)
-                    try:
-                        if channel == "slack":
-                            result = post_slack_once(
-                                alerts.message(ev, kind, "mrkdwn"),
-                                dedup_key=key,
-                                slack_conn_id=self.slack_conn_id,
-                                channel=target,
-                            )
-                        elif channel == "telegram":
-                            result = send_telegram_once(
-                                alerts.message(ev, kind, "html"),
-                                dedup_key=key,
-                                telegram_conn_id=self.telegram_conn_id,
-                                chat_id=target,
-                            )
-                        elif channel == "email":
-                            text = alerts.message(ev, kind, "text")
-                            result = send_email_once(
-                                text.partition("\n")[0],  # the subject: its first line
-                                text,
-                                dedup_key=key,
-                                to=addresses(target),
-                                smtp_conn_id=self.smtp_conn_id,
-                            )
-                        else:
-                            self.log.warning("alert %s: channel %s is not available yet; recorded only", key, channel)
-                            continue
-                    except Exception:  # recorded as failed by send_once; a later run sends it
-                        self.log.exception("alert %s to %s %s not sent", key, channel, target)
-                        failed.append(key)
-                        continue
-                    sent += result is not None
-        if failed:
-            raise RuntimeError(
-                f"{len(failed)} alert message(s) not sent (a later run sends them): {', '.join(failed[:5])}"
-            )
-        return sent
+                    messages.append(
+                        Outgoing(
+                            channel,
+                            target,
+                            ae.dedup_key(ev, kind, channel, prefix=alerts.DEDUP_PREFIX),
+                            alerts.message(ev, kind, markup[channel]),
+                            recipients=tuple(addresses(target)) if channel == "email" else (),
+                        )
+                    )
+        return deliver(
+            messages,
+            slack_conn_id=self.slack_conn_id,
+            telegram_conn_id=self.telegram_conn_id,
+            smtp_conn_id=self.smtp_conn_id,
+            logger=self.log,
+        )
 
     def _issues(
         self, context: Context, projects: list[Project], recorded: Any, config: Any, day: dt.date, now: dt.datetime

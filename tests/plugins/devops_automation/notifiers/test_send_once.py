@@ -161,3 +161,10 @@ def test_a_pending_claim_from_a_crashed_send_is_sent_again(store: ResultsStore) 
     assert once("k-1", send) == "ts-1"
     (row,) = notifications(store)
     assert (row["status"], row["attempts"]) == ("sent", 2)
+
+
+def test_deliver_names_the_messages_it_could_not_send_after_trying_them_all() -> None:
+    from devops_automation.notifiers import Outgoing, deliver
+
+    with pytest.raises(RuntimeError, match=r"2 message\(s\) not sent \(a later run sends them\): k1, k2"):
+        deliver([Outgoing("pager", "x", "k1", "a"), Outgoing("fax", "y", "k2", "b")])
