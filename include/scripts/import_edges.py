@@ -52,6 +52,7 @@ PURE = (
     "devops_automation.workflows.daily_project_metrics.ci_metrics",
     "devops_automation.workflows.weekly_report.figures",
     "devops_automation.workflows.weekly_report.charts",
+    "devops_automation.workflows.weekly_report.render",
     "devops_automation.messaging",
     "devops_automation.yaml_config",
     "devops_automation.store.alert_events",
