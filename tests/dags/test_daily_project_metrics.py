@@ -384,6 +384,7 @@ def test_a_critical_breach_opens_one_issue_and_its_recovery_closes_it(
     assert MARKER in body["body"]
     assert body["labels"] == ["health-alert"]
     assert "12" in body["body"]
+    assert "| `prometheus.probe_errors` | 12 |" in body["body"]  # the project's figures of that source
     (issue,) = api(sandbox, "github", "/repos/acme/infra/issues", labels="health-alert", state="all")
     assert issue["state"] == "open" and MARKER in issue["body"]
     number = issue["number"]

@@ -81,7 +81,7 @@ class IssueDesk:
             self._trackers[project.name] = _Tracker(project)
         return self._trackers[project.name]
 
-    def breached(self, project: Any, event: Any) -> None:
+    def breached(self, project: Any, event: Any, figures: dict[str, Any] | None = None) -> None:
         tracker = self._tracker(project)
         if tracker is None:
             return
@@ -102,6 +102,7 @@ class IssueDesk:
                 threshold=limit,
                 day=self.day,
                 run_url=self.run_url,
+                figures=figures,
                 label=self.label,
             )
             created = tracker.create(text)

@@ -397,8 +397,9 @@ class MetricsAlertsOperator(BaseOperator):
         store = ResultsStore.from_connection(self.results_conn_id)
         rows = day_rows(store, day, [p.name for p in projects])
         conditions = []
+        values_of: dict[str, dict[str, Any]] = {}
         for project in projects:
-            values = m.values_from_rows(r for r in rows if r["project"] == project.name)
+            values = values_of[project.name] = m.values_from_rows(r for r in rows if r["project"] == project.name)
             units = {q.metric: q.unit for q in project.prometheus}
             breaches = evaluate_thresholds(values, config, slos=project.slos)
             conditions += alerts.conditions(project.name, breaches, day, units)
@@ -418,7 +419,7 @@ class MetricsAlertsOperator(BaseOperator):
         sent = self._send(ae, alerts, config.routes, recorded, page=page, now=now)
         issues: dict[str, int] = {}
         if as_bool(self.open_issues, False) and not backfill:
-            issues = self._issues(context, projects, recorded, config, day, now)
+            issues = self._issues(context, projects, recorded, config, day, values_of)
         self.log.info(
             "thresholds: %d started, %d still firing, %d resolved; %d messages sent%s",
             recorded.new_started, still_firing, recorded.new_resolved, sent,
@@ -469,7 +470,13 @@ class MetricsAlertsOperator(BaseOperator):
         )
 
     def _issues(
-        self, context: Context, projects: list[Project], recorded: Any, config: Any, day: dt.date, now: dt.datetime
+        self,
+        context: Context,
+        projects: list[Project],
+        recorded: Any,
+        config: Any,
+        day: dt.date,
+        values_of: dict[str, dict[str, Any]],
     ) -> dict[str, int]:
         from devops_automation.workflows.daily_project_metrics.issues import IssueDesk
 
@@ -478,12 +485,22 @@ class MetricsAlertsOperator(BaseOperator):
         for ev in [*recorded.started, *recorded.still_firing]:
             project = by_name.get(ev.scope_key)
             if project is not None and ev.severity == "critical":
-                desk.breached(project, ev)
+                # the issue shows the project's figures of the same source that day
+                source = alerts_metric_source(ev.rule_id)
+                values = values_of.get(project.name, {})
+                desk.breached(
+                    project, ev, figures={k: v for k, v in sorted(values.items()) if k.split(".")[0] == source}
+                )
         for ev in recorded.resolved:
             project = by_name.get(ev.scope_key)
             if project is not None:
                 desk.recovered(project, ev)
         return desk.counts
+
+
+def alerts_metric_source(rule_id: str) -> str:
+    """``prometheus`` of ``threshold:prometheus.availability``."""
+    return rule_id.removeprefix("threshold:").split(".")[0]
 
 
 #: Messages for events older than this when the task runs are not sent (a catch-up run of an old day).
