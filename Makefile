@@ -37,7 +37,7 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml |
 	$(BIN)/pip install -q --no-deps -e .
 	rm -f $(VENV)/.installed-* && touch $@
 
-system-deps: ## install PostgreSQL, Dovecot and aiosmtpd (SMTP sink) with apt when missing (as root)
+system-deps: ## install PostgreSQL, Dovecot, aiosmtpd (SMTP sink) and Chromium with apt when missing (as root)
 	bash include/scripts/system_deps.sh
 
 settings: install ## apply airflow_settings.yaml to the Airflow in $AIRFLOW_HOME

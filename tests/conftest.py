@@ -1,4 +1,5 @@
-"""Test harness: a throwaway Airflow home, real PostgreSQL, Dovecot and SMTP servers, and the sandbox.
+"""Test harness: a throwaway Airflow home, real PostgreSQL, Dovecot and SMTP servers, headless Chromium and the
+sandbox.
 
 Airflow reads its configuration at import time, so the environment is set here, before any test
 module imports Airflow. Servers are session-scoped and started only when a test asks for them.
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from include.sandbox.browser import Browser
     from include.sandbox.client import SandboxClient
     from include.sandbox.servers import SmtpServer
 
@@ -129,6 +131,23 @@ def smtp(smtp_server: SmtpServer) -> SmtpServer:
     """The SMTP server with no message received yet (for this test)."""
     smtp_server.clear()
     return smtp_server
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium (Debian ``chromium``) driven over the DevTools protocol: ``browser.check_html(...)``."""
+    from include.sandbox.browser import Browser
+    from include.sandbox.servers import MissingBinary
+
+    server = Browser()
+    try:
+        server.start()
+    except MissingBinary as exc:
+        _unavailable("Chromium", exc)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # ---- Results store on both dialects -------------------------------------------------------------

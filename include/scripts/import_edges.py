@@ -53,6 +53,8 @@ PURE = (
     "devops_automation.workflows.weekly_report.figures",
     "devops_automation.workflows.weekly_report.charts",
     "devops_automation.workflows.weekly_report.render",
+    "devops_automation.workflows.weekly_report.chat",
+    "devops_automation.workflows.weekly_report.store",
     "devops_automation.messaging",
     "devops_automation.yaml_config",
     "devops_automation.store.alert_events",

@@ -56,6 +56,21 @@ def send_once(
     return result
 
 
+def sent_message_ref(dedup_key: str, *, results_conn_id: str = RESULTS_CONN_ID) -> str | None:
+    """The ``message_ref`` recorded when ``dedup_key`` was sent (a Slack ts, Telegram message ids...), or
+    None if it was not sent (yet). A re-run whose message went out earlier uses it, e.g. to upload files
+    into the thread of a Slack message that :func:`send_once` skipped."""
+    import sqlalchemy as sa
+
+    from devops_automation.store import ResultsStore, schema
+
+    t = schema.notifications
+    store = ResultsStore.from_connection(results_conn_id)
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(t.c.status, t.c.message_ref).where(t.c.dedup_key == dedup_key)).first()
+    return row.message_ref if row is not None and row.status == "sent" else None
+
+
 def alert(text: str, key: str, *, telegram_conn_id: str | None, slack_conn_id: str | None, logger: Any = log) -> None:
     """One HTML alert to Telegram, and to Slack (as mrkdwn) when that connection exists; each channel
     at most once for ``key``. A channel that fails is logged, not fatal: it is recorded as failed in

@@ -9,10 +9,17 @@ default channel id, ``base_url`` only for a non-default API). The provider's hoo
 connection errors; here 429 answers are retried too, honouring ``Retry-After``
 (``slack_sdk.http_retry.RateLimitErrorRetryHandler``). With a ``dedup_key`` a message is posted once
 however often the task runs (:func:`devops_automation.notifiers.send_once`).
+
+Files go up with :func:`upload_slack_files_once` (upload v2: ``files.getUploadURLExternal``, the bytes,
+``files.completeUploadExternal``, all through ``WebClient.files_upload_v2`` of the hook's client): several
+files in one call, shared to one channel, optionally in a thread. Upload v2 takes channel IDs only
+(``C…``/``G…``); a ``#name`` is looked up with ``conversations.list`` (``SlackHook.get_channel_id``,
+scopes ``channels:read``/``groups:read``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +31,22 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 SLACK_CONN_ID = "slack_default"
+_CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{2,}$")
+_REF_LIMIT = 255  # notifications.message_ref
+
+
+def _hook(slack_conn_id: str) -> Any:
+    from airflow.providers.slack.hooks.slack import SlackHook
+    from slack_sdk.http_retry import RateLimitErrorRetryHandler
+
+    return SlackHook(slack_conn_id=slack_conn_id, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)])
+
+
+def _default_channel(hook: Any, slack_conn_id: str, channel: str | None) -> str:
+    target = channel or (hook.get_connection(slack_conn_id).extra_dejson or {}).get("channel")
+    if not target:
+        raise ValueError(f"no Slack channel: pass channel or set extra 'channel' on connection {slack_conn_id!r}")
+    return str(target)
 
 
 def post_slack_once(
@@ -37,13 +60,8 @@ def post_slack_once(
     results_conn_id: str = RESULTS_CONN_ID,
 ) -> str | None:
     """Post ``text`` (and ``blocks``) unless ``dedup_key`` was already delivered; returns the message ts."""
-    from airflow.providers.slack.hooks.slack import SlackHook
-    from slack_sdk.http_retry import RateLimitErrorRetryHandler
-
-    hook = SlackHook(slack_conn_id=slack_conn_id, retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=3)])
-    target = channel or (hook.get_connection(slack_conn_id).extra_dejson or {}).get("channel")
-    if not target:
-        raise ValueError(f"no Slack channel: pass channel or set extra 'channel' on connection {slack_conn_id!r}")
+    hook = _hook(slack_conn_id)
+    target = _default_channel(hook, slack_conn_id, channel)
     payload: dict[str, Any] = {"channel": target, "text": text, "unfurl_links": False}
     if blocks:
         payload["blocks"] = blocks
@@ -56,6 +74,69 @@ def post_slack_once(
         lambda: hook.call("chat.postMessage", json=payload).get("ts"),
         results_conn_id=results_conn_id,
     )
+
+
+def _file_ids_ref(ids: list[str]) -> str:
+    """The uploaded file ids for ``notifications.message_ref`` (as many whole ids as fit in 255)."""
+    ref = ""
+    for file_id in ids:
+        candidate = f"{ref},{file_id}" if ref else file_id
+        if len(candidate) > _REF_LIMIT:
+            break
+        ref = candidate
+    return ref
+
+
+def upload_slack_files_once(
+    files: Sequence[tuple[str, bytes, str]],
+    *,
+    dedup_key: str | None,
+    channel: str | None = None,
+    thread_ts: str | None = None,
+    initial_comment: str | None = None,
+    slack_conn_id: str = SLACK_CONN_ID,
+    results_conn_id: str = RESULTS_CONN_ID,
+) -> list[str] | None:
+    """Upload ``files`` (``(filename, content, title)`` each) to ``channel`` in one upload-v2 call, under
+    ``thread_ts`` when given, unless ``dedup_key`` was already delivered; returns the Slack file ids
+    (None if skipped). ``channel`` defaults to the connection's extra ``channel``; a ``#name`` (or bare
+    name) is resolved to its ID first. The upload is all or nothing for the dedup key: if it fails, it is
+    recorded as failed and the next call uploads every file again.
+
+    Raises ``ValueError`` for no files, a file without a name, content that is not non-empty bytes, a
+    name used twice, or a channel name that does not exist (nothing is claimed then)."""
+    if not files:
+        raise ValueError("upload_slack_files_once: no files to upload")
+    uploads = []
+    for i, item in enumerate(files):
+        if not isinstance(item, tuple) or len(item) != 3:
+            raise ValueError(f"files[{i}]: expected (filename, content, title), got {type(item).__name__}")
+        name, content, title = item
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"files[{i}]: the file name is empty")
+        if not isinstance(content, bytes | bytearray) or not content:
+            raise ValueError(f"files[{i}] {name!r}: content must be non-empty bytes")
+        if any(u["filename"] == name for u in uploads):
+            raise ValueError(f"files[{i}]: file name {name!r} is used twice")
+        uploads.append({"content": bytes(content), "filename": name, "title": title or name})
+    hook = _hook(slack_conn_id)
+    target = _default_channel(hook, slack_conn_id, channel)
+    if not _CHANNEL_ID.match(target):
+        try:
+            target = hook.get_channel_id(target.removeprefix("#"))
+        except LookupError:
+            raise ValueError(
+                f"Slack channel {target!r} not found (or the bot cannot see it) on connection {slack_conn_id!r}; "
+                "file uploads need a channel ID such as C0123ABCD"
+            ) from None
+
+    def upload() -> list[str]:
+        response = hook.client.files_upload_v2(
+            file_uploads=uploads, channel=target, thread_ts=thread_ts, initial_comment=initial_comment
+        )
+        return [str(f["id"]) for f in response.get("files") or []]
+
+    return send_once("slack", target, dedup_key, upload, message_ref=_file_ids_ref, results_conn_id=results_conn_id)
 
 
 class SlackNotifier(BaseNotifier):

@@ -46,6 +46,84 @@ def send_telegram_once(
     )
 
 
+def _send_file_once(
+    data: bytes,
+    *,
+    photo: bool,
+    filename: str,
+    caption: str | None,
+    dedup_key: str | None,
+    chat_id: str | int | None,
+    telegram_conn_id: str,
+    results_conn_id: str,
+) -> int | None:
+    what = "photo" if photo else "document"
+    if not isinstance(data, bytes | bytearray) or not data:
+        raise ValueError(f"Telegram {what} {filename!r}: data must be non-empty bytes")
+    if not isinstance(filename, str) or not filename.strip():
+        raise ValueError(f"Telegram {what}: the file name is empty")
+    hook = TelegramBotHook(telegram_conn_id, chat_id=chat_id)
+    target = str(chat_id or hook.chat_id) if dedup_key is not None else None
+    return send_once(
+        "telegram",
+        target,
+        dedup_key,
+        lambda: hook.send_file(bytes(data), filename, caption=caption or "", photo=photo),
+        results_conn_id=results_conn_id,
+    )
+
+
+def send_telegram_photo_once(
+    photo: bytes,
+    *,
+    filename: str,
+    caption: str | None = None,
+    dedup_key: str | None,
+    chat_id: str | int | None = None,
+    telegram_conn_id: str = TelegramBotHook.default_conn_name,
+    results_conn_id: str = RESULTS_CONN_ID,
+) -> int | None:
+    """Send ``photo`` (PNG/JPEG bytes, shown inline; ``sendPhoto`` as a multipart upload) with an HTML
+    ``caption`` (cut to 1,024 visible characters) unless ``dedup_key`` was already delivered; returns the
+    message id, or None if skipped. Flood control (429 ``retry_after``) is waited out, a refused photo
+    raises :class:`~devops_automation.hooks.telegram.TelegramSendError`; a failure is recorded and raised,
+    so a later call sends it."""
+    return _send_file_once(
+        photo,
+        photo=True,
+        filename=filename,
+        caption=caption,
+        dedup_key=dedup_key,
+        chat_id=chat_id,
+        telegram_conn_id=telegram_conn_id,
+        results_conn_id=results_conn_id,
+    )
+
+
+def send_telegram_document_once(
+    data: bytes,
+    *,
+    filename: str,
+    caption: str | None = None,
+    dedup_key: str | None,
+    chat_id: str | int | None = None,
+    telegram_conn_id: str = TelegramBotHook.default_conn_name,
+    results_conn_id: str = RESULTS_CONN_ID,
+) -> int | None:
+    """Send ``data`` as a document named ``filename`` (``sendDocument``, multipart upload) with an HTML
+    ``caption``, like :func:`send_telegram_photo_once`; returns the message id, or None if skipped."""
+    return _send_file_once(
+        data,
+        photo=False,
+        filename=filename,
+        caption=caption,
+        dedup_key=dedup_key,
+        chat_id=chat_id,
+        telegram_conn_id=telegram_conn_id,
+        results_conn_id=results_conn_id,
+    )
+
+
 class TelegramNotifier(BaseNotifier):
     """Send an HTML message to Telegram from a callback (sync or async), optionally only once."""
 
