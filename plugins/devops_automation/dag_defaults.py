@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 
 START_DATE = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 OWNER = "devops-automation"
@@ -16,3 +17,8 @@ def default_args(retry_minutes: float = 1) -> dict[str, object]:
         "retry_delay": dt.timedelta(minutes=retry_minutes),
         "retry_exponential_backoff": 2.0,
     }
+
+
+#: The time zone of the report periods (a week from Monday 00:00 to Monday 00:00 there). A setting read
+#: from the environment when the DAG file is parsed (no I/O): DEVOPS_AUTOMATION_REPORT_TIMEZONE.
+REPORT_TIMEZONE = os.environ.get("DEVOPS_AUTOMATION_REPORT_TIMEZONE", "UTC")

@@ -98,6 +98,8 @@ def test_there_are_dag_files_to_check() -> None:
         "daily_project_metrics.py",
         "devlake_blueprint_monitor.py",
         "devlake_project_setup.py",
+        "monthly_report.py",
+        "weekly_report.py",
     ]
 
 
