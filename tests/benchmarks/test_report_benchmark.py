@@ -53,7 +53,8 @@ def test_tiny_run_prints_the_summary_line_and_stops_what_it_started() -> None:
         assert proc.returncode == 0, out + err
         cmds = [p.cmd for p in watch.seen.values()]
         assert any("postgres" in c for c in cmds), cmds
-        assert any("--build-child" in c for c in cmds), [c for c in cmds if "python" in c]
+        # (the build child is not asserted here: a poll every 0.2 s can miss a short-lived process; its
+        # table rows below say it ran, and `alive` covers everything that was seen)
         assert not alive(watch.seen) and not watch.started(), [p.cmd for p in alive(watch.seen)]
 
     lines = out.strip().splitlines()
@@ -67,6 +68,7 @@ def test_tiny_run_prints_the_summary_line_and_stops_what_it_started() -> None:
     assert "2026-W48" in report and "without: -" in report, report  # every section has data
     assert _row(lines, "  archive files identical").split()[3] == "yes", out
     assert re.search(r"\b\d+ PNGs\b", _row(lines, "charts")), out
+    assert re.search(r"\b\d+ MB\b", _row(lines, "peak RSS (child)")), out  # the build ran in its child process
 
     last = lines[-1]
     assert re.fullmatch(r"(\w+=\S+ ?)+", last), last
