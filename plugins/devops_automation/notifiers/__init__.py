@@ -23,6 +23,36 @@ log = logging.getLogger(__name__)
 RESULTS_CONN_ID = "devops_results_db"
 
 
+#: Files whose bytes are text and are redacted before they leave (by name; images are not).
+TEXT_FILES = (".html", ".htm", ".md", ".txt", ".json", ".csv", ".log")
+
+
+def redacted(value: T) -> T:
+    """``value`` with every secret the failure-log engine knows replaced (:func:`ci_logs.redact.redact_text`):
+    a string, or the strings inside lists and dicts (Block Kit). What leaves the process is redacted first,
+    on every channel, whoever built the text."""
+    from devops_automation.ci_logs.redact import redact_text
+
+    if isinstance(value, str):
+        return redact_text(value)  # type: ignore[return-value]
+    if isinstance(value, list):
+        return [redacted(v) for v in value]  # type: ignore[return-value]
+    if isinstance(value, dict):
+        return {k: redacted(v) for k, v in value.items()}  # type: ignore[return-value]
+    return value
+
+
+def redacted_file(name: str, content: bytes) -> bytes:
+    """A file's bytes with secrets redacted when it is text (:data:`TEXT_FILES`, UTF-8); others as given."""
+    if not name.lower().endswith(TEXT_FILES):
+        return content
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return content
+    return redacted(text).encode("utf-8")
+
+
 def send_once(
     channel: str,
     target: str | None,

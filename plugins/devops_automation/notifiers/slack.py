@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseNotifier
 
-from devops_automation.notifiers import RESULTS_CONN_ID, send_once
+from devops_automation.notifiers import RESULTS_CONN_ID, redacted, redacted_file, send_once
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -62,9 +62,9 @@ def post_slack_once(
     """Post ``text`` (and ``blocks``) unless ``dedup_key`` was already delivered; returns the message ts."""
     hook = _hook(slack_conn_id)
     target = _default_channel(hook, slack_conn_id, channel)
-    payload: dict[str, Any] = {"channel": target, "text": text, "unfurl_links": False}
+    payload: dict[str, Any] = {"channel": target, "text": redacted(text), "unfurl_links": False}
     if blocks:
-        payload["blocks"] = blocks
+        payload["blocks"] = redacted(blocks)
     if thread_ts:
         payload["thread_ts"] = thread_ts
     return send_once(
@@ -118,7 +118,9 @@ def upload_slack_files_once(
             raise ValueError(f"files[{i}] {name!r}: content must be non-empty bytes")
         if any(u["filename"] == name for u in uploads):
             raise ValueError(f"files[{i}]: file name {name!r} is used twice")
-        uploads.append({"content": bytes(content), "filename": name, "title": title or name})
+        uploads.append(
+            {"content": redacted_file(name, bytes(content)), "filename": name, "title": redacted(title or name)}
+        )
     hook = _hook(slack_conn_id)
     target = _default_channel(hook, slack_conn_id, channel)
     if not _CHANNEL_ID.match(target):
@@ -132,7 +134,10 @@ def upload_slack_files_once(
 
     def upload() -> list[str]:
         response = hook.client.files_upload_v2(
-            file_uploads=uploads, channel=target, thread_ts=thread_ts, initial_comment=initial_comment
+            file_uploads=uploads,
+            channel=target,
+            thread_ts=thread_ts,
+            initial_comment=redacted(initial_comment) if initial_comment else None,
         )
         return [str(f["id"]) for f in response.get("files") or []]
 

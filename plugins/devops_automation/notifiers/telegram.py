@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseNotifier
 
 from devops_automation.hooks.telegram import TelegramBotHook
-from devops_automation.notifiers import RESULTS_CONN_ID, send_once
+from devops_automation.notifiers import RESULTS_CONN_ID, redacted, redacted_file, send_once
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -40,7 +40,7 @@ def send_telegram_once(
         "telegram",
         target,
         dedup_key,
-        lambda: hook.send_message(text),
+        lambda: hook.send_message(redacted(text)),
         message_ref=lambda ids: ",".join(map(str, ids)),
         results_conn_id=results_conn_id,
     )
@@ -68,7 +68,12 @@ def _send_file_once(
         "telegram",
         target,
         dedup_key,
-        lambda: hook.send_file(bytes(data), filename, caption=caption or "", photo=photo),
+        lambda: hook.send_file(
+            bytes(data) if photo else redacted_file(filename, bytes(data)),
+            filename,
+            caption=redacted(caption or ""),
+            photo=photo,
+        ),
         results_conn_id=results_conn_id,
     )
 

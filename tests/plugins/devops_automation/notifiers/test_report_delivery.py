@@ -275,3 +275,39 @@ def test_no_file_data_is_a_clear_error(sandbox, sandbox_conns) -> None:
         send_telegram_document_once(b"x", filename=" ", dedup_key="empty")
     assert sandbox.requests(system="telegram") == []
     assert json.dumps(ResultsStore.from_connection().pending_notifications()) == "[]"
+
+
+TOKEN = "ghp_abcdefghijklmnopqrstuvwxyz0123456789AB"
+
+
+def test_every_chat_message_and_text_file_is_redacted_before_it_leaves(sandbox, sandbox_conns, pngs) -> None:
+    """Whoever built the text (a job log line, a repository description), a token never reaches Slack or
+    Telegram: message text, blocks, captions and text files are redacted; images are sent as they are."""
+    leaky = f"deploy failed: token {TOKEN} rejected"
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": leaky}}]
+    ts = post_slack_once(leaky, blocks=blocks, dedup_key="leak:slack", channel=REPORTS)
+    html = f"<html><body><p>{leaky}</p></body></html>".encode()
+    upload_slack_files_once(
+        [("report.html", html, "report"), pngs[0]], dedup_key="leak:files", channel=REPORTS, thread_ts=ts
+    )
+    send_telegram_once(leaky, dedup_key="leak:tg")
+    send_telegram_document_once(html, filename="report.html", caption=leaky, dedup_key="leak:tg:doc")
+    sent = json.dumps(sandbox.requests(system="slack")) + json.dumps(sandbox.requests(system="telegram"))
+    assert TOKEN not in sent
+    message = next(m for m in slack_messages(sandbox) if m.get("blocks"))
+    assert message["text"] == "deploy failed: token [REDACTED:github_token] rejected"
+    assert message["blocks"][0]["text"]["text"] == message["text"]
+    stored = {f["name"]: f for f in sandbox.control("slack", "GET", "/files")}
+    content = sandbox.session.get(
+        f"{sandbox.base_url}/_sandbox/slack/files/{stored['report.html']['id']}/content", timeout=10
+    ).content
+    assert TOKEN.encode() not in content and b"[REDACTED:github_token]" in content
+    png = sandbox.session.get(
+        f"{sandbox.base_url}/_sandbox/slack/files/{stored[pngs[0][0]]['id']}/content", timeout=10
+    ).content
+    assert png == pngs[0][1]  # an image is not touched
+    text, document = telegram_messages(sandbox)
+    assert text["text"] == "deploy failed: token [REDACTED:github_token] rejected"
+    assert "[REDACTED:github_token]" in document["caption"] and document["size"] == len(
+        "<html><body><p>deploy failed: token [REDACTED:github_token] rejected</p></body></html>"
+    )
