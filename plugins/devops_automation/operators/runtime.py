@@ -36,6 +36,37 @@ def task_started(context: Context, default: dt.datetime) -> dt.datetime:
     return dt.datetime.fromtimestamp(started.timestamp(), dt.UTC)
 
 
+def param_names(value: Any, what: str, noun: str = "name") -> list[str]:
+    """A Param's list of names, stripped, in the order given (a comma- or line-separated string works
+    too; empty: ``[]``). A wrong value is a ValueError naming the Param and the item."""
+    if value in (None, ""):
+        return []
+    if isinstance(value, str):
+        value = value.replace(",", "\n").splitlines()
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{what} must be a list of {noun}s, got {type(value).__name__}")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item.strip():
+            raise ValueError(f"{what}[{i}] must be a {noun}, got {item!r}")
+        out.append(item.strip())
+    return out
+
+
+def mapped_results(collected: Any) -> list[dict[str, Any]]:
+    """The outputs of mapped tasks as one list of dicts (each XComArg a lazy sequence; a failed map index
+    or a failed task gives nothing)."""
+    out: list[dict[str, Any]] = []
+    for part in collected or []:
+        if part is None:
+            continue
+        if isinstance(part, dict):
+            out.append(part)
+            continue
+        out.extend(r for r in part if isinstance(r, dict))
+    return out
+
+
 def project_file(path: str) -> str:
     """A relative path is taken from the project root: the parent of the DAGs folder (where
     ``include/`` lives in the Astro layout, the docker-compose image and ``make demo``)."""

@@ -61,6 +61,9 @@ from devops_automation.store import ResultsStore, schema
 
 #: The length of ``alert_events.source``.
 SOURCE_MAX = 64
+#: Messages for episodes older than this when the evaluation runs are not sent: a catch-up run of an old
+#: interval pages nobody (both alerting DAGs).
+MESSAGE_MAX_AGE = dt.timedelta(hours=36)
 #: What a condition's ``state`` may be.
 CONDITION_STATES = ("firing", "ok", "hold")
 _COLUMNS = ("severity", "state", "resolved_at", "last_evaluated_at", "value", "threshold", "details")

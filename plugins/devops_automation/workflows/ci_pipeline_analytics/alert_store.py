@@ -47,7 +47,7 @@ from devops_automation.store.alert_events import Recorded
 from devops_automation.workflows.ci_pipeline_analytics.alert_rules import SOURCE, AlertEvent, Rule, alert_text
 
 #: Messages for events older than this (against ``now``) are not sent: a catch-up run of an old interval.
-DEFAULT_MAX_AGE = dt.timedelta(hours=36)
+DEFAULT_MAX_AGE = alert_events.MESSAGE_MAX_AGE
 #: The markup each channel gets.
 CHANNEL_MARKUP = {"slack": "mrkdwn", "telegram": "html", "email": "text"}
 #: The start of this DAG's ``notifications`` dedup keys (keys already sent depend on it: keep it).

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from devops_automation import as_bool
-from devops_automation.operators.runtime import XComUrlLink, data_interval, is_backfill, project_file, task_started
+from devops_automation.operators.runtime import (
+    XComUrlLink,
+    data_interval,
+    is_backfill,
+    mapped_results,
+    project_file,
+    task_started,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -251,7 +258,7 @@ class CIFiguresOperator(BaseOperator):
         start, end = data_interval(context, DAG_ID)
         store = ResultsStore.from_connection(self.results_conn_id)
         days = {start.date() + dt.timedelta(days=i) for i in range(max(1, (end.date() - start.date()).days))}
-        for result in _results(self.collected):
+        for result in mapped_results(self.collected):
             days.update(dt.date.fromisoformat(d) for d in result.get("days") or [])
         written = analytics.store_daily(store, days, end, environments=self.environments or None)
         summary = analytics.window_summary(store, start=start, end=end, environments=self.environments or None)
@@ -280,19 +287,6 @@ def _wanted(sources: Any) -> list[tuple[str, str]]:
     """(provider, name) pairs from the planning tasks' outputs ``[github names, gitlab names]``."""
     github, gitlab = [*list(sources or []), None, None][:2]
     return [("github", n) for n in github or []] + [("gitlab", n) for n in gitlab or []]
-
-
-def _results(collected: Any) -> list[dict[str, Any]]:
-    """The mapped collect tasks' outputs (a lazy sequence per provider; missing where a task failed)."""
-    out: list[dict[str, Any]] = []
-    for part in collected or []:
-        if part is None:
-            continue
-        if isinstance(part, dict):
-            out.append(part)
-            continue
-        out.extend(r for r in part if isinstance(r, dict))
-    return out
 
 
 class CIAlertsOperator(BaseOperator):
@@ -331,7 +325,7 @@ class CIAlertsOperator(BaseOperator):
         start, end = data_interval(context, DAG_ID)
         rules = alert_rules.load_rules(project_file(self.rules_path))
         store = ResultsStore.from_connection(self.results_conn_id)
-        collected = {(r["provider"], r["repo"]) for r in _results(self.collected)}
+        collected = {(r["provider"], r["repo"]) for r in mapped_results(self.collected)}
         wanted = set(_wanted(self.sources))
         held = sorted(repo for _provider, repo in wanted - collected)
         observations = observe.observations(store, rules, end=end)
@@ -398,7 +392,7 @@ class CISummaryOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from devops_automation.hooks.airflow_api import set_run_note
 
-        results = _results(self.collected)
+        results = mapped_results(self.collected)
         done = {(r["provider"], r["repo"]) for r in results}
         wanted = sorted(_wanted(self.sources))
         failed = [f"{p}:{s}" for p, s in wanted if (p, s) not in done]

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from devops_automation import as_bool
-from devops_automation.operators.runtime import XComUrlLink, data_interval, is_backfill, project_file, task_started
+from devops_automation.operators.runtime import (
+    XComUrlLink,
+    data_interval,
+    is_backfill,
+    mapped_results,
+    param_names,
+    project_file,
+    task_started,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -40,7 +48,7 @@ def _projects(path: str, only: Any = None) -> list[Project]:
     from devops_automation.workflows.daily_project_metrics.projects import load_projects
 
     projects = load_projects(project_file(path))
-    names = _names(only)
+    names = param_names(only, "projects", "project name")
     if not names:
         return projects
     by_name = {p.name.lower(): p for p in projects}
@@ -50,21 +58,6 @@ def _projects(path: str, only: Any = None) -> list[Project]:
             f"projects {', '.join(map(repr, unknown))} not in {path} (it has {', '.join(p.name for p in projects)})"
         )
     return [by_name[n.lower()] for n in dict.fromkeys(names)]
-
-
-def _names(value: Any) -> list[str]:
-    if value in (None, ""):
-        return []
-    if isinstance(value, str):
-        value = value.replace(",", "\n").splitlines()
-    if not isinstance(value, list | tuple):
-        raise ValueError(f"projects must be a list of project names, got {type(value).__name__}")
-    out = []
-    for i, item in enumerate(value):
-        if not isinstance(item, str) or not item.strip():
-            raise ValueError(f"projects[{i}] must be a project name, got {item!r}")
-        out.append(item.strip())
-    return out
 
 
 def _project(path: str, name: str) -> Project:
@@ -449,7 +442,7 @@ class MetricsAlertsOperator(BaseOperator):
         for kind, events in (("start", recorded.started), ("resolve", recorded.resolved)):
             for ev in events:
                 when = ev.started_at if kind == "start" else ev.resolved_at
-                if when is None or now - when > MAX_MESSAGE_AGE:
+                if when is None or now - when > ae.MESSAGE_MAX_AGE:
                     continue  # a catch-up run of an old interval pages nobody
                 for channel, target in routes.targets():
                     messages.append(
@@ -503,10 +496,6 @@ def alerts_metric_source(rule_id: str) -> str:
     return rule_id.removeprefix("threshold:").split(".")[0]
 
 
-#: Messages for events older than this when the task runs are not sent (a catch-up run of an old day).
-MAX_MESSAGE_AGE = dt.timedelta(hours=36)
-
-
 def _run_url(context: Context) -> str | None:
     """The run's grid page in the Airflow UI (``[api] base_url``), for issue bodies."""
     from urllib.parse import quote
@@ -536,7 +525,7 @@ class MetricsSummaryOperator(BaseOperator):
         from devops_automation.hooks.airflow_api import set_run_note
 
         expected = _expected(self.projects)
-        done = {(r["source"], r["project"]) for r in _results(self.collected)}
+        done = {(r["source"], r["project"]) for r in mapped_results(self.collected)}
         failed = sorted(f"{source}:{name}" for source, name in expected if (source, name) not in done)
         plan_failed = any(part is None for part in list(self.projects or [None]))
         steps = ["plan"] if plan_failed else []
@@ -561,18 +550,6 @@ def _expected(plan: Any) -> list[tuple[str, str]]:
     """(source, project) pairs the plan asked for, from the plan tasks' XComs ``[github, prometheus, sonarqube]``."""
     parts = [*list(plan or []), None, None, None][:3]
     return [(source, name) for source, names in zip(COLLECTED, parts, strict=True) for name in names or []]
-
-
-def _results(collected: Any) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for part in collected or []:
-        if part is None:
-            continue
-        if isinstance(part, dict):
-            out.append(part)
-            continue
-        out.extend(r for r in part if isinstance(r, dict))
-    return out
 
 
 def _note(scores: dict[str, Any], alerts: dict[str, Any], failed: list[str]) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from devops_automation import as_bool
-from devops_automation.operators.runtime import data_interval, is_backfill, project_file
+from devops_automation.operators.runtime import data_interval, is_backfill, param_names, project_file
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -30,19 +30,8 @@ _TEAM = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
 def _list(value: Any, what: str) -> list[str] | None:
-    """A Param list of names (None when empty: no filter)."""
-    if value in (None, "", []):
-        return None
-    if isinstance(value, str):
-        value = value.replace(",", "\n").splitlines()
-    if not isinstance(value, list | tuple):
-        raise ValueError(f"{what} must be a list of names, got {type(value).__name__}")
-    out = []
-    for i, item in enumerate(value):
-        if not isinstance(item, str) or not item.strip():
-            raise ValueError(f"{what}[{i}] must be a non-empty name, got {item!r}")
-        out.append(item.strip())
-    return sorted(set(out)) or None
+    """A Param list of names, sorted, each once (None when empty: no filter)."""
+    return sorted(set(param_names(value, what))) or None
 
 
 def report_kind(period: str, team: str | None) -> str:
