@@ -57,7 +57,7 @@ def _projects(path: str, only: Any = None) -> list[Project]:
         raise ValueError(
             f"projects {', '.join(map(repr, unknown))} not in {path} (it has {', '.join(p.name for p in projects)})"
         )
-    return [by_name[n.lower()] for n in dict.fromkeys(names)]
+    return [by_name[n] for n in dict.fromkeys(n.lower() for n in names)]  # each once, any case
 
 
 def _project(path: str, name: str) -> Project:
