@@ -70,9 +70,8 @@ import shutil
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -241,42 +240,81 @@ def collect(source: str, project: Any, store: Any, start: dt.datetime, end: dt.d
     )
 
 
-def run_queues(queues: dict[str, tuple[int, list[Callable[[], Unit]]]]) -> tuple[list[Unit], list[str], float]:
-    """Run each queue's jobs on its number of threads, every queue at once; returns the units, the
-    failures (a job that raised) and the wall time. The threads are daemons and take no new job once
-    the main thread leaves (a signal, say), so the guard's clean-up is not held up by them."""
+def _worker_process(jobs: Any, results: Any, store_url: str, spec: tuple) -> None:
+    """One Airflow worker slot: a process of its own (as each task instance is), with its own database
+    connection, taking the next job until the queue says stop (``None``)."""
+    from devops_automation.store import ResultsStore
+
+    projects, start, end, latest = spec
+    store = ResultsStore(store_url)
+    try:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            source, index = job
+            try:
+                results.put(("done", collect(source, projects[index], store, start, end, latest)))
+            except Exception as exc:  # one project failing does not stop the others (as in the DAG)
+                log.exception("%s %s failed", source, projects[index].name)
+                results.put(("failed", f"{source} {projects[index].name}: {exc.__class__.__name__}: {exc}"))
+    finally:
+        store.dispose()
+        results.put(("exit", os.getpid()))
+
+
+def run_queues(
+    queues: dict[str, tuple[int, list[tuple[str, int]]]], store: Any, spec: tuple
+) -> tuple[list[Unit], list[str], float, float]:
+    """Run each queue's jobs ``(source, project index)`` on its number of worker processes, every queue at
+    once, as the scheduler runs each mapped task's instances up to its pool's slots, each task instance in
+    a process of its own (the executor's), so they do not share one interpreter lock. Returns the units,
+    the failures (a job that raised), the wall time and the workers' CPU seconds. Workers are forked
+    daemons; a signal (an exception here) terminates them before the guard's clean-up runs."""
+    import multiprocessing
+    import resource
+
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    workers = []
     done: list[Unit] = []
     failed: list[str] = []
-    stop = threading.Event()
-
-    def worker(jobs: collections.deque[Callable[[], Unit]]) -> None:
-        while not stop.is_set():
-            try:
-                job = jobs.popleft()
-            except IndexError:
-                return
-            try:
-                done.append(job())
-            except Exception as exc:  # one project failing does not stop the others (as in the DAG)
-                what = getattr(job, "what", "?")
-                log.exception("%s failed", what)
-                failed.append(f"{what}: {exc.__class__.__name__}: {exc}")
-
-    threads = []
+    url = store.url.render_as_string(hide_password=False)
+    children_cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     try:
         for name, (slots, jobs) in queues.items():
-            shared = collections.deque(jobs)
+            shared = ctx.Queue()
+            for job in jobs:
+                shared.put(job)
+            for _ in range(slots):
+                shared.put(None)
             for k in range(slots):
-                thread = threading.Thread(target=worker, args=(shared,), name=f"{name}-{k}", daemon=True)
-                thread.start()
-                threads.append(thread)
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(0.5)  # short waits: a signal is acted on at once
+                worker = ctx.Process(
+                    target=_worker_process, args=(shared, results, url, spec), name=f"{name}-{k}", daemon=True
+                )
+                worker.start()
+                workers.append(worker)
+        running = len(workers)
+        while running:
+            kind, value = results.get()
+            if kind == "done":
+                done.append(value)
+            elif kind == "failed":
+                failed.append(value)
+            else:
+                running -= 1
+        wall = time.perf_counter() - t0
+        for worker in workers:
+            worker.join()
     finally:
-        stop.set()
-    return done, failed, time.perf_counter() - t0
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+                worker.join(5)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - children_cpu.ru_utime) + (after.ru_stime - children_cpu.ru_stime)
+    return done, failed, wall, cpu
 
 
 @dataclass
@@ -287,7 +325,7 @@ class Phase:
     failed: list[str]
     calls: dict[str, int]  # sandbox-recorded requests per system
     statuses: dict[str, collections.Counter]
-    cpu: float  # CPU seconds of this process (every thread)
+    cpu: float  # CPU seconds of the worker processes
     sandbox_cpu: float  # CPU seconds of the sandbox's process
     routes: collections.Counter  # GitHub requests per route (``/repos/{o}/{r}/issues/{n}/comments``)
     machine_busy: float  # share of all the machine's cores busy (anything: this process, sandbox, PostgreSQL)
@@ -336,22 +374,15 @@ def phase(
 ) -> Phase:
     """One collection of every project: ``slots`` per source at once, or (None) one at a time."""
 
-    def job(source: str, project: Any) -> Callable[[], Unit]:
-        def run() -> Unit:
-            return collect(source, project, store, start, end, latest)
-
-        run.what = f"{source} {project.name}"  # type: ignore[attr-defined]
-        return run
-
     if slots is None:
-        queues = {"one-at-a-time": (1, [job(s, p) for p in projects for s in SOURCES])}
+        queues = {"one-at-a-time": (1, [(s, i) for i in range(len(projects)) for s in SOURCES])}
     else:
-        queues = {s: (slots[s], [job(s, p) for p in projects]) for s in SOURCES}
+        queues = {s: (slots[s], [(s, i) for i in range(len(projects))]) for s in SOURCES}
     sandbox.clear_requests()
     progress(f"{label}: collecting {len(projects)} projects")
-    cpu, sandbox_cpu, machine = time.process_time(), process_cpu(sandbox_pid), machine_cpu()
-    units, failed, wall = run_queues(queues)
-    cpu, sandbox_cpu = time.process_time() - cpu, process_cpu(sandbox_pid) - sandbox_cpu
+    sandbox_cpu, machine = process_cpu(sandbox_pid), machine_cpu()
+    units, failed, wall, cpu = run_queues(queues, store, (projects, start, end, latest))
+    sandbox_cpu = process_cpu(sandbox_pid) - sandbox_cpu
     busy, total = (after - before for after, before in zip(machine_cpu(), machine, strict=True))
     calls: dict[str, int] = {}
     statuses: dict[str, collections.Counter] = {}
@@ -491,7 +522,11 @@ def main() -> int:
             ),
         ),
         ("day collected", f"{start:%Y-%m-%d}", f"latest interval: {latest}"),
-        ("pools (threads)", "/".join(str(slots[s]) for s in SOURCES), "github_api/prometheus_api/sonarqube_api"),
+        (
+            "pool slots",
+            "/".join(str(slots[s]) for s in SOURCES),
+            "github_api/prometheus_api/sonarqube_api: a worker process each",
+        ),
     ]
     for p in (pooled, again, serial):
         rows += [
@@ -499,7 +534,7 @@ def main() -> int:
                 f"{p.label}: wall time",
                 f"{p.wall:.1f} s",
                 (
-                    f"{p.wall / n * 1000:.0f} ms per project; CPU: this process {p.cpu:.1f} s "
+                    f"{p.wall / n * 1000:.0f} ms per project; CPU: the workers {p.cpu:.1f} s "
                     f"({p.cpu / p.wall:.0%} of the wall time), the sandbox {p.sandbox_cpu:.1f} s; "
                     f"the machine's {os.cpu_count()} cores {p.machine_busy:.0%} busy"
                 ),
@@ -538,6 +573,11 @@ def main() -> int:
                 f"limit: 900 points/min per endpoint, a GET 1); {pooled.busy('github') / pooled.wall * 60:.0f} s of "
                 "response time per minute (limit: 90 s CPU per 60 s, estimated from response times)"
             ),
+        ),
+        (
+            "GitHub calls per project",
+            f"{pooled.calls['github'] / n:.2f}",
+            ", ".join(f"{r} {c / n:.2f}" for r, c in pooled.routes.most_common()),
         ),
         ("re-run writes", f"{rerun_writes}", "rows new or changed collecting the same day again; goal 0"),
         ("same figures both ways", "yes" if same else "NO", f"{stored} rows of the day in each database"),

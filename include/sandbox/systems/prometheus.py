@@ -980,6 +980,15 @@ def arith(op: str, a: float, b: float) -> float:
 class Evaluator:
     def __init__(self, state: PromState) -> None:
         self.state = state
+        # series a selector matches, per selector node: the same for every step of one range query
+        # (which evaluates the tree once per step), so matched once rather than at each of its steps
+        self._selected: dict[int, tuple[Selector, list[Series]]] = {}
+
+    def select(self, node: Selector) -> list[Series]:
+        hit = self._selected.get(id(node))
+        if hit is None or hit[0] is not node:
+            hit = self._selected[id(node)] = (node, _select(self.state, node))
+        return hit[1]
 
     def eval(self, node: Any, t: float) -> Any:
         if isinstance(node, Num):
@@ -989,9 +998,9 @@ class Evaluator:
         if isinstance(node, Selector):
             at = t - node.offset
             if node.range is not None:
-                return RangeVector([(s, at - node.range, at) for s in _select(self.state, node)])
+                return RangeVector([(s, at - node.range, at) for s in self.select(node)])
             out: Vector = []
-            for s in _select(self.state, node):
+            for s in self.select(node):
                 got = s.latest(at)
                 if got is not None:
                     out.append((dict(s.labels), got[1]))
