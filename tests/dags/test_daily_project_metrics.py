@@ -1,7 +1,7 @@
-"""daily_project_metrics end to end with dag.test() against the sandbox (GitHub, Prometheus, SonarQube,
-Slack) and a real results store: figures stored, scores computed, a re-run changes nothing and sends
-nothing, a past day is read from the historical APIs, threshold alerts open and close one issue, and
-what fails is named while the rest is stored.
+"""daily_project_metrics end to end with dag.test() against the sandbox (GitHub, GitLab, Prometheus,
+SonarQube, Slack, Telegram) and a real results store: figures stored, scores computed, a re-run changes
+nothing and sends nothing, a past day is read from the historical APIs, threshold alerts open and close
+one issue (GitHub or GitLab), a backfill opens none, and what fails is named while the rest is stored.
 
 ``run_dag(DAG_ID, logical_date=X)`` runs the data interval that ends at ``X``: ``X`` = the sandbox's
 midnight today is the latest complete day (yesterday).
@@ -813,7 +813,7 @@ def test_a_breach_that_moves_materially_is_commented_once_and_an_unmoved_one_not
     assert str(dag_run.state) == "success", states
     (comment,) = issue_requests(sandbox, "POST", comments_path)
     text = json.loads(comment["body"])["body"]
-    assert "still **critical**: 20 count (was 12 count)" in text
+    assert "still **critical**: 20 (was 12)." in text  # a count shown without its unit, as in the messages
     assert issue_requests(sandbox, "POST") == []  # no second issue
     sandbox.clear_requests()
     dag_run, states = run_dag(DAG_ID, logical_date=today + DAY, conf=conf, retries=0)
@@ -821,3 +821,283 @@ def test_a_breach_that_moves_materially_is_commented_once_and_an_unmoved_one_not
     assert issue_requests(sandbox, "POST", comments_path) == []  # 20 -> 21 is not a material move
     assert issue_requests(sandbox, "POST") == []
     assert len(slack(sandbox)) == 0  # the alert is still the same episode: no second start message
+
+
+# ---- 9. a Telegram route: one message per crossing, escaped and redacted; a re-run none; one resolve ----
+
+TELEGRAM_CHAT = "-1001234567890"  # the chat of the fixture's telegram_default (the sandbox knows it)
+TOKEN_NAMED = "glpat-Zr8kT2mQ9vX4bN7cW1yL"  # a project named by mistake with a GitLab token
+TELEGRAM_PROJECTS = f"""
+projects:
+  - name: probe
+    prometheus:
+      - name: availability
+        query: max(probe_availability{{job="probe"}})
+  - name: {TOKEN_NAMED}
+    prometheus:
+      - name: availability
+        query: max(probe_availability{{job="probe"}})
+"""
+TELEGRAM_HEALTH = f"""
+thresholds:
+  prometheus.availability: {{critical: 99.0}}
+alerts:
+  slack: null
+  telegram: "{TELEGRAM_CHAT}"
+"""
+
+
+def telegram(sandbox: Any) -> list[dict[str, Any]]:
+    return sandbox.control("telegram", "GET", "/messages", params={"chat_id": TELEGRAM_CHAT})
+
+
+def test_a_telegram_route_gets_one_message_per_crossing_escaped_and_redacted_and_one_per_recovery(
+    sandbox, run_dag, sandbox_conns, tmp_path
+) -> None:
+    today = midnight_days_ago(sandbox, 0)
+    # availability 97.5 % through day N (yesterday): critical (< 99); 99.95 % from today noon (day N+1 recovers)
+    sandbox.control(
+        "prometheus",
+        "POST",
+        "/series",
+        json={
+            "metric": "probe_availability",
+            "labels": {"job": "probe"},
+            "values": [[(today - 3 * DAY).timestamp(), 97.5], [(today + dt.timedelta(hours=12)).timestamp(), 99.95]],
+        },
+    )
+    conf = {
+        "projects_file": write(tmp_path, "projects.yaml", TELEGRAM_PROJECTS),
+        "health_file": write(tmp_path, "health.yaml", TELEGRAM_HEALTH),
+    }
+    store = results_store(sandbox_conns)
+    day_n, day_n1 = (today - DAY).date().isoformat(), today.date().isoformat()
+    dag_run, states = run_dag(DAG_ID, logical_date=today, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    started = telegram(sandbox)
+    # one message per alert, HTML: the name in bold, "<" escaped (a raw "<" is refused by Telegram), the
+    # token in the other project's name redacted before it left the process
+    crossed = f"prometheus.availability is critical: 97.5 % (threshold < 99 %) on {day_n}"
+    assert sorted(m["text"] for m in started) == [
+        f"\U0001f534 [REDACTED:gitlab_token]: {crossed}",
+        f"\U0001f534 probe: {crossed}",
+    ], started
+    assert {m["parse_mode"] for m in started} == {"HTML"}
+    probe = next(m for m in started if "probe" in m["text"])
+    assert probe["raw_text"] == (
+        f"\U0001f534 <b>probe</b>: prometheus.availability is critical: 97.5 % (threshold &lt; 99 %) on {day_n}"
+    )
+    sent = sandbox.requests(system="telegram", path="/sendMessage$")
+    assert len(sent) == 2 and {r["status"] for r in sent} == {200}
+    assert not [r for r in sandbox.requests() if TOKEN_NAMED in (r.get("body") or "") + (r.get("query") or "")]
+    assert slack(sandbox) == []  # the file routes Telegram only
+    assert (
+        sorted((n["channel"], n["target"], n["status"]) for n in rows(store, "notifications"))
+        == [("telegram", TELEGRAM_CHAT, "sent")] * 2
+    )
+
+    # day N again: still firing -> nothing is sent
+    sandbox.clear_requests()
+    dag_run, states = run_dag(DAG_ID, logical_date=today, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    assert telegram(sandbox) == started
+    assert sandbox.requests(system="telegram") == []
+
+    # day N+1: recovered -> one resolve message per alert; that day again sends nothing more
+    for _ in range(2):
+        dag_run, states = run_dag(DAG_ID, logical_date=today + DAY, conf=conf, retries=0)
+        assert str(dag_run.state) == "success", states
+        messages = telegram(sandbox)
+        assert messages[:2] == started
+        assert sorted(m["text"] for m in messages[2:]) == [
+            f"\u2705 [REDACTED:gitlab_token]: prometheus.availability recovered: 99.95 % on {day_n1}",
+            f"\u2705 probe: prometheus.availability recovered: 99.95 % on {day_n1}",
+        ], messages
+    assert [e["state"] for e in rows(store, "alert_events")] == ["resolved", "resolved"]
+    assert len(rows(store, "notifications", channel="telegram")) == 4
+
+
+# ---- 10. GitLab issues: one per project and rule, a note when it moves, closed on recovery -------------
+
+GITLAB_PROJECTS = """
+projects:
+  - name: pay
+    gitlab: payments/checkout-api
+    prometheus:
+      - name: probe_errors
+        query: max(probe_errors{job="probe"})
+        unit: count
+        direction: lower_is_better
+"""
+GITLAB_HEALTH = """
+thresholds:
+  prometheus.probe_errors:
+    direction: lower_is_better
+    critical: 5
+alerts:
+  slack: null
+  issue_label: health-alert
+"""
+GITLAB_MARKER = "<!-- devops-automation:rule=threshold:prometheus.probe_errors project=pay -->"
+GITLAB_ISSUES = r"/api/v4/projects/payments%2Fcheckout-api/issues"
+AIRFLOW_UI = "http://airflow.example.test"
+
+
+def gitlab_writes(sandbox: Any) -> list[tuple[str, str, dict[str, Any]]]:
+    """(method, path, JSON body) of every write that reached the sandbox GitLab, in order."""
+    return [
+        (r["method"], r["path"], json.loads(r["body"] or "{}"))
+        for r in sandbox.requests(system="gitlab")
+        if r["method"] != "GET"
+    ]
+
+
+def gitlab_issues(sandbox: Any, **params: Any) -> list[dict[str, Any]]:
+    r = requests.get(
+        sandbox.url("gitlab", GITLAB_ISSUES),
+        params={"labels": "health-alert", **params},
+        headers={"PRIVATE-TOKEN": "glpat-sandbox-token"},
+        timeout=10,
+    )
+    r.raise_for_status()
+    return r.json()
+
+
+def run_link(dag_run: Any) -> str:
+    from urllib.parse import quote
+
+    return f"{AIRFLOW_UI}/dags/{DAG_ID}/runs/{quote(dag_run.run_id, safe='')}"
+
+
+def as_backfill(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dag.test() makes manual runs: from now on its runs are backfill runs (run type ``backfill``, as
+    ``airflow dags backfill`` makes them), which is what the tasks read to record without acting."""
+    import airflow.models.dagrun as dagrun
+    from airflow.utils.types import DagRunType
+
+    original = dagrun.get_or_create_dagrun
+
+    def backfill_run(**kw: Any) -> Any:
+        dr = original(**kw)
+        dr.run_type = DagRunType.BACKFILL_JOB
+        kw["session"].commit()
+        return dr
+
+    monkeypatch.setattr(dagrun, "get_or_create_dagrun", backfill_run)
+
+
+def test_gitlab_issue_opened_once_noted_when_it_moves_found_after_a_lost_database_and_closed_on_recovery(
+    sandbox, run_dag, sandbox_conns, tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", AIRFLOW_UI)
+    today = midnight_days_ago(sandbox, 0)
+    # probe_errors: 12 at the end of day N-1, 20 at the end of day N (+67 %), 1 at the end of day N+1
+    sandbox.control(
+        "prometheus",
+        "POST",
+        "/series",
+        json={
+            "metric": "probe_errors",
+            "labels": {"job": "probe"},
+            "values": [
+                [(today - 4 * DAY).timestamp(), 12],
+                [(today - DAY + dt.timedelta(hours=1)).timestamp(), 20],
+                [(today + dt.timedelta(hours=1)).timestamp(), 1],
+            ],
+        },
+    )
+    conf = {
+        "projects_file": write(tmp_path, "projects.yaml", GITLAB_PROJECTS),
+        "health_file": write(tmp_path, "health.yaml", GITLAB_HEALTH),
+        "open_issues": True,
+    }
+    seeded = gitlab_issues(sandbox, labels=None)
+    sandbox.clear_requests()
+    day_before = today - DAY  # the run of day N-1
+
+    # day N-1: critical -> one GitLab issue (the project has no GitHub repository)
+    dag_run, states = run_dag(DAG_ID, logical_date=day_before, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    ((method, path, opened),) = gitlab_writes(sandbox)
+    assert (method, path) == ("POST", GITLAB_ISSUES)
+    day = (day_before - DAY).date().isoformat()
+    assert opened["title"] == "pay: prometheus.probe_errors is critical (> 5)"
+    assert opened["labels"] == "health-alert"
+    body = opened["description"]
+    assert body.startswith(f"**prometheus.probe_errors** of **pay** is **critical** on {day}: 12 (threshold: > 5).")
+    assert "| `prometheus.probe_errors` | 12 |" in body.splitlines()  # the project's figures of that source
+    assert f"Run: {run_link(dag_run)}" in body.splitlines()
+    assert body.endswith(f"{GITLAB_MARKER}\n<!-- devops-automation:reported value=12.0 level=critical -->")
+    listed = sandbox.requests(system="gitlab", method="GET", path=f"{GITLAB_ISSUES}$")
+    assert [query_of(r)["labels"] for r in listed] == ["health-alert"]  # looked up on the tracker first
+    (issue,) = gitlab_issues(sandbox, state="opened")
+    assert (issue["title"], issue["description"], issue["labels"]) == (opened["title"], body, ["health-alert"])
+    iid = issue["iid"]
+    notes_path = f"{GITLAB_ISSUES}/{iid}/notes"
+    (alerts,) = xcoms(dag_run, "alerts").values()
+    assert alerts["issues"] == {"opened": 1, "commented": 0, "closed": 0}
+
+    # day N-1 again: still breached, the same value -> no issue, no note
+    sandbox.clear_requests()
+    dag_run, states = run_dag(DAG_ID, logical_date=day_before, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    assert gitlab_writes(sandbox) == []
+
+    # day N: 12 -> 20 is material: one note, no second issue
+    sandbox.clear_requests()
+    dag_run, states = run_dag(DAG_ID, logical_date=today, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    ((method, path, note),) = gitlab_writes(sandbox)
+    assert (method, path) == ("POST", notes_path)
+    assert note["body"].startswith(f"{(today - DAY).date().isoformat()}: **prometheus.probe_errors** is still ")
+    assert "**critical**: 20 (was 12)." in note["body"]
+    assert f"Run: {run_link(dag_run)}" in note["body"]
+
+    # the results DB lost: day N again finds the open issue by label and marker: no second one, and no
+    # note (the issue itself says 20 was reported)
+    use_sqlite_results(monkeypatch, tmp_path / "lost.db")
+    sandbox.clear_requests()
+    dag_run, states = run_dag(DAG_ID, logical_date=today, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    assert [e["state"] for e in rows(results_store(str(tmp_path / "lost.db")), "alert_events")] == ["firing"]
+    assert sandbox.requests(system="gitlab", method="GET", path=f"{GITLAB_ISSUES}$"), "the tracker was asked"
+    assert gitlab_writes(sandbox) == []
+    assert [i["iid"] for i in gitlab_issues(sandbox, state="opened")] == [iid]
+    monkeypatch.setenv("AIRFLOW_CONN_DEVOPS_RESULTS_DB", sandbox_conns["AIRFLOW_CONN_DEVOPS_RESULTS_DB"])
+
+    # day N+1: recovered -> a closing note, then the issue closed (state_event=close)
+    sandbox.clear_requests()
+    dag_run, states = run_dag(DAG_ID, logical_date=today + DAY, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    (closing, close) = gitlab_writes(sandbox)
+    assert closing[:2] == ("POST", notes_path)
+    assert closing[2]["body"].startswith(
+        f"{today.date().isoformat()}: **prometheus.probe_errors** recovered: 1. Closing."
+    )
+    assert close == ("PUT", f"{GITLAB_ISSUES}/{iid}", {"state_event": "close"})
+    (issue,) = gitlab_issues(sandbox, state="all")
+    assert (issue["iid"], issue["state"], issue["user_notes_count"]) == (iid, "closed", 2)
+    (alerts,) = xcoms(dag_run, "alerts").values()
+    assert alerts["issues"] == {"opened": 0, "commented": 0, "closed": 1}
+
+    # day N+1 again, and day N-1 re-run after the recovery (a cleared old run): nothing on the tracker
+    sandbox.clear_requests()
+    for logical_date in (today + DAY, day_before):
+        dag_run, states = run_dag(DAG_ID, logical_date=logical_date, conf=conf, retries=0)
+        assert str(dag_run.state) == "success", states
+        assert gitlab_writes(sandbox) == [], logical_date
+    assert [i["state"] for i in gitlab_issues(sandbox, state="all")] == ["closed"]
+
+    # a backfill of day N-1 into a fresh database: figures and the alert recorded, no issue opened
+    use_sqlite_results(monkeypatch, tmp_path / "backfill.db")
+    as_backfill(monkeypatch)
+    sandbox.clear_requests()
+    dag_run, states = run_dag(DAG_ID, logical_date=day_before, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    assert str(dag_run.run_type) == "backfill"
+    refilled = results_store(str(tmp_path / "backfill.db"))
+    assert figures(refilled)[("pay", "prometheus", "probe_errors")]["value"] == 12
+    (alerts,) = xcoms(dag_run, "alerts").values()
+    assert (alerts["started"], alerts["issues"]) == (1, {})
+    assert gitlab_writes(sandbox) == [] and sandbox.requests(system="gitlab") == []
+    assert len(gitlab_issues(sandbox, labels=None)) == len(seeded) + 1

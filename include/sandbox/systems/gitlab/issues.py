@@ -3,9 +3,12 @@
 GitLab semantics kept: ``iid`` counts per project (paths use it), ``id`` is global; ``state`` is
 ``opened``/``closed``; closing or reopening (``state_event``) adds a *system* note ("closed",
 "reopened") as GitLab does, and ``user_notes_count`` counts only the others; labels are names (GitLab
-creates a missing project label when an issue names it); the basic ``search`` matches every word of
-the query (at least 3 characters each, case-insensitive) in the title and/or description, as
-``Issuable.search``'s fuzzy matching does for short queries.
+creates a missing project label when an issue names it) and the ``labels`` filter compares them
+exactly, its ``None``/``Any`` wildcards in any case; the basic ``search`` matches every word of the
+query (at least 3 characters each, case-insensitive) in the title and/or description, as
+``Issuable.search``'s fuzzy matching does for short queries. A new issue's title is stripped and must
+be present and at most 255 characters, its description at most 1 MiB; a note's body must not be blank
+and at most 1,000,000 characters (:func:`issue_errors`, :func:`note_errors`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ FIRST_ISSUE_ID = 160_000_001
 FIRST_NOTE_ID = 2_400_000_001
 STATE_EVENTS = ("close", "reopen")
 SEARCH_IN = ("title", "description")
+#: ``Issuable::TITLE_LENGTH_MAX`` (characters) and ``DESCRIPTION_LENGTH_MAX`` (bytes, 1 MiB).
+TITLE_MAX = 255
+DESCRIPTION_MAX_BYTES = 1_048_576
+#: A note's body, in characters (the Notes API: "limited to 1,000,000 characters").
+NOTE_MAX = 1_000_000
+#: The label filter's wildcards (``labels=None``: no label, ``labels=Any``: at least one; any letter case).
+LABEL_NONE, LABEL_ANY = "none", "any"
 
 
 @dataclass
@@ -107,6 +117,42 @@ class IssueBook:
         if issue.closed_at is not None:
             issue.closed_at = issue.closed_by = None
             self.note(issue, "reopened", by, at, system=True)
+
+
+def issue_errors(title: str, description: str) -> dict[str, list[str]]:
+    """ActiveRecord's validation of a new issue (``Issuable``): title present (after stripping) and at
+    most 255 characters, description at most 1 MiB in UTF-8; ``{}`` when valid."""
+    errors: dict[str, list[str]] = {}
+    if not title.strip():
+        errors["title"] = ["can't be blank"]
+    elif len(title.strip()) > TITLE_MAX:
+        errors["title"] = [f"is too long (maximum is {TITLE_MAX} characters)"]
+    if len(description.encode("utf-8")) > DESCRIPTION_MAX_BYTES:
+        errors["description"] = [f"is too long (maximum is {DESCRIPTION_MAX_BYTES} characters)"]
+    return errors
+
+
+def note_errors(body: str) -> list[str]:
+    """The ``note`` errors of a new note (blank, too long); ``[]`` when valid."""
+    if not body.strip():
+        return ["can't be blank"]
+    if len(body) > NOTE_MAX:
+        return [f"is too long (maximum is {NOTE_MAX} characters)"]
+    return []
+
+
+def labels_match(issue: Issue, labels: list[str]) -> bool:
+    """GitLab's label filter (``Issuables::LabelFilter``): ``None`` / ``Any`` in any letter case (among
+    the names) for no label / at least one; otherwise every name, matched exactly (label titles are
+    compared as stored: ``Bug`` is not ``bug``)."""
+    if not labels:
+        return True
+    lowered = [name.lower() for name in labels]
+    if LABEL_NONE in lowered:
+        return not issue.labels
+    if LABEL_ANY in lowered:
+        return bool(issue.labels)
+    return set(labels) <= set(issue.labels)
 
 
 def search_words(query: str) -> list[str]:

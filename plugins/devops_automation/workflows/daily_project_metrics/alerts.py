@@ -81,9 +81,9 @@ def conditions(
     return out
 
 
-def _number(value: Any, unit: Any) -> str:
+def shown(value: Any, unit: Any) -> str:
     """A figure as a person reads it: ratios as percentages, SonarQube ratings as letters, the quality
-    gate as its status; no unit for counts and scores."""
+    gate as its status; no unit for counts and scores (the messages and the issues use it)."""
     if value is None or not isinstance(value, int | float) or not math.isfinite(value):
         return "no data"
     if unit == "ratio":
@@ -98,21 +98,21 @@ def _number(value: Any, unit: Any) -> str:
 
 def message(event: Any, kind: str, markup: str = "text") -> str:
     """The start or resolve message of an alert episode (``markup``: text, mrkdwn for Slack, html for
-    Telegram: names are escaped there)."""
+    Telegram). For both Slack and Telegram, ``&``, ``<`` and ``>`` are escaped everywhere but in the bold
+    markup: Telegram refuses a raw ``<`` ("can't parse entities"), which every higher-is-better threshold
+    (``< 99``) would send, and Slack reads ``<...>`` as a link or mention."""
     d = dict(event.details or {})
     project, metric = str(event.scope_key), str(d.get("metric") or metric_of(event.rule_id))
-    if markup == "html":
-        project, metric = html.escape(project), html.escape(metric)
+    esc = (lambda s: html.escape(s, quote=False)) if markup in ("html", "mrkdwn") else str
     bold = {"html": ("<b>", "</b>"), "mrkdwn": ("*", "*")}.get(markup, ("", ""))
     unit = d.get("unit")
     at = event.started_at if kind == "start" else (event.resolved_at or event.last_evaluated_at)
     day = (at - dt.timedelta(seconds=1)).date().isoformat()  # the interval ends at the day's midnight
     if kind == "start":
-        emoji = SEVERITY_EMOJI.get(event.severity, "")
-        limit = f"{d.get('op', '')} {_number(event.threshold, unit)}".strip()
-        return (
-            f"{emoji} {bold[0]}{project}{bold[1]}: {metric} is {event.severity}: {_number(event.value, unit)} "
-            f"(threshold {limit}) on {day}"
-        )
-    value = d.get("resolved_value", event.value)
-    return f"{RESOLVED_EMOJI} {bold[0]}{project}{bold[1]}: {metric} recovered: {_number(value, unit)} on {day}"
+        lead = f"{SEVERITY_EMOJI.get(event.severity, '')} "
+        limit = f"{d.get('op', '')} {shown(event.threshold, unit)}".strip()
+        rest = f": {metric} is {event.severity}: {shown(event.value, unit)} (threshold {limit}) on {day}"
+    else:
+        lead = f"{RESOLVED_EMOJI} "
+        rest = f": {metric} recovered: {shown(d.get('resolved_value', event.value), unit)} on {day}"
+    return f"{esc(lead)}{bold[0]}{esc(project)}{bold[1]}{esc(rest)}"

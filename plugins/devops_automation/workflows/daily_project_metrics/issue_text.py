@@ -14,7 +14,9 @@ with what the issue last said, also after a lost database::
 
 :func:`changed_materially` decides whether a new comment is worth writing: the first report, a
 level change (critical <-> warning, or a recovery), or a value that moved by at least ``relative``
-(10 %) of the last reported one (and at least ``absolute``).
+(10 %) of the last reported one (and at least ``absolute``). Figures are shown as the alert messages
+show them (:func:`.alerts.shown`: ratios as percentages, ratings as letters, the quality gate as its
+status, no unit for counts and scores).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
+
+from devops_automation.workflows.daily_project_metrics.alerts import shown
 
 MARKER_PREFIX = "devops-automation"
 DEFAULT_LABEL = "devops-automation"
@@ -68,8 +72,8 @@ def reported_marker(value: float | None, level: str) -> str:
     """The hidden record of what a comment (or the issue body) reported."""
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-    shown = "none" if value is None or not math.isfinite(value) else repr(float(value))
-    return f"<!-- {MARKER_PREFIX}:reported value={shown} level={level} -->"
+    number = "none" if value is None or not math.isfinite(value) else repr(float(value))
+    return f"<!-- {MARKER_PREFIX}:reported value={number} level={level} -->"
 
 
 def last_reported(*bodies: str | None) -> tuple[float | None, str] | None:
@@ -114,13 +118,6 @@ def changed_materially(
     return previous == 0 or change >= relative * abs(previous)
 
 
-def _number(value: float | None, unit: str | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "no data"
-    text = f"{value:,.4f}".rstrip("0").rstrip(".") if not float(value).is_integer() else f"{int(value):,}"
-    return f"{text} {unit}" if unit else text
-
-
 @dataclass(frozen=True)
 class IssueText:
     title: str
@@ -128,13 +125,14 @@ class IssueText:
     labels: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _figures_table(figures: Mapping[str, Any] | None) -> list[str]:
+def _figures_table(figures: Mapping[str, Any] | None, units: Mapping[str, str | None] | None = None) -> list[str]:
     if not figures:
         return []
     lines = ["", "| figure | value |", "|---|---|"]
     for name, value in figures.items():
-        shown = _number(value, None) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
-        lines.append(f"| `{name}` | {str('no data' if shown is None else shown).replace('|', '/')} |")
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        text = shown(value, (units or {}).get(name)) if number or value is None else str(value)
+        lines.append(f"| `{name}` | {text.replace('|', '/')} |")
     return lines
 
 
@@ -151,16 +149,18 @@ def issue_text(
     run_url: str | None = None,
     figures: Mapping[str, Any] | None = None,
     label: str = DEFAULT_LABEL,
+    units: Mapping[str, str | None] | None = None,
 ) -> IssueText:
     """The new issue for a breach: title (without the value, which changes), body (the breach, the
-    project's figures, a link to the run, the markers) and labels (``label``)."""
+    project's figures, a link to the run, the markers) and labels (``label``). ``units``: the unit of
+    each figure of ``figures`` (by name), for showing them as the messages do."""
     title = f"{project}: {metric} is {level} ({threshold})"
     if len(title) > TITLE_MAX:
         title = title[: TITLE_MAX - 1] + "…"
-    shown = _number(value, unit)
+    figure = shown(value, unit)
     lines = [
-        f"**{metric}** of **{project}** is **{level}** on {day.isoformat()}: {shown} (threshold: {threshold}).",
-        *_figures_table(figures),
+        f"**{metric}** of **{project}** is **{level}** on {day.isoformat()}: {figure} (threshold: {threshold}).",
+        *_figures_table(figures, units),
         "",
         f"Run: {run_url}" if run_url else "Run: (no link)",
         "",
@@ -181,10 +181,16 @@ def update_comment(
     day: dt.date,
     previous: float | None = None,
     run_url: str | None = None,
+    previous_level: str | None = None,
 ) -> str:
-    """A comment for a breach that goes on with a materially different value (or level)."""
-    was = f" (was {_number(previous, unit)})" if previous is not None else ""
-    lines = [f"{day.isoformat()}: **{metric}** is still **{level}**: {_number(value, unit)}{was}."]
+    """A comment for a breach that goes on with a materially different value, or at another level
+    (``previous_level``: what the issue last reported)."""
+    was = f" (was {shown(previous, unit)})" if previous is not None else ""
+    if previous_level and previous_level != level:
+        state = f"is now **{level}** (was {previous_level})"
+    else:
+        state = f"is still **{level}**"
+    lines = [f"{day.isoformat()}: **{metric}** {state}: {shown(value, unit)}{was}."]
     if run_url:
         lines.append(f"Run: {run_url}")
     lines.append(reported_marker(value, level))
@@ -195,7 +201,7 @@ def recovery_comment(
     *, metric: str, value: float | None, unit: str | None, day: dt.date, run_url: str | None = None
 ) -> str:
     """The comment the issue is closed with when the figure recovered."""
-    lines = [f"{day.isoformat()}: **{metric}** recovered: {_number(value, unit)}. Closing."]
+    lines = [f"{day.isoformat()}: **{metric}** recovered: {shown(value, unit)}. Closing."]
     if run_url:
         lines.append(f"Run: {run_url}")
     lines.append(reported_marker(value, "ok"))

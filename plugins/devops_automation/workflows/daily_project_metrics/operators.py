@@ -412,7 +412,7 @@ class MetricsAlertsOperator(BaseOperator):
         sent = self._send(ae, alerts, config.routes, recorded, page=page, now=now)
         issues: dict[str, int] = {}
         if as_bool(self.open_issues, False) and not backfill:
-            issues = self._issues(context, projects, recorded, config, day, values_of)
+            issues = self._issues(context, projects, recorded, before, config, start, end, values_of)
         self.log.info(
             "thresholds: %d started, %d still firing, %d resolved; %d messages sent%s",
             recorded.new_started, still_firing, recorded.new_resolved, sent,
@@ -467,33 +467,30 @@ class MetricsAlertsOperator(BaseOperator):
         context: Context,
         projects: list[Project],
         recorded: Any,
+        before: list[Any],
         config: Any,
-        day: dt.date,
+        start: dt.datetime,
+        end: dt.datetime,
         values_of: dict[str, dict[str, Any]],
     ) -> dict[str, int]:
         from devops_automation.workflows.daily_project_metrics.issues import IssueDesk
 
-        by_name = {p.name: p for p in projects}
-        desk = IssueDesk(label=config.routes.issue_label, run_url=_run_url(context), day=day, log=self.log)
-        for ev in [*recorded.started, *recorded.still_firing]:
-            project = by_name.get(ev.scope_key)
-            if project is not None and ev.severity == "critical":
-                # the issue shows the project's figures of the same source that day
-                source = alerts_metric_source(ev.rule_id)
-                values = values_of.get(project.name, {})
-                desk.breached(
-                    project, ev, figures={k: v for k, v in sorted(values.items()) if k.split(".")[0] == source}
-                )
-        for ev in recorded.resolved:
-            project = by_name.get(ev.scope_key)
-            if project is not None:
-                desk.recovered(project, ev)
-        return desk.counts
-
-
-def alerts_metric_source(rule_id: str) -> str:
-    """``prometheus`` of ``threshold:prometheus.availability``."""
-    return rule_id.removeprefix("threshold:").split(".")[0]
+        desk = IssueDesk(label=config.routes.issue_label, run_url=_run_url(context), day=start.date(), log=self.log)
+        counts = desk.apply(
+            {p.name: p for p in projects},
+            recorded.started,
+            recorded.still_firing,
+            recorded.resolved,
+            at=end,
+            was_critical={(ev.rule_id, ev.scope_key) for ev in before if ev.severity == "critical"},
+            figures=values_of,
+            units={p.name: {q.metric: q.unit for q in p.prometheus} for p in projects},
+        )
+        if desk.failed:
+            raise RuntimeError(
+                f"issues: {len(desk.failed)} could not be handled (a retry does the rest): {'; '.join(desk.failed)}"
+            )
+        return counts
 
 
 def _run_url(context: Context) -> str | None:

@@ -37,6 +37,10 @@ def test_seeded_issues_and_filters(client: TestClient) -> None:
     assert [i["iid"] for i in issues(client, labels="docs")] == [2]
     assert [i["iid"] for i in issues(client, labels="None")] == []
     assert [i["iid"] for i in issues(client, labels="Any", sort="asc")] == [2, 1]  # created 20 and 5 days ago
+    # label names match exactly (GitLab compares the stored titles); the wildcards in any letter case
+    assert issues(client, labels="Bug") == [] and issues(client, labels="bug,docs") == []
+    assert [i["iid"] for i in issues(client, labels="any")] == [1, 2]
+    assert issues(client, labels="none") == issues(client, labels="None,bug") == []
     assert [i["iid"] for i in issues(client, search="refund cent")] == [1]  # every word, in any order
     assert [i["iid"] for i in issues(client, search="refund", **{"in": "description"})] == [1]
     assert issues(client, search="ledger", **{"in": "description"}) == []
@@ -55,6 +59,8 @@ def test_create_note_close_and_reopen(client: TestClient) -> None:
     assert r.status_code == 201, r.text
     issue = r.json()
     assert (issue["iid"], issue["state"], issue["labels"]) == (3, "opened", ["devops-automation", "x"])
+    longest = client.post(f"{PROJECT}/issues", headers=AUTH, json={"title": f"  {'t' * 255}  "}).json()
+    assert longest["title"] == "t" * 255  # stripped, then at most 255 characters
     assert issue["author"]["username"] == "sandbox-bot"
     note = client.post(f"{PROJECT}/issues/3/notes", headers=AUTH, data={"body": "still below"})  # a form works too
     assert note.status_code == 201 and note.json()["body"] == "still below" and note.json()["noteable_iid"] == 3
@@ -84,7 +90,36 @@ def test_create_note_close_and_reopen(client: TestClient) -> None:
     ("method", "path", "body", "status", "answer"),
     [
         ("post", "/issues", {"description": "no title"}, 400, {"error": "title is missing"}),
-        ("post", "/issues/1/notes", {"body": " "}, 400, {"error": "body is missing"}),
+        ("post", "/issues", {"title": "  "}, 400, {"message": {"title": ["can't be blank"]}}),
+        (
+            "post",
+            "/issues",
+            {"title": "t" * 256},
+            400,
+            {"message": {"title": ["is too long (maximum is 255 characters)"]}},
+        ),
+        (
+            "post",
+            "/issues",
+            {"title": "big", "description": "é" * 524_289},  # 1 MiB + 2 bytes in UTF-8
+            400,
+            {"message": {"description": ["is too long (maximum is 1048576 characters)"]}},
+        ),
+        ("post", "/issues/1/notes", {}, 400, {"error": "body is missing"}),
+        (
+            "post",
+            "/issues/1/notes",
+            {"body": " "},
+            400,
+            {"message": '400 Bad request - Note {:note=>["can\'t be blank"]}'},
+        ),
+        (
+            "post",
+            "/issues/1/notes",
+            {"body": "x" * 1_000_001},
+            400,
+            {"message": '400 Bad request - Note {:note=>["is too long (maximum is 1000000 characters)"]}'},
+        ),
         ("put", "/issues/1", {"state_event": "archive"}, 400, {"error": "state_event does not have a valid value"}),
         ("get", "/issues/99", None, 404, {"message": "404 Not found"}),
     ],
@@ -103,3 +138,10 @@ def test_unknown_project_and_bad_token(client: TestClient) -> None:
     r = client.post(f"{PROJECT}/issues", headers={"PRIVATE-TOKEN": "wrong"}, json={"title": "x"})
     assert r.status_code == 401
     assert len(issues(client)) == 2  # nothing was created
+
+
+def test_refused_writes_create_nothing(client: TestClient) -> None:
+    for body in ({"title": " "}, {"title": "t" * 256}, {"description": "no title"}):
+        assert client.post(f"{PROJECT}/issues", headers=AUTH, json=body).status_code == 400
+    assert client.post(f"{PROJECT}/issues/1/notes", headers=AUTH, json={"body": "\n"}).status_code == 400
+    assert [(i["iid"], i["user_notes_count"]) for i in issues(client)] == [(1, 1), (2, 0)]

@@ -56,14 +56,22 @@ def event(metric: str, severity: str, value: float, threshold: float, op: str, u
     )
 
 
-def test_messages_show_ratios_ratings_gate_status_and_escape_html_for_telegram() -> None:
+def test_messages_show_ratios_ratings_gate_status_and_escape_markup_for_slack_and_telegram() -> None:
     ratio = event("github.closure_ratio_90d", "warning", 0.635, 0.8, "<", "ratio")
+    # Slack and Telegram: &, < and > escaped (a raw "<" is refused by Telegram, read as a link by Slack)
     assert alerts.message(ratio, "start", "mrkdwn") == (
-        "\U0001f7e0 *web <b>*: github.closure_ratio_90d is warning: 63.5% (threshold < 80.0%) on 2026-12-03"
+        "\U0001f7e0 *web &lt;b&gt;*: github.closure_ratio_90d is warning: 63.5% (threshold &lt; 80.0%) on 2026-12-03"
+    )
+    assert alerts.message(ratio, "start", "html") == (
+        "\U0001f7e0 <b>web &lt;b&gt;</b>: github.closure_ratio_90d is warning: 63.5% (threshold &lt; 80.0%) "
+        "on 2026-12-03"
+    )
+    assert alerts.message(ratio, "start", "text") == (
+        "\U0001f7e0 web <b>: github.closure_ratio_90d is warning: 63.5% (threshold < 80.0%) on 2026-12-03"
     )
     rating = event("sonarqube.reliability_rating", "critical", 4.0, 4.0, ">=", "rating")
     assert alerts.message(rating, "start", "html") == (
-        "\U0001f534 <b>web &lt;b&gt;</b>: sonarqube.reliability_rating is critical: 4 (D) (threshold >= 4 (D)) "
+        "\U0001f534 <b>web &lt;b&gt;</b>: sonarqube.reliability_rating is critical: 4 (D) (threshold &gt;= 4 (D)) "
         "on 2026-12-03"
     )
     gate = event("sonarqube.quality_gate", "critical", 0.0, 0.0, "<=", "status")

@@ -46,6 +46,19 @@ def test_issue_text() -> None:
         lines[0] == "**sonarqube.coverage** of **checkout** is **critical** on 2026-03-02: 41.25 % (threshold: < 50)."
     )
     assert "| `sonarqube.bugs` | 3 |" in lines and "| `github.stars` | no data |" in lines
+    gate = it.issue_text(
+        rule_id="threshold:sonarqube.quality_gate", project="web", metric="sonarqube.quality_gate", value=0.0,
+        unit="status", level="critical", threshold="<= ERROR", day=DAY,
+        figures={"sonarqube.quality_gate": 0.0, "sonarqube.reliability_rating": 4.0, "sonarqube.raw": "x|y"},
+        units={"sonarqube.quality_gate": "status", "sonarqube.reliability_rating": "rating"},
+    )  # fmt: skip
+    assert gate.body.splitlines()[0] == (
+        "**sonarqube.quality_gate** of **web** is **critical** on 2026-03-02: ERROR (threshold: <= ERROR)."
+    )
+    assert {"| `sonarqube.quality_gate` | ERROR |", "| `sonarqube.reliability_rating` | 4 (D) |"} <= set(
+        gate.body.splitlines()
+    )
+    assert "| `sonarqube.raw` | x/y |" in gate.body.splitlines()  # a "|" cannot break the table
     assert "Run: http://airflow/dags/daily_project_metrics/runs/r1" in lines
     assert lines[-2] == it.marker("sonarqube.coverage", "checkout")
     assert it.last_reported(text.body) == (41.25, "critical")
@@ -61,9 +74,18 @@ def test_update_and_recovery_comments_carry_what_they_reported() -> None:
     update = it.update_comment(
         metric="github.commits_90d", value=3, unit="count", level="critical", day=DAY, previous=12, run_url="u"
     )
-    assert update.startswith("2026-03-02: **github.commits_90d** is still **critical**: 3 count (was 12 count).")
+    # figures as the alert messages show them: no unit for a count
+    assert update.startswith("2026-03-02: **github.commits_90d** is still **critical**: 3 (was 12).")
     recovered = it.recovery_comment(metric="github.commits_90d", value=20, unit="count", day=DAY)
-    assert recovered.startswith("2026-03-02: **github.commits_90d** recovered: 20 count. Closing.")
+    assert recovered.startswith("2026-03-02: **github.commits_90d** recovered: 20. Closing.")
+    down = it.update_comment(
+        metric="github.closure_ratio_90d", value=0.62, unit="ratio", level="warning", day=DAY, previous=0.41,
+        previous_level="critical",
+    )  # fmt: skip
+    assert down.startswith(
+        "2026-03-02: **github.closure_ratio_90d** is now **warning** (was critical): 62.0% (was 41.0%)."
+    )
+    assert it.last_reported(down) == (0.62, "warning")
     body = it.issue_text(
         rule_id="r", project="p", metric="m", value=12, unit=None, level="critical", threshold="t", day=DAY
     ).body
