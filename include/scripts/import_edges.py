@@ -58,6 +58,7 @@ PURE = (
     "devops_automation.workflows.weekly_report.render",
     "devops_automation.workflows.weekly_report.chat",
     "devops_automation.workflows.weekly_report.store",
+    "devops_automation.webui.queries",
     "devops_automation.messaging",
     "devops_automation.yaml_config",
     "devops_automation.store.alert_events",

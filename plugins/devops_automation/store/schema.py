@@ -127,6 +127,7 @@ failure_analyses = sa.Table(
     sa.Column("retried_job_id", sa.String(64)),  # set when the job was retried automatically
     _ts("created_at", nullable=False),
     sa.UniqueConstraint("event_id", "job_id"),
+    sa.Index("ix_failure_analyses_created_at", "created_at"),  # 0005
 )
 
 failure_fingerprints = sa.Table(
@@ -297,6 +298,7 @@ project_metrics = sa.Table(
     sa.Column("unit", sa.String(32)),
     _ts("collected_at", nullable=False),
     sa.UniqueConstraint("day", "source", "project", "metric"),
+    sa.Index("ix_project_metrics_project_day", "project", "day"),  # 0005: one project's history
 )
 
 health_scores = sa.Table(
@@ -310,6 +312,7 @@ health_scores = sa.Table(
     sa.Column("components", JSONType),
     _ts("created_at", nullable=False),
     sa.UniqueConstraint("day", "project"),
+    sa.Index("ix_health_scores_project_day", "project", "day"),  # 0005
 )
 
 # ---- Delivery ------------------------------------------------------------------------------------

@@ -21,6 +21,11 @@ from devops_automation.store import (
 
 T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
 METRIC_KEYS = ["day", "source", "project", "metric"]
+#: the newest migration file's revision (0001_initial.py -> "0001")
+HEAD = max(
+    p.name[:4]
+    for p in (Path(__file__).resolve().parents[4] / "plugins/devops_automation/store/migrations/versions").glob("0*.py")
+)
 
 
 def metric(value: float, day: dt.date = dt.date(2026, 11, 16), project: str = "acme/api") -> dict:
@@ -45,7 +50,7 @@ def rows(store: ResultsStore, table: sa.Table) -> list[dict]:
 
 def test_migrates_empty_database_to_head(results_store: ResultsStore) -> None:
     _ = results_store.engine  # first touch migrates
-    assert results_store.current_revision() == results_store.head_revision() == "0004"
+    assert results_store.current_revision() == results_store.head_revision() == HEAD
     tables = set(sa.inspect(results_store.engine).get_table_names())
     assert set(schema.metadata.tables) <= tables
     assert VERSION_TABLE in tables
@@ -94,7 +99,7 @@ def test_upgrade_from_previous_version_keeps_data(results_url: str) -> None:
 
     new = ResultsStore(results_url)  # auto-migrates to head
     analyses = rows(new, schema.failure_analyses)
-    assert new.current_revision() == "0004"
+    assert new.current_revision() == HEAD
     assert [(a["job_id"], a["fingerprint"], a["retried_job_id"]) for a in analyses] == [("7", "fp1", None)]
     assert rows(new, schema.failure_events)[0]["received_at"] == T0
     assert "ix_failure_analyses_fingerprint" in {
@@ -212,7 +217,7 @@ def test_concurrent_first_touch_migrates_once(results_url: str) -> None:
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(4) as pool:
         revisions = pool.map(_migrate_in_process, [results_url] * 4)
-    assert revisions == ["0004"] * 4
+    assert revisions == [HEAD] * 4
 
 
 @pytest.mark.postgres
