@@ -11,6 +11,17 @@ labelled error lines (``E`` blocks of ``groundtruth``):
 * chars: size of the excerpt text (what would be sent to a model), and the time it took.
 
 The baseline is the tail: the lines touched by the last N characters of the log, at the same budget.
+
+Beside the CiDiff figures, the multi-language development set (``--multilang``, default
+``benchmarks/data/excerpt_multilang``: real failed CI logs from public repositories under permissive
+licences, each labelled with the lines that explain the failure; see its README.md and manifest.json)
+is measured at the same budgets against the same tail baseline:
+
+* hit rate: share of logs with at least one labelled (``error``) line kept;
+* line recall: share of labelled lines kept (mean over logs);
+
+overall and per language and CI system.
+
 Then a synthetic log of ``--big-mb`` MB (a real failing log with tens of MB of build output spliced in
 front of its error part) is excerpted in a child process, which reports its wall time and peak RSS.
 
@@ -20,6 +31,7 @@ Ends with one ``key=value`` summary line (DEVELOPERS.md benchmark rule).
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import random
@@ -37,6 +49,7 @@ from devops_automation.ci_logs.excerpt import excerpt, tail_excerpt  # noqa: E40
 from include.sandbox import processes  # noqa: E402  (the child is stopped however this script ends)
 
 DEFAULT_DATASET = (REPO / ".." / "shared" / "datasets" / "ci-breakages").resolve()
+DEFAULT_MULTILANG = REPO / "benchmarks" / "data" / "excerpt_multilang"
 
 
 @dataclass
@@ -182,6 +195,127 @@ def print_label_notes(cases: list[Case]) -> None:
             print("  " + n)
 
 
+# ---- the multi-language development set ------------------------------------------------------------
+@dataclass
+class MlCase:
+    id: str
+    path: Path
+    language: str
+    ci: str
+    error: set[int]  # the labelled lines (``error`` ranges of the manifest)
+
+
+def parse_ranges(ranges: list[str]) -> set[int]:
+    """``["3-5", "9"]`` -> ``{3, 4, 5, 9}``."""
+    out: set[int] = set()
+    for r in ranges:
+        a, _, b = r.partition("-")
+        out.update(range(int(a), int(b or a) + 1))
+    return out
+
+
+def load_multilang(root: Path) -> list[MlCase]:
+    """The cases of ``root/manifest.json`` whose log file is there (the repository keeps the labels and
+    where each log comes from, not the logs: see the set's README)."""
+    manifest = json.loads((root / "manifest.json").read_text())
+    cases = [
+        MlCase(c["id"], root / c["file"], c["language"], c["ci"], parse_ranges(c["error"])) for c in manifest["cases"]
+    ]
+    present = [c for c in cases if c.path.is_file()]
+    if len(present) < len(cases):
+        print(
+            f"multi-language set: {len(present)} of {len(cases)} logs present under {root} "
+            "(each comes from the repository, path and commit its manifest entry names)",
+            file=sys.stderr,
+        )
+    return present
+
+
+def read_log(path: Path) -> bytes:
+    data = path.read_bytes()
+    return gzip.decompress(data) if path.suffix == ".gz" else data
+
+
+def run_multilang(cases: list[MlCase], budgets: list[int], verbose: bool) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for case in cases:
+        data = read_log(case.path)
+        for budget in budgets:
+            t0 = time.perf_counter()
+            ex = excerpt(data, budget=budget)
+            dt = time.perf_counter() - t0
+            kept = set(ex.lines) & case.error
+            tail, _ = tail_excerpt(data, budget)
+            tkept = set(tail) & case.error
+            rows.append(
+                {
+                    "id": case.id,
+                    "language": case.language,
+                    "ci": case.ci,
+                    "budget": budget,
+                    "hit": bool(kept),
+                    "recall": len(kept) / len(case.error),
+                    "chars": ex.chars,
+                    "seconds": dt,
+                    "tail_hit": bool(tkept),
+                    "tail_recall": len(tkept) / len(case.error),
+                }
+            )
+            if verbose and not kept:
+                print(f"  multilang miss budget={budget} {case.id}", file=sys.stderr)
+    return rows
+
+
+def _ml_line(label: str, sel: list[dict[str, object]]) -> str:
+    n = len(sel)
+    hit = sum(1 for r in sel if r["hit"])
+    thit = sum(1 for r in sel if r["tail_hit"])
+    rec = statistics.mean(float(r["recall"]) for r in sel)  # type: ignore[arg-type]
+    trec = statistics.mean(float(r["tail_recall"]) for r in sel)  # type: ignore[arg-type]
+    med = statistics.median(int(r["chars"]) for r in sel)  # type: ignore[arg-type]
+    return (
+        f"{label:28} {n:>4} | {hit:>3}/{n:<3} {100 * hit / n:5.0f}% {rec:6.3f} {med:7.0f} | "
+        f"{thit:>3}/{n:<3} {100 * thit / n:5.0f}% {trec:6.3f}"
+    )
+
+
+def print_multilang(rows: list[dict[str, object]], budgets: list[int], cases: list[MlCase]) -> dict[str, object]:
+    languages = sorted({c.language for c in cases})
+    systems = sorted({c.ci for c in cases})
+    print(
+        f"\n## multi-language development set: {len(cases)} real failed CI logs, {len(languages)} languages, "
+        f"{len(systems)} CI systems (goal: >= 150 logs, >= 15 languages, >= 5 CI systems)"
+    )
+    hdr = (
+        f"{'':28} {'logs':>4} | {'hit':>7} {'hit%':>6} {'recall':>6} {'chars':>7} | "
+        f"{'tail hit':>7} {'%':>6} {'recall':>6}"
+    )
+    summary: dict[str, object] = {"ml_logs": len(cases), "ml_languages": len(languages), "ml_ci_systems": len(systems)}
+    for budget in budgets:
+        sel = [r for r in rows if r["budget"] == budget]
+        print(f"\n### budget {budget} chars")
+        print(hdr)
+        print("-" * len(hdr))
+        print(_ml_line("ALL", sel))
+        for lang in languages:
+            print(_ml_line(f"language {lang}", [r for r in sel if r["language"] == lang]))
+        for ci in systems:
+            print(_ml_line(f"CI {ci}", [r for r in sel if r["ci"] == ci]))
+        n = len(sel)
+        recall = [float(r["recall"]) for r in sel]  # type: ignore[arg-type]
+        tail_recall = [float(r["tail_recall"]) for r in sel]  # type: ignore[arg-type]
+        summary[f"ml_hit_{budget}"] = round(sum(1 for r in sel if r["hit"]) / n, 3)
+        summary[f"ml_tail_hit_{budget}"] = round(sum(1 for r in sel if r["tail_hit"]) / n, 3)
+        summary[f"ml_line_recall_{budget}"] = round(statistics.mean(recall), 3)
+        summary[f"ml_tail_line_recall_{budget}"] = round(statistics.mean(tail_recall), 3)
+    missed = sorted(
+        {str(r["id"]) for r in rows if r["budget"] == (4000 if 4000 in budgets else budgets[0]) and not r["hit"]}
+    )
+    if missed:
+        print("missed at the main budget: " + ", ".join(missed))
+    return summary
+
+
 # ---- the big synthetic log -----------------------------------------------------------------------
 def make_big_log(case: Case, pass_logs: list[Path], target_mb: int, path: Path) -> tuple[list[tuple[int, int]], int]:
     """Write ``case``'s failing log with ~``target_mb`` MB of build output (lines of passing logs,
@@ -280,6 +414,8 @@ def run_big(cases: list[Case], big_mb: int, budget: int) -> dict[str, object]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", type=Path, default=DEFAULT_DATASET)
+    ap.add_argument("--multilang", type=Path, default=DEFAULT_MULTILANG, help="the multi-language set (manifest.json)")
+    ap.add_argument("--no-multilang", action="store_true", help="skip the multi-language set")
     ap.add_argument("--budgets", default="2000,4000,8000")
     ap.add_argument("--big-mb", type=int, default=50)
     ap.add_argument("--no-big", action="store_true", help="skip the synthetic big log")
@@ -298,6 +434,11 @@ def main() -> None:
     summary: dict[str, object] = {"cases": len(cases)}
     summary.update(print_tables(res["rows"], budgets, cases))  # type: ignore[arg-type]
     print_overview(res["rows"], budgets)  # type: ignore[arg-type]
+    ml_cases = (
+        [] if args.no_multilang or not (args.multilang / "manifest.json").is_file() else load_multilang(args.multilang)
+    )
+    if ml_cases:
+        summary.update(print_multilang(run_multilang(ml_cases, budgets, args.verbose), budgets, ml_cases))
     if not args.no_big and args.big_mb > 0:
         summary.update(run_big(cases, args.big_mb, 4000 if 4000 in budgets else budgets[0]))
     print_label_notes(cases)
@@ -309,6 +450,14 @@ def main() -> None:
         f"block_recall_{main_budget}",
         f"tail_all_blocks_hit_{main_budget}",
     ]
+    keys += [
+        "ml_logs",
+        "ml_languages",
+        "ml_ci_systems",
+        f"ml_hit_{main_budget}",
+        f"ml_tail_hit_{main_budget}",
+        f"ml_line_recall_{main_budget}",
+    ]
     keys += ["big_log_mb", "big_log_s", "peak_rss_mb"]
     for b in budgets:  # the rest, after the headline keys
         keys += [
@@ -319,6 +468,8 @@ def main() -> None:
             f"all_blocks_hit_{b}_pass",
             f"median_chars_{b}_pass",
         ]
+    for b in budgets:
+        keys += [f"ml_hit_{b}", f"ml_tail_hit_{b}", f"ml_line_recall_{b}", f"ml_tail_line_recall_{b}"]
     keys += ["big_log_cpu_s", "big_log_block_recall"]
     keys = list(dict.fromkeys(keys))
     print("\n" + " ".join(f"{k}={summary[k]}" for k in keys if k in summary))

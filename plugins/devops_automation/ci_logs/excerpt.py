@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Literal
 
+from .anchors import failure_marker, is_command_start
 from .models import Excerpt, Section, Signal
 from .normalize import (
     DEFAULT_CHUNK,
@@ -63,6 +64,8 @@ GITLAB_BOILERPLATE_SECTIONS = frozenset(
     }
 )
 _STORED_LINE_CHARS = 2000
+#: Sections that run after the failed command (their output does not explain the failure).
+_NOT_THE_COMMAND = frozenset({"after_script"})
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,20 @@ class ExcerptConfig:
     before_decay: tuple[float, float] = (0.55, 0.6)
     min_value: float = 1.0
     gap_cost: int = 16
+    # failed-command anchors (see .anchors): the tail of the failed command's own output
+    anchor_lines: int = 150  # lines kept before each "command failed" marker
+    max_anchors: int = 12
+    anchor_value: float = 9.0  # the output line just before the marker; decays towards the command's start
+    anchor_decay: float = 0.93
+    anchor_start_value: float = 7.0  # the command's echo / step start (what failed)
+    anchor_share: float = 0.3  # the high-valued part of the output is bounded to this share of the budget ...
+    anchor_max_chars: int = 1400  # ... and to this many characters
+    earlier_anchor_weight: float = 0.6  # an earlier failed command (the last one matters most)
+    # weak signals (no error line scoring at least ``strong_signal``): the rest of the budget goes to the
+    # failed command's output, then to the last lines of the log
+    strong_signal: float = 7.0
+    fill_value: float = 1.4
+    fill_decay: float = 0.998
     redact: bool = True
     chunk_size: int = DEFAULT_CHUNK
 
@@ -128,6 +145,14 @@ class _Template:
     @property
     def nkey(self) -> str:
         return _norm(self.first.text)
+
+
+@dataclass
+class _Anchor:
+    line: int  # the marker line
+    system: str
+    text: str
+    before: list[str]  # raw lines line-len(before) .. line-1
 
 
 @dataclass
@@ -196,7 +221,9 @@ class _Scanner:
         self._step_seen = False
         self._gh_step: str | None = None
         self.pem_ranges: list[tuple[int, int]] = []  # lines of private-key blocks: never shown
-        self._raw_cache: dict[str, tuple[str, Score]] = {}
+        self._raw_cache: dict[str, tuple[str, Score, str | None]] = {}
+        self.ring: deque[str] = deque(maxlen=cfg.anchor_lines)  # the last raw lines of earlier batches
+        self.anchors: list[_Anchor] = []
         self._pem_start: int | None = None
 
     # -- sections ----------------------------------------------------------------------------------
@@ -267,12 +294,14 @@ class _Scanner:
         events.extend((idx, -1, step, None) for idx, step in steps)
         if cand:
             events.extend(self._score_candidates(raw, cand))
-        if markers or steps:
+        if markers or steps or any(e[1] == 2 for e in events):
             events.sort(key=lambda e: (e[0], e[1]))
         for idx, kind, text, score in events:
             line = base + idx + 1
             if kind == 1:
                 self._hit(raw, idx, line, text, score)  # type: ignore[arg-type]
+            elif kind == 2:
+                self._anchor(raw, idx, line, text)
             elif kind == -1:
                 self._open(text, line, text, _is_boilerplate_step(text), replace_top=True)
             else:
@@ -282,9 +311,13 @@ class _Scanner:
         self.n = base + len(raw)
         self.recent.extend(raw[-self.cfg.before :])
         self.tail.extend(raw[-self.cfg.tail_lines :])
+        self.ring.extend(raw[-self.cfg.anchor_lines :])
 
     def _score_candidates(self, raw: list[str], cand: list[int]) -> list[tuple[int, int, str, Score | None]]:
-        """Clean and score the candidate lines of a batch; exact repeats of a raw line are looked up."""
+        """Clean and score the candidate lines of a batch; exact repeats of a raw line are looked up.
+
+        A candidate that is a CI system's "command failed" marker is also an anchor event (kind 2).
+        """
         cache = self._raw_cache
         texts = [raw[i][:_STORED_LINE_CHARS] for i in cand]
         known = list(map(cache.get, texts))
@@ -294,10 +327,29 @@ class _Scanner:
                 cache.clear()
             cleaned = clean_lines(missing, self.prefix_mode)
             for r, c in zip(missing, cleaned, strict=True):
-                cache[r] = (c, score_line(c))
+                m = failure_marker(c)
+                cache[r] = (c, score_line(c), m.system if m else None)
             known = list(map(cache.__getitem__, texts))
         min_score = self.cfg.min_score
-        return [(i, 1, c, s) for i, (c, s) in zip(cand, known, strict=True) if s.value >= min_score]  # type: ignore[misc]
+        out: list[tuple[int, int, str, Score | None]] = []
+        for i, (c, s, system) in zip(cand, known, strict=True):  # type: ignore[misc]
+            if s.value >= min_score:
+                out.append((i, 1, c, s))
+            if system is not None:
+                out.append((i, 2, system + "\t" + c, None))
+        return out
+
+    def _anchor(self, raw: list[str], idx: int, line: int, text: str) -> None:
+        """Remember a "command failed" marker with the raw lines before it (bounded)."""
+        system, _, marker = text.partition("\t")
+        n = self.cfg.anchor_lines
+        before = raw[max(0, idx - n) : idx]
+        if len(before) < n and self.ring:
+            before = list(self.ring)[-(n - len(before)) :] + before
+        anchor = _Anchor(line, system, marker, [s[:_STORED_LINE_CHARS] for s in before])
+        if len(self.anchors) >= self.cfg.max_anchors:  # keep the first and the latest ones
+            del self.anchors[1]
+        self.anchors.append(anchor)
 
     def _track_pem(self, low: bytes, base: int, count: int) -> None:
         """Remember the line ranges of PEM private-key blocks (BEGIN … END), across batches."""
@@ -449,10 +501,20 @@ class _Selector:
         self.section_mult: dict[int, float] = {}
         self.failed: set[int] = set()
         self.failing: int = -1
+        self.fill_from = 0  # with an anchor, the tail is filled only after the failed command's start
 
     def _sections(self) -> None:
         scan, cfg = self.scan, self.cfg
         failed = {i for i, s in enumerate(scan.sections) if s.error_marker}
+        if not failed and scan.sections and scan.anchors:  # GitLab: the user section the failed job ended in
+            last = scan.anchors[-1].line
+            user = [
+                i
+                for i, s in enumerate(scan.sections)
+                if s.start < last and not s.boilerplate and s.name not in _NOT_THE_COMMAND
+            ]
+            if user:
+                failed = {user[-1]}
         if not failed and scan.sections:
             strong = sorted(
                 (t for t in scan.templates.values() if t.score.value >= 6),
@@ -573,19 +635,86 @@ class _Selector:
         for i in self.failed:  # a GitHub step's "##[group]Run <command>" line names what failed
             sec = scan.sections[i]
             if sec.header.startswith("##[group]"):
-                self.offer(sec.start, sec.header, cfg.section_header_value)
+                value = cfg.anchor_start_value if scan.anchors else cfg.section_header_value
+                self.offer(sec.start, sec.header, value)
+        weak = not any(
+            t.score.value >= cfg.strong_signal
+            and t.score.category is not None
+            and not (scan.passed is not None and t.nkey in scan.passed)
+            for t in scan.templates.values()
+        )
+        self._offer_anchors(weak)
         total = scan.n
         prev_text: str | None = None
         tail = [scan.clean(raw) for raw in scan.tail]
         for i, text in enumerate(tail):
             line = total - len(tail) + 1 + i
             dist = total - line
-            value = cfg.tail_weight * cfg.tail_decay**dist * _line_factor(text, prev_text) * min(1.0, self._smult(line))
+            factor = _line_factor(text, prev_text) * min(1.0, self._smult(line))
+            value = cfg.tail_weight * cfg.tail_decay**dist * factor
+            if weak and line > self.fill_from and not self._after_command(line):  # fill what is left
+                value = max(value, cfg.fill_value * 0.95 * cfg.fill_decay**dist * factor)
             self.offer(line, text, value)
             prev_text = text
         lines, shown, counts = self._choose(total)
         signals.sort(key=lambda p: (-p[0], p[1].line))
         return lines, shown, counts, [s for _, s in signals[:40]]
+
+    def _after_command(self, line: int) -> bool:
+        """Whether ``line`` is in a section that runs after the failed command (GitLab's ``after_script``)."""
+        sec = self.scan.section_of(line)
+        return sec >= 0 and self.scan.sections[sec].name in _NOT_THE_COMMAND
+
+    def _anchor_output(self, a: _Anchor) -> tuple[list[tuple[int, str]], tuple[int, str] | None]:
+        """The failed command's own output before marker ``a`` (last line first), and its start line.
+
+        Lines of runner sections (GitLab's artifacts upload, cleanup; ``after_script``) and section
+        markers are skipped; the output ends (going back) at the command's echo or step start.
+        """
+        scan = self.scan
+        texts = clean_lines(a.before, scan.prefix_mode) if a.before else []
+        first = a.line - len(texts)
+        out: list[tuple[int, str]] = []
+        for i in range(len(texts) - 1, -1, -1):
+            line, text = first + i, texts[i]
+            sec = scan.section_of(line)
+            if sec >= 0 and (scan.sections[sec].boilerplate or scan.sections[sec].name in _NOT_THE_COMMAND):
+                continue
+            if text.startswith(("section_start:", "section_end:")):
+                continue
+            if is_command_start(text):
+                if text.startswith(("##[endgroup]", "travis_fold:end:")):
+                    return out, None
+                return out, (line, text)
+            out.append((line, text))
+        return out, None
+
+    def _offer_anchors(self, weak: bool) -> None:
+        """Offer the tail of each failed command's output: valued above generic error lines up to a
+        bounded share of the budget, then (when the signals are weak) as filler for the rest."""
+        scan, cfg = self.scan, self.cfg
+        if not scan.anchors:
+            return
+        cap = min(cfg.anchor_max_chars, int(cfg.anchor_share * cfg.char_budget))
+        last = len(scan.anchors) - 1
+        for k, a in enumerate(scan.anchors):
+            weight = 1.0 if k == last else cfg.earlier_anchor_weight
+            self.offer(a.line, a.text, cfg.anchor_value * weight)
+            output, start = self._anchor_output(a)
+            if start is not None:
+                self.offer(start[0], start[1], cfg.anchor_start_value * weight)
+            if k == last:
+                self.fill_from = start[0] if start else (output[-1][0] - 1 if output else a.line)
+            used = 0
+            for d, (line, text) in enumerate(output, 1):
+                above = output[d][1] if d < len(output) else None
+                factor = _line_factor(text, above)
+                if used <= cap:
+                    self.offer(line, text, cfg.anchor_value * weight * cfg.anchor_decay ** (d - 1) * factor)
+                    if factor >= 0.35:
+                        used += len(shorten(text, cfg.max_line_chars)) + len(str(line)) + 3
+                elif weak:
+                    self.offer(line, text, cfg.fill_value * weight * cfg.fill_decay**d * max(factor, 0.75))
 
     def _shown(self, line: int, counts: dict[str, int] | None) -> str:
         """The text shown for a line; redacted when ``counts`` is given (which collects the kinds)."""

@@ -127,11 +127,14 @@ _GITHUB_TS = r"\d{4}-[01]\d-[0-3]\dT[0-2]\d:[0-5]\d:[0-5]\d(?:\.\d{1,9})?Z ?"
 _GH_CLI = r"[^\t\n]*\t[^\t\n]*\t" + _GITHUB_TS  # `gh run view --log`: job<TAB>step<TAB>timestamp
 _ISO_TS = r"\[?\d{4}-[01]\d-[0-3]\d[T ][0-2]\d:[0-5]\d:[0-5]\d(?:[.,]\d{1,9})?(?:Z|[+-]\d\d:?\d\d)?\]? "
 _HMS_TS = r"\[?[0-2]\d:[0-5]\d:[0-5]\d(?:\.\d{1,6})?\]? "
+# Taskcluster: "[task 2025-02-13T11:53:22.117Z] ", "[taskcluster 2025-02-13 11:53:22.117Z] ", "[vcs …] ", …
+_TASKCLUSTER_TS = r"\[[a-z][\w-]{1,30} \d{4}-[01]\d-[0-3]\d[T ][0-2]\d:[0-5]\d:[0-5]\d(?:\.\d{1,9})?Z\] "
 
 PREFIX_MODES: dict[str, re.Pattern[str]] = {
     "gitlab": re.compile(r"^(?:\x1b\[[0-9;]*[A-Za-z])*" + _GITLAB_TS, re.M),
     "gh_cli": re.compile("^" + _GH_CLI, re.M),
     "github": re.compile("^" + _GITHUB_TS, re.M),
+    "taskcluster": re.compile("^" + _TASKCLUSTER_TS, re.M),
     "iso": re.compile("^" + _ISO_TS, re.M),
     "hms": re.compile("^" + _HMS_TS, re.M),
 }

@@ -51,6 +51,7 @@ KEYWORD_GROUPS: dict[str, tuple[str, ...]] = {
         "o space",
         "o module",
         "o route",
+        "o rakefile",
         "on-zero",
         "ied",
         "tials",
@@ -70,6 +71,9 @@ KEYWORD_GROUPS: dict[str, tuple[str, ...]] = {
         "nsupported",
         "nreachable",
         "nable to",
+        "bious",  # Perl's prove: "Dubious, test returned 1"
+        "ncommitted",
+        "sage: ",  # usage: …
     ),
     "f": (
         "ail",
@@ -80,6 +84,10 @@ KEYWORD_GROUPS: dict[str, tuple[str, ...]] = {
         "used",
         "ormat ",
         "ormatted",
+        "ense",  # rubocop's "offenses detected"
+        " --git",  # diff --git (a diff-based check)
+        "iles were",
+        "iles have been",
     ),  # fail, fatal, out of memory, refused, reformat
     "m": (
         "issing",
@@ -89,13 +97,22 @@ KEYWORD_GROUPS: dict[str, tuple[str, ...]] = {
         "edout",
         "any requests",
         "anyrequests",
+        "it the changes",  # "… and commit the changes"
     ),  # missing, dumped, timeout, too many requests
     "k": ("ill", " (most recent"),  # killed, SIGKILL, Traceback (most recent call last)
+    # Erlang/Elixir: "** (CompileError) …", "** gen_event handler … crashed", "** exception error: …"
+    "*": ("* (", "* gen_", "* exception", "* reason"),
 }
+#: Lines starting with these (TeX's "! Undefined control sequence.") are candidates too; they are
+#: searched as "\n" + prefix (a literal is fast in ``re``; ``^`` is not).
+LINE_START_KEYWORDS: tuple[str, ...] = ("! ",)
 KEYWORDS: tuple[str, ...] = tuple(first + rest for first, rests in KEYWORD_GROUPS.items() for rest in rests)
 # Patterns on bytes: ``bytes.lower()`` folds ASCII only and is ~20x faster than ``str.lower()`` on
 # text with a few non-ASCII characters; line breaks keep their positions in the UTF-8 encoding.
 _PREFILTERS: list[re.Pattern[bytes]] = []  # filled below, once _trie_pattern is defined
+_LINE_START_PREFILTERS: list[re.Pattern[bytes]] = [
+    re.compile(re.escape(("\n" + k).encode())) for k in LINE_START_KEYWORDS
+]
 
 
 def lower_bytes(text: str) -> bytes:
@@ -108,6 +125,10 @@ def candidate_lines(low: bytes) -> list[int]:
     positions: list[int] = []
     for rx in _PREFILTERS:
         positions += [m.start() for m in rx.finditer(low)]
+    for rx in _LINE_START_PREFILTERS:
+        positions += [m.start() + 1 for m in rx.finditer(low)]
+        if low.startswith(rx.pattern[1:]):
+            positions.append(0)
     if not positions:
         return []
     positions.sort()
@@ -132,7 +153,7 @@ def candidate_lines(low: bytes) -> list[int]:
 def is_candidate(line: str) -> bool:
     """Whether a single line passes the keyword prefilter."""
     low = lower_bytes(line)
-    return any(rx.search(low) for rx in _PREFILTERS)
+    return any(rx.search(low) for rx in _PREFILTERS) or low.startswith(tuple(k.encode() for k in LINE_START_KEYWORDS))
 
 
 @dataclass(frozen=True)
@@ -437,10 +458,69 @@ FAMILIES: tuple[Family, ...] = (
         "test_failure",
         8,
         False,
-        r"^FAILED\s+\S+::|^FAIL:? \S|^E {2,}\S|^\s*[\w.$]+ > [^\n]{1,200} FAILED\s*$",
+        r"^FAILED\s+\S+::|^FAIL:? \S|^FAIL\t\S|^FAIL$|^E {2,}\S|^\s*[\w.$]+ > [^\n]{1,200} FAILED\s*$",
         ("fail", "e  "),
         cased=True,
     ),
+    _fam(
+        "harness_failure",
+        "test_failure",
+        9,
+        False,
+        r"test-unexpected-(?:fail|timeout|error|crash|pass|not-pass)|process-crash \||^\s*\*\*\* failed\b|^not ok \d+"
+        r"|^\s*# failed test\b|^\s*fail in \(|result: fail\b|dubious, test returned [1-9]"
+        r"|failed \d+/\d+ (?:subtests|test programs)|^(?:failures|errors)!\s*$|failed!\s+- failed:\s+[1-9]"
+        r"|^test suite \S+: fail\b|^\s*failed: [1-9]\d*\.",
+        (
+            "test-unexpected",
+            "process-crash",
+            "failed",
+            "not ok",
+            "fail in",
+            "result: fail",
+            "dubious",
+            "failures!",
+            "errors!",
+            "test suite",
+        ),
+    ),
+    _fam(
+        "test_summary",
+        "test_failure",
+        8,
+        False,
+        r"\b\d+ (?:examples?|tests?|runs?|successe?s?|specs?)(?: / |, )(?:\d+ \w+, )?[1-9]\d* failures?\b"
+        r"|\b[1-9]\d* failures?, \d+ errors?\b|\bwith [1-9]\d* failures?\b",
+        ("failure",),
+    ),
+    _fam(
+        "beam_error",
+        None,
+        8,
+        False,
+        r"^\s*\*\* \([\w.]+\)|^=(?:error|crash|supervisor) report=+|^\s*\*\* (?:gen_\w+ handler .{1,160}? crashed"
+        r"|exception (?:error|exit|throw)|reason for termination)",
+        ("* (", "error report", "crash report", "supervisor report", "crashed", "* exception", "reason for"),
+    ),
+    _fam(
+        "tex",
+        "compile_error",
+        8,
+        False,
+        r"^! (?:undefined control sequence|latex error|package \S+ error|missing|emergency stop|too many|extra"
+        r"|misplaced|paragraph ended|file ended|i can't|font|interruption|undefined|you can't|illegal|double"
+        r"|display math|bad|argument of|text line contains)",
+        ("! ",),
+    ),
+    _fam(
+        "r_check",
+        "test_failure",
+        8,
+        False,
+        r"^status: [1-9]\d* errors?\b|^\* checking .{1,160} \.\.\. error\s*$",
+        ("status: ", "checking"),
+    ),
+    _fam("usage", "configuration", 4, False, r"^usage: \S", ("usage: ",)),
     # -- configuration --------------------------------------------------------------------------------
     _fam(
         "configuration",
@@ -456,7 +536,8 @@ FAMILIES: tuple[Family, ...] = (
         r"|environment variable .{1,60}? (?:is )?(?:not set|not defined|required|missing)|missing required"
         r"|no such file or directory|does not exist\b|unable to locate|unable to create root module|is not a valid"
         r"|unknown command|invalid syntax|the (?:goal|plugin) you specified requires a project"
-        r"|no plugin found for prefix|could not find (?:a )?(?:file|directory|gradle wrapper|pom)",
+        r"|no plugin found for prefix|could not find (?:a )?(?:file|directory|gradle wrapper|pom)"
+        r"|flag provided but not defined|no rakefile found",
         (
             "invalid ",
             "unknown ",
@@ -485,6 +566,8 @@ FAMILIES: tuple[Family, ...] = (
             "requires a project",
             "no plugin found",
             "could not find",
+            "flag provided",
+            "no rakefile",
         ),
     ),
     # -- lint / static analysis -----------------------------------------------------------------------
@@ -499,7 +582,8 @@ FAMILIES: tuple[Family, ...] = (
         r"|violations?|problems?|would reformat|issues? found)\b|would reformat\b"
         r"|\d+ (?:checkstyle|pmd|spotbugs|lint) violations?|\u2716 \d+ problems?|\d+ problems? \(\d+ errors?"
         r"|signature errors found|undefined reference: |format(?:ting)? check failed|violations? (?:found|detected)"
-        r"|lint (?:found|errors)|code style issues found|files? would be reformatted",
+        r"|lint (?:found|errors)|code style issues found|files? would be reformatted|\(severity: [1-5]\)"
+        r"|\d+ offenses? detected",
         (
             "checkstyle",
             "ktlint",
@@ -541,6 +625,28 @@ FAMILIES: tuple[Family, ...] = (
             "lint ",
             "code style",
             "reformatted",
+            "severity: ",
+            "offense",
+        ),
+    ),
+    _fam(
+        "diff_check",
+        "lint",
+        7,
+        False,
+        r"please (?:re-?run|rebuild|regenerate|run|update|format)\b.{0,160}?\bcommit|uncommitted changes"
+        r"|changes not staged for commit|files? (?:were|have been) (?:modified|changed|reformatted)|^diff --git a/"
+        r"|git diff --exit-code|the following files? (?:are|were|is|was) (?:not formatted|out of date|modified)",
+        (
+            "commit",
+            "not staged",
+            "files were",
+            "file were",
+            "files have",
+            "file have",
+            "diff --git",
+            "exit-code",
+            "following file",
         ),
     ),
     # -- generic: says it failed, not why -------------------------------------------------------------
@@ -777,6 +883,9 @@ FRAME = re.compile(
 )
 
 _STRONG_CATEGORIES = ("infrastructure", "timeout")
+#: Families whose lines are failures whatever log level the harness printed them at
+#: (mozharness logs "INFO - TEST-UNEXPECTED-FAIL | …").
+_LEVEL_BLIND = frozenset({"build_failed", "harness_failure"})
 #: An explicit low log level near the start of the line ("[INFO] …", "12:00:01 [main] INFO x.Y - …").
 _LOW_LEVEL = re.compile(r"^.{0,60}?(?:\[(?:info|debug|trace)\]|\b(?:info|debug|trace)\b[ :\]-])")
 
@@ -850,11 +959,16 @@ def score_line(line: str) -> Score:
     strong = category in _STRONG_CATEGORIES
     if is_boilerplate(line, low):
         value = min(value, 1.0)
-    elif not strong and any(map(low.__contains__, _NOT_AN_ERROR)) and not _NONZERO.search(low):
+    elif (
+        not strong
+        and any(map(low.__contains__, _NOT_AN_ERROR))
+        and not _NONZERO.search(low)
+        and not ("-werror=" in low or "due to -werror" in low)  # "error: … [-Werror=unused]": a real error
+    ):
         value = min(value, 0.5)
     elif not strong and _is_warning(low):
         value *= 0.4
-    elif not strong and best.name != "build_failed" and _LOW_LEVEL.search(low):
+    elif not strong and best.name not in _LEVEL_BLIND and _LOW_LEVEL.search(low):
         value *= 0.5
     stripped = low.strip()
     if (

@@ -433,6 +433,13 @@ SAMPLES = {
     "exception": "Traceback (most recent call last):",
     "fatal": "fatal: not a git repository (or any of the parent directories): .git",
     "error_word": "Error while loading the thing",
+    "diff_check": "Please run `make generate` and commit the changes",
+    "harness_failure": "not ok 3 - parses dates",
+    "test_summary": "3 examples, 1 failure",
+    "beam_error": "** (Mix) Could not compile dependency :jason",
+    "tex": "! Undefined control sequence.",
+    "r_check": "* checking tests ... ERROR",
+    "usage": "usage: tool [-h] [--verbose] FILE",
     "soft": "could not read the cache",
 }
 
