@@ -3,10 +3,15 @@
 * a GitLab "Failed pipeline" e-mail from an allowed sender -> a failure event (the message stays in
   the folder until the run has stored the analysis, then it is flagged and moved to the processed
   folder by the ``archive`` step);
-* a "Successful" / "Fixed" pipeline e-mail -> recorded as ``ignored``, flagged seen, moved to the
-  processed folder;
-* anything else (unknown sender, spoofed or missing GitLab headers, an unreadable body) -> recorded
-  as ``needs_attention`` with the reason, moved to the needs-attention folder and reported once.
+* a "Successful" / "Fixed" pipeline e-mail, a person's reply or forward, a GitLab notification about
+  something else (issue, merge request, comment) -> recorded as ``ignored`` with the named reason,
+  flagged seen, moved to the processed folder;
+* anything else (unknown sender, headers/subject/body that contradict each other, an unreadable
+  body) -> recorded as ``needs_attention`` with the reason, moved to the needs-attention folder and
+  reported once.
+
+The decision for each message is
+:func:`~devops_automation.workflows.ci_failure_triage.mail.classify_mail`'s.
 
 Nothing is ever deleted. The Message-ID (or a hash of the raw message when it has none) is the
 key: a message seen before is not processed again, only put where it belongs.
@@ -20,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devops_automation.store import ResultsStore
-from devops_automation.workflows.ci_failure_triage.mail import MailRejected, message_id_of, parse_pipeline_mail
+from devops_automation.workflows.ci_failure_triage.mail import classify_mail, message_id_of
 from devops_automation.workflows.ci_failure_triage.store import get_event, intake_row, record_intake
 
 log = logging.getLogger(__name__)
@@ -54,10 +59,9 @@ def sweep_mailbox(hook: Any, store: ResultsStore, *, now: dt.datetime, limit: in
             to_attention.append(msg.uid)
             out.count("needs_attention")
             continue
-        try:
-            mail = parse_pipeline_mail(msg.raw, allowed_senders=hook.allowed_senders)
-        except MailRejected as exc:
-            reason = f"{exc.kind}: {exc}"
+        decision = classify_mail(msg.raw, allowed_senders=hook.allowed_senders)
+        if decision.action == "reject":
+            reason = f"{decision.reason}: {decision.detail}"
             record_intake(
                 store,
                 {
@@ -65,8 +69,8 @@ def sweep_mailbox(hook: Any, store: ResultsStore, *, now: dt.datetime, limit: in
                     "message_id": mid,
                     "status": "needs_attention",
                     "reason": reason[:2000],
-                    "sender": (getattr(exc, "sender", None) or "")[:512] or None,
-                    "subject": getattr(exc, "subject", None),
+                    "sender": (decision.sender or "")[:512] or None,
+                    "subject": decision.subject,
                     "folder": hook.needs_attention_folder,
                     "size_bytes": msg.size,
                 },
@@ -76,26 +80,30 @@ def sweep_mailbox(hook: Any, store: ResultsStore, *, now: dt.datetime, limit: in
             out.attention.append(
                 {
                     "message_id": mid,
-                    "kind": exc.kind,
-                    "reason": str(exc)[:500],
-                    "sender": getattr(exc, "sender", None),
-                    "subject": getattr(exc, "subject", None),
+                    "kind": decision.reason,
+                    "reason": decision.detail[:500],
+                    "sender": decision.sender,
+                    "subject": decision.subject,
                     "folder": hook.needs_attention_folder,
                 }
             )
             out.count("needs_attention")
             log.warning("E-mail %s needs attention (%s); moved to %r", mid, reason, hook.needs_attention_folder)
             continue
-        if not mail.is_failure:
+        mail = decision.mail
+        if decision.action == "ignore" or mail is None:
+            reason = (
+                decision.detail if decision.reason == "pipeline_status" else f"{decision.reason}: {decision.detail}"
+            )
             record_intake(
                 store,
                 {
                     "source": "email",
                     "message_id": mid,
                     "status": "ignored",
-                    "reason": f"pipeline status {mail.status}",
-                    "sender": mail.sender,
-                    "subject": mail.subject,
+                    "reason": reason[:2000],
+                    "sender": (decision.sender or "")[:512] or None,
+                    "subject": decision.subject,
                     "folder": hook.processed_folder,
                     "size_bytes": msg.size,
                 },
@@ -103,6 +111,7 @@ def sweep_mailbox(hook: Any, store: ResultsStore, *, now: dt.datetime, limit: in
             )
             to_processed.append(msg.uid)
             out.count("ignored")
+            log.info("E-mail %s ignored (%s)", mid, reason)
             continue
         if prior is not None and prior.get("event_id"):
             event = get_event(store, prior["event_id"])
