@@ -62,6 +62,7 @@ PURE = (
     "devops_automation.messaging",
     "devops_automation.yaml_config",
     "devops_automation.store.alert_events",
+    "devops_automation.store.run_actions",
     "devops_automation.dag_defaults",
     "devops_automation.triggers.devlake_watch",
     "devops_automation.sensors.devlake_alerts",

@@ -281,7 +281,11 @@ def get_provider_info() -> dict[str, Any]:
         "triggers": [
             {
                 "integration-name": integration,
-                "python-modules": ["devops_automation.triggers.devlake", "devops_automation.triggers.imap"],
+                "python-modules": [
+                    "devops_automation.triggers.devlake",
+                    "devops_automation.triggers.imap",
+                    "devops_automation.triggers.ci_run",
+                ],
             }
         ],
         "sensors": [{"integration-name": integration, "python-modules": ["devops_automation.sensors.devlake"]}],

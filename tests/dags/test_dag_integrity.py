@@ -95,6 +95,7 @@ def test_there_are_dag_files_to_check() -> None:
     assert [p.name for p in DAG_FILES] == [
         "ci_failure_triage.py",
         "ci_pipeline_analytics.py",
+        "ci_run_action.py",
         "daily_project_metrics.py",
         "devlake_blueprint_monitor.py",
         "devlake_project_setup.py",

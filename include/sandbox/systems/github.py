@@ -8,8 +8,11 @@ Auth: ``Authorization: Bearer <token>`` or ``token <token>``; valid token
 Served: repository metadata, contributors, ``stats/*`` (with 202/204), pulls, issues, search/issues,
 releases (+latest), ``/rate_limit``, Actions workflows, runs (filters, 1,000-result cap), run
 attempts, jobs (``filter=latest|all``), job/run logs (302 to a sandbox blob URL that expires after
-60 s of sandbox time), re-runs and cancel; ``/orgs/{org}/repos``, deployments and their statuses
-(newest first; GitHub's ``auto_inactive`` in non-production environments), and
+60 s of sandbox time), re-runs, cancel and force-cancel (a run added with ``ignores_cancel`` answers
+``/cancel`` 202 and goes on until ``/force-cancel``); ``/orgs/{org}/repos``, deployments and their statuses
+(newest first; GitHub's ``auto_inactive`` in non-production environments; ``POST /deployments`` with a
+simulated CD system posting its statuses; ``GET /environments``; a re-run of a workflow run a deployment
+links to deploys its SHA again), and
 ``compare/{base}...{head}`` over each default branch's linear history (250 newest commits without
 paging parameters; with ``per_page``/``page`` oldest first, ``files`` on page 1 only). Every response
 carries ``x-ratelimit-*`` headers and an ``etag``; ``if-none-match`` answers 304 without spending
@@ -292,6 +295,8 @@ class Run:
     check_suite_id: int
     attempts: list[Attempt] = field(default_factory=list)
     pull_request: int | None = None
+    #: a job with ``if: always()`` steps that ignores ``/cancel`` (answered 202); only ``/force-cancel`` stops it
+    cancel_resistant: bool = False
 
     @property
     def run_attempt(self) -> int:
@@ -352,6 +357,7 @@ class Deployment:
     production: bool = True
     transient: bool = False
     statuses: list[DeploymentStatus] = field(default_factory=list)  # oldest first
+    payload: dict[str, Any] = field(default_factory=dict)
 
     def visible_statuses(self, now: float) -> list[DeploymentStatus]:
         return [s for s in self.statuses if s.created_at <= now]
@@ -383,6 +389,8 @@ class GitHubState:
     secondary: dict[str, Any] = field(default_factory=dict)  # {"remaining": n|None, "retry_after": s, "path": regex}
     stats_pending: dict[str, int] = field(default_factory=dict)  # repo -> 202 answers still to give
     rerun_conclusion: str = "success"
+    #: the final status a simulated CD system posts on a deployment made through the API (ci_run_action)
+    deploy_outcome: str = "success"
     counts: dict[str, Any] = field(default_factory=dict)
     blobs: dict[str, tuple[float, str, bytes]] = field(default_factory=dict)  # key -> (expires, type, data)
     run_ids: Any = field(default_factory=lambda: itertools.count(7_000_000_001))
@@ -2020,7 +2028,7 @@ def deployment_json(c: Ctx, d: Deployment) -> dict[str, Any]:
         "sha": d.sha,
         "ref": d.ref,
         "task": d.task,
-        "payload": {},
+        "payload": dict(d.payload),
         "original_environment": d.environment,
         "environment": d.environment,
         "description": d.description or None,
@@ -2680,7 +2688,41 @@ def rerun(state: GitHubState, run: Run, names: list[str], now: float, actor: str
         )
     run.attempts.append(attempt)
     state.count("reruns")
+    _deploy_again(state, run, attempt)
     return attempt
+
+
+def _deploy_again(state: GitHubState, run: Run, attempt: Attempt) -> None:
+    """A re-run of a workflow run that deployed (a deployment's status links to the run, as GitHub's
+    ``environment:`` jobs do) deploys its SHA again: a new deployment of the same environment whose
+    statuses follow the new attempt's last job (queued, in_progress, then success or failure)."""
+    marker = f"/actions/runs/{run.id}"
+    linked = [
+        d
+        for d in state.deployments.get(run.repo.full_name.lower(), [])
+        if any(st.log_url.endswith(marker) for st in d.statuses)
+    ]
+    if not linked or not attempt.jobs:
+        return
+    source = max(linked, key=lambda d: d.created_at)
+    job = attempt.jobs[-1]
+    dep = Deployment(
+        next(state.deployment_ids),
+        run.repo,
+        source.sha,
+        source.ref,
+        source.environment,
+        attempt.run_started_at,
+        attempt.triggering_actor,
+        description=f"Re-run of {run.workflow.name} #{run.run_number} (attempt {attempt.number})",
+        production=source.production,
+        transient=source.transient,
+    )
+    final = "success" if job.conclusion == "success" else "failure"
+    log_url = f"https://github.com/{run.repo.full_name}{marker}"
+    for at, st in ((attempt.run_started_at, "queued"), (job.started_at, "in_progress"), (job.completed_at, final)):
+        dep.statuses.append(DeploymentStatus(next(state.status_ids), st, at, "", log_url))
+    state.deployments.setdefault(run.repo.full_name.lower(), []).append(dep)
 
 
 def _dependents(run: Run, first: str) -> list[str]:
@@ -2723,7 +2765,9 @@ async def rerun_job(request: Request, owner: str, repo: str, job_id: int) -> Res
     return respond(c, {}, status=201)
 
 
-async def _cancel(request: Request, owner: str, repo: str, run_id: int) -> Response:
+async def _cancel(request: Request, owner: str, repo: str, run_id: int, force: bool = False) -> Response:
+    """202 for a run not completed yet (409 once completed). A ``cancel_resistant`` run (a job with
+    ``always()`` steps) answers the cancel 202 but goes on; ``force-cancel`` stops it."""
     c = ctx(request)
     run = _run(c, owner, repo, run_id)
     if run.status(c.now) == "completed":
@@ -2732,6 +2776,9 @@ async def _cancel(request: Request, owner: str, repo: str, run_id: int) -> Respo
             "Cannot cancel a workflow run that is completed.",
             f"{DOCS}/actions/workflow-runs#cancel-a-workflow-run",
         )
+    if run.cancel_resistant and not force:
+        c.state.count("cancels_ignored")
+        return respond(c, {}, status=202)
     for job in run.latest_jobs():
         if job.status(c.now) != "completed":
             job.cancelled_at = c.now
@@ -2746,7 +2793,93 @@ async def cancel_run(request: Request, owner: str, repo: str, run_id: int) -> Re
 
 @router.post("/repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel")
 async def force_cancel_run(request: Request, owner: str, repo: str, run_id: int) -> Response:
-    return await _cancel(request, owner, repo, run_id)
+    return await _cancel(request, owner, repo, run_id, force=True)
+
+
+# -- creating deployments, environments (ci_run_action) ----------------------------------------------
+CD_STEPS = (("queued", 0), ("in_progress", 20), ("final", 90))  # a CD system's statuses, seconds after creation
+
+
+@router.post("/repos/{owner}/{repo}/deployments")
+async def create_deployment(request: Request, owner: str, repo: str) -> Response:
+    """201 with the deployment of ``ref`` (a branch, tag or SHA of the default branch's history; 422
+    otherwise) to ``environment`` (default ``production``). Without a token: 401 (``Requires
+    authentication``). A CD system is simulated: statuses queued, in_progress and ``deploy_outcome``
+    (control ``/deploy_outcome``) follow at 0, 20 and 90 seconds of sandbox time."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    if not c.authenticated:
+        raise GitHubError(401, "Requires authentication")
+    body = await _body(request)
+    ref = body.get("ref")
+    if not isinstance(ref, str) or not ref.strip():
+        raise GitHubError(
+            422,
+            'Invalid request.\n\n"ref" wasn\'t supplied.',
+            extra={"errors": [{"resource": "Deployment", "field": "ref", "code": "missing_field"}]},
+        )
+    ref = ref.strip()
+    index = c.state.commit_index(r)
+    sha = next((s for s in index if s == ref or (len(ref) >= 7 and s.startswith(ref))), None)
+    if sha is None and ref in (r.default_branch, f"refs/heads/{r.default_branch}") and index:
+        sha = c.state.commit_sha(r, len(index) - 1)
+    known_shas = {d.sha for d in c.state.deployments.get(r.full_name.lower(), [])}
+    if sha is None and ref in known_shas:
+        sha = ref
+    if sha is None:
+        raise GitHubError(422, f"No ref found for: {ref}")
+    environment = str(body.get("environment") or "production")
+    dep = Deployment(
+        next(c.state.deployment_ids),
+        r,
+        sha,
+        ref,
+        environment,
+        c.now,
+        c.state.user(c.state.token_login),
+        task=str(body.get("task") or "deploy"),
+        description=str(body.get("description") or ""),
+        production=environment.lower() in ("production", "prod")
+        if body.get("production_environment") is None
+        else bool(body["production_environment"]),
+        transient=bool(body.get("transient_environment")),
+    )
+    dep.payload = dict(body["payload"]) if isinstance(body.get("payload"), dict) else {}
+    for st, after in CD_STEPS:
+        state_name = c.state.deploy_outcome if st == "final" else st
+        dep.statuses.append(DeploymentStatus(next(c.state.status_ids), state_name, c.now + after))
+    c.state.deployments.setdefault(r.full_name.lower(), []).append(dep)
+    c.state.count("deployments_created")
+    return respond(c, deployment_json(c, dep), status=201)
+
+
+@router.get("/repos/{owner}/{repo}/environments")
+async def list_environments(request: Request, owner: str, repo: str) -> Response:
+    """``{total_count, environments}``: one per environment the repository has deployed to, by name."""
+    c = ctx(request)
+    r = repo_of(c, owner, repo)
+    names: dict[str, float] = {}
+    for d in c.state.deployments.get(r.full_name.lower(), []):
+        if d.created_at <= c.now:
+            names[d.environment] = min(names.get(d.environment, d.created_at), d.created_at)
+    items = sorted(names.items())
+    page, link = paginate(c, items)
+    base = f"{c.base}/repos/{r.full_name}/environments"
+    envs = [
+        {
+            "id": 161_000_000 + sum(map(ord, name)),
+            "node_id": f"EN_{name}",
+            "name": name,
+            "url": f"{base}/{name}",
+            "html_url": f"https://github.com/{r.full_name}/deployments/activity_log?environments_filter={name}",
+            "created_at": iso(first),
+            "updated_at": iso(first),
+            "protection_rules": [],
+            "deployment_branch_policy": None,
+        }
+        for name, first in page
+    ]
+    return respond(c, {"total_count": len(items), "environments": envs}, headers=link)
 
 
 # -- controls (/_sandbox/github) -------------------------------------------------------------------
@@ -2766,6 +2899,7 @@ class RunSpec(BaseModel):
     duration_s: int | None = None
     count: int = 1  # this many runs, spaced spacing_s apart going back in time
     spacing_s: float = 600
+    ignores_cancel: bool = False  # /cancel is answered 202 but the run goes on; /force-cancel stops it
 
 
 class RunsBody(BaseModel):
@@ -2846,6 +2980,7 @@ def add_runs(request: Request, owner: str, repo: str, body: RunsBody) -> dict[st
                 q,
                 d,
             )
+            run.cancel_resistant = spec.ignores_cancel
             created.append(run.id)
     return {"created": len(created), "run_ids": created}
 
@@ -2903,6 +3038,19 @@ def set_stats(request: Request, owner: str, repo: str, body: StatsBody) -> dict[
 def set_rerun_conclusion(request: Request, body: RerunBody) -> dict[str, Any]:
     gh_state(request).rerun_conclusion = body.conclusion
     return {"conclusion": body.conclusion}
+
+
+class DeployOutcomeBody(BaseModel):
+    state: str = "success"  # success | failure | error
+
+
+@control.post("/deploy_outcome")
+def set_deploy_outcome(request: Request, body: DeployOutcomeBody) -> dict[str, Any]:
+    """The final status the simulated CD system posts on deployments created through the API."""
+    if body.state not in ("success", "failure", "error"):
+        raise HTTPException(400, f"bad state {body.state!r}: success, failure or error")
+    gh_state(request).deploy_outcome = body.state
+    return {"state": body.state}
 
 
 class DeploymentSpec(BaseModel):

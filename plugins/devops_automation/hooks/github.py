@@ -37,6 +37,13 @@ Contents: read). Issue writes (open, comment, close) for the issues the DAG open
 again by listing the label's issues and matching a marker in the body (not through the search API,
 whose index lags behind writes: a just-opened issue could be missed and opened twice).
 
+Acting on runs (``ci_run_action``): re-run a run (``/rerun``, 201), its failed jobs
+(``/rerun-failed-jobs``) or one job (``/jobs/{id}/rerun``), cancel (``/cancel``, 202; 409 once completed)
+and force-cancel (``/force-cancel``, for a run that ignored the cancel), create a deployment. A 403 on
+one of these writes is :class:`GitHubPermissionError` naming the permission (``actions:write``,
+``deployments:write``); GitHub itself names none (``Resource not accessible by personal access token``).
+:meth:`GitHubHook.async_client` gives the triggerer an ``httpx`` client with the same URL and token.
+
 Counters the benchmark reads: ``request_count`` (HTTP requests sent, retries included),
 ``not_modified_count`` (304 answers), ``rate_limit_cost`` (rate-limit points spent as observed from
 ``x-ratelimit-used`` between answers), ``rate_limited_count``, ``rate_limit_wait_seconds``,
@@ -80,6 +87,20 @@ RESET_MARGIN = 1.0
 REPO_RE = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+")
 #: a 403 without rate-limit headers is a rate limit when its message says so (older text: "abuse")
 LIMIT_WORDS = ("rate limit", "abuse detection")
+#: a workflow run's (and attempt's) ``status`` once it has ended; ``conclusion`` is then set
+RUN_COMPLETED = "completed"
+#: conclusions of a run that has a failed (or cancelled) job: ``rerun-failed-jobs`` has something to do
+RUN_FAILED_CONCLUSIONS = frozenset({"failure", "timed_out", "cancelled", "startup_failure"})
+#: GitHub re-runs a run up to 30 days after it was created, at most 50 times (github-actions.md)
+RERUN_MAX_AGE = dt.timedelta(days=30)
+RERUN_MAX_ATTEMPTS = 50
+#: deployment status states after which nothing more happens to a deployment
+DEPLOYMENT_FINAL_STATES = frozenset({"success", "failure", "error", "inactive"})
+#: the permission a 403 on a write lacks, as GitHub names it for fine-grained tokens and GitHub Apps
+ACTIONS_WRITE = "actions:write (fine-grained token or GitHub App: Actions = Read and write; classic token: repo scope)"
+DEPLOYMENTS_WRITE = (
+    "deployments:write (fine-grained token or GitHub App: Deployments = Read and write; classic token: repo scope)"
+)
 
 Params = Mapping[str, Any] | Iterable[tuple[str, Any]] | None
 
@@ -147,6 +168,21 @@ class NoAccess:
         return f"NoAccess({self.what!r}, {self.status!r}, {self.message!r})"
 
 
+class GitHubPermissionError(ApiError):
+    """GitHub refused a write with 403 (not a rate limit): the token lacks ``permission``."""
+
+    def __init__(self, error: ApiError, permission: str) -> None:
+        super().__init__(
+            error.system,
+            error.method,
+            error.path,
+            error.status,
+            f"the token lacks {permission}; GitHub said {_said(error)!r}",
+            body=error.body,
+        )
+        self.permission = permission
+
+
 def github_time(value: dt.datetime, name: str = "time") -> str:
     """An aware datetime as GitHub's ISO 8601 parameter (UTC, whole seconds, ``Z``)."""
     if not isinstance(value, dt.datetime):
@@ -189,6 +225,19 @@ def parse_time(value: Any) -> dt.datetime | None:
     except ValueError:
         return None
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+def api_url_of(base_url: str) -> str:
+    """The API base URL of a connection's base URL: as given, ``/api/v3`` added to a bare Enterprise
+    Server host, ``https://api.github.com`` for ``github.com``."""
+    base = base_url.rstrip("/")
+    parts = urlsplit(base)
+    host = (parts.hostname or "").lower()
+    if parts.path in ("", "/") and host == "github.com":
+        return DEFAULT_API_URL
+    if parts.path in ("", "/") and host and host != "api.github.com" and not host.startswith("api."):
+        return base + ENTERPRISE_SUFFIX
+    return base
 
 
 def _aware(name: str, value: dt.datetime) -> None:
@@ -270,14 +319,7 @@ class GitHubHook(ApiHook):
     def api_url(self) -> str:
         """The API base URL: the host as given, ``/api/v3`` added to a bare Enterprise Server host."""
         _ = self.session  # resolves base_url
-        base = self.base_url.rstrip("/")
-        parts = urlsplit(base)
-        host = (parts.hostname or "").lower()
-        if parts.path in ("", "/") and host == "github.com":
-            return DEFAULT_API_URL
-        if parts.path in ("", "/") and host and host != "api.github.com" and not host.startswith("api."):
-            return base + ENTERPRISE_SUFFIX
-        return base
+        return api_url_of(self.base_url)
 
     def url(self, path: str) -> str:
         """An API path below :attr:`api_url`, or an absolute URL from a ``Link`` header (only on the
@@ -908,6 +950,124 @@ class GitHubHook(ApiHook):
             self.comment_issue(repo, number, comment)
         payload = {"state": "closed", "state_reason": reason}
         return self.request_json("PATCH", f"{repo_path(repo)}/issues/{int(number)}", json=payload)
+
+    # -- acting on runs and deployments (ci_run_action) ------------------------------------------
+    def workflow_run(self, repo: str, run_id: int | str) -> dict[str, Any]:
+        """``GET /actions/runs/{id}``: the run as of its latest attempt (``run_attempt``, ``status``,
+        ``conclusion``, ``html_url``, ...), never from the cache (it is about to change)."""
+        body = self.fetch(f"{repo_path(repo)}/actions/runs/{int(run_id)}", cached=False)[0]
+        if not isinstance(body, dict):
+            raise ApiError(self.system, "GET", f"{repo_path(repo)}/actions/runs/{int(run_id)}", 200, "expected a run")
+        return body
+
+    def _write(self, method: str, path: str, permission: str, payload: Any = None) -> tuple[int, Any, str | None]:
+        """One write: ``(status, JSON body or None, the server's Date header)``. A 403 that is not a rate
+        limit is :class:`GitHubPermissionError` naming ``permission``; POSTs are retried only when GitHub
+        refused them before acting (429, 503, a rate limit), as :class:`ApiHook` does."""
+        try:
+            response = self.request(method, path, json=payload)
+        except GitHubRateLimited:
+            raise
+        except ApiError as exc:
+            if exc.status == 403:
+                raise GitHubPermissionError(exc, permission) from exc
+            raise
+        body = None
+        if response.content:
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text[:2000]
+        return response.status_code, body, response.headers.get("Date")
+
+    def rerun_run(
+        self, repo: str, run_id: int | str, *, failed_only: bool = False, debug_logging: bool = False
+    ) -> tuple[int, Any, str | None]:
+        """``POST /actions/runs/{id}/rerun`` (every job) or ``/rerun-failed-jobs`` (failed jobs and their
+        dependents): a new attempt of the same run (201). Needs :data:`ACTIONS_WRITE`."""
+        what = "rerun-failed-jobs" if failed_only else "rerun"
+        payload = {"enable_debug_logging": True} if debug_logging else None
+        return self._write("POST", f"{repo_path(repo)}/actions/runs/{int(run_id)}/{what}", ACTIONS_WRITE, payload)
+
+    def rerun_job(self, repo: str, job_id: int | str) -> tuple[int, Any, str | None]:
+        """``POST /actions/jobs/{job_id}/rerun``: the job and its dependents in a new attempt (201)."""
+        return self._write("POST", f"{repo_path(repo)}/actions/jobs/{int(job_id)}/rerun", ACTIONS_WRITE)
+
+    def cancel_run(self, repo: str, run_id: int | str, *, force: bool = False) -> tuple[int, Any, str | None]:
+        """``POST /actions/runs/{id}/cancel`` (202), or ``/force-cancel`` (202; bypasses ``always()``: only
+        for a run that did not respond to the cancel). A completed run answers 409."""
+        what = "force-cancel" if force else "cancel"
+        return self._write("POST", f"{repo_path(repo)}/actions/runs/{int(run_id)}/{what}", ACTIONS_WRITE)
+
+    def create_deployment(
+        self,
+        repo: str,
+        ref: str,
+        environment: str,
+        *,
+        description: str = "",
+        payload: Mapping[str, Any] | None = None,
+        task: str = "deploy",
+    ) -> tuple[int, Any, str | None]:
+        """``POST /deployments`` of ``ref`` (a SHA) to ``environment``: 201 with the deployment. No
+        auto-merge and no required status checks (a redeploy of an old SHA must not merge or wait for
+        checks); whatever executes deployments (a workflow on ``deployment`` events, a CD system) picks it
+        up and posts its statuses. Needs :data:`DEPLOYMENTS_WRITE`."""
+        body = {
+            "ref": ref,
+            "environment": environment,
+            "task": task,
+            "auto_merge": False,
+            "required_contexts": [],
+            "description": description,
+            "payload": dict(payload or {}),
+            "production_environment": None,
+        }
+        body = {k: v for k, v in body.items() if v is not None}
+        return self._write("POST", f"{repo_path(repo)}/deployments", DEPLOYMENTS_WRITE, body)
+
+    def environments(self, repo: str) -> list[dict[str, Any]]:
+        """The repository's environments (``GET /environments``: ``{total_count, environments}``, every
+        page; a repository without any has ``total_count`` 0)."""
+        found: list[dict[str, Any]] = []
+        for body in self.pages(f"{repo_path(repo)}/environments", {"per_page": MAX_PER_PAGE}, cached=False):
+            items = body.get("environments") if isinstance(body, dict) else None
+            found += items if isinstance(items, list) else []
+        return found
+
+    def deployment(self, repo: str, deployment_id: int | str) -> dict[str, Any]:
+        """One deployment (uncached)."""
+        return self.fetch(f"{repo_path(repo)}/deployments/{int(deployment_id)}", cached=False)[0]
+
+    def deployments_with_statuses(
+        self, repo: str, environment: str, *, limit: int = MAX_PER_PAGE
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` deployments to ``environment`` (newest first), each with its
+        ``statuses`` (newest first) attached: one request for the list, one per deployment."""
+        params = {"environment": environment, "per_page": max(1, min(int(limit), MAX_PER_PAGE))}
+        listed = self.fetch(f"{repo_path(repo)}/deployments", params, cached=False)[0] or []
+        out = []
+        for deployment in listed[:limit]:
+            path = f"{repo_path(repo)}/deployments/{int(deployment['id'])}/statuses"
+            statuses = self.fetch(path, {"per_page": MAX_PER_PAGE}, cached=False)[0] or []
+            out.append({**deployment, "statuses": statuses})
+        return out
+
+    async def async_client(self, *, timeout: float) -> Any:
+        """An ``httpx.AsyncClient`` for the triggerer on the API base URL with this connection's token
+        and GitHub's headers; the connection is read with the async API (the event loop never blocks)."""
+        import httpx
+        from airflow.sdk import BaseHook
+
+        conn = await BaseHook.aget_connection(self.github_conn_id)
+        self._set_base_url(conn)
+        headers = {
+            "Accept": MEDIA_TYPE,
+            "X-GitHub-Api-Version": API_VERSION,
+            "User-Agent": "devops-automation",
+            **self.auth_headers(conn),
+        }
+        return httpx.AsyncClient(base_url=api_url_of(self.base_url), headers=headers, timeout=timeout)
 
     # -- connection test -------------------------------------------------------------------------
     def test_connection(self) -> tuple[bool, str]:

@@ -28,6 +28,10 @@ GitLab facts this hook encodes (``/work/shared/api/gitlab.md`` §1.3):
 * a project (or group) that does not exist *or that the token may not see* answers 404
   ``{"message": "404 Project Not Found"}``; missing permission answers 403. The analytics methods
   raise :class:`GitLabAccessError` for both, naming the project;
+* writes (``ci_run_action``): ``POST /pipelines/:id/retry`` retries the failed and canceled jobs of the
+  same pipeline (201), ``/cancel`` cancels it (200), ``POST /jobs/:id/retry`` starts a new attempt of a
+  job (201; a deploy job's retry deploys its pipeline's SHA again, GitLab's own rollback). GitLab's
+  403 names no permission: :class:`GitLabPermissionError` says what is needed;
 * issues are addressed by their per-project ``iid``; ``state`` is ``opened``/``closed`` and changes
   through ``PUT ... state_event=close|reopen`` (GitLab adds a system note); comments are *notes*;
   ``labels`` is a comma-separated list (missing project labels are created). The issue methods here
@@ -60,6 +64,13 @@ MAX_PER_PAGE = 100
 DEFAULT_TRACE_BYTES = 20_000_000
 TRACE_CHUNK = 64 * 1024
 AUTH_TYPES = ("private_token", "oauth")
+#: pipeline and job statuses GitLab calls completed (gitlab.md "Statuses")
+COMPLETED_STATUSES = frozenset({"success", "failed", "canceled", "skipped"})
+#: what a 403 on a pipeline or job write lacks (GitLab's answer names nothing: ``403 Forbidden``)
+WRITE_PERMISSION = (
+    "the api scope and at least the Developer role on the project (Maintainer where the branch or the "
+    "environment is protected)"
+)
 
 ProjectRef = int | str
 Params = Mapping[str, Any] | Iterable[tuple[str, Any]] | None
@@ -105,6 +116,21 @@ class GitLabAccessError(ApiError):
             body=cause.body,
         )
         self.target = target
+
+
+class GitLabPermissionError(ApiError):
+    """GitLab refused a write with 403: the token lacks :data:`WRITE_PERMISSION` (or the object may not
+    be changed, e.g. a job that is not retryable: GitLab's message says which)."""
+
+    def __init__(self, cause: ApiError, what: str) -> None:
+        super().__init__(
+            cause.system,
+            cause.method,
+            cause.path,
+            cause.status,
+            f"{what}: forbidden; the token needs {WRITE_PERMISSION}; GitLab said {cause.message!r}",
+            body=cause.body,
+        )
 
 
 def gitlab_time(value: datetime, name: str = "time") -> str:
@@ -172,7 +198,7 @@ class GitLabHook(ApiHook):
 
     # -- plumbing --------------------------------------------------------------------------------
     def auth_headers(self, conn: Connection) -> dict[str, str]:
-        auth_type = str(self.extras.get("auth_type") or "private_token").strip().lower()
+        auth_type = str((conn.extra_dejson or {}).get("auth_type") or "private_token").strip().lower()
         if auth_type not in AUTH_TYPES:
             raise ValueError(
                 f"connection {self.gitlab_conn_id!r}: extra 'auth_type' must be one of {AUTH_TYPES}, got {auth_type!r}"
@@ -494,6 +520,74 @@ class GitLabHook(ApiHook):
             if checked >= max_pipelines:
                 return None
         return None
+
+    # -- acting on pipelines and jobs (ci_run_action) ---------------------------------------------
+    def _write(self, path: str, what: str) -> tuple[int, Any, str | None]:
+        """One POST: ``(status, JSON body, the server's Date header)``. 403 is :class:`GitLabPermissionError`,
+        404 :class:`GitLabAccessError` naming ``what``; retried only when GitLab refused before acting."""
+        try:
+            response = self.request("POST", path)
+        except ApiError as exc:
+            if exc.status == 403:
+                raise GitLabPermissionError(exc, what) from exc
+            if exc.status == 404:
+                raise GitLabAccessError(what, exc) from exc
+            raise
+        body = None
+        if response.content:
+            try:
+                body = response.json()
+            except ValueError:
+                body = response.text[:2000]
+        return response.status_code, body, response.headers.get("Date")
+
+    def retry_pipeline(self, project: ProjectRef, pipeline_id: int | str) -> tuple[int, Any, str | None]:
+        """``POST /pipelines/:id/retry``: retries the pipeline's failed and canceled jobs in the same
+        pipeline (201, the pipeline). The only pipeline-level re-run GitLab has."""
+        pid = int(pipeline_id)
+        return self._write(f"/projects/{project_ref(project)}/pipelines/{pid}/retry", f"pipeline {pid} of {project!r}")
+
+    def cancel_pipeline(self, project: ProjectRef, pipeline_id: int | str) -> tuple[int, Any, str | None]:
+        """``POST /pipelines/:id/cancel``: cancels its running and pending jobs (200, the pipeline)."""
+        pid = int(pipeline_id)
+        return self._write(f"/projects/{project_ref(project)}/pipelines/{pid}/cancel", f"pipeline {pid} of {project!r}")
+
+    def retry_job_write(self, project: ProjectRef, job_id: int | str) -> tuple[int, Any, str | None]:
+        """``POST /jobs/:id/retry`` as :meth:`retry_job`, answering ``(status, the new job, Date)`` with the
+        errors of :meth:`_write` (a deploy job retried deploys its pipeline's SHA again: GitLab's rollback)."""
+        jid = int(job_id)
+        return self._write(f"/projects/{project_ref(project)}/jobs/{jid}/retry", f"job {jid} of {project!r}")
+
+    def environments(self, project: ProjectRef, name: str | None = None) -> list[dict[str, Any]]:
+        """The project's environments (``name``: only that one), all pages. Raises
+        :class:`GitLabAccessError` for a missing, hidden or forbidden project."""
+        params = {"name": name} if name else {}
+        with self._access("project", project):
+            return list(self.paged(f"/projects/{project_ref(project)}/environments", params))
+
+    def latest_deployments(
+        self, project: ProjectRef, environment: str, *, status: str | None = "success", limit: int = MAX_PER_PAGE
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` deployments to ``environment`` (of ``status``), newest first (one page
+        of ``order_by=id&sort=desc``). Raises :class:`GitLabAccessError` as :meth:`deployments` does."""
+        params = {"environment": environment, "status": status, "order_by": "id", "sort": "desc"}
+        size = max(1, min(int(limit), MAX_PER_PAGE))
+        with self._access("project", project):
+            path = f"/projects/{project_ref(project)}/deployments"
+            return list(self.paged(path, params, per_page=size, max_pages=1))[:limit]
+
+    async def async_client(self, *, timeout: float) -> Any:
+        """An ``httpx.AsyncClient`` on ``<host>/api/v4`` with this connection's token, for the triggerer
+        (the connection is read with the async API: the event loop never blocks)."""
+        import httpx
+        from airflow.sdk import BaseHook
+
+        conn = await BaseHook.aget_connection(self.gitlab_conn_id)
+        self._set_base_url(conn)
+        base = self.base_url.rstrip("/")
+        headers = {"Accept": "application/json", "User-Agent": "devops-automation", **self.auth_headers(conn)}
+        api = base if base.endswith(API_SUFFIX) else base + API_SUFFIX
+        return httpx.AsyncClient(base_url=api, headers=headers, timeout=timeout)
 
     # -- job logs --------------------------------------------------------------------------------
     def _trace_chunks(self, project: ProjectRef, job_id: int | str) -> Iterator[bytes] | None:

@@ -283,6 +283,49 @@ alert_events = sa.Table(
     sa.Index("ix_alert_events_open", "source", "rule_id", "scope_key", "state"),
 )
 
+#: 0006: the audit trail of ``ci_run_action`` (one row per Airflow run: who asked for what, what was sent,
+#: GitHub's/GitLab's answers, the outcome) and the tag of the re-runs made there: ``result_attempt``
+#: (GitHub: the attempt it started, a ``ci_runs.attempt``) and ``new_job_ids`` / ``retried_job_ids`` (GitLab:
+#: the jobs it created / retried, ``ci_jobs.job_id``). store/run_actions.py reads and writes it.
+ci_run_actions = sa.Table(
+    "ci_run_actions",
+    metadata,
+    _id(),
+    sa.Column("dag_id", sa.String(250), nullable=False),
+    sa.Column("airflow_run_id", sa.String(250), nullable=False),
+    sa.Column("triggered_by", sa.String(255)),  # the user who triggered the Airflow run
+    _ts("requested_at", nullable=False),  # the Airflow run's run_after
+    sa.Column("provider", sa.String(32), nullable=False),  # github | gitlab
+    sa.Column("repo", sa.String(512), nullable=False),  # owner/name; GitLab: the project as given
+    sa.Column("run_id", sa.String(64)),  # the run / pipeline acted on (redeploy: the one that deploys)
+    sa.Column("job_id", sa.String(64)),  # the job acted on (one job re-run; GitLab redeploy: the deploy job)
+    sa.Column("action", sa.String(32), nullable=False),  # rerun | rerun_failed | cancel | redeploy
+    sa.Column("reason", sa.Text),
+    sa.Column("environment", sa.String(255)),
+    sa.Column("target", sa.String(255)),  # redeploy: the deployment id or SHA asked for
+    sa.Column("target_sha", sa.String(64)),
+    sa.Column("deployment_id", sa.String(64)),  # redeploy: the deployment gone back to
+    sa.Column("dry_run", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("state", sa.String(16), nullable=False),  # refused | dry_run | sending | sent | done | failed
+    sa.Column("plan", JSONType),  # the calls planned (method, path, body) and what is watched
+    sa.Column("api_calls", JSONType),  # every write sent: method, path, status, at, answer (redacted)
+    sa.Column("attempt_before", sa.Integer),  # GitHub: run_attempt before the re-run
+    sa.Column("result_attempt", sa.Integer),  # GitHub: the attempt started here (tag for ci_runs.attempt)
+    sa.Column("after_job_id", sa.String(64)),  # GitLab: the newest job id before the retry
+    sa.Column("new_job_ids", JSONType),  # GitLab: jobs created here
+    sa.Column("retried_job_ids", JSONType),  # GitLab: jobs retried here (ci_jobs.retried once collected)
+    sa.Column("new_deployment_id", sa.String(64)),  # GitHub create_deployment
+    sa.Column("outcome", sa.String(32)),  # success failure cancelled ... refused timed_out error (plan.OUTCOMES)
+    sa.Column("outcome_detail", sa.Text),
+    sa.Column("url", sa.Text),  # the run / pipeline / job page
+    _ts("created_at", nullable=False),
+    _ts("sent_at"),  # the server's Date of the first write's answer
+    _ts("finished_at"),  # when GitHub/GitLab says the new attempt, the cancel or the deployment ended
+    sa.UniqueConstraint("dag_id", "airflow_run_id"),
+    sa.Index("ix_ci_run_actions_run", "provider", "repo", "run_id"),
+    sa.Index("ix_ci_run_actions_requested_at", "requested_at"),
+)
+
 # ---- Daily metrics and health --------------------------------------------------------------------
 
 project_metrics = sa.Table(

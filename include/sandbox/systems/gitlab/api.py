@@ -16,10 +16,14 @@ Routes: projects (``GET /projects/:id``), a group's projects (``GET /groups/:id/
 GitLab's filters, ``updated_after``/``updated_before`` inclusive at both ends as ``UpdatedAtFilterable``;
 one; retry; cancel), a pipeline's jobs (``include_retried``) and bridges (``downstream_pipeline``), test
 report and summary, jobs (one, log, retry) and deployments (``GET /projects/:id/deployments`` with the
-validation of GitLab's ``DeploymentsFinder``: an ``updated_*`` filter needs ``order_by=updated_at``).
+validation of GitLab's ``DeploymentsFinder``: an ``updated_*`` filter needs ``order_by=updated_at``),
+environments (``GET /projects/:id/environments``, ``name``/``search``). Jobs made by retries stay
+``pending`` unless ``POST /_sandbox/gitlab/runner`` sets a simulated runner that runs them on the clock.
 Issues (``issues.py``): list (``state``, ``labels``, ``search`` + ``in``, ``iids[]``, ``order_by``, ``sort``),
-one, create (``title`` required: 400 ``{"error": "title is missing"}``), update (``state_event``
-close|reopen with a system note, labels), notes (list, create); written as the token's user ``sandbox-bot``.
+one, create (``title`` required: 400 ``{"error": "title is missing"}``; the model's checks: 400
+``{"message": {"title": ["can't be blank"]}}``, title at most 255 characters, description 1 MiB), update
+(``state_event`` close|reopen with a system note, labels), notes (list, create; a blank body: 400 "Note
+{:note=>[\"can't be blank\"]}"); written as the token's user ``sandbox-bot``.
 Deliberate difference: a pipeline's jobs are listed oldest first (GitLab: newest first).
 ``POST /_sandbox/gitlab/emails/deliver`` builds a pipeline e-mail and APPENDs it into a real IMAP folder.
 """
@@ -50,7 +54,17 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from include.sandbox.systems._seed import GITLAB_USERNAME
-from include.sandbox.systems.gitlab.issues import SEARCH_IN, STATE_EVENTS, Issue, Note, search_words, seed_issues
+from include.sandbox.systems.gitlab.issues import (
+    SEARCH_IN,
+    STATE_EVENTS,
+    Issue,
+    Note,
+    issue_errors,
+    labels_match,
+    note_errors,
+    search_words,
+    seed_issues,
+)
 from include.sandbox.systems.gitlab.messages import (
     DEFAULT_EMAIL_HOST,
     hook_headers,
@@ -219,6 +233,7 @@ def project_ctx(request: Request, project_id: str, state: AuthenticatedState) ->
     project = state.project(unquote(project_id))
     if project is None:
         raise GitLabError(404, "404 Project Not Found")
+    state.progress()  # the simulated runner (POST /_sandbox/gitlab/runner) moves retried jobs along the clock
     return Ctx(state, project, links_for(request))
 
 
@@ -984,6 +999,23 @@ def get_deployment(deployment_id: int, c: ProjectCtx) -> JSONResponse:
         return JSONResponse(deployment_json(found, c.state, c.links))
 
 
+@router.get(PROJECT + "/environments")
+def list_environments(request: Request, c: ProjectCtx) -> JSONResponse:
+    """The project's environments by id (``EnvironmentBasic`` plus ``state``); ``name`` (exact) or
+    ``search`` (part of the name) filter; both at once is GitLab's 400."""
+    name, search = request.query_params.get("name"), request.query_params.get("search")
+    if name and search:
+        raise _bad_request("cannot use both name and search parameters")
+    with c.state.lock:
+        found = [
+            e
+            for e in sorted(c.state.environments.get(c.project.id, {}).values(), key=lambda e: e.id)
+            if (not name or e.name == name) and (not search or search.lower() in e.name.lower())
+        ]
+        page, headers = paginate(request, found)
+        return JSONResponse([{**environment_json(e, c.state), "state": "available"} for e in page], headers=headers)
+
+
 # -- issues and notes (issue 12) -----------------------------------------------------------------
 def issue_json(issue: Issue, c: Ctx) -> dict[str, Any]:
     web = f"{c.links.project(c.project)}/-/issues/{issue.iid}"
@@ -1076,6 +1108,13 @@ def _label_list(value: Any, name: str = "labels") -> list[str]:
     return list(dict.fromkeys(v.strip() for v in items if v.strip()))
 
 
+def _validation_error(errors: dict[str, list[str]]) -> GitLabError:
+    """``render_validation_error!``: 400 with the model's errors by attribute under ``message``."""
+    error = GitLabError(400)
+    error.body = {"message": errors}
+    return error
+
+
 def _issue(c: Ctx, issue_iid: int) -> Issue:
     found = c.state.issues.get(c.project.id, issue_iid)
     if found is None:
@@ -1089,7 +1128,7 @@ def _token_user(state: GitLabState) -> User:
 
 @router.get(PROJECT + "/issues")
 def list_issues(request: Request, c: ProjectCtx) -> JSONResponse:
-    """``state`` opened|closed|all (default all), ``labels`` (every one; ``None``/``Any``), ``search``
+    """``state`` opened|closed|all (default all), ``labels`` (every one, exactly; ``None``/``Any``), ``search``
     with ``in`` (title, description or both), ``iids[]``, ``order_by`` created_at|updated_at, ``sort``."""
     state = _choice_param(request, "state", ("opened", "closed", "all"), "all") or "all"
     order_by = _choice_param(request, "order_by", ("created_at", "updated_at"), "created_at") or "created_at"
@@ -1103,12 +1142,9 @@ def list_issues(request: Request, c: ProjectCtx) -> JSONResponse:
     with c.state.lock:
         found = []
         for issue in c.state.issues.of(c.project.id):
-            lowered = {name.lower() for name in issue.labels}
             if state != "all" and issue.state != state:
                 continue
-            if (labels == ["None"] and issue.labels) or (labels == ["Any"] and not issue.labels):
-                continue
-            if labels not in (["None"], ["Any"]) and not {n.lower() for n in labels} <= lowered:
+            if not labels_match(issue, labels):
                 continue
             if words and not issue.matches(words, where):
                 continue
@@ -1128,15 +1164,20 @@ def get_issue(issue_iid: int, c: ProjectCtx) -> JSONResponse:
 
 @router.post(PROJECT + "/issues")
 async def create_issue(request: Request, c: ProjectCtx) -> JSONResponse:
-    """``title`` (required), ``description``, ``labels`` -> 201 with the issue, authored by the token's user."""
+    """``title`` (required), ``description``, ``labels`` -> 201 with the issue, authored by the token's user.
+    No ``title`` at all: Grape's 400 ``{"error": "title is missing"}``; a blank or too long title, a too
+    long description: the model's 400 ``{"message": {"title": ["can't be blank"]}}``."""
     params = await _params(request)
     title = params.get("title")
-    if not isinstance(title, str) or not title.strip():
+    if not isinstance(title, str):
         raise GitLabError(400, "title is missing", key="error")
+    description = str(params.get("description") or "")
+    if errors := issue_errors(title, description):
+        raise _validation_error(errors)
     labels = _label_list(params.get("labels"))
     with c.state.lock:
         issue = c.state.issues.add(
-            c.project.id, title, str(params.get("description") or ""), _token_user(c.state), c.state.now(), labels
+            c.project.id, title.strip(), description, _token_user(c.state), c.state.now(), labels
         )
         return JSONResponse(issue_json(issue, c), status_code=201)
 
@@ -1185,10 +1226,14 @@ def list_issue_notes(request: Request, issue_iid: int, c: ProjectCtx) -> JSONRes
 
 @router.post(PROJECT + "/issues/{issue_iid}/notes")
 async def create_issue_note(request: Request, issue_iid: int, c: ProjectCtx) -> JSONResponse:
+    """``body`` (required: else Grape's 400 ``{"error": "body is missing"}``); a blank or too long body is
+    the model's error as the Notes API words it: 400 ``{"message": "400 Bad request - Note {:note=>[...]}"}``."""
     params = await _params(request)
     body = params.get("body")
-    if not isinstance(body, str) or not body.strip():
+    if not isinstance(body, str):
         raise GitLabError(400, "body is missing", key="error")
+    if errors := note_errors(body):
+        raise GitLabError(400, "400 Bad request - Note {:note=>[" + ", ".join(f'"{e}"' for e in errors) + "]}")
     with c.state.lock:
         issue = _issue(c, issue_iid)
         note = c.state.issues.note(issue, body, _token_user(c.state), c.state.now())
@@ -1431,6 +1476,31 @@ def delete_job(request: Request, job_id: int) -> dict[str, int]:
     with state.lock:
         state.delete_job(_control_job(state, job_id))
     return {"deleted": job_id}
+
+
+class RunnerBody(BaseModel):
+    queue_s: float = 5  # from the retry (or the end of the stage before) until the job starts
+    duration_s: float = 60  # how long each job runs
+    status: Literal["success", "failed"] = "success"  # how the jobs end
+
+
+@control.post("/runner")
+def set_runner(request: Request, body: RunnerBody) -> dict[str, Any]:
+    """A simulated runner for the jobs the API creates from now on (``POST /jobs/:id/retry``, ``POST
+    /pipelines/:id/retry``): each starts ``queue_s`` after it is created (pipeline retries: stage after
+    stage) and ends ``duration_s`` later with ``status``, on the sandbox clock. Without it they stay ``pending``."""
+    state = gitlab_state(request)
+    with state.lock:
+        state.runner = body.model_dump()
+        return dict(state.runner)
+
+
+@control.delete("/runner")
+def clear_runner(request: Request) -> dict[str, Any]:
+    state = gitlab_state(request)
+    with state.lock:
+        state.runner = None
+    return {}
 
 
 @control.put("/tokens")

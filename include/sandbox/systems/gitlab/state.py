@@ -707,6 +707,10 @@ class GitLabState:
         self._commits = itertools.count(1)
         self._environment_ids = itertools.count(FIRST_ENVIRONMENT_ID)
         self._deployment_ids = itertools.count(FIRST_DEPLOYMENT_ID)
+        #: a simulated runner for jobs the API creates (retries): ``{"queue_s", "duration_s", "status"}``, or
+        #: None (the default: they stay ``pending``, as with no runner); set by ``POST /_sandbox/gitlab/runner``
+        self.runner: dict[str, float | str] | None = None
+        self._planned: dict[int, tuple[float, float, str]] = {}  # job id -> (start, finish, final status)
 
     # -- lookups ------------------------------------------------------------------------------
     def project(self, ref: str) -> Project | None:
@@ -929,7 +933,10 @@ class GitLabState:
             bridge=job.bridge,
             environment=job.environment,
         )
-        return self._add_job(job.pipeline, spec, now, now, retries_count=job.retries_count + 1)
+        new = self._add_job(job.pipeline, spec, now, now, retries_count=job.retries_count + 1)
+        if self.runner is not None:
+            self._plan(new, now)
+        return new
 
     def add_attempt(
         self,
@@ -971,14 +978,54 @@ class GitLabState:
         return attempt
 
     def retry_pipeline(self, pipeline: Pipeline) -> list[Job]:
-        """Retry the failed and canceled latest jobs and re-create the skipped ones; the new jobs."""
+        """Retry the failed and canceled latest jobs and re-create the skipped ones; the new jobs. With
+        a :attr:`runner`, they run stage after stage from now."""
         retryable = [j for j in pipeline.latest_jobs(None) if j.status in ("failed", "canceled")]
         if not retryable:
             return []
+        recreated = []
         for job in pipeline.latest_jobs(None):
             if job.status == "skipped":
                 job.status = "created"
-        return [self.retry_job(j) for j in retryable]
+                recreated.append(job)
+        new = [self.retry_job(j) for j in retryable]
+        if self.runner is not None:
+            cursor = self.now()
+            for stage in pipeline.stages:
+                jobs = [j for j in [*new, *recreated] if j.stage == stage]
+                if jobs:
+                    cursor = max(self._plan(j, cursor) for j in jobs)
+        return new
+
+    # -- the simulated runner ---------------------------------------------------------------------
+    def _plan(self, job: Job, after: float) -> float:
+        """Let the runner take ``job`` ``queue_s`` after ``after`` and end it ``duration_s`` later with its
+        ``status``; returns the finish time."""
+        runner = self.runner or {}
+        start = after + float(runner.get("queue_s", 5))
+        finish = start + float(runner.get("duration_s", 60))
+        self._planned[job.id] = (start, finish, str(runner.get("status", "success")))
+        return finish
+
+    def progress(self) -> None:
+        """Move the jobs the runner holds along the clock (pending -> running -> their final status);
+        called before every project request. A job canceled or changed meanwhile is let go."""
+        if not self._planned:
+            return
+        with self.lock:
+            now = self.now()
+            for job_id, (start, finish, status) in list(self._planned.items()):
+                job = self.jobs.get(job_id)
+                if job is None or job.status not in ("created", "pending", "running"):
+                    self._planned.pop(job_id, None)
+                    continue
+                if now >= start and job.status != "running":
+                    job.status, job.started_at = "running", start
+                    job.queued_at = job.queued_at if job.queued_at is not None else job.created_at
+                if now >= finish:
+                    job.status, job.finished_at = status, finish
+                    job.failure_reason = "script_failure" if status == "failed" else None
+                    self._planned.pop(job_id, None)
 
     def cancel_pipeline(self, pipeline: Pipeline) -> None:
         now = self.now()
