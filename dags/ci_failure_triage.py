@@ -127,8 +127,8 @@ with DAG(
         retry_min_confidence="{{ params.retry_min_confidence }}",
         force="{{ params.force }}",
         pool="gitlab_api",
-        weight_rule="absolute",
-        priority_weight=3,
+        weight_rule="absolute",  # people wait for it: ahead of batch collection (ci_pipeline_analytics) in the pool
+        priority_weight=10,
         map_index_template="{{ task.job.job_name }} #{{ task.job.job_id }}",
     ).expand(job=collected.output)
     notified = TriageNotifyOperator(

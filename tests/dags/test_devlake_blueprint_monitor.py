@@ -37,12 +37,26 @@ def messages(sandbox) -> list[dict]:
     return sandbox.control("telegram", "GET", "/messages", params={"chat_id": TELEGRAM_CHAT})
 
 
-def test_all_pipelines_succeed_no_alert_and_the_dag_ends(sandbox, run_dag, projects) -> None:
+def run_note(run_id: str) -> str | None:
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as s:
+        return s.scalar(select(DagRun).where(DagRun.dag_id == DAG_ID, DagRun.run_id == run_id)).note
+
+
+def test_all_pipelines_succeed_no_alert_and_the_dag_ends(
+    sandbox, run_dag, projects, airflow_api_server, monkeypatch
+) -> None:
+    api = {"conn_type": "http", "host": airflow_api_server["url"], "login": "admin"}
+    monkeypatch.setenv("AIRFLOW_CONN_AIRFLOW_API", json.dumps({**api, "password": airflow_api_server["password"]}))
     dag_run, states = run_dag(DAG_ID, logical_date=MONDAY, conf=FAST)
     assert str(dag_run.state) == "success", states
     assert messages(sandbox) == []
     counts = sandbox.control("devlake", "GET", "/counts")
     assert counts["pipelines"] == {"TASK_COMPLETED": len(projects)}
+    assert run_note(dag_run.run_id) == f"{len(projects)} pipelines: succeeded {len(projects)}"
 
 
 def test_one_failure_is_alerted_before_the_others_finish_and_a_rerun_recovers(sandbox, run_dag, projects) -> None:

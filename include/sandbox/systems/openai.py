@@ -12,8 +12,11 @@ one chat completion request::
     {"delay_ms": 2000, "content": "..."}        # a slow answer (client timeouts)
     ... each optionally with {"prompt_tokens": n, "completion_tokens": n}
 
-With an empty queue the answer is deterministic: for ``response_format`` json_schema an object
-generated from the schema, for json_object a small object, otherwise a short text.
+With an empty queue the answer is deterministic: a prompt with a CI log excerpt (``ci_failure_triage``'s)
+gets the sandbox model's own analysis of that excerpt (``openai_analyst.py``); otherwise, for
+``response_format`` json_schema an object generated from the schema, for json_object a small object,
+otherwise a short text. Such answers report the model ``"sandbox"`` (what wrote them); scripted ones
+report the requested model.
 
 ``POST /_sandbox/openai/mode {"json_schema_supported": false}`` makes json_schema requests fail with
 400 like some OpenAI-compatible local servers; ``{"api_keys": [...]}`` changes the valid keys.
@@ -33,6 +36,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
+from include.sandbox.systems import openai_analyst as analyst
 from include.sandbox.systems._common import ApiError, ErrorRoute, retry_after_headers
 
 NAME = "openai"
@@ -419,10 +423,22 @@ def _check_request(state: OpenAIState, body: dict[str, Any]) -> dict[str, Any] |
 
 def _default_content(body: dict[str, Any], schema_block: dict[str, Any] | None) -> str:
     messages = body["messages"]
+    fmt = body.get("response_format") or {}
+    schema = (schema_block or {}).get("schema") or {}
+    if (schema_block is not None and analyst.wants_analysis(schema)) or (
+        isinstance(fmt, dict) and fmt.get("type") == "json_object"
+    ):
+        system = "\n".join(
+            _text_of(m.get("content"))
+            for m in messages
+            if isinstance(m, dict) and m.get("role") in ("system", "developer")
+        )
+        analysis = analyst.answer(_user_text(messages), system, schema or None)
+        if analysis is not None:
+            return json.dumps(analysis)
     if schema_block is not None:
         schema = schema_block.get("schema") or {}
         return json.dumps(generate(schema, schema, "", _user_text(messages)))
-    fmt = body.get("response_format") or {}
     if isinstance(fmt, dict) and fmt.get("type") == "json_object":
         return json.dumps({"summary": "sandbox summary", "ok": True})
     last = _text_of(messages[-1].get("content"))
@@ -469,6 +485,7 @@ async def chat_completions(request: Request) -> Response:
         content = raw if isinstance(raw, str) or raw is None else json.dumps(raw)
     else:
         content = _default_content(body, schema_block)
+    model = body["model"] if "content" in item or refusal is not None else analyst.SANDBOX_MODEL
     prompt_tokens = int(item.get("prompt_tokens", count_tokens(_prompt_text(body["messages"]))))
     completion_tokens = int(item.get("completion_tokens", count_tokens(content or refusal or "")))
     created = int(state.now())
@@ -477,13 +494,13 @@ async def chat_completions(request: Request) -> Response:
     finish = item.get("finish_reason", "stop")
     usage = _usage(prompt_tokens, completion_tokens)
     if body.get("stream"):
-        return _stream(cid, created, body["model"], content, refusal, finish, usage, body)
+        return _stream(cid, created, model, content, refusal, finish, usage, body)
     return JSONResponse(
         {
             "id": cid,
             "object": "chat.completion",
             "created": created,
-            "model": body["model"],
+            "model": model,
             "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
             "usage": usage,
             "service_tier": "default",

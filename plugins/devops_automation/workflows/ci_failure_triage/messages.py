@@ -40,6 +40,8 @@ SLACK_MAX_BLOCKS = 50
 SLACK_TOTAL_BUDGET = 11_000  # all block texts together (msg_blocks_too_long appears near 13k)
 SLACK_FALLBACK_LIMIT = 3000
 TELEGRAM_BUDGET = TELEGRAM_TEXT_LIMIT - 96  # raw HTML length, so the visible length is lower still
+#: categories a plain retry never fixes: a message never calls them "likely transient", whatever the analysis said
+NEVER_TRANSIENT = frozenset({"compile_error", "test_failure", "lint", "configuration"})
 
 # ---- fingerprints ------------------------------------------------------------------------------
 _MONTH = (
@@ -241,7 +243,7 @@ def _job_facts(job: Mapping[str, Any], level: int | None, root: int | None = Non
         "url": job.get("job_url") if level is not None else None,
         "stage": _clean(job.get("stage"), 40),
         "category": _clean(job.get("category") or "unknown", 40),
-        "transient": bool(job.get("is_transient")),
+        "transient": bool(job.get("is_transient")) and str(job.get("category") or "unknown") not in NEVER_TRANSIENT,
         "confidence": _confidence(job.get("confidence")) if level is not None else None,
         "root": _clean(job.get("root_cause"), root_n) if root_n else "",
         "steps": [_clean(s, step_n) for s in steps[:steps_n]],
@@ -378,7 +380,7 @@ def _head(pipeline: Mapping[str, Any], jobs: Sequence[Mapping[str, Any]]) -> dic
             failed, total = summary.get("failed"), summary.get("total")
             tests = (
                 f"tests: {int(failed)} failed" + (f" of {int(total)}" if total is not None else "")
-                if failed is not None
+                if failed is not None and (int(failed) or total is None or int(total))  # no "0 failed of 0"
                 else None
             )
         except (TypeError, ValueError):
@@ -524,3 +526,54 @@ def needs_attention_text(
         f"From: {escape_html(s)} · Subject: {escape_html(subj)} · Message-ID: <code>{escape_html(m)}</code>"
     )
     return slack, tg
+
+
+# ---- the run note ------------------------------------------------------------------------------
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def run_note(
+    pipelines: Sequence[Mapping[str, Any]],
+    sent: Mapping[str, int],
+    *,
+    skipped: int = 0,
+    attention: int = 0,
+    enabled: bool = True,
+    errors: Sequence[str] = (),
+) -> str:
+    """One line for the run's note: the pipelines this run analysed (``project_path``, ``pipeline_id``
+    and the ``categories`` of their failed jobs), the categories counted over all of them, the
+    messages sent per channel (``{"slack": 2, "telegram": 2}``), pipelines skipped because they were
+    analysed before, e-mails that need attention and failed notifications."""
+    counts: dict[str, int] = {}
+    for p in pipelines:
+        for category in p.get("categories") or []:
+            counts[str(category)] = counts.get(str(category), 0) + 1
+    if pipelines:
+        names = [
+            f"{_clean(p.get('project_path') or p.get('project_id'), 60)} #{p.get('pipeline_id')}" for p in pipelines
+        ]
+        shown = ", ".join(names[:3]) + (f" +{len(names) - 3} more" if len(names) > 3 else "")
+        jobs = sum(counts.values())
+        head = f"{_plural(len(pipelines), 'pipeline')} analysed ({shown}), {_plural(jobs, 'failed job')}"
+        if counts:
+            head += ": " + ", ".join(f"{c} {n}" for c, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    else:
+        head = "no new failed pipeline"
+    parts = [head]
+    if not enabled:
+        parts.append("notifications off")
+    else:
+        total = {k: v for k, v in sent.items() if v}
+        label = {"slack": "Slack", "telegram": "Telegram"}
+        parts.append(
+            "messages sent: " + (", ".join(f"{label.get(k, k)} {v}" for k, v in total.items()) if total else "none")
+        )
+    if skipped:
+        parts.append(f"{_plural(skipped, 'pipeline')} skipped (analysed before or by another run)")
+    if attention:
+        parts.append(f"{_plural(attention, 'e-mail')} {'needs' if attention == 1 else 'need'} attention")
+    if errors:
+        parts.append(f"FAILED: {_clean('; '.join(errors), 200)}")
+    return "; ".join(parts)

@@ -145,6 +145,21 @@ def update_event(
             conn.execute(sa.update(t).where(t.c.id == event_id).values(**values))
 
 
+def owed_by_another_run(
+    event: Mapping[str, Any], *, run_id: str, now: dt.datetime, stale_after: dt.timedelta = dt.timedelta(hours=1)
+) -> bool:
+    """Whether this run should announce an event another run claimed (an ``analysed`` one it did not
+    collect): only when that run's notification failed (``payload.notify_failed_at``) or its claim
+    went stale. Otherwise the claiming run announces it itself: its analyses can be stored (and
+    ``archive`` move the event to ``analysed``) a moment before its own ``notify`` runs, and two runs
+    sending at once would both post the message."""
+    payload = event.get("payload") or {}
+    if payload.get("claimed_by") in (None, run_id) or payload.get("notify_failed_at"):
+        return True
+    claimed_at = parse_time(payload.get("claimed_at"))
+    return claimed_at is None or now - claimed_at > stale_after
+
+
 def events_in_state(store: ResultsStore, state: str, limit: int = 50) -> list[dict[str, Any]]:
     t = schema.failure_events
     with store.engine.connect() as conn:

@@ -298,6 +298,9 @@ class ReportSummaryOperator(BaseOperator):
         from devops_automation.hooks.airflow_api import set_run_note
 
         if self.built is None:
+            start, end = context.get("data_interval_start"), context.get("data_interval_end")
+            period = f" {start:%Y-%m-%d} .. {end:%Y-%m-%d}" if start and end else ""
+            set_run_note(context, f"report{period}: not built (see the build task's log)")
             raise RuntimeError("the report was not built (see the build task's log)")
         results = dict(zip(CHANNELS, list(self.delivered or []) + [None] * 3, strict=False))
         failed = [c for c, r in results.items() if r is None]

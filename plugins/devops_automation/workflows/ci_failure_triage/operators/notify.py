@@ -1,5 +1,7 @@
 """``notify``: one Slack (Block Kit) and one Telegram message per analysed pipeline, grouped by job.
 
+* A run announces the pipelines it collected, and those another run could not announce (its send
+  failed, or its claim went stale): not those another run is still working on.
 * Only pipelines whose every failed job has a stored analysis are announced; the state moves to
   ``notified`` once every configured channel (connections ``slack_default``, ``telegram_default``)
   has its message. Each message has a dedup key in the results store, so a retried task or a
@@ -12,6 +14,8 @@
   and the count is kept in ``failure_fingerprints``.
 * E-mails that needed attention are reported once each (a report that could not be delivered is
   sent by a later run).
+* The run's note (connection ``airflow_api``) says in one line what the run did: the pipelines it
+  analysed with their categories, the messages sent per channel, what was skipped or failed.
 """
 
 from __future__ import annotations
@@ -40,9 +44,14 @@ class TriageNotifyOperator(TriageOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from devops_automation import as_bool
         from devops_automation.hooks import connection_exists
-        from devops_automation.workflows.ci_failure_triage.store import events_in_state
+        from devops_automation.workflows.ci_failure_triage.store import (
+            events_in_state,
+            owed_by_another_run,
+            update_event,
+        )
 
         collected = self.collected or {}
+        self.sent = {"slack": 0, "telegram": 0}
         self.channels = [
             c
             for c, conn in (("slack", self.slack_conn_id), ("telegram", self.telegram_conn_id))
@@ -50,6 +59,7 @@ class TriageNotifyOperator(TriageOperator):
         ]
         if not as_bool(self.enabled):
             self.log.info("Notifications are off for this run (param notify = false)")
+            self._note(context, collected, enabled=False, errors=[])
             return {"sent": [], "errors": []}
         if not self.channels:
             self.log.warning(
@@ -58,7 +68,12 @@ class TriageNotifyOperator(TriageOperator):
                 self.telegram_conn_id,
             )
         ids = [int(i) for i in collected.get("events") or []]
-        owed = [e["id"] for e in events_in_state(self.store, "analysed") if e["id"] not in ids]
+        now, run_id = run_time(context), context["run_id"]
+        owed = [
+            e["id"]
+            for e in events_in_state(self.store, "analysed")
+            if e["id"] not in ids and owed_by_another_run(e, run_id=run_id, now=now)
+        ]
         if owed:
             self.log.info("Also sending what earlier runs owe: events %s", owed)
         sent, errors = [], []
@@ -69,17 +84,52 @@ class TriageNotifyOperator(TriageOperator):
             except Exception as exc:  # noqa: BLE001 - the next pipeline still gets its message
                 self.log.error("Notification for event %s failed: %s", event_id, exc)
                 errors.append(f"event {event_id}: {exc}")
+                update_event(self.store, event_id, notify_failed_at=now.isoformat())  # any later run sends it
         for item in self._attention_items(collected):
             try:
                 self._attention(item)
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"attention {item.get('message_id')}: {exc}")
+        self._note(context, collected, enabled=True, errors=errors)
         if errors:
             raise RuntimeError(
                 f"{len(errors)} notification(s) failed (the analyses are stored; they are sent again later): "
                 + "; ".join(errors)
             )
         return {"sent": sent, "errors": errors}
+
+    # -- the run note ----------------------------------------------------------------------------
+    def _count(self, channel: str, result: Any) -> None:
+        """One more message sent on ``channel`` (``result`` is None when the dedup key was sent before)."""
+        if result is not None:
+            self.sent[channel] = self.sent.get(channel, 0) + 1
+
+    def _note(self, context: Context, collected: dict[str, Any], *, enabled: bool, errors: list[str]) -> str:
+        from devops_automation.hooks.airflow_api import set_run_note
+        from devops_automation.workflows.ci_failure_triage.messages import run_note
+        from devops_automation.workflows.ci_failure_triage.store import analyses_of, get_event
+
+        pipelines = []
+        for event_id in collected.get("events") or []:
+            event = get_event(self.store, int(event_id)) or {}
+            pipelines.append(
+                {
+                    "project_path": event.get("project_path") or event.get("project_id"),
+                    "pipeline_id": event.get("pipeline_id"),
+                    "categories": [a["category"] for a in analyses_of(self.store, int(event_id))],
+                }
+            )
+        note = run_note(
+            pipelines,
+            self.sent,
+            skipped=len(collected.get("skipped") or []),
+            attention=len(collected.get("attention") or []),
+            enabled=enabled,
+            errors=errors,
+        )
+        self.log.info(note)
+        set_run_note(context, note)
+        return note
 
     # -- one pipeline ----------------------------------------------------------------------------
     def _event(self, event_id: int, context: Context) -> bool:
@@ -151,7 +201,7 @@ class TriageNotifyOperator(TriageOperator):
             try:
                 if thread:
                     count = max(j["occurrences"] for j in jobs)
-                    post_slack_once(
+                    ts = post_slack_once(
                         slack_repeat_text(pipeline, jobs, count),
                         dedup_key=key,
                         slack_conn_id=self.slack_conn_id,
@@ -159,15 +209,17 @@ class TriageNotifyOperator(TriageOperator):
                         thread_ts=thread.get("ts"),
                         results_conn_id=self.results_conn_id,
                     )
+                    self._count("slack", ts)
                 else:
                     text, blocks = slack_message(pipeline, jobs)
-                    post_slack_once(
+                    ts = post_slack_once(
                         text,
                         blocks=blocks,
                         dedup_key=key,
                         slack_conn_id=self.slack_conn_id,
                         results_conn_id=self.results_conn_id,
                     )
+                    self._count("slack", ts)
                     refs["slack"] = {"channel": self._slack_channel(), "ts": notification_ref(self.store, key)}
             except Exception as exc:  # noqa: BLE001 - Telegram still gets its message
                 errors.append(f"Slack: {exc}")
@@ -175,12 +227,13 @@ class TriageNotifyOperator(TriageOperator):
             from devops_automation.notifiers.telegram import send_telegram_once
 
             try:
-                send_telegram_once(
+                ids = send_telegram_once(
                     telegram_message(pipeline, jobs),
                     dedup_key=f"triage:telegram:{event_id}",
                     telegram_conn_id=self.telegram_conn_id,
                     results_conn_id=self.results_conn_id,
                 )
+                self._count("telegram", ids)
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"Telegram: {exc}")
         if errors:
@@ -260,24 +313,26 @@ class TriageNotifyOperator(TriageOperator):
             from devops_automation.notifiers.slack import post_slack_once
 
             try:
-                post_slack_once(
+                ts = post_slack_once(
                     slack_text,
                     dedup_key=f"{self.ATTENTION_KEYS['slack']}{digest}",
                     slack_conn_id=self.slack_conn_id,
                     results_conn_id=self.results_conn_id,
                 )
+                self._count("slack", ts)
             except Exception as exc:  # noqa: BLE001 - Telegram still gets its report
                 errors.append(f"Slack: {exc}")
         if "telegram" in self.channels:
             from devops_automation.notifiers.telegram import send_telegram_once
 
             try:
-                send_telegram_once(
+                ids = send_telegram_once(
                     html,
                     dedup_key=f"{self.ATTENTION_KEYS['telegram']}{digest}",
                     telegram_conn_id=self.telegram_conn_id,
                     results_conn_id=self.results_conn_id,
                 )
+                self._count("telegram", ids)
             except Exception as exc:  # noqa: BLE001
                 errors.append(f"Telegram: {exc}")
         if errors:

@@ -15,6 +15,7 @@ from devops_automation.workflows.ci_failure_triage.messages import (
     first_error_line,
     needs_attention_text,
     normalise_error,
+    run_note,
     slack_message,
     slack_repeat_text,
     telegram_message,
@@ -279,7 +280,8 @@ def test_slack_unsafe_urls_are_not_linked() -> None:
         ({"analyser": "heuristic_fallback", "analyser_note": "LLM timed out"}, "LLM timed out"),
         ({"analyser": "unavailable", "analyser_note": "no log"}, "analysis unavailable"),
         ({"skipped": True}, "log analysis skipped"),
-        ({"is_transient": True}, "likely transient"),
+        ({"is_transient": True, "category": "infrastructure"}, "likely transient"),
+        ({"model": "sandbox"}, "analysed by LLM (sandbox)"),
         ({"occurrences": 4}, "seen 4 times"),
         ({"retried_job_id": "902"}, "retried automatically as job"),
     ],
@@ -468,3 +470,65 @@ def test_needs_attention_text() -> None:
     assert "x`y" not in slack
     assert "unknown sender" in slack
     check_telegram(tg)
+
+
+# ---- what the messages claim -------------------------------------------------------------------
+@pytest.mark.parametrize("category", ["compile_error", "test_failure", "lint", "configuration"])
+def test_a_category_a_retry_cannot_fix_is_never_called_transient(category: str) -> None:
+    job = make_job(category=category, is_transient=True)
+    for text in (sections(slack_message(PIPELINE, [job])[1])[0], html.unescape(telegram_message(PIPELINE, [job]))):
+        assert f"{category}" in text
+        assert "transient" not in text
+
+
+@pytest.mark.parametrize(
+    ("over", "says", "never"),
+    [
+        ({"analyser": "llm", "model": "gpt-4o-mini"}, "analysed by LLM (gpt-4o-mini)", "sandbox"),
+        ({"analyser": "llm", "model": "sandbox"}, "analysed by LLM (sandbox)", "gpt-4o-mini"),
+        ({"analyser": "heuristic", "model": None}, "heuristic analysis (no LLM)", "analysed by LLM"),
+    ],
+)
+def test_the_analyser_named_is_what_wrote_the_text(over: dict[str, Any], says: str, never: str) -> None:
+    job = make_job(**over)
+    for text in (sections(slack_message(PIPELINE, [job])[1])[0], html.unescape(telegram_message(PIPELINE, [job]))):
+        assert says in text
+        assert never not in text
+
+
+# ---- the run note ------------------------------------------------------------------------------
+def test_run_note_names_pipelines_categories_and_messages_sent() -> None:
+    pipelines = [
+        {"project_path": "acme/api", "pipeline_id": "345", "categories": ["test_failure", "test_failure"]},
+        {"project_path": "acme/edge", "pipeline_id": "346", "categories": ["compile_error"]},
+    ]
+    note = run_note(pipelines, {"slack": 2, "telegram": 2}, skipped=1, attention=1)
+    assert note == (
+        "2 pipelines analysed (acme/api #345, acme/edge #346), 3 failed jobs: test_failure 2, compile_error 1; "
+        "messages sent: Slack 2, Telegram 2; 1 pipeline skipped (analysed before or by another run); "
+        "1 e-mail needs attention"
+    )
+    assert "\n" not in note
+
+
+def test_run_note_of_an_idle_run_with_notifications_off_and_a_failure() -> None:
+    assert run_note([], {"slack": 0, "telegram": 0}) == "no new failed pipeline; messages sent: none"
+    one = [{"project_path": "acme/api", "pipeline_id": "9", "categories": ["unknown"]}]
+    assert (
+        run_note(one, {}, enabled=False)
+        == "1 pipeline analysed (acme/api #9), 1 failed job: unknown 1; notifications off"
+    )
+    failed = run_note(one, {"telegram": 1}, errors=["event 3: Slack: HTTP 500 " + "x" * 400])
+    assert failed.startswith("1 pipeline analysed (acme/api #9), 1 failed job: unknown 1; messages sent: Telegram 1; ")
+    assert "FAILED: event 3: Slack: HTTP 500" in failed
+    assert len(failed) < 400
+    many = [{"project_path": f"g/p{i}", "pipeline_id": str(i), "categories": ["lint"]} for i in range(5)]
+    assert run_note(many, {"slack": 5}).startswith("5 pipelines analysed (g/p0 #0, g/p1 #1, g/p2 #2 +2 more), 5 failed")
+
+
+def test_a_pipeline_without_test_results_does_not_say_0_failed_of_0() -> None:
+    quiet = {**PIPELINE, "test_summary": {"total": 0, "failed": 0}}
+    _, blocks = slack_message(quiet, [make_job()])
+    assert "tests:" not in blocks[1]["elements"][0]["text"]
+    assert "tests:" not in telegram_message(quiet, [make_job()])
+    assert "tests: 0 failed of 12" in telegram_message({**PIPELINE, "test_summary": {"total": 12, "failed": 0}}, [])

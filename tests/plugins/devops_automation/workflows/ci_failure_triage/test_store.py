@@ -601,3 +601,19 @@ def test_notification_ref_only_for_sent(results_store: ResultsStore) -> None:
     assert triage.notification_ref(results_store, "k-sent") == "1.000200"
     assert triage.notification_ref(results_store, "k-failed") is None
     assert triage.notification_ref(results_store, "k-unknown") is None
+
+
+def test_an_event_another_run_is_announcing_is_not_owed_to_this_run(results_store: ResultsStore) -> None:
+    """Two runs at once (the hourly sweep and the mail watcher's run): the one that claimed the pipeline
+    announces it; the other sends it only when that run's notification failed or its claim went stale."""
+    event_id, mine, _ = triage.claim_event(results_store, event(), run_id="run-a", now=T0)
+    assert mine
+    triage.update_event(results_store, event_id, state="analysed", now=T0 + MINUTE)  # archive, before a's notify
+    [analysed] = triage.events_in_state(results_store, "analysed")
+    assert triage.owed_by_another_run(analysed, run_id="run-a", now=T0 + MINUTE)  # its own
+    assert not triage.owed_by_another_run(analysed, run_id="run-b", now=T0 + MINUTE)
+    assert triage.owed_by_another_run(analysed, run_id="run-b", now=T0 + 61 * MINUTE)  # stale claim
+    triage.update_event(results_store, event_id, notify_failed_at=(T0 + 2 * MINUTE).isoformat())
+    [failed] = triage.events_in_state(results_store, "analysed")
+    assert triage.owed_by_another_run(failed, run_id="run-b", now=T0 + 3 * MINUTE)  # a's send failed
+    assert failed["payload"]["claimed_by"] == "run-a"
