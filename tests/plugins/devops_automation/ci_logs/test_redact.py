@@ -131,3 +131,143 @@ def test_private_key_block_in_a_log_is_never_shown() -> None:
     for secret in body:
         assert secret not in ex.text  # ... but never shown
     assert ex.text.count("[REDACTED:private_key]") >= len(body)
+
+
+# ---- issue 15: the leak classes, each with the exact text that must come out ---------------------
+_K = "Xy8Kq2Lw9Vb4Ns7T"  # 16 generated-looking characters, assembled into longer values below
+_B64KEY = "q3Zx8Kp2Lw9Vb4Ns7Tq1Yr6Uo0Ie5Wa3Sd8Fg2Hj7Kl4Zx9Cv1Bn6Mq3Wr8Te5Yu0Io2Pa4Sd7Fg9Hj1Kl=="
+LEAK_CLASSES = [
+    (
+        "azure_connection_string",
+        f"DefaultEndpointsProtocol=https;AccountName=ci;AccountKey={_B64KEY};EndpointSuffix=core.windows.net",
+        "DefaultEndpointsProtocol=https;AccountName=ci;AccountKey=[REDACTED:secret];EndpointSuffix=core.windows.net",
+    ),
+    ("azure_account_key", f"AZURE_STORAGE_ACCOUNT_KEY={_B64KEY}", "AZURE_STORAGE_ACCOUNT_KEY=[REDACTED:secret]"),
+    (
+        "sas_url",
+        f"https://ci.blob.core.windows.net/c/b.zip?sv=2022-11-02&sp=rl&sig={_K}{_K}%3D",
+        "https://ci.blob.core.windows.net/c/b.zip?sv=2022-11-02&sp=rl&sig=[REDACTED:secret]",
+    ),
+    ("plain_key_suffix", f"APP_COSMOSDB_KEY={_B64KEY}", "APP_COSMOSDB_KEY=[REDACTED:secret]"),
+    ("iam_key", f"DEPLOY_IAM_KEY={_K}{_K}", "DEPLOY_IAM_KEY=[REDACTED:secret]"),
+    ("app_key", f"DATADOG_APP_KEY={'0f3a' * 10}", "DATADOG_APP_KEY=[REDACTED:secret]"),
+    (
+        "dotted_token_after_password",
+        "[DEBUG]   (f) password = pa" + f"t.{_K}Ab3dEf.{_K}Gh1jKl2m.{_K}Zx9c",
+        "[DEBUG]   (f) password = [REDACTED:harness_token]",
+    ),
+    (
+        "mapbox",
+        "MAPBOX_TOKEN=s" + "k.eyJ1IjoiY2ktYm90IiwiYSI6ImNsYWJjZGVmZ2hpams0NTYifQ." + _K + "Ab3dEf",
+        "MAPBOX_TOKEN=[REDACTED:mapbox_token]",
+    ),
+    (
+        "discord",
+        "token = MTk4NjIyNDgzNDcxOTI1MjQ4." + "Cl2FMQ." + _K + _K + "ZnCjm",
+        "token = [REDACTED:discord_token]",
+    ),
+    (
+        "curl_u",
+        f"+ curl -u deploy:{_K} https://a.example.com",
+        "+ curl -u deploy:[REDACTED:secret] https://a.example.com",
+    ),
+    (
+        "curl_user_quoted",
+        f'+ curl --user "deploy:{_K}" https://a.example.com',
+        '+ curl --user "deploy:[REDACTED:secret]" https://a.example.com',
+    ),
+    (
+        "docker_login_dash",
+        f"+ docker login -u ci -p -{_K} registry.example.com",
+        "+ docker login -u ci -p [REDACTED:secret] registry.example.com",
+    ),
+    (
+        "facebook_app_token",
+        f"GET https://graph.facebook.com/me?access_token=123456789012345|{_K}{_K}",
+        "GET https://graph.facebook.com/me?access_token=[REDACTED:facebook_token]",
+    ),
+    (
+        "docker_config_auth",
+        '{"auths": {"registry.example.com": {"auth": "Y2ktYm90Olh5OEtxMkx3OVZiNE5zN1Q="}}}',
+        '{"auths": {"registry.example.com": {"auth": "[REDACTED:secret]"}}}',
+    ),
+    ("unknown_scheme", f"> Authorization: Api-Token {_K}{_K}", "> Authorization: Api-Token [REDACTED:authorization]"),
+    (
+        "fly_scheme",
+        f"> Authorization: FlyV1 fm2_{_K}{_K}{_K},fm2_{_K}{_K}",
+        "> Authorization: FlyV1 [REDACTED:authorization]",
+    ),
+    ("gitlab_routable", "gl" + f"pat-{_K}{_K}Ab3dEf.01.abcdefghi", "[REDACTED:gitlab_token]"),
+    (
+        "long_url_password",
+        f"https://ci:{_K * 20}@git.example.com/app.git",
+        "https://ci:[REDACTED:url_password]@git.example.com/app.git",
+    ),
+    ("docker_hub_bare", "dckr" + f"_pat_{_K}Ab3dEf6hIj9", "[REDACTED:docker_token]"),
+    ("huggingface_bare", "h" + "f_" + "kXqZvBtrWplmNcDfGhJkLqRsTvWxYzMnBv", "[REDACTED:huggingface_token]"),
+    ("sendgrid_bare", "S" + f"G.{_K}Ab3dEf.{_K}{_K}Ab3dEf6hIj9", "[REDACTED:sendgrid_key]"),
+    ("shopify_bare", "shp" + f"at_{'0f3a' * 8}", "[REDACTED:shopify_token]"),
+    ("digitalocean_bare", "do" + f"p_v1_{'0f3a' * 16}", "[REDACTED:digitalocean_token]"),
+    ("heroku_bare", "HR" + f"KU-AA{_K}{_K}{_K}Ab3dEf6hIj", "[REDACTED:heroku_key]"),
+    ("vault_bare", "hv" + f"s.{_K * 6}", "[REDACTED:vault_token]"),
+    ("twilio_bare", "S" + f"K{'0f3aB9c2' * 4}", "[REDACTED:twilio_key]"),
+    ("azure_ad_bare", "Ab.8" + "Q~" + f"{_K}{_K}x.", "[REDACTED:azure_client_secret]"),
+    ("slack_webhook_http", "http://hooks.slack.com/services/" + f"T0A1B2C3D/B0A1B2C3D4/{_K}Ab3dEf6h", None),
+    ("npm_bare", "np" + f"m_{_K}{_K}Ab3d", "[REDACTED:npm_token]"),
+    ("pypi_bare", "py" + f"pi-AgEIcHlwaS5vcmc{_K * 4}", "[REDACTED:pypi_token]"),
+    ("stripe_live", "s" + f"k_live_{_K}Ab3d", "[REDACTED:stripe_key]"),
+    ("stripe_restricted", "r" + f"k_live_{_K}Ab3d", "[REDACTED:stripe_key]"),
+    ("telegram_bare", "1234567890:A" + f"{_K}{_K}Ab", "[REDACTED:telegram_token]"),
+    ("gcp_bare", "AI" + f"za{_K}{_K}Ab3", "[REDACTED:google_api_key]"),
+    ("datadog_pat_bare", "dd" + f"pat_{_K}{_K}", "[REDACTED:datadog_token]"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), LEAK_CLASSES, ids=[c[0] for c in LEAK_CLASSES])
+def test_issue_leak_class(name: str, text: str, expected: str | None) -> None:
+    out = redact(text).text
+    if expected is None:  # the whole URL path holds the secret: nothing of it may survive
+        assert _K not in out and "[REDACTED:" in out
+    else:
+        assert out == expected
+
+
+# Look-alikes the issue names: they were damaged before, they must come out as they went in.
+ISSUE_LOOKALIKES = [
+    "auth-token-service: There are test failures",
+    "AWS Secrets Manager: access denied for role deploy",
+    "[INFO] +- io.jsonwebtoken:jjwt-api:jar:0.11.5:compile",
+    "> Task :auth-token-service:compileJava",
+    "    secrets: inherit",
+    "  GITHUB_TOKEN:\n  NPM_CONFIG_REGISTRY: https://registry.npmjs.org/",
+    "VGhlIGJ1aWxkIGZhaWxlZCBiZWNhdXNlIGEgZGVwZW5kZW5jeSBjb3VsZCBub3QgYmUgcmVzb2x2ZWQ=",
+    "VGhlIGJ1aWxkIGZhaWxlZCBiZWNhdXNlIGEgZGVwZW5kZW5jeSBjb3VsZCBub3QgYmUgcmVzb2x2ZWQgZnJvbSB0aGU=",
+]
+
+
+@pytest.mark.parametrize("text", ISSUE_LOOKALIKES)
+def test_issue_lookalike_survives(text: str) -> None:
+    assert redact(text).text == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the value only: the prose after it stays
+        ("password: Summer2024! for the deploy user", "password: [REDACTED:secret] for the deploy user"),
+        # never across a line end: an empty value leaves the next line's key alone
+        ("API_TOKEN:\n  REGION: eu-west-1", "API_TOKEN:\n  REGION: eu-west-1"),
+        ("API_TOKEN=\nREGION=eu-west-1", "API_TOKEN=\nREGION=eu-west-1"),
+        # a prose word after a secret word is not a value
+        ("token expired for user deploy", "token expired for user deploy"),
+        ("the password is wrong", "the password is wrong"),
+        # a Java/Kotlin qualified name or a method call is not a value
+        ("token = frames.nextToken();", "token = frames.nextToken();"),
+        ("password = config.getPassword()", "password = config.getPassword()"),
+        # hex after a clear secret name is a secret; after a cache key it is a digest
+        (f"SECRET_KEY_BASE={'0f3a' * 16}", "SECRET_KEY_BASE=[REDACTED:secret]"),
+        (f"CACHE_KEY=v1-deps-linux-{'0f3a' * 8}", f"CACHE_KEY=v1-deps-linux-{'0f3a' * 8}"),
+    ],
+)
+def test_keyword_rules_redact_values_only(text: str, expected: str) -> None:
+    assert redact(text).text == expected
