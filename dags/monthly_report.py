@@ -10,6 +10,9 @@ against the previous month and an 8-month sparkline. Markdown, e-mail-safe HTML 
 month per run; `airflow dags backfill -s 2026-06-01 -e 2026-11-30 monthly_report` rebuilds past months
 from the store (the same bytes when the data did not change) and sends nothing.
 
+0. **wait_for_ci_pipeline_analytics / wait_for_daily_project_metrics**: a scheduled run waits, deferred
+   (up to 6 h), until those DAGs' runs of the month's last day have finished; manual runs and backfills
+   do not wait.
 1. **build**: figures → Markdown/HTML/PNGs → the archive (`<archive>/<month>/`) and the `reports` row.
 2. **deliver_slack / deliver_telegram / deliver_email**: each once per month (Param `resend`: again);
    a missing connection skips that channel; one failing does not stop the others.

@@ -11,7 +11,7 @@ the DAG processor parses each file in a child of its own. Recorded, with what wa
 * ``connection``: ``BaseHook.get_connection``/``get_hook``, ``Connection.get`` (SDK),
   ``Connection.get_connection_from_secrets`` (models) and the SDK's ``_get_connection``;
 * audit events (``sys.addaudithook``): ``open`` of any file other than the DAG file itself, Python's
-  own files (``sys.prefix``, ``sys.base_prefix``: stdlib and site-packages) and the repository's
+  own files (``sys.prefix``, ``sys.base_prefix``: stdlib and site-packages), the null device and the repository's
   Python sources (``plugins/``, ``dags/``); ``socket.connect``, ``socket.getaddrinfo``;
   ``sqlite3.connect``; ``subprocess.Popen``, ``os.system``, ``os.exec``, ``os.posix_spawn``.
 
@@ -57,7 +57,7 @@ def allowed_open(path: Any, dag_file: str, roots: tuple[str, ...]) -> bool:
     if isinstance(path, int):  # os.fdopen of a descriptor already open
         return True
     real = os.path.realpath(os.fsdecode(path))
-    if real == dag_file:
+    if real in (dag_file, os.devnull):  # the null device: nothing read or written (dill probes its file types)
         return True
     if real.startswith(roots):
         return True

@@ -10,10 +10,12 @@ backfill records the report without sending it.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow.providers.standard.sensors.external_task import ExternalTaskSensor
 from airflow.sdk import BaseOperator
 
 from devops_automation import as_bool
@@ -374,11 +376,58 @@ def report_params() -> dict[str, object]:
     }
 
 
+#: The DAGs whose daily runs write what a report reads, and how long a scheduled report waits for them.
+SOURCE_DAGS = ("ci_pipeline_analytics", "daily_project_metrics")
+SOURCE_WAIT = dt.timedelta(hours=6)
+
+
+def last_source_day(logical_date: Any = None, *, data_interval_end: Any = None, **_: Any) -> dt.datetime:
+    """The logical date of the daily (UTC) source run whose interval holds the period's last moment: the
+    run that writes the period's last day (``ExternalTaskSensor``'s ``execution_date_fn``)."""
+    end = (data_interval_end or logical_date).astimezone(dt.UTC) - dt.timedelta(microseconds=1)
+    return end.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class ReportSourceSensor(ExternalTaskSensor):
+    """Wait, deferred (no worker slot), until ``source_dag_id``'s run for the period's last day has finished
+    (success, or failed: the report is then built from what is there), so a report scheduled at the same
+    moment as the day's collection does not miss that day. Only scheduled runs wait: a manual run or a
+    backfill is built at once from what the store holds. Not finished within ``SOURCE_WAIT`` (the source DAG
+    not deployed, paused, or behind): skipped, and the report is built anyway."""
+
+    def __init__(self, *, source_dag_id: str, **kwargs: Any) -> None:
+        kwargs.setdefault("timeout", SOURCE_WAIT.total_seconds())
+        kwargs.setdefault("poke_interval", 60)
+        super().__init__(
+            external_dag_id=source_dag_id,
+            allowed_states=["success", "failed"],
+            execution_date_fn=last_source_day,
+            deferrable=True,
+            soft_fail=True,
+            **kwargs,
+        )
+
+    def execute(self, context: Context) -> None:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        run_type = str(getattr(context.get("dag_run"), "run_type", "")).lower()
+        if not run_type.endswith("scheduled"):
+            raise AirflowSkipException(f"a {run_type or 'manual'} run: built from what the store holds now")
+        self.log.info(
+            "waiting for %s's run of %s (the period's last day)",
+            self.external_dag_id,
+            last_source_day(data_interval_end=context["data_interval_end"]).date(),
+        )
+        super().execute(context)
+
+
 def wire(period: str, *, inlets: Sequence[Any] = ()) -> None:
     """The tasks of a report DAG (called inside ``with DAG(...)`` by ``dags/weekly_report.py`` and
     ``dags/monthly_report.py``, which declare the schedule and the Params it reads)."""
+    waits = [ReportSourceSensor(task_id=f"wait_for_{dag_id}", source_dag_id=dag_id) for dag_id in SOURCE_DAGS]
     built = ReportBuildOperator(
         task_id="build",
+        trigger_rule="none_failed",
         period=period,
         team="{{ params.team }}",
         repos="{{ params.repos }}",
@@ -388,6 +437,7 @@ def wire(period: str, *, inlets: Sequence[Any] = ()) -> None:
         title="{{ params.title }}",
         inlets=list(inlets),
     )
+    waits >> built
     targets = {
         "slack": "{{ params.slack_channel }}",
         "telegram": "{{ params.telegram_chat }}",
