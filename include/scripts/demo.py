@@ -163,7 +163,14 @@ def backfill_report_history(guard: ProcessGuard, env: dict[str, str], log_dir: P
     command's refusal is logged and the demo goes on. Returns the week (start, end)."""
     start, end = last_full_week()
     from_date = (start - dt.timedelta(days=7 * (weeks - 1))).astimezone(dt.UTC).replace(hour=0, minute=0)
-    to_date = (end - dt.timedelta(microseconds=1)).astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    # through the last UTC day of the week and of the last full month: the scheduled weekly_report and
+    # monthly_report runs wait for the sources' runs of their period's last day
+    today = dt.datetime.fromtimestamp(time.time(), end.tzinfo).date()
+    month_end = dt.datetime.combine(today.replace(day=1), dt.time(), end.tzinfo)
+    to_date = max(
+        (last - dt.timedelta(microseconds=1)).astimezone(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        for last in (end, month_end)
+    )
     airflow = str(VENV_BIN / "airflow")
     with open(log_dir / "backfill.log", "ab") as log_file:
         guard.run([airflow, "dags", "reserialize"], env=env, check=True, stdout=log_file, stderr=subprocess.STDOUT)

@@ -101,7 +101,8 @@ def test_the_first_failure_message_is_found_by_its_pipeline(demo, sandbox) -> No
 
 def test_the_report_history_backfills_are_created_before_airflow_starts(demo, monkeypatch, tmp_path) -> None:
     """``airflow dags reserialize`` then one ``airflow backfill create`` per DAG, for the last full week
-    and the one before (UTC days), through the demo's process guard; a refused one does not stop the demo."""
+    and the one before (UTC days) through the last day of the last full month (the monthly report waits for
+    it too), through the demo's process guard; a refused one does not stop the demo."""
 
     class Guard:
         def __init__(self) -> None:
@@ -118,7 +119,7 @@ def test_the_report_history_backfills_are_created_before_airflow_starts(demo, mo
     guard = Guard()
     week = demo.backfill_report_history(guard, {}, tmp_path)
     assert week == (dt.datetime(2026, 11, 23, tzinfo=dt.UTC), dt.datetime(2026, 11, 30, tzinfo=dt.UTC))
-    window = ["--from-date", "2026-11-16T00:00:00+00:00", "--to-date", "2026-11-29T00:00:00+00:00"]
+    window = ["--from-date", "2026-11-16T00:00:00+00:00", "--to-date", "2026-11-30T00:00:00+00:00"]
     assert guard.commands == [
         ["airflow", "dags", "reserialize"],
         ["airflow", "backfill", "create", "--dag-id", "ci_pipeline_analytics", "--max-active-runs", "2", *window],
