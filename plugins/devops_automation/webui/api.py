@@ -13,11 +13,12 @@ bad filter with the field named in ``detail[].loc`` (FastAPI's own validation er
 :class:`~.queries.InvalidFilter` look the same), 404 for an unknown id, 503 when the results database
 cannot be reached. Lists are pages (``limit`` at most :data:`~.queries.MAX_LIMIT`, ``next_cursor``).
 
-The CI figures of a window (``window_summary``: seconds over a million runs) are cached per filter set
-for :data:`SUMMARY_TTL_S` seconds, one computation at a time per key (concurrent requests wait for it);
-up to :data:`SUMMARY_STALE_S` the previous answer is given at once while it is recomputed in the
-background (ci_pipeline_analytics stores new runs once a day). Without ``start``/``end`` a CI window is
-the 7 UTC days up to the next midnight (today included; one cache key a day).
+The CI figures of a window (``window_summary``: seconds over a million runs), flaky jobs, red branches,
+the repository list and the latest health scores are cached as encoded JSON per filter set for
+:data:`SUMMARY_TTL_S` seconds, one computation at a time per key (concurrent requests wait for it); up to
+:data:`SUMMARY_STALE_S` the previous answer is given at once while it is recomputed in the background
+(ci_pipeline_analytics and daily_project_metrics store new rows once a day). Without ``start``/``end`` a CI
+window is the 7 UTC days up to the next midnight (today included; one cache key a day).
 
 Routes are plain ``def`` functions: FastAPI runs them in its thread pool, where the blocking database
 and auth-manager calls belong.
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import html
 import logging
 import os
@@ -40,6 +42,7 @@ import sqlalchemy.exc
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from devops_automation.store import DEFAULT_CONN_ID, ResultsStore
@@ -190,6 +193,23 @@ def _key(*parts: Any) -> tuple[Any, ...]:
     return tuple(tuple(p) if isinstance(p, list) else p for p in parts)
 
 
+@functools.cache
+def _adapter(model: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(model)
+
+
+def cached_json(request: Request, key: Hashable, model: Any, compute: Callable[[], Any]) -> Response:
+    """``compute()``'s answer as the route's response ``model`` gives it, computed and encoded at most once
+    per :data:`SUMMARY_TTL_S` per key (:class:`SummaryCache`): a cached summary by repository is megabytes
+    of JSON, which FastAPI would otherwise validate and encode again for every request."""
+    adapter = _adapter(model)
+
+    def encode() -> bytes:
+        return adapter.dump_json(adapter.validate_python(compute()))
+
+    return Response(request.app.state.summary_cache.get(key, encode), media_type="application/json")
+
+
 # -- routes ------------------------------------------------------------------------------------------
 def api_router() -> APIRouter:
     """Every ``/api/v1`` route except the event stream."""
@@ -323,8 +343,10 @@ def api_router() -> APIRouter:
         key = _key(
             "summary", str(store.url), start_t, end_t, provider, repo, branch, workflow, actor, group_by, with_previous
         )
-        return request.app.state.summary_cache.get(
+        return cached_json(
+            request,
             key,
+            models.CiSummary,
             lambda: queries.ci_summary(
                 store,
                 start=start_t,
@@ -354,8 +376,10 @@ def api_router() -> APIRouter:
         """Jobs that failed and passed on the same commit in the window, most flaky first (default: 7 days)."""
         start_t, end_t = _ci_window(request.app.state, start, end)
         key = _key("flaky", str(store.url), start_t, end_t, provider, repo, branch, workflow)
-        return request.app.state.summary_cache.get(
+        return cached_json(
+            request,
             key,
+            models.FlakyJobs,
             lambda: queries.ci_flaky_jobs(
                 store, start=start_t, end=end_t, provider=provider, repos=repo, branches=branch, workflows=workflow
             ),
@@ -363,6 +387,7 @@ def api_router() -> APIRouter:
 
     @router.get("/ci/red-branches", response_model=models.RedBranches, tags=["ci"])
     def red_branches(
+        request: Request,
         viewer: CiViewer,
         store: StoreDep,
         provider: Provider | None = None,
@@ -373,15 +398,24 @@ def api_router() -> APIRouter:
         days: Annotated[int, Query(ge=1, le=366)] = 28,
     ) -> Any:
         """Branches whose workflow's last verdict was a failure (open red streaks), oldest first, as of each
-        repository's latest computed day."""
-        return queries.ci_red_branches(
-            store, provider=provider, repos=repo, branches=branch, workflows=workflow, until=until, days=days
+        repository's latest computed day (``ci_daily``, written once a day: cached a minute)."""
+        key = _key("red", str(store.url), provider, repo, branch, workflow, until, days)
+        return cached_json(
+            request,
+            key,
+            models.RedBranches,
+            lambda: queries.ci_red_branches(
+                store, provider=provider, repos=repo, branches=branch, workflows=workflow, until=until, days=days
+            ),
         )
 
     @router.get("/ci/repos", response_model=list[models.Repo], tags=["ci"])
-    def repos(viewer: CiViewer, store: StoreDep, since: Annotated[dt.date | None, Query()] = None) -> Any:
-        """Repositories with CI figures, with their first and last computed day and runs."""
-        return queries.ci_repos(store, since=since)
+    def repos(
+        request: Request, viewer: CiViewer, store: StoreDep, since: Annotated[dt.date | None, Query()] = None
+    ) -> Any:
+        """Repositories with CI figures, with their first and last computed day and runs (cached a minute)."""
+        key = _key("repos", str(store.url), since)
+        return cached_json(request, key, list[models.Repo], lambda: queries.ci_repos(store, since=since))
 
     @router.get("/ci/runs", response_model=models.Page[models.CiRun], tags=["ci"])
     def runs(
@@ -424,14 +458,22 @@ def api_router() -> APIRouter:
     # -- metrics and health -----------------------------------------------------------------------
     @router.get("/health", response_model=models.HealthLatest, tags=["metrics"])
     def health(
+        request: Request,
         viewer: MetricsViewer,
         store: StoreDep,
         day: Annotated[dt.date | None, Query(description="default: the latest scored day")] = None,
         compare_days: Annotated[int, Query(ge=1, le=366)] = 7,
         project: str | None = None,
     ) -> Any:
-        """Each project's health score (0–100) and its inputs, beside the score ``compare_days`` earlier."""
-        return queries.health_latest(store, day=day, compare_days=compare_days, project=project)
+        """Each project's health score (0–100) and its inputs, beside the score ``compare_days`` earlier
+        (daily_project_metrics scores once a day: cached a minute)."""
+        key = _key("health", str(store.url), day, compare_days, project)
+        return cached_json(
+            request,
+            key,
+            models.HealthLatest,
+            lambda: queries.health_latest(store, day=day, compare_days=compare_days, project=project),
+        )
 
     @router.get("/health/history", response_model=list[models.HealthPoint], tags=["metrics"])
     def health_history(

@@ -77,6 +77,21 @@ MAX_CI_WINDOW = dt.timedelta(days=92)
 PROVIDERS = ("github", "gitlab")
 ALERT_STATES = ("firing", "resolved")
 SEVERITIES = ("critical", "warning")
+#: The failure categories of the failure-log engine (``ci_logs.signals.CATEGORIES``, which imports the LLM
+#: client: not imported here; a test checks that they agree), in its order.
+FAILURE_CATEGORIES = (
+    "compile_error",
+    "test_failure",
+    "dependency",
+    "infrastructure",
+    "timeout",
+    "configuration",
+    "lint",
+    "permission",
+    "unknown",
+)
+#: The figures of a ``ci_daily`` row the view draws over time (:func:`ci_daily_series`).
+DAILY_FIGURES = ("success_rate", "first_attempt_success_rate", "duration_p90_s", "queue_run_p90_s", "mttr_s")
 #: The archive's file names (weekly_report/archive.py): one path segment, no ``..``.
 ARCHIVE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
@@ -374,6 +389,42 @@ def failure_pipeline(store: ResultsStore, event_id: int) -> dict[str, Any] | Non
     return out
 
 
+def pipeline_jobs(store: ResultsStore, event_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The analysed jobs (summary fields) of each failed pipeline in ``event_ids``, oldest analysis first."""
+    with store.engine.connect() as conn:
+        return dict(_jobs_of(conn, list(event_ids)))
+
+
+def _utc_day(column: Any, dialect: str) -> Any:
+    """The UTC calendar day of a timestamp column, in SQL (SQLite keeps naive UTC text)."""
+    if dialect == "postgresql":
+        return sa.cast(sa.func.timezone("UTC", column), sa.Date)
+    return sa.func.date(column)
+
+
+def failures_by_day(
+    store: ResultsStore, *, since: dt.datetime | dt.date, until: dt.datetime | dt.date
+) -> list[dict[str, Any]]:
+    """Analysed failed jobs per UTC day and category in ``[since, until)`` (by ``created_at``):
+    ``[{"day", "category", "failures"}]``, by day then category (``ix_failure_analyses_created_at``)."""
+    since_t, until_t = _range(since, until)
+    fa = schema.failure_analyses
+    day = _utc_day(fa.c.created_at, store.engine.dialect.name).label("day")
+    q = (
+        sa.select(day, fa.c.category, sa.func.count().label("failures"))
+        .where(fa.c.created_at >= since_t, fa.c.created_at < until_t)
+        .group_by(day, fa.c.category)
+        .order_by(day, fa.c.category)
+    )
+    with store.engine.connect() as conn:
+        rows = _dicts(conn, q)
+    for row in rows:
+        if isinstance(row["day"], str):
+            row["day"] = dt.date.fromisoformat(row["day"])
+        row["failures"] = int(row["failures"])
+    return rows
+
+
 def recurring_fingerprints(
     store: ResultsStore,
     *,
@@ -595,6 +646,46 @@ def ci_repos(store: ResultsStore, *, since: dt.date | None = None) -> list[dict[
     return rows
 
 
+def ci_daily_series(
+    store: ResultsStore,
+    *,
+    since: dt.date,
+    until: dt.date,
+    provider: str | None = None,
+    repos: Iterable[str] | str | None = None,
+    level: str = "repo",
+) -> list[dict[str, Any]]:
+    """Per-day CI figures of ``ci_daily`` from ``since`` to ``until`` (both included), oldest first:
+    ``{"day", "provider", "repo", "workflow", "branch", "runs", <DAILY_FIGURES>}``. ``level="repo"``: the
+    repository-wide rows; ``"workflow"``: one row per workflow and branch."""
+    since_d, until_d = _days(since, until)
+    if since_d is None or until_d is None:
+        raise InvalidFilter("since" if since_d is None else "until", "is required")
+    if level not in ("repo", "workflow"):
+        raise InvalidFilter("level", f"must be repo or workflow, got {level!r}")
+    d = schema.ci_daily
+    q = sa.select(
+        d.c.day,
+        d.c.provider,
+        d.c.repo,
+        d.c.workflow,
+        d.c.branch,
+        d.c.runs,
+        *(d.c.figures[name].as_float().label(name) for name in DAILY_FIGURES),
+    ).where(d.c.day >= since_d, d.c.day <= until_d)
+    if level == "repo":
+        q = q.where(d.c.workflow == analytics.ALL, d.c.branch == analytics.ALL)
+    else:
+        q = q.where(d.c.workflow != analytics.ALL)
+    if _check_provider(provider):
+        q = q.where(d.c.provider == provider)
+    repo_list = _text_list(repos)
+    if repo_list:
+        q = q.where(d.c.repo.in_(repo_list))
+    with store.engine.connect() as conn:
+        return _dicts(conn, q.order_by(d.c.day, d.c.provider, d.c.repo, d.c.workflow, d.c.branch))
+
+
 _RUN_COLUMNS = (
     "id",
     "provider",
@@ -753,10 +844,14 @@ def health_latest(
     compare_days: int = 7,
     project: str | None = None,
     stale_days: int = 7,
+    components: bool = True,
 ) -> dict[str, Any]:
     """Each project's health score on ``day`` (default: the latest scored day) beside its score
     ``compare_days`` earlier: ``change`` = score − previous. A project's score is its latest one within
-    ``stale_days`` before the day (a day without a score takes the one before). Sorted by project."""
+    ``stale_days`` before the day (a day without a score takes the one before). Sorted by project.
+
+    The inputs (``components``, a few KB of JSON a score) are read for the scores shown only (``None``
+    with ``components=False``)."""
     for name, value, top in (("compare_days", compare_days, 366), ("stale_days", stale_days, 366)):
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
             raise InvalidFilter(name, f"must be a whole number from 1 to {top}, got {value!r}")
@@ -766,7 +861,7 @@ def health_latest(
         if last is None:
             return {"day": None, "previous_day": None, "projects": []}
         before = last - dt.timedelta(days=compare_days)
-        q = sa.select(h.c.day, h.c.project, h.c.score, h.c.grade, h.c.components).where(
+        q = sa.select(h.c.id, h.c.day, h.c.project, h.c.score, h.c.grade).where(
             sa.or_(
                 sa.and_(h.c.day <= last, h.c.day > last - dt.timedelta(days=stale_days)),
                 sa.and_(h.c.day <= before, h.c.day > before - dt.timedelta(days=stale_days)),
@@ -775,10 +870,18 @@ def health_latest(
         if project:
             q = q.where(h.c.project == project)
         rows = _dicts(conn, q.order_by(h.c.project, h.c.day))
-    now: dict[str, dict[str, Any]] = {}
-    then: dict[str, dict[str, Any]] = {}
-    for row in rows:  # by day: the last one of each range wins
-        (now if row["day"] > before else then)[row["project"]] = row
+        now: dict[str, dict[str, Any]] = {}
+        then: dict[str, dict[str, Any]] = {}
+        for row in rows:  # by day: the last one of each range wins
+            (now if row["day"] > before else then)[row["project"]] = row
+        inputs: dict[int, Any] = {}
+        if components and now:
+            wanted = sorted(r["id"] for r in now.values())
+            for first in range(0, len(wanted), 1000):
+                chunk = wanted[first : first + 1000]
+                inputs.update(conn.execute(sa.select(h.c.id, h.c.components).where(h.c.id.in_(chunk))).all())
+    for row in now.values():
+        row["components"] = inputs.get(row["id"])
     projects = []
     for name in sorted(now):
         cur, prev = now[name], then.get(name)
@@ -823,6 +926,25 @@ def health_history(
         rows = _dicts(conn, q.order_by(h.c.day.desc()).limit(limit))
     rows.reverse()
     return rows
+
+
+def health_series(
+    store: ResultsStore, *, projects: Iterable[str], since: dt.date | None = None, until: dt.date | None = None
+) -> list[dict[str, Any]]:
+    """The health scores (with their inputs) of several projects, by project then day
+    (``ix_health_scores_project_day``)."""
+    names = _text_list(projects)
+    if not names:
+        return []
+    since_d, until_d = _days(since, until)
+    h = schema.health_scores
+    q = sa.select(h.c.project, h.c.day, h.c.score, h.c.grade, h.c.components).where(h.c.project.in_(names))
+    if since_d is not None:
+        q = q.where(h.c.day >= since_d)
+    if until_d is not None:
+        q = q.where(h.c.day <= until_d)
+    with store.engine.connect() as conn:
+        return _dicts(conn, q.order_by(h.c.project, h.c.day))
 
 
 def project_metrics(

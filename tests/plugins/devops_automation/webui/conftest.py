@@ -3,6 +3,7 @@ login, and a real ``airflow api-server`` with a test auth manager (users allowed
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -115,16 +116,18 @@ class ApiServer:
             return status, body
 
 
-@pytest.fixture(scope="session")
-def webui_api_server(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
-    """``airflow api-server`` with both plugins, the test auth manager and a seeded SQLite results database
-    (connection ``devops_results_db``); events polled every 0.2 s, heartbeats every second."""
+@contextlib.contextmanager
+def api_server(
+    folder: Path, fill: Callable[[ResultsStore, Path], dict], name: str = "webui-api-server"
+) -> Iterator[ApiServer]:
+    """``airflow api-server`` with both plugins, the test auth manager and a SQLite results database
+    (connection ``devops_results_db``) filled by ``fill(store, archive_dir)``; events polled every 0.2 s,
+    heartbeats every second. Stopped (its whole session) on exit."""
     from include.sandbox.client import free_port
 
-    folder = tmp_path_factory.mktemp("webui-server")
     results_db = folder / "results.db"
     store = ResultsStore(f"sqlite:///{results_db}")
-    ids = seed(store, folder / "reports")["ids"]
+    ids = fill(store, folder / "reports")["ids"]
     passwords = {name: f"{name}-pw-7f3" for name in USERS}
     passwords_file = folder / "passwords.json"
     passwords_file.write_text(json.dumps(passwords))
@@ -147,7 +150,7 @@ def webui_api_server(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory)
             "DEVOPS_EVENTS_HEARTBEAT_S": "1",
         }
     )
-    log_path = AIRFLOW_HOME / "webui-api-server.log"
+    log_path = AIRFLOW_HOME / f"{name}.log"
     url = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -178,6 +181,13 @@ def webui_api_server(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory)
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
             store.dispose()
+
+
+@pytest.fixture(scope="session")
+def webui_api_server(airflow_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
+    """The API server on the test seed (:mod:`.seed`)."""
+    with api_server(tmp_path_factory.mktemp("webui-server"), seed) as server:
+        yield server
 
 
 def read_events(response: http.client.HTTPResponse, until: Callable[[list[dict]], bool], timeout: float) -> list[dict]:

@@ -373,3 +373,58 @@ def test_alert_key_prefixes_are_the_dags_own() -> None:
         "ci_pipeline_analytics": CI_PREFIX,
         "daily_project_metrics": METRICS_PREFIX,
     }
+
+
+# -- what the pages read besides the API ------------------------------------------------------------------
+def test_pipeline_jobs_and_failures_by_day(seeded) -> None:
+    store, ids = seeded
+    e1, e2 = ids["events"]
+    a1, a2, a3 = ids["analyses"]
+    jobs = q.pipeline_jobs(store, [e1, e2, 999])
+    assert {k: [j["id"] for j in v] for k, v in jobs.items()} == {e1: [a1, a2], e2: [a3]}
+    assert q.pipeline_jobs(store, []) == {}
+    rows = q.failures_by_day(store, since=dt.date(2026, 11, 19), until=dt.date(2026, 11, 21))
+    assert rows == [
+        {"day": dt.date(2026, 11, 20), "category": "dependency", "failures": 1},
+        {"day": dt.date(2026, 11, 20), "category": "test_failure", "failures": 2},
+    ]
+    assert q.failures_by_day(store, since=dt.date(2026, 11, 21), until=dt.date(2026, 11, 22)) == []
+    with pytest.raises(q.InvalidFilter, match="until"):
+        q.failures_by_day(store, since=dt.date(2026, 11, 21), until=dt.date(2026, 11, 20))
+
+
+def test_ci_daily_series(seeded) -> None:
+    store, _ = seeded
+    rows = q.ci_daily_series(store, since=dt.date(2026, 11, 14), until=dt.date(2026, 11, 18))
+    assert [(r["day"].isoformat(), r["repo"], r["runs"]) for r in rows] == [
+        ("2026-11-14", "acme/api", 1),
+        ("2026-11-15", "acme/api", 1),
+        ("2026-11-16", "acme/api", 1),
+        ("2026-11-17", "acme/api", 1),
+        ("2026-11-18", "group/web", 1),
+    ]
+    assert [r["success_rate"] for r in rows] == [1.0, 0.0, 1.0, 0.0, 0.0]
+    assert rows[0]["duration_p90_s"] == 100.0
+    workflows = q.ci_daily_series(store, since=dt.date(2026, 11, 17), until=dt.date(2026, 11, 17), level="workflow")
+    assert [(r["workflow"], r["branch"]) for r in workflows] == [("CI", "feature")]
+    only = q.ci_daily_series(store, since=dt.date(2026, 11, 1), until=dt.date(2026, 11, 30), provider="gitlab")
+    assert {r["repo"] for r in only} == {"group/web"}
+    with pytest.raises(q.InvalidFilter, match="level"):
+        q.ci_daily_series(store, since=dt.date(2026, 11, 1), until=dt.date(2026, 11, 2), level="branch")
+
+
+def test_health_series(seeded) -> None:
+    store, _ = seeded
+    rows = q.health_series(store, projects=["web", "api", "nope"], since=dt.date(2026, 11, 13))
+    assert [(r["project"], r["day"].isoformat(), r["score"]) for r in rows] == [
+        ("api", "2026-11-18", 60.0),
+        ("web", "2026-11-19", 80.0),
+    ]
+    assert rows[1]["components"] == {"ci": 75}
+    assert q.health_series(store, projects=[]) == []
+
+
+def test_failure_categories_are_the_engines() -> None:
+    from devops_automation.ci_logs.signals import CATEGORIES
+
+    assert q.FAILURE_CATEGORIES == CATEGORIES

@@ -299,3 +299,51 @@ def test_a_stream_sends_only_what_the_user_may_read(webui_api_server: ApiServer)
     finally:
         for conn, _ in streams.values():
             conn.close()
+
+
+# ---- the pages ----------------------------------------------------------------------------------------------
+
+
+def _raw(server: ApiServer, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
+    """GET without following redirects."""
+    parsed = urllib.parse.urlsplit(server.url)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def test_pages_behind_airflows_login(webui_api_server: ApiServer) -> None:
+    server = webui_api_server
+    status, headers, _ = _raw(server, "/devops/ui/failures?category=test_failure")
+    assert status == 303  # not logged in: Airflow's login page, coming back here
+    login = urllib.parse.urlsplit(headers["location"])
+    assert login.path == "/auth/login"
+    assert urllib.parse.parse_qs(login.query)["next"] == [f"{server.url}/devops/ui/failures?category=test_failure"]
+
+    status, headers, body = _raw(server, "/devops/ui/failures", {"Authorization": f"Bearer {server.token('outsider')}"})
+    assert status == 403 and headers["content-type"].startswith("text/html")
+    assert b"no read access to DAG &#39;ci_failure_triage&#39;" in body
+
+    cookie = {"Cookie": f"_token={server.token('viewer')}"}  # what the Airflow UI's frame sends
+    status, headers, body = _raw(server, "/devops/ui/failures/1", cookie)
+    assert status == 200, body[:500]
+    assert b"test_total asserts 1 == 2" in body
+    assert "frame-ancestors 'self'" in headers["content-security-policy"]
+    status, headers, body = _raw(server, "/devops/ui/charts/ci-success_rate.svg?end=2026-11-19", cookie)
+    assert status == 200 and headers["content-type"] == "image/svg+xml" and body.startswith(b"<?xml")
+    status, headers, _ = _raw(server, "/devops/static/icon.svg")  # assets need no login (the nav icon)
+    assert status == 200 and headers["content-type"] == "image/svg+xml"
+
+
+def test_airflow_lists_the_external_views(webui_api_server: ApiServer) -> None:
+    status, body = webui_api_server.get("/api/v2/plugins", user="admin")
+    assert status == 200, body
+    [plugin] = [p for p in body["plugins"] if p["name"] == "devops_automation_webui"]
+    views = {v["url_route"]: v for v in plugin["external_views"]}
+    assert views["devops"]["href"] == "/devops/ui/" and views["devops"]["destination"] == "nav"
+    assert views["devops-failure-analyses"]["destination"] == "dag_run"
+    assert views["devops-failure-analyses"]["href"] == "/devops/ui/dag-runs/{DAG_ID}/{RUN_ID}"
