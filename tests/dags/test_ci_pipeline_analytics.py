@@ -63,6 +63,20 @@ def run_ids(store: Any, provider: str, repo: str) -> set[str]:
         return {r.run_id for r in conn.execute(sa.select(t.c.run_id).where(t.c.provider == provider, t.c.repo == repo))}
 
 
+def redeploys(store: Any, repo: str, deployment_ids: list[int]) -> dict[str, str]:
+    """``deployment_id -> redeploy_of`` of the marked ones among ``deployment_ids`` (the sandbox's seeded
+    ones: ci_run_action's tests may add redeploys of their own)."""
+    from devops_automation.store import schema
+
+    t = schema.ci_deployments
+    q = sa.select(t.c.deployment_id, t.c.redeploy_of).where(
+        t.c.provider == "github", t.c.repo == repo, t.c.redeploy_of.is_not(None)
+    )
+    wanted = {str(i) for i in deployment_ids}
+    with store.begin() as conn:
+        return {r.deployment_id: r.redeploy_of for r in conn.execute(q) if r.deployment_id in wanted}
+
+
 def github_truth(sandbox: Any, repo: str, start: dt.datetime, end: dt.datetime) -> set[str]:
     owner, name = repo.split("/")
     got = sandbox.control(
@@ -90,6 +104,11 @@ def test_first_run_stores_every_attempt_and_a_rerun_changes_nothing(sandbox, run
     first = snapshot(store)
     assert first["ci_daily"], "daily figures were computed"
     assert first["ci_jobs"]
+    # the sandbox's production rollback (a redeploy of the SHA deployed before the previous one) is marked
+    production = sandbox.control("github", "GET", "/scenarios")["acme/shop"]["deployments"]["production"]
+    (rollback,) = production["rollbacks"]
+    ok = production["successful"]
+    assert redeploys(store, "acme/shop", production["deployments"]) == {str(rollback): str(ok[ok.index(rollback) - 2])}
     sandbox.clear_requests()
     dag_run, states = run_dag(DAG_ID, logical_date=day, conf=conf)
     assert str(dag_run.state) == "success", states

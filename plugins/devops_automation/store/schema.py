@@ -228,6 +228,9 @@ ci_deployments = sa.Table(
     _ts("collected_at", nullable=False),
     # commits this deployment added since the previous successful one: [{"sha", "authored_at"}] (lead time)
     sa.Column("commits", JSONType),
+    # 0007: a redeploy of an old SHA (a rollback): the deployment_id of the latest earlier successful
+    # deployment of this SHA to this environment, when another SHA was deployed there in between
+    sa.Column("redeploy_of", sa.String(64)),
     sa.UniqueConstraint("provider", "repo", "deployment_id"),
     sa.Index("ix_ci_deployments_env", "provider", "repo", "environment", "finished_at"),
 )

@@ -3,7 +3,8 @@
 ``create_app()`` serves, under the plugin's prefix (``/devops``):
 
 * ``/api/v1/...``: JSON, GET only, every route behind Airflow's login (:mod:`.auth`): failures, CI
-  analytics, runs, flaky jobs, red branches, health, metrics, alerts, reports (and their archived files),
+  analytics, runs, flaky jobs, red branches, health, metrics, alerts, ci_run_action's audit trail,
+  reports (and their archived files),
   and ``/api/v1/events``, the Server-Sent Events stream (:mod:`.events`);
 * ``/openapi.json`` and ``/docs`` (a plain HTML page made from it here: no script, no CDN). They
   describe the routes and hold no data, so they need no login (Airflow's own ``/docs`` needs none).
@@ -66,6 +67,10 @@ REPORT_CSP = (
 )
 #: The CI providers of the store.
 Provider = Literal["github", "gitlab"]
+#: ``ci_run_actions.outcome`` (:data:`~.queries.RUN_ACTION_OUTCOMES`)
+ActionOutcome = Literal[
+    "success", "failure", "timed_out", "cancelled", "skipped", "other", "refused", "dry_run", "error"
+]
 
 
 # -- plumbing ----------------------------------------------------------------------------------------
@@ -160,6 +165,7 @@ StoreDep = Annotated[ResultsStore, Depends(get_store)]
 FailuresViewer = Annotated[Viewer, Depends(requires("failures"))]
 CiViewer = Annotated[Viewer, Depends(requires("ci"))]
 MetricsViewer = Annotated[Viewer, Depends(requires("metrics"))]
+ActionsViewer = Annotated[Viewer, Depends(requires("actions"))]
 AnyViewer = Annotated[Viewer, Depends(get_viewer)]
 
 Limit = Annotated[int, Query(ge=1, description=f"items per page; at most {queries.MAX_LIMIT} are returned")]
@@ -561,6 +567,43 @@ def api_router() -> APIRouter:
             raise HTTPException(404, f"no alert {alert_id}")
         if not viewer.may_read(queries.alert_dag(found["source"])):
             raise forbidden([found["source"]])
+        return found
+
+    # -- ci_run_action's audit trail ----------------------------------------------------------------
+    @router.get("/actions", response_model=models.Page[models.RunAction], tags=["actions"])
+    def run_actions(
+        viewer: ActionsViewer,
+        store: StoreDep,
+        provider: Provider | None = None,
+        repo: Annotated[str | None, Query(max_length=512, description="owner/name or the GitLab project")] = None,
+        action: Literal["rerun", "rerun_failed", "cancel", "redeploy"] | None = None,
+        outcome: ActionOutcome | None = None,
+        since: Since = None,
+        limit: Limit = queries.DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> dict[str, Any]:
+        """Re-runs, cancels and redeploys asked for through ci_run_action, newest request first: who
+        triggered them, what was asked, the state and the outcome. ``since``: requested at or after it."""
+        return _page(
+            queries.run_actions(
+                store,
+                provider=provider,
+                repo=repo,
+                action=action,
+                outcome=outcome,
+                since=since,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+
+    @router.get("/actions/{action_id}", response_model=models.RunActionDetail, tags=["actions"])
+    def run_action(viewer: ActionsViewer, store: StoreDep, action_id: Annotated[int, Path(ge=1)]) -> Any:
+        """One request: also the calls planned, every write sent with GitHub's/GitLab's answer (redacted) and
+        the attempt or jobs it started."""
+        found = queries.run_action(store, action_id)
+        if found is None:
+            raise HTTPException(404, f"no action {action_id}")
         return found
 
     # -- reports ----------------------------------------------------------------------------------

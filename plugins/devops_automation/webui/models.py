@@ -297,6 +297,44 @@ class AlertDetail(Alert):
     notifications: list[Notification]
 
 
+# -- ci_run_action's audit trail ------------------------------------------------------------------------
+class RunAction(Model):
+    id: int
+    dag_id: str
+    airflow_run_id: str = Field(description="the Airflow run that asked for it (its run history is the trail too)")
+    triggered_by: str | None = Field(None, description="the Airflow user who triggered the run")
+    requested_at: dt.datetime
+    provider: str
+    repo: str
+    run_id: str | None = None
+    job_id: str | None = None
+    action: str = Field(description="rerun | rerun_failed | cancel | redeploy")
+    reason: str | None = None
+    environment: str | None = None
+    target: str | None = Field(None, description="redeploy: the deployment id or SHA asked for")
+    target_sha: str | None = None
+    deployment_id: str | None = Field(None, description="redeploy: the deployment gone back to")
+    dry_run: bool
+    state: str = Field(description="refused | dry_run | sending | sent | done | failed")
+    result_attempt: int | None = Field(None, description="GitHub: the run attempt started here")
+    new_deployment_id: str | None = None
+    outcome: str | None = None
+    outcome_detail: str | None = None
+    url: str | None = None
+    created_at: dt.datetime
+    sent_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+
+
+class RunActionDetail(RunAction):
+    plan: Any = Field(None, description="the calls planned (method, path, body) and what was watched")
+    api_calls: list[Any] = Field([], description="every write sent: method, path, status, at, answer (redacted)")
+    attempt_before: int | None = None
+    after_job_id: str | None = None
+    new_job_ids: list[str] = Field([], description="GitLab: jobs created here")
+    retried_job_ids: list[str] = Field([], description="GitLab: jobs retried here")
+
+
 # -- reports -----------------------------------------------------------------------------------------
 class Report(Model):
     id: int

@@ -26,7 +26,8 @@ in a million runs costs what the first one costs.
   by their indexes; seconds over a million runs: the API caches its answers for a minute);
 * metrics and health history of a project: ``ix_project_metrics_project_day`` and
   ``ix_health_scores_project_day`` (migration 0005);
-* alerts, notifications, reports: small tables; notifications by their unique ``dedup_key``.
+* alerts, notifications, reports: small tables; notifications by their unique ``dedup_key``;
+* ``ci_run_action``'s audit trail: newest request first through ``ix_ci_run_actions_requested_at``.
 
 **Which DAG each data set belongs to** (:data:`DATASET_DAGS`): the API lets a user read a data set only
 when Airflow's auth manager lets them read that DAG. Alerts belong to the DAG that raised them
@@ -58,6 +59,7 @@ ANALYTICS_DAG = "ci_pipeline_analytics"
 METRICS_DAG = "daily_project_metrics"
 WEEKLY_DAG = "weekly_report"
 MONTHLY_DAG = "monthly_report"
+ACTION_DAG = "ci_run_action"
 #: The DAG(s) whose data each data set is; a user needs read access to one of them (alerts and reports:
 #: to the DAG of each row, see :func:`alert_dag` and :func:`report_dag`).
 DATASET_DAGS: Mapping[str, tuple[str, ...]] = {
@@ -66,6 +68,7 @@ DATASET_DAGS: Mapping[str, tuple[str, ...]] = {
     "metrics": (METRICS_DAG,),
     "alerts": (ANALYTICS_DAG, METRICS_DAG),
     "reports": (WEEKLY_DAG, MONTHLY_DAG),
+    "actions": (ACTION_DAG,),
 }
 #: ``notifications.dedup_key`` prefix of each alerting DAG's messages (``alert_events.dedup_key``): the
 #: same strings as ``DEDUP_PREFIX`` of ci_pipeline_analytics/alert_store.py and daily_project_metrics/alerts.py
@@ -89,6 +92,20 @@ FAILURE_CATEGORIES = (
     "lint",
     "permission",
     "unknown",
+)
+#: ``ci_run_actions.action`` and ``.outcome`` values (``workflows/ci_run_action/plan.py`` ``ACTIONS`` /
+#: ``OUTCOMES``: not imported here, a shared part never imports a workflow; a test checks that they agree).
+RUN_ACTIONS = ("rerun", "rerun_failed", "cancel", "redeploy")
+RUN_ACTION_OUTCOMES = (
+    "success",
+    "failure",
+    "timed_out",
+    "cancelled",
+    "skipped",
+    "other",
+    "refused",
+    "dry_run",
+    "error",
 )
 #: The figures of a ``ci_daily`` row the view draws over time (:func:`ci_daily_series`).
 DAILY_FIGURES = ("success_rate", "first_attempt_success_rate", "duration_p90_s", "queue_run_p90_s", "mttr_s")
@@ -1116,6 +1133,89 @@ def alert_notification_keys(row: Mapping[str, Any]) -> dict[str, str]:
         for kind in ("start", "resolve")
         for channel in ALERT_CHANNELS
     }
+
+
+# -- the audit trail of ci_run_action ------------------------------------------------------------------
+#: What a list item of ``ci_run_actions`` shows (the detail adds the plan and the calls sent).
+_ACTION_COLUMNS = (
+    "id",
+    "dag_id",
+    "airflow_run_id",
+    "triggered_by",
+    "requested_at",
+    "provider",
+    "repo",
+    "run_id",
+    "job_id",
+    "action",
+    "reason",
+    "environment",
+    "target",
+    "target_sha",
+    "deployment_id",
+    "dry_run",
+    "state",
+    "result_attempt",
+    "new_deployment_id",
+    "outcome",
+    "outcome_detail",
+    "url",
+    "created_at",
+    "sent_at",
+    "finished_at",
+)
+
+
+def run_actions(
+    store: ResultsStore,
+    *,
+    provider: str | None = None,
+    repo: str | None = None,
+    action: str | None = None,
+    outcome: str | None = None,
+    since: dt.datetime | dt.date | None = None,
+    limit: int | None = DEFAULT_LIMIT,
+    cursor: str | None = None,
+) -> Page:
+    """Re-runs, cancels and redeploys asked for through ``ci_run_action``, the newest request first
+    (``requested_at``, the Airflow run's ``run_after``; then id): who, what, the state and outcome.
+    ``since``: requested at or after it. Rows are stored redacted."""
+    limit = check_limit(limit)
+    _check_provider(provider)
+    if action is not None and action not in RUN_ACTIONS:
+        raise InvalidFilter("action", f"must be one of {', '.join(RUN_ACTIONS)}, got {action!r}")
+    if outcome is not None and outcome not in RUN_ACTION_OUTCOMES:
+        raise InvalidFilter("outcome", f"must be one of {', '.join(RUN_ACTION_OUTCOMES)}, got {outcome!r}")
+    since_t = utc(since, "since")
+    after = decode_cursor(cursor, (dt.datetime, int))
+    t = schema.ci_run_actions
+    q = sa.select(*(t.c[c] for c in _ACTION_COLUMNS))
+    for column, value in (("provider", provider), ("repo", repo), ("action", action), ("outcome", outcome)):
+        if value:
+            q = q.where(t.c[column] == value)
+    if since_t is not None:
+        q = q.where(t.c.requested_at >= since_t)
+    if after is not None:
+        q = q.where(t.c.requested_at <= after[0], sa.or_(t.c.requested_at < after[0], t.c.id < after[1]))
+    q = q.order_by(t.c.requested_at.desc(), t.c.id.desc()).limit(limit + 1)
+    with store.engine.connect() as conn:
+        rows = _dicts(conn, q)
+    return _page(rows, limit, lambda r: [r["requested_at"], r["id"]])
+
+
+def run_action(store: ResultsStore, action_id: int) -> dict[str, Any] | None:
+    """One ``ci_run_action`` request in full: also the calls planned (``plan``), every write sent with
+    GitHub's/GitLab's answer (``api_calls``, redacted), and the attempt / jobs it started."""
+    t = schema.ci_run_actions
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(t).where(t.c.id == action_id)).first()
+    if row is None:
+        return None
+    out = dict(row._mapping)
+    out["api_calls"] = list(out.get("api_calls") or [])
+    out["new_job_ids"] = [str(j) for j in out.get("new_job_ids") or []]
+    out["retried_job_ids"] = [str(j) for j in out.get("retried_job_ids") or []]
+    return out
 
 
 # -- reports -----------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ and the attempts still in progress, which are asked for again).
 GitLab: the pipelines updated in the same window, each with its jobs (``include_retried``: retried
 jobs are the attempts), bridges and the child pipelines they started (linked to their parent).
 Deployments to the environments matching ``environments`` are stored with the commits they added
-(compare API), for DORA.
+(compare API), for DORA, and with ``redeploy_of`` when they deploy an old SHA again (a rollback).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from devops_automation.workflows.ci_pipeline_analytics.normalize import (
     github_run_rows,
     gitlab_deployment_row,
     gitlab_run_rows,
+    mark_redeploys,
     parse_ts,
 )
 
@@ -243,7 +244,28 @@ def _add_commits(rows: list[dict[str, Any]], commits_between: Any) -> None:
 
 
 def _write_deployments(store: ResultsStore, rows: list[dict[str, Any]], days: set[str]) -> None:
-    store.upsert(schema.ci_deployments, rows, keys=DEPLOYMENT_KEYS, only_changed=True, ignore=["collected_at"])
+    """Upsert the deployments of one repository, each marked when it redeploys an old SHA (``redeploy_of``,
+    from its environment's stored history too); stored rows whose mark changed are updated."""
+    if not rows:
+        return
+    t = schema.ci_deployments
+    provider, repo = rows[0]["provider"], rows[0]["repo"]
+    with store.begin() as conn:
+        stored = conn.execute(
+            sa.select(t.c.deployment_id, t.c.environment, t.c.sha, t.c.status, t.c.created_at, t.c.redeploy_of).where(
+                t.c.provider == provider,
+                t.c.repo == repo,
+                t.c.environment.in_(sorted({r["environment"] for r in rows})),
+            )
+        )
+        changed = mark_redeploys(rows, [dict(r._mapping) for r in stored])
+        store.upsert(t, rows, keys=DEPLOYMENT_KEYS, only_changed=True, ignore=["collected_at"], conn=conn)
+        for deployment_id, redeploy_of in sorted(changed.items()):
+            conn.execute(
+                sa.update(t)
+                .where(t.c.provider == provider, t.c.repo == repo, t.c.deployment_id == deployment_id)
+                .values(redeploy_of=redeploy_of)
+            )
     days.update(d for r in rows for d in (_day(r["finished_at"]),) if d)
 
 

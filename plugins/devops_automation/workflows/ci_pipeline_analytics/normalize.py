@@ -58,6 +58,11 @@ Decisions where the definitions are silent:
 * **GitLab deployments.** success, failed, canceled, skipped as for jobs; created, running, blocked
   (waiting for approval) -> running. ``finished_at`` = ``finished_at`` if sent, else the deployable
   job's ``finished_at``, else ``updated_at`` (the API object has no finish time of its own).
+* **Redeploys of old SHAs** (:func:`mark_redeploys`, both providers). ``redeploy_of`` = the
+  ``deployment_id`` of the latest earlier successful deployment of the same SHA to the same environment
+  when the environment's latest successful deployment before it was of another SHA (a rollback, through
+  ``ci_run_action`` or anyone else); deploying the SHA that is there again is not one. Order: ``created_at``,
+  then id. The deployment's own status does not matter (a failed rollback is marked too).
 """
 
 from __future__ import annotations
@@ -146,6 +151,7 @@ JOB_KEYS = ("provider", "repo", "run_id", "attempt", "job_id")
 DEPLOYMENT_KEYS = ("provider", "repo", "deployment_id")
 
 Row = dict[str, Any]
+_EPOCH = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _unknown(provider: str, what: str, value: Any, where: str) -> str:
@@ -460,8 +466,39 @@ def github_deployment_row(
         "url": _str(link.get("log_url")) or _str(link.get("target_url")) or _str(deployment.get("url")),
         "collected_at": collected_at,
         "commits": None,  # filled by the collector from the compare API (lead time)
+        "redeploy_of": None,  # filled by the collector (mark_redeploys: it needs the environment's history)
     }
     return _fit(schema.ci_deployments, row)
+
+
+def mark_redeploys(rows: Sequence[Row], stored: Iterable[Mapping[str, Any]] = ()) -> dict[str, str | None]:
+    """Set ``redeploy_of`` on each of ``rows`` (``ci_deployments`` rows of one repository) from the history
+    of their environments: ``rows`` and the ``stored`` rows of the same repository (``deployment_id``,
+    ``environment``, ``sha``, ``status``, ``created_at``, ``redeploy_of``; a row in ``rows`` wins). Returns
+    ``deployment_id -> redeploy_of`` of the stored rows not in ``rows`` whose value is not the stored one
+    (a deployment collected late changes what came after it; rows stored before the column existed)."""
+    given = {str(r["deployment_id"]): r for r in rows}
+    history: dict[str, Mapping[str, Any]] = {str(r["deployment_id"]): r for r in stored}
+    history.update(given)
+    by_env: dict[str, list[Mapping[str, Any]]] = {}
+    for row in history.values():
+        by_env.setdefault(str(row["environment"]), []).append(row)
+    changed: dict[str, str | None] = {}
+    for env_rows in by_env.values():
+        env_rows.sort(key=lambda r: (r["created_at"] or _EPOCH, _id_order(r["deployment_id"])))
+        current: str | None = None  # SHA of the latest successful deployment so far
+        last_of: dict[str, str] = {}  # SHA -> its latest successful deployment so far
+        for row in env_rows:
+            sha, deployment_id = row["sha"], str(row["deployment_id"])
+            value = last_of.get(sha) if sha and current is not None and sha != current else None
+            mine = given.get(deployment_id)
+            if mine is not None:
+                mine["redeploy_of"] = value
+            elif row.get("redeploy_of") != value:
+                changed[deployment_id] = value
+            if row["status"] == SUCCESS and sha:
+                current, last_of[sha] = sha, deployment_id
+    return changed
 
 
 # -- GitLab CI ------------------------------------------------------------------------------------
@@ -633,5 +670,6 @@ def gitlab_deployment_row(project: str, deployment: Mapping[str, Any], *, collec
         "url": _str(deployable.get("web_url")),
         "collected_at": collected_at,
         "commits": None,  # filled by the collector from the compare API (lead time)
+        "redeploy_of": None,  # filled by the collector (mark_redeploys: it needs the environment's history)
     }
     return _fit(schema.ci_deployments, row)

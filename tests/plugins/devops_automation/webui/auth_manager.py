@@ -16,9 +16,10 @@ DENIED: dict[str, frozenset[str]] = {
             "daily_project_metrics",
             "weekly_report",
             "monthly_report",
+            "ci_run_action",
         }
     ),
-    "partial": frozenset({"ci_failure_triage", "daily_project_metrics", "monthly_report"}),
+    "partial": frozenset({"ci_failure_triage", "daily_project_metrics", "monthly_report", "ci_run_action"}),
 }
 
 

@@ -24,7 +24,14 @@ from tests.conftest import AIRFLOW_HOME, REPO
 from tests.plugins.devops_automation.webui.seed import seed
 
 ALL_DAGS = frozenset(
-    {"ci_failure_triage", "ci_pipeline_analytics", "daily_project_metrics", "weekly_report", "monthly_report"}
+    {
+        "ci_failure_triage",
+        "ci_pipeline_analytics",
+        "daily_project_metrics",
+        "weekly_report",
+        "monthly_report",
+        "ci_run_action",
+    }
 )
 #: the test auth manager's users: name -> role (auth_manager.DENIED says what each may not read)
 USERS = {"admin": "admin", "viewer": "viewer", "outsider": "viewer", "partial": "viewer"}

@@ -427,5 +427,61 @@ def seed(store: ResultsStore, archive_dir: Path | None = None) -> dict[str, Any]
             },
         ]
         ids["reports"] = [_insert(conn, schema.reports, r) for r in reports]
+        # -- ci_run_action's audit trail: on runs the CI rows above do not have (the figures stay as they are)
+        action = {"dag_id": "ci_run_action", "dry_run": False, "created_at": at(20, 9)}
+        actions = [
+            {
+                **action,
+                "airflow_run_id": "manual__a1",
+                "triggered_by": "alice",
+                "requested_at": at(19, 9),
+                "provider": "github",
+                "repo": "acme/api",
+                "run_id": "90",
+                "action": "rerun_failed",
+                "reason": "flaky network test",
+                "state": "done",
+                "plan": {"method": "POST", "path": "/repos/acme/api/actions/runs/90/rerun-failed-jobs"},
+                "api_calls": [{"method": "POST", "status": 201, "answer": {"token": "[REDACTED:github_pat]"}}],
+                "attempt_before": 1,
+                "result_attempt": 2,
+                "outcome": "success",
+                "url": "https://ci.example.test/acme/api/runs/90/2",
+                "sent_at": at(19, 9, 1),
+                "finished_at": at(19, 9, 20),
+            },
+            {
+                **action,
+                "airflow_run_id": "manual__a2",
+                "triggered_by": "bob",
+                "requested_at": at(19, 10),
+                "provider": "gitlab",
+                "repo": "group/web",
+                "run_id": "91",
+                "action": "cancel",
+                "state": "refused",
+                "outcome": "refused",
+                "outcome_detail": "pipeline 91 has already finished (success): nothing to cancel",
+            },
+            {
+                **action,
+                "airflow_run_id": "manual__a3",
+                "triggered_by": "alice",
+                "requested_at": at(20, 8),
+                "provider": "gitlab",
+                "repo": "group/web",
+                "run_id": "92",
+                "job_id": "920",
+                "action": "redeploy",
+                "environment": "production",
+                "target": "d0c5",
+                "target_sha": "d0c5",
+                "deployment_id": "55",
+                "state": "done",
+                "new_job_ids": [921],
+                "outcome": "success",
+            },
+        ]
+        ids["actions"] = [_insert(conn, schema.ci_run_actions, a) for a in actions]
     analytics.store_daily(store, CI_DAYS, computed_at=T0)
     return {"ids": ids}

@@ -49,6 +49,12 @@ def _fields(response) -> list[str]:
         ("/health/history", "project", "query"),
         ("/metrics?project=web&source=jenkins", "source", "query"),
         ("/alerts?severity=info", "severity", "query"),
+        ("/actions?action=rollback", "action", "query"),
+        ("/actions?outcome=green", "outcome", "query"),
+        ("/actions?provider=svn", "provider", "query"),
+        ("/actions?since=last-week", "since", "query"),
+        ("/actions?cursor=garbage!", "cursor", "query"),
+        ("/actions/0", "action_id", "path"),
         ("/reports/1/chart..png", "name", "path"),
         ("/reports/1/.hidden", "name", "path"),
     ],
@@ -110,7 +116,14 @@ def test_json_shapes(client, sqlite_seeded) -> None:
 
 
 def test_unknown_ids_are_404(client) -> None:
-    for path in ("/failures/jobs/9999", "/failures/pipelines/9999", "/ci/runs/9999", "/alerts/9999", "/reports/9999"):
+    for path in (
+        "/failures/jobs/9999",
+        "/failures/pipelines/9999",
+        "/ci/runs/9999",
+        "/alerts/9999",
+        "/reports/9999",
+        "/actions/9999",
+    ):
         r = client.get(P + path)
         assert r.status_code == 404, path
         assert "9999" in r.json()["detail"]
@@ -162,7 +175,34 @@ def test_forbidden_without_the_dag(sqlite_seeded) -> None:
     assert only_ci.get(f"{P}/reports/9999").status_code == 403  # no hint whether it exists
     access = only_ci.get(f"{P}/access").json()
     assert access["user"] == "tester"
-    assert access["datasets"] == {"failures": False, "ci": True, "metrics": False, "alerts": True, "reports": False}
+    assert access["datasets"] == {
+        "failures": False,
+        "ci": True,
+        "metrics": False,
+        "alerts": True,
+        "reports": False,
+        "actions": False,
+    }
+    assert only_ci.get(f"{P}/actions").json() == {"detail": "Forbidden: no read access to DAG 'ci_run_action'"}
+
+
+def test_the_audit_trail(client, sqlite_seeded) -> None:
+    _, ids = sqlite_seeded
+    a1, a2, a3 = ids["actions"]
+    body = client.get(f"{P}/actions", params={"limit": 2}).json()
+    assert [i["id"] for i in body["items"]] == [a3, a2]
+    assert body["items"][1]["outcome_detail"] == "pipeline 91 has already finished (success): nothing to cancel"
+    assert body["items"][0]["requested_at"] == "2026-11-20T08:00:00Z"
+    rest = client.get(f"{P}/actions", params={"limit": 2, "cursor": body["next_cursor"]}).json()
+    assert ([i["id"] for i in rest["items"]], rest["next_cursor"]) == ([a1], None)
+    got = client.get(f"{P}/actions", params={"provider": "github", "action": "rerun_failed", "outcome": "success"})
+    assert [i["id"] for i in got.json()["items"]] == [a1]
+    assert (
+        client.get(f"{P}/actions", params={"repo": "group/web", "since": "2026-11-20"}).json()["items"][0]["id"] == a3
+    )
+    detail = client.get(f"{P}/actions/{a1}").json()
+    assert (detail["triggered_by"], detail["airflow_run_id"], detail["result_attempt"]) == ("alice", "manual__a1", 2)
+    assert detail["api_calls"][0]["answer"] == {"token": "[REDACTED:github_pat]"}
 
 
 def test_the_summary_is_computed_once_per_minute(sqlite_seeded, monkeypatch) -> None:
@@ -256,6 +296,8 @@ def test_openapi_and_docs(client) -> None:
         f"{P}/metrics",
         f"{P}/alerts",
         f"{P}/reports/{{report_id}}/html",
+        f"{P}/actions",
+        f"{P}/actions/{{action_id}}",
         f"{P}/events",
     } <= paths
     assert {m for ops in spec["paths"].values() for m in ops} == {"get"}

@@ -351,6 +351,77 @@ def test_limits_are_capped(seeded) -> None:
     assert q.check_limit(None) == q.DEFAULT_LIMIT
 
 
+# -- ci_run_action's audit trail ------------------------------------------------------------------------
+def test_run_actions_filters_and_pages(seeded) -> None:
+    store, ids = seeded
+    a1, a2, a3 = ids["actions"]
+    page = q.run_actions(store)
+    assert _ids(page) == [a3, a2, a1]  # newest request first
+    assert page.next_cursor is None
+    first = page.items[2]
+    assert (first["triggered_by"], first["action"], first["result_attempt"], first["outcome"]) == (
+        "alice",
+        "rerun_failed",
+        2,
+        "success",
+    )
+    assert first["requested_at"] == at(19, 9)
+    assert "api_calls" not in first  # the list leaves out the calls; the detail has them
+    assert _ids(q.run_actions(store, provider="gitlab")) == [a3, a2]
+    assert _ids(q.run_actions(store, repo="acme/api")) == [a1]
+    assert _ids(q.run_actions(store, action="cancel")) == [a2]
+    assert _ids(q.run_actions(store, outcome="success")) == [a3, a1]
+    assert _ids(q.run_actions(store, since=at(19, 10))) == [a3, a2]
+    assert _ids(q.run_actions(store, since=dt.date(2026, 11, 21))) == []
+    one = q.run_actions(store, limit=1)
+    two = q.run_actions(store, limit=1, cursor=one.next_cursor)
+    three = q.run_actions(store, limit=1, cursor=two.next_cursor)
+    assert (_ids(one), _ids(two), _ids(three)) == ([a3], [a2], [a1])
+    assert three.next_cursor is None
+    with pytest.raises(q.InvalidFilter) as err:
+        q.run_actions(store, cursor=q.encode_cursor([a1]))  # another list's cursor
+    assert err.value.field == "cursor"
+
+
+def test_run_action_detail(seeded) -> None:
+    store, ids = seeded
+    a1, _, a3 = ids["actions"]
+    got = q.run_action(store, a1)
+    assert got["api_calls"] == [{"method": "POST", "status": 201, "answer": {"token": "[REDACTED:github_pat]"}}]
+    assert got["plan"]["path"] == "/repos/acme/api/actions/runs/90/rerun-failed-jobs"
+    assert (got["attempt_before"], got["result_attempt"], got["new_job_ids"]) == (1, 2, [])
+    assert got["finished_at"] == at(19, 9, 20)
+    redeploy = q.run_action(store, a3)
+    assert (redeploy["environment"], redeploy["deployment_id"], redeploy["new_job_ids"]) == (
+        "production",
+        "55",
+        ["921"],
+    )
+    assert q.run_action(store, 999_999) is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [({"action": "rollback"}, "action"), ({"outcome": "green"}, "outcome"), ({"provider": "svn"}, "provider")],
+)
+def test_run_actions_bad_filters(seeded, kwargs, field) -> None:
+    store, _ = seeded
+    with pytest.raises(q.InvalidFilter) as err:
+        q.run_actions(store, **kwargs)
+    assert err.value.field == field
+
+
+def test_run_action_values_are_the_dags_own() -> None:
+    import typing
+
+    from devops_automation.webui import api
+    from devops_automation.workflows.ci_run_action import plan
+
+    assert q.RUN_ACTIONS == plan.ACTIONS
+    assert q.RUN_ACTION_OUTCOMES == plan.OUTCOMES == typing.get_args(api.ActionOutcome)
+    assert q.DATASET_DAGS["actions"] == ("ci_run_action",)
+
+
 # -- the rules ---------------------------------------------------------------------------------------
 def test_queries_import_no_airflow_and_no_workflow() -> None:
     from include.scripts import import_edges

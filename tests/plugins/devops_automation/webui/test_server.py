@@ -22,12 +22,13 @@ from tests.plugins.devops_automation.webui.conftest import ApiServer, read_event
 pytestmark = pytest.mark.slow
 
 P = "/devops/api/v1"
-TRIAGE, CI, METRICS, WEEKLY, MONTHLY = (
+TRIAGE, CI, METRICS, WEEKLY, MONTHLY, ACTION = (
     "ci_failure_triage",
     "ci_pipeline_analytics",
     "daily_project_metrics",
     "weekly_report",
     "monthly_report",
+    "ci_run_action",
 )
 #: what the rows the SSE tests add do not reach: the route checks below see only the seed
 BEFORE = "until=2026-11-21T00:00:00Z"
@@ -65,6 +66,16 @@ ROUTES: list[tuple[str, tuple[str, ...], Callable[[Any], bool]]] = [
     ("/reports/1/markdown", (WEEKLY,), lambda b: b == b"# Week 46\n\nRuns: 4\n"),
     ("/reports/1/runs.png", (WEEKLY,), lambda b: b.startswith(b"\x89PNG")),
     ("/reports/2/markdown", (MONTHLY,), lambda b: b == b"# October\n"),
+    (
+        "/actions",
+        (ACTION,),
+        lambda b: [i["airflow_run_id"] for i in b["items"]] == ["manual__a3", "manual__a2", "manual__a1"],
+    ),
+    (
+        "/actions/1",
+        (ACTION,),
+        lambda b: (b["triggered_by"], b["action"], b["outcome"]) == ("alice", "rerun_failed", "success"),
+    ),
 ]
 
 
@@ -109,12 +120,19 @@ def test_access_lists_what_each_user_may_read(webui_api_server: ApiServer) -> No
     assert status == 401
     status, body = webui_api_server.get(f"{P}/access", user="outsider")
     assert status == 200
-    assert body["datasets"] == dict.fromkeys(("failures", "ci", "metrics", "alerts", "reports"), False)
+    assert body["datasets"] == dict.fromkeys(("failures", "ci", "metrics", "alerts", "reports", "actions"), False)
     status, body = webui_api_server.get(f"{P}/access", user="partial")
     assert body == {
         "user": "partial",
-        "datasets": {"failures": False, "ci": True, "metrics": False, "alerts": True, "reports": True},
-        "dags": {CI: True, TRIAGE: False, METRICS: False, MONTHLY: False, WEEKLY: True},
+        "datasets": {
+            "failures": False,
+            "ci": True,
+            "metrics": False,
+            "alerts": True,
+            "reports": True,
+            "actions": False,
+        },
+        "dags": {CI: True, TRIAGE: False, METRICS: False, MONTHLY: False, WEEKLY: True, ACTION: False},
     }
 
 
@@ -148,6 +166,7 @@ def test_422_names_the_field_and_limits_are_capped(webui_api_server: ApiServer) 
         ("/ci/summary?start=2026-11-20&end=2026-11-13", "end"),
         ("/ci/summary?start=2026-01-01&end=2026-11-13", "start"),
         ("/alerts?state=burning", "state"),
+        ("/actions?outcome=green", "outcome"),
     ]:
         status, body = server.get(P + query, user="admin")
         assert status == 422, (query, body)

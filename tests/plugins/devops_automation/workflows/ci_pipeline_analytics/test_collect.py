@@ -193,3 +193,60 @@ class FakeGitLab:
 def test_gitlab_pipelines_url(project: Any, expected: str) -> None:
     hook = FakeGitLab({"2003": {"web_url": "https://gitlab.example.com/payments/mobile/ios-app"}})
     assert collect.gitlab_pipelines_url(hook, project) == expected
+
+
+def deployment(deployment_id: int, sha: str, status: str = "success", hour: int | None = None) -> dict[str, Any]:
+    """A ci_deployments row as the normaliser gives it (GitLab, production)."""
+    at = dt.datetime(2026, 11, 20, deployment_id if hour is None else hour, tzinfo=UTC)
+    return {
+        "provider": "gitlab",
+        "repo": "payments/checkout-api",
+        "deployment_id": str(deployment_id),
+        "environment": "production",
+        "sha": sha,
+        "ref": "main",
+        "status": status,
+        "status_raw": status,
+        "created_at": at,
+        "finished_at": at,
+        "url": None,
+        "collected_at": at,
+        "commits": None,
+        "redeploy_of": None,
+    }
+
+
+def stored_marks(store: ResultsStore) -> dict[str, tuple[str | None, Any]]:
+    t = schema.ci_deployments
+    with store.engine.connect() as conn:
+        return {r.deployment_id: (r.redeploy_of, r.collected_at) for r in conn.execute(sa.select(t))}
+
+
+def test_deployments_are_stored_marked_as_redeploys_and_collecting_again_writes_nothing(
+    results_store: ResultsStore,
+) -> None:
+    """On SQLite and PostgreSQL: a redeploy of an old SHA names the earlier deployment, also when that one
+    was stored by an earlier collection (GitLab lists only recently updated deployments); a stored row whose
+    mark changes is updated; the same rows again change nothing (not even ``collected_at``)."""
+    store = results_store
+    days: set[str] = set()
+    collect._write_deployments(store, [deployment(1, "a"), deployment(2, "b", "running")], days)
+    assert {k: v[0] for k, v in stored_marks(store).items()} == {"1": None, "2": None}
+    assert days == {"2026-11-20"}
+    # later: 2 succeeded, 3 goes back to a (the rollback of 1)
+    later = [deployment(2, "b"), deployment(3, "a")]
+    collect._write_deployments(store, later, days)
+    assert {k: v[0] for k, v in stored_marks(store).items()} == {"1": None, "2": None, "3": "1"}
+    # a deployment collected late, between 1 and 2 (another SHA): 2 is not a redeploy, 3 still is
+    collect._write_deployments(store, [deployment(4, "c", hour=1)], days)  # 1 then 4 (ids as numbers)
+    marks = stored_marks(store)
+    assert {k: v[0] for k, v in marks.items()} == {"1": None, "2": None, "3": "1", "4": None}
+    # the same collection again: nothing written
+    collect._write_deployments(store, [{**r, "collected_at": r["collected_at"] + DAY} for r in later], days)
+    assert stored_marks(store) == marks
+    # a stored mark that went stale (e.g. written before the column existed) is fixed by the next collection
+    t = schema.ci_deployments
+    with store.begin() as conn:
+        conn.execute(sa.update(t).where(t.c.deployment_id == "3").values(redeploy_of=None))
+    collect._write_deployments(store, [deployment(5, "d", hour=6)], days)
+    assert {k: v[0] for k, v in stored_marks(store).items()} == {"1": None, "2": None, "3": "1", "4": None, "5": None}

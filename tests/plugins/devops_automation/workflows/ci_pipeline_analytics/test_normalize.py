@@ -848,6 +848,7 @@ def test_github_deployment_row(
         "url": url,
         "collected_at": COLLECTED,
         "commits": None,
+        "redeploy_of": None,
     }
     assert warnings_of(caplog) == []
 
@@ -923,7 +924,85 @@ def test_gitlab_deployment_row(deployment: dict[str, Any], status: str, finished
         "url": "https://gitlab.acme.dev/acme/platform/billing/-/jobs/130" if has_job else None,
         "collected_at": COLLECTED,
         "commits": None,
+        "redeploy_of": None,
     }
+
+
+# ---- redeploys of old SHAs ----------------------------------------------------------------------
+
+
+def dep(deployment_id: int, sha: str, status: str = "success", hour: int | None = None, env: str = "production"):
+    """A ci_deployments row as far as mark_redeploys reads it (created at ``hour``, default: its id)."""
+    return {
+        "deployment_id": str(deployment_id),
+        "environment": env,
+        "sha": sha,
+        "status": status,
+        "created_at": utc(deployment_id if hour is None else hour),
+    }
+
+
+def marks(rows: list[dict[str, Any]]) -> dict[str, str | None]:
+    return {r["deployment_id"]: r["redeploy_of"] for r in rows}
+
+
+def test_a_redeploy_of_an_old_sha_names_its_earlier_deployment() -> None:
+    rows = [
+        dep(1, "a"),
+        dep(2, "b"),
+        dep(3, "b"),  # the SHA that is there, again: no rollback
+        dep(4, "a"),  # back to a: the rollback of 1
+        dep(5, "a", "failure"),  # a is there already
+        dep(6, "c", "failure"),  # failed: a is still there
+        dep(7, "b", "running"),  # an attempt to go back to b (3, the latest deployment of b)
+        dep(8, "c"),  # c never succeeded before
+        dep(9, "b"),
+        dep(10, "a", env="staging"),  # another environment: its own history
+    ]
+    changed = nz.mark_redeploys(list(reversed(rows)))  # the order given does not matter
+    assert changed == {}
+    assert marks(rows) == {
+        "1": None,
+        "2": None,
+        "3": None,
+        "4": "1",
+        "5": None,
+        "6": None,
+        "7": "3",
+        "8": None,
+        "9": "3",
+        "10": None,
+    }
+
+
+def test_redeploys_read_the_stored_history_and_fix_stored_rows() -> None:
+    """GitLab lists only recently updated deployments: the history comes from the store too; a stored row
+    whose mark the new rows change (or that was stored before the column existed) is returned."""
+    stored = [
+        {**dep(1, "a"), "redeploy_of": None},
+        {**dep(2, "b", "running"), "redeploy_of": None},
+        {**dep(3, "a"), "redeploy_of": None},  # stored before 2 succeeded: no mark yet
+        {**dep(4, "b"), "redeploy_of": "99"},  # a stale mark
+    ]
+    rows = [dep(2, "b"), dep(5, "a")]  # 2 has succeeded since; 5 is new
+    changed = nz.mark_redeploys(rows, stored)
+    assert marks(rows) == {"2": None, "5": "3"}
+    assert changed == {"3": "1", "4": "2"}
+    assert stored[1]["status"] == "running"  # the stored rows are read, not changed
+    # with the stored rows fixed, the same collection changes nothing
+    fixed = [{**r, "redeploy_of": changed.get(r["deployment_id"], r["redeploy_of"])} for r in stored]
+    again = [dep(2, "b"), dep(5, "a")]
+    assert nz.mark_redeploys(again, fixed) == {}
+    assert marks(again) == marks(rows)
+
+
+def test_redeploys_order_by_creation_then_id_and_skip_unknown_shas() -> None:
+    rows = [dep(12, "a", hour=1), dep(11, "b", hour=1), dep(13, "a", hour=2), dep(14, None, hour=3)]
+    nz.mark_redeploys(rows)
+    assert marks(rows) == {"11": None, "12": None, "13": None, "14": None}  # 11 then 12: a is there at 13
+    rows = [dep(2, "a", hour=1), dep(10, "b", hour=1), dep(3, "a", hour=2)]  # ids compared as numbers
+    nz.mark_redeploys(rows)
+    assert marks(rows) == {"2": None, "10": None, "3": "2"}
 
 
 # ---- rows fit the tables ------------------------------------------------------------------------
