@@ -28,11 +28,17 @@ every attempt of a run); ``actors`` to the final attempt of each run (who starte
 are filtered by provider and repository only.
 
 Speed (``benchmarks/analytics.py``: a week beside the previous one over a million runs): on PostgreSQL
-the job, category and history queries run on connections of their own while the runs are read, rows
-come from the driver without SQLAlchemy's per-value processing (times made UTC here), and the
-transaction gets :data:`PG_WORK_MEM`; Python's cyclic garbage collector is paused while a summary or
-a day's rows are computed. None of it changes a figure: the tests compare PostgreSQL with SQLite and
-with the figures of every row.
+the run, job and history queries run on connections of their own, the rows of one read while the next
+is worked on (:func:`reading`), rows come from the driver without SQLAlchemy's per-value processing
+(times made UTC here), and each transaction gets :data:`PG_WORK_MEM`; Python's cyclic garbage collector
+is paused while a summary or a day's rows are computed. None of it changes a figure: the tests compare
+PostgreSQL with SQLite and with the figures of every row (and as a database returns rows in no fixed
+order, no figure depends on it: re-run time is summed exactly).
+
+Many weeks at once (a report's history, :mod:`.series`): :func:`reading` gives the rows as tuples in
+batches (``stream_runs``: a week of runs at a time, each run with one attempt as it comes); with
+``jobs_in_one_query`` the jobs of the whole range come from one hash join streamed through a server-side
+cursor, cheaper than a lookup per attempt when the range holds most of the table.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ import dataclasses
 import datetime as dt
 import functools
 import gc
+import queue
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -53,6 +61,7 @@ from devops_automation.ci_analytics.figures import (
     FAILED,
     GROUP_FIELDS,
     JOB_FIELDS,
+    VERDICT,
     Figures,
     RunIndex,
     compute_windows,
@@ -83,6 +92,11 @@ DAILY_KEYS = ("day", "provider", "repo", "workflow", "branch")
 BATCH = 500
 #: Job ids per statement when failure categories are looked up.
 CATEGORY_BATCH = 2000
+#: Job records made tuples at a time (:func:`reading`), and the span of finish times of the attempts whose
+#: jobs are read by one query (a few hundred thousand jobs at most in memory at a time).
+JOB_BATCH = 20_000
+JOB_SPAN = dt.timedelta(days=7)
+READ_AHEAD = 3
 #: PostgreSQL ``work_mem`` for the statements of one summary (``SET LOCAL``: that transaction only). The
 #: default 4 MB makes the history and job queries sort on disk; 64 MB keeps them in memory.
 PG_WORK_MEM = "64MB"
@@ -236,19 +250,49 @@ def _rows(conn: sa.Connection, query: sa.Select[Any]) -> list[Sequence[Any]]:
         result.close()
 
 
+def driver_rows(conn: sa.Connection, query: sa.Select[Any]) -> list[Sequence[Any]]:
+    """Every row of ``query`` as a tuple, without SQLAlchemy's per-value processing on PostgreSQL (see
+    :func:`_rows`): for columns whose values the driver already gives as the column types do (text,
+    numbers, dates, booleans; not :class:`.schema.UTCDateTime`, see :func:`_fetch_tuples`)."""
+    return _rows(conn, query)
+
+
+def _next_batch(result: sa.CursorResult[Any]) -> list[Sequence[Any]]:
+    """Up to :data:`JOB_BATCH` more rows of a PostgreSQL ``result``, from the driver as it gives them (see
+    :func:`_rows`)."""
+    return cast(list[Sequence[Any]], result.cursor.fetchmany(JOB_BATCH))
+
+
+def _fetch_tuples(conn: sa.Connection, query: sa.Select[Any]) -> list[Sequence[Any]]:
+    """The rows of ``query`` as tuples (in the order of its columns), times as aware UTC datetimes (what
+    :class:`.schema.UTCDateTime` gives)."""
+    times = [i for i, c in enumerate(query.selected_columns) if isinstance(c.type, schema.UTCDateTime)]
+    return _utc(conn, _rows(conn, query), times)
+
+
+def _utc(conn: sa.Connection, rows: list[Sequence[Any]], times: Sequence[int]) -> list[Sequence[Any]]:
+    """PostgreSQL's rows from the driver with the times at positions ``times`` as aware UTC datetimes (a row
+    is copied only when one of them is not in UTC yet: with :func:`_tune`'s time zone, none is)."""
+    if conn.dialect.name != "postgresql" or not times:
+        return rows
+    # (one query's times all come in the session's time zone: in UTC already when the first one is)
+    first = next((row[i] for row in rows for i in times if row[i] is not None), None)
+    if first is None or first.tzinfo is dt.UTC:
+        return rows
+    for n, row in enumerate(rows):
+        for i in times:
+            value = row[i]
+            if value is not None and value.tzinfo is not dt.UTC:
+                utc = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+                row = rows[n] = (*row[:i], utc, *row[i + 1 :])
+    return rows
+
+
 def _fetch_dicts(conn: sa.Connection, query: sa.Select[Any]) -> list[dict[str, Any]]:
     """The rows of ``query`` as dicts, times as aware UTC datetimes (what :class:`.schema.UTCDateTime`
     gives)."""
     keys = tuple(c.key for c in query.selected_columns)
-    rows = [dict(zip(keys, row, strict=True)) for row in _rows(conn, query)]
-    if conn.dialect.name == "postgresql":
-        times = [c.key for c in query.selected_columns if isinstance(c.type, schema.UTCDateTime)]
-        for row in rows:
-            for key in times:
-                value = row[key]
-                if value is not None and value.tzinfo is not dt.UTC:
-                    row[key] = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    return rows
+    return [dict(zip(keys, row, strict=True)) for row in _fetch_tuples(conn, query)]
 
 
 def _batches(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]:
@@ -258,6 +302,42 @@ def _batches(items: Sequence[Any], size: int = BATCH) -> Iterator[Sequence[Any]]
 
 def _key(row: Mapping[str, Any]) -> tuple[str, str, str]:
     return (row["provider"], row["repo"], row["run_id"])
+
+
+#: Positions in a run tuple of :data:`RUN_COLUMNS`.
+_R = {name: i for i, name in enumerate(RUN_COLUMNS)}
+_R_ID, _R_PROVIDER, _R_REPO, _R_RUN_ID, _R_ATTEMPT, _R_FINISHED = (
+    _R[c] for c in ("id", "provider", "repo", "run_id", "attempt", "finished_at")
+)
+
+
+@dataclasses.dataclass
+class RowTuples:
+    """What :func:`reading` reads: the rows of :func:`load_rows` as tuples, no dict per row (for
+    :mod:`.series`, which reads hundreds of thousands of them)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    history_start: dt.datetime | None
+    #: attempts in :data:`RUN_COLUMNS` order, in batches: those that finished in the window, of runs that
+    #: have no other (each row is a run)
+    runs: Iterator[list[Sequence[Any]]]
+    #: once ``runs`` are read: the attempts of the other runs that finished in the window, and their earlier
+    #: attempts (:data:`RUN_COLUMNS` order)
+    several: list[Sequence[Any]]
+    #: once ``runs`` are read: attempts in :data:`HISTORY_COLUMNS` order, the history of other runs, for red
+    #: streaks
+    history: list[Sequence[Any]]
+    #: job records ``(run_row, *figures.JOB_FIELDS)`` in lists of up to :data:`JOB_BATCH`, as they are read
+    #: (once, inside :func:`reading`'s ``with``)
+    jobs: Iterator[list[Sequence[Any]]]
+    deployments: list[dict[str, Any]]
+    #: the connection they are read on (open inside the ``with``)
+    conn: sa.Connection
+    #: ``(provider, repo, run_id)`` of the runs left out because an attempt completed at or after ``end``
+    superseded: set[tuple[str, str, str]]
+    #: the filters the rows were selected with (``provider``, ``repos``, ``branches``, ``workflows``)
+    filters: dict[str, Any]
 
 
 def load_rows(
@@ -279,6 +359,64 @@ def load_rows(
     ``start``). ``deployments_until``: read deployments only before this time (``None``: all of them
     from ``history_start`` on).
     """
+    with reading(
+        store,
+        start=start,
+        end=end,
+        history_start=history_start,
+        repos=repos,
+        branches=branches,
+        workflows=workflows,
+        provider=provider,
+        deployments_until=deployments_until,
+    ) as got:
+        rows = [row for batch in got.runs for row in batch]
+        rows += got.several
+        jobs = [job for batch in got.jobs for job in batch]
+        categories = _load_categories(got.conn, rows, jobs)
+    runs = [dict(zip(RUN_COLUMNS, row, strict=True)) for row in rows]
+    runs += [dict(zip(HISTORY_COLUMNS, row, strict=True)) for row in got.history]
+    actor_list = _as_list(actors)
+    if actor_list is not None:
+        runs = _final_actor_in(runs, set(actor_list))
+    return Rows(got.start, got.end, got.history_start, runs, jobs, got.deployments, categories)
+
+
+@contextlib.contextmanager
+def reading(
+    store: ResultsStore,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    history_start: dt.datetime | None = None,
+    repos: str | Iterable[str] | None = None,
+    branches: str | Iterable[str] | None = None,
+    workflows: str | Iterable[str] | None = None,
+    provider: str | None = None,
+    deployments_until: dt.datetime | None = None,
+    job_durations_from: dt.datetime | None = None,
+    jobs_in_one_query: bool = False,
+    failed_details_only: bool = False,
+    stream_runs: bool = False,
+) -> Iterator[RowTuples]:
+    """The rows of :func:`load_rows` (without the ``actors`` filter and the failure categories, which
+    :func:`load_categories` reads for the jobs that need them) as tuples, in batches: the attempts that
+    finished in ``[start, end)``, then (``several``) the earlier attempts of their runs; then the jobs.
+    Read ``runs``, then ``jobs``, inside the ``with``; ``several`` and ``history`` are there once ``runs``
+    are read.
+
+    ``stream_runs`` (for a range of weeks): the runs that have no other attempt come a :data:`JOB_SPAN` of
+    finish times at a time, as they are read (on PostgreSQL the driver holds one span's answer at a time,
+    besides the one read meanwhile: :meth:`_Later.batches`), each row a run; the runs with an attempt
+    other than 1 in ``[start, end)`` are all in ``several``, with their earlier attempts.
+
+    ``job_durations_from``: each job record gets a last value, the job's ``duration_s`` when its attempt
+    finished at or after that time (else ``None``; the records' ``duration_s`` is only that of retried
+    jobs). ``jobs_in_one_query``: read the jobs of ``[start, end)`` with one query (:meth:`_Later.stream`),
+    for a range that holds most of the table (weeks of a report): the server joins them by hashing, not
+    by an index lookup per attempt (a week at a time), several times cheaper there.
+    ``failed_details_only``: ``url`` and ``actor`` of an attempt only when it failed or timed out
+    (``None`` otherwise), all the figures read of them but the ``actors`` filter of :func:`load_rows`."""
     start, end = _aware(start, "start"), _aware(end, "end")
     if end <= start:
         raise ValueError(f"empty window: start {start} is not before end {end}")
@@ -291,42 +429,154 @@ def load_rows(
         "branches": _as_list(branches),
         "workflows": _as_list(workflows),
     }
-    r, j = schema.ci_runs, schema.ci_jobs
-    in_range = [_completed(r), r.c.finished_at >= start, r.c.finished_at < end, *_filters(r, **filters)]
-    job_columns = (r.c.id.label("run_row"), *(_job_column(j, c) for c in JOB_COLUMNS))
-    jobs_of_attempts = sa.select(*job_columns).select_from(r.join(j, _same_attempt(r, j)))
+    r = schema.ci_runs
+    jobs_of_attempts = _jobs_of_attempts()
+    if job_durations_from is not None:
+        since = _aware(job_durations_from, "job_durations_from")
+        jobs_of_attempts = jobs_of_attempts.add_columns(
+            sa.case((r.c.finished_at >= since, schema.ci_jobs.c.duration_s)).label("attempt_duration")
+        )
+    spans = [start + n * JOB_SPAN for n in range(int((end - start) / JOB_SPAN) + 1) if start + n * JOB_SPAN < end]
+    bounds = list(zip(spans, [*spans[1:], end], strict=True)) if stream_runs else [(start, end)]
+
+    def in_span(low: dt.datetime, high: dt.datetime) -> list[Any]:
+        return [_completed(r), r.c.finished_at >= low, r.c.finished_at < high, *_filters(r, **filters)]
+
+    several_rows: list[Sequence[Any]] = []
+    history: list[Sequence[Any]] = []
+    earlier: list[Sequence[Any]] = []
     with contextlib.ExitStack() as stack:
         conn = stack.enter_context(store.engine.connect())
         _tune(conn)
         # PostgreSQL: the queries that need nothing from the others run meanwhile on connections of their
-        # own (the server works on them while the runs are read here)
+        # own (the server works on them while the rows before are read here)
         later = _Later(store, conn, stack)
-        jobs_in_range = later.rows(jobs_of_attempts.where(*in_range), join_by_index=True)
         look_back = history_start is not None and history_start < start
-        history_rows = later.dicts(_history_query(history_start, start, filters)) if look_back else None
-        runs = _fetch_dicts(conn, sa.select(*(r.c[c] for c in RUN_COLUMNS)).where(*in_range))
+        history_rows = later.tuples(_history_query(history_start, start, filters)) if look_back else None
+        columns = {c: r.c[c] for c in RUN_COLUMNS}
+        if failed_details_only:
+            for name in ("url", "actor"):
+                columns[name] = sa.case((r.c.status.in_(sorted(FAILED)), r.c[name])).label(name)
+        runs_query = sa.select(*columns.values())
+        runs_queries = [runs_query.where(*in_span(low, high)) for low, high in bounds]
+        if stream_runs:  # (a week's runs are quickly read: here, not held by a thread meanwhile)
+
+            def runs_in_range() -> Iterator[list[Sequence[Any]]]:
+                for query in runs_queries:
+                    rows = _rows(conn, query)
+                    for offset in range(0, len(rows), JOB_BATCH):
+                        yield rows[offset : offset + JOB_BATCH]
+                    del rows
+
+        else:
+            runs_in_range = later.batches(runs_queries)
+        if jobs_in_one_query:
+            jobs_in_range = later.stream(jobs_of_attempts.where(*in_span(start, end)))
+        else:
+            jobs_in_range = later.batches(
+                [jobs_of_attempts.where(*in_span(low, high)) for low, high in bounds], join_by_index=True
+            )
         superseded = _superseded(conn, end, filters)
-        if superseded:
-            gone = {run_id for _, _, run_id in superseded}  # a text test first: no key tuple for most rows
-            runs = [row for row in runs if row["run_id"] not in gone or _key(row) not in superseded]
-        earlier = _earlier_attempts(conn, runs)
-        runs += earlier
-        jobs: list[Sequence[Any]] = list(jobs_in_range())
-        for ids in _batches([row["id"] for row in earlier]):
-            jobs += _rows(conn, jobs_of_attempts.where(r.c.id.in_(ids)))
-        categories = _load_categories(conn, runs, jobs)
-        if history_rows is not None:
-            history = history_rows()
-            ids = {row["run_id"] for row in history}
-            window_keys = {_key(row) for row in runs if row["run_id"] in ids}
-            runs += [row for row in history if _key(row) not in window_keys and _key(row) not in superseded]
+        several = _several_attempts(conn, start, end, filters) if stream_runs else None
         deployments = _load_deployments(
             conn, since=history_start or start, until=deployments_until, provider=provider, repos=filters["repos"]
         )
-    actor_list = _as_list(actors)
-    if actor_list is not None:
-        runs = _final_actor_in(runs, set(actor_list))
-    return Rows(start, end, history_start, runs, jobs, deployments, categories)
+
+        def runs() -> Iterator[list[Sequence[Any]]]:
+            got = history_rows() if history_rows is not None else []
+            h_provider, h_repo, h_run_id = (HISTORY_COLUMNS.index(c) for c in ("provider", "repo", "run_id"))
+            history_ids = {row[h_run_id] for row in got}
+            window_keys: set[tuple[str, str, str]] = set()  # of the history's runs: runs of the window
+            # a text test first: no key tuple for most rows
+            looked_at = {run_id for _, _, run_id in superseded | (several or set())} | history_ids
+            held: list[Sequence[Any]] = []  # the attempts of runs with several (without stream_runs: all)
+            for batch in runs_in_range():
+                batch = _utc(conn, batch, (_R_FINISHED,))
+                single = []
+                for row in batch:
+                    if row[_R_RUN_ID] in looked_at:
+                        key = (row[_R_PROVIDER], row[_R_REPO], row[_R_RUN_ID])
+                        if key in superseded:
+                            continue
+                        if row[_R_RUN_ID] in history_ids:
+                            window_keys.add(key)
+                        if several is not None and key in several:
+                            held.append(row)
+                            continue
+                    single.append(row)
+                if several is None:
+                    held += single
+                if single:
+                    yield single
+            earlier.extend(_earlier_attempts(conn, held))
+            several_rows.extend(earlier if several is None else held + earlier)
+            for row in got:
+                key = (row[h_provider], row[h_repo], row[h_run_id])
+                if key not in window_keys and key not in superseded:
+                    history.append(row)
+
+        def jobs() -> Iterator[list[Sequence[Any]]]:
+            yield from jobs_in_range()
+            for ids in _batches([row[_R_ID] for row in earlier]):
+                yield _rows(conn, jobs_of_attempts.where(r.c.id.in_(ids)))
+
+        yield RowTuples(
+            start, end, history_start, runs(), several_rows, history, jobs(), deployments, conn, superseded, filters
+        )
+
+
+def _several_attempts(
+    conn: sa.Connection, start: dt.datetime, end: dt.datetime, filters: Mapping[str, Any]
+) -> set[tuple[str, str, str]]:
+    """Runs with a completed attempt other than 1 in ``[start, end)``: the only ones that can have more than
+    one attempt among the rows read, or miss one (:func:`_earlier_attempts`)."""
+    r = schema.ci_runs
+    q = (
+        sa.select(r.c.provider, r.c.repo, r.c.run_id)
+        .where(
+            _completed(r), r.c.attempt != 1, r.c.finished_at >= start, r.c.finished_at < end, *_filters(r, **filters)
+        )
+        .distinct()
+    )
+    return {(p, repo, run_id) for p, repo, run_id in conn.execute(q)}
+
+
+def _jobs_of_attempts() -> sa.Select[Any]:
+    """Job records ``(run_row, *JOB_FIELDS)`` of attempts (add a ``where`` on ``ci_runs``)."""
+    r, j = schema.ci_runs, schema.ci_jobs
+    job_columns = (r.c.id.label("run_row"), *(_job_column(j, c) for c in JOB_COLUMNS))
+    return sa.select(*job_columns).select_from(r.join(j, _same_attempt(r, j)))
+
+
+def superseded_job_durations(got: RowTuples, start: dt.datetime, end: dt.datetime) -> list[Sequence[Any]]:
+    """``(provider, repo, workflow, job name, duration_s, finished_at)`` of the jobs with a verdict and a
+    duration of the attempts of :attr:`RowTuples.superseded` runs that completed in ``[start, end)`` (the
+    attempts :func:`reading` leaves out), on ``got.conn``."""
+    r, j = schema.ci_runs, schema.ci_jobs
+    query = (
+        sa.select(r.c.provider, r.c.repo, r.c.workflow, j.c.name, j.c.duration_s, r.c.finished_at)
+        .select_from(r.join(j, _same_attempt(r, j)))
+        .where(
+            _completed(r),
+            r.c.finished_at >= start,
+            r.c.finished_at < end,
+            j.c.status.in_(sorted(VERDICT)),
+            j.c.duration_s.is_not(None),
+            *_filters(r, **got.filters),
+        )
+    )
+    found: list[Sequence[Any]] = []
+    for keys in _batches(sorted(got.superseded)):
+        found += _fetch_tuples(got.conn, query.where(sa.tuple_(r.c.provider, r.c.repo, r.c.run_id).in_(list(keys))))
+    return found
+
+
+def load_categories(
+    conn: sa.Connection, runs: Iterable[Sequence[Any]], jobs: Iterable[Sequence[Any]]
+) -> dict[tuple[str, str], str]:
+    """The failure categories of :attr:`Rows.categories` for some of the runs (tuples of
+    :data:`RUN_COLUMNS`) and job records of :func:`reading` (on its ``conn``)."""
+    return _load_categories(conn, runs, jobs)
 
 
 def _superseded(conn: sa.Connection, end: dt.datetime, filters: Mapping[str, Any]) -> set[tuple[str, str, str]]:
@@ -348,34 +598,40 @@ def _superseded(conn: sa.Connection, end: dt.datetime, filters: Mapping[str, Any
     return {(p, repo, run_id) for p, repo, run_id in conn.execute(q)}
 
 
-def _earlier_attempts(conn: sa.Connection, runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The completed attempts, not among ``runs``, of runs whose attempts there are not 1, 2, ... n.
+def _earlier_attempts(conn: sa.Connection, runs: list[Sequence[Any]]) -> list[Sequence[Any]]:
+    """The completed attempts, not among ``runs`` (tuples of :data:`RUN_COLUMNS`), of runs whose attempts
+    there are not 1, 2, ... n.
 
     Only a run with an attempt other than 1 can miss one: the others are not looked at (most runs)."""
-    candidates = {row["run_id"] for row in runs if row["attempt"] != 1}
+    candidates = {row[_R_RUN_ID] for row in runs if row[_R_ATTEMPT] != 1}
     numbers: dict[tuple[str, str, str], set[int]] = {}
     for row in runs:
-        if row["run_id"] in candidates:
-            numbers.setdefault(_key(row), set()).add(row["attempt"])
+        if row[_R_RUN_ID] in candidates:
+            numbers.setdefault((row[_R_PROVIDER], row[_R_REPO], row[_R_RUN_ID]), set()).add(row[_R_ATTEMPT])
     wanted = [key for key, seen in numbers.items() if max(seen) > len(seen)]
     r = schema.ci_runs
-    found: list[dict[str, Any]] = []
+    found: list[Sequence[Any]] = []
     for keys in _batches(wanted):
         q = sa.select(*(r.c[c] for c in RUN_COLUMNS)).where(
             _completed(r), sa.tuple_(r.c.provider, r.c.repo, r.c.run_id).in_(list(keys))
         )
-        found += [row for row in _fetch_dicts(conn, q) if row["attempt"] not in numbers[_key(row)]]
+        found += [
+            row
+            for row in _fetch_tuples(conn, q)
+            if row[_R_ATTEMPT] not in numbers[(row[_R_PROVIDER], row[_R_REPO], row[_R_RUN_ID])]
+        ]
     return found
 
 
 def _load_categories(
-    conn: sa.Connection, runs: list[dict[str, Any]], jobs: list[Sequence[Any]]
+    conn: sa.Connection, runs: Iterable[Sequence[Any]], jobs: Iterable[Sequence[Any]]
 ) -> dict[tuple[str, str], str]:
     """``("gitlab", job_id)`` -> the category ``ci_failure_triage`` gave each failed GitLab job of ``jobs``
-    (its latest analysis; an analysis filed under another project than the job's is not taken).
+    (its latest analysis; an analysis filed under another project than the job's is not taken); ``runs``
+    are tuples of :data:`RUN_COLUMNS`.
 
     Looked up by job id, once the jobs are read: a few failed jobs, not a join over every job."""
-    repo_of = {row["id"]: row["repo"] for row in runs if row["provider"] == "gitlab" and row.get("id") is not None}
+    repo_of = {row[_R_ID]: row[_R_REPO] for row in runs if row[_R_PROVIDER] == "gitlab" and row[_R_ID] is not None}
     if not repo_of:
         return {}
     failed: dict[str, str] = {}
@@ -403,12 +659,15 @@ def _load_categories(
 class _Later:
     """Queries started now and read later. On PostgreSQL each runs on a connection of its own in a
     thread (the pool is closed with ``stack``); elsewhere on ``conn`` when its result is asked for.
-    ``rows(query)`` and ``dicts(query)`` return a function that gives the result."""
+    ``rows(query)`` and ``tuples(query)`` return a function that gives the result, ``batches(queries)``
+    and ``stream(query)`` one that gives an iterator of lists of rows."""
 
     def __init__(self, store: ResultsStore, conn: sa.Connection, stack: contextlib.ExitStack) -> None:
         self.store = store
         self.conn = conn
-        self.pool = stack.enter_context(ThreadPoolExecutor(2)) if conn.dialect.name == "postgresql" else None
+        self.stack = stack
+        # (three threads: a stream's reader holds one as long as it is read, a query must not wait behind it)
+        self.pool = stack.enter_context(ThreadPoolExecutor(3)) if conn.dialect.name == "postgresql" else None
 
     def _run(self, fetch: Any, query: sa.Select[Any], join_by_index: bool) -> Any:
         with self.store.engine.connect() as conn:
@@ -424,8 +683,106 @@ class _Later:
         """``join_by_index``: see :func:`_tune`."""
         return self._start(_rows, query, join_by_index)
 
-    def dicts(self, query: sa.Select[Any]) -> Any:
-        return self._start(_fetch_dicts, query)
+    def batches(self, queries: Sequence[sa.Select[Any]], *, join_by_index: bool = False) -> Any:
+        """The rows of each query in turn, in lists of up to :data:`JOB_BATCH`. On PostgreSQL each query
+        runs in a thread on one of two connections while the rows of the one before are read (the
+        server may use its parallel plans; only two answers are held at a time), the first one from
+        now on."""
+        if self.pool is None:
+
+            def read_here() -> Iterator[list[Sequence[Any]]]:
+                for query in queries:
+                    result = self.conn.execute(query)
+                    while batch := result.fetchmany(JOB_BATCH):
+                        yield batch
+
+            return read_here
+        conns = [self.stack.enter_context(self.store.engine.connect()) for _ in queries[:2]]
+
+        def execute(n: int) -> Any:
+            conn = conns[n % 2]
+            if n < 2:
+                _tune(conn, join_by_index=join_by_index)
+            return conn.execute(queries[n])
+
+        running = [self.pool.submit(execute, 0)] if queries else []
+        self.stack.callback(lambda: [future.exception() for future in running])  # (before the connections close)
+
+        def read() -> Iterator[list[Sequence[Any]]]:
+            for n in range(len(queries)):
+                result = running[-1].result()
+                if n + 1 < len(queries):
+                    running.append(self.pool.submit(execute, n + 1))
+                try:
+                    while batch := _next_batch(result):
+                        yield batch
+                finally:
+                    result.close()
+
+        return read
+
+    def tuples(self, query: sa.Select[Any]) -> Any:
+        return self._start(_fetch_tuples, query)
+
+    def stream(self, query: sa.Select[Any]) -> Any:
+        """The rows of one big query in lists of up to :data:`JOB_BATCH`. On PostgreSQL through a
+        server-side cursor that a thread reads :data:`READ_AHEAD` lists ahead (the server keeps working
+        while the rows are used; only those lists are in memory), planned for all its rows
+        (``cursor_tuple_fraction`` 1: a hash join over a large range, not the nested loop that gives the
+        first rows soonest); from now on."""
+        if self.pool is None:
+
+            def read_here() -> Iterator[list[Sequence[Any]]]:
+                result = self.conn.execute(query)
+                while batch := result.fetchmany(JOB_BATCH):
+                    yield batch
+
+            return read_here
+        conn = self.stack.enter_context(self.store.engine.connect())
+        compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+        ahead: queue.Queue[Any] = queue.Queue(READ_AHEAD)
+        stop = threading.Event()
+
+        def put(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    ahead.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:  # (its error is raised by the reader, through ``done``)
+            _tune(conn)
+            conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1")
+            with conn.connection.driver_connection.cursor(name="devops_stream") as cursor:
+                cursor.execute(str(compiled), compiled.params)
+                while put(batch := cursor.fetchmany(JOB_BATCH)) and batch:  # (the last one empty)
+                    pass
+
+        done = self.pool.submit(produce)
+
+        def finish() -> None:  # before the connection is closed: stop the thread and wait for it
+            stop.set()
+            done.exception()
+
+        self.stack.callback(finish)
+
+        def read() -> Iterator[list[Sequence[Any]]]:
+            while True:
+                try:
+                    batch = ahead.get(timeout=0.1)
+                except queue.Empty:
+                    if done.done():
+                        done.result()  # the thread's error
+                        if ahead.empty():
+                            return
+                    continue
+                if not batch:
+                    return
+                yield batch
+
+        return read
 
 
 def _history_query(history_start: dt.datetime, start: dt.datetime, filters: Mapping[str, Any]) -> sa.Select[Any]:

@@ -32,7 +32,8 @@ Decisions where the definitions are silent (each repeated where it is implemente
   attempt (runs) and every job of those attempts that has a queue time (jobs, GitLab retried jobs too):
   every execution waited for a runner.
 * Re-run cost: the duration of every completed non-final attempt plus, for GitLab (one attempt per
-  pipeline, definitions §1), the duration of every retried job.
+  pipeline, definitions §1), the duration of every retried job; added up exactly (``math.fsum``), so
+  that the order a database returns rows in (none is fixed) cannot change the last digits.
 * The first-attempt and attempt failure rates are run level: a GitLab pipeline has one attempt, so a
   pipeline rescued by retrying jobs counts as a first-attempt success (its retried jobs show in the
   flaky jobs and the re-run cost).
@@ -273,8 +274,9 @@ class _Acc:
         self.durations: list[float] = []
         self.run_queues: list[float] = []
         self.job_queues: list[float] = []
-        self.rerun_s = 0.0
-        self.rerun_count = 0
+        #: the duration of every re-run (0.0 when it has none), added up with math.fsum: the exact sum,
+        #: whatever order the rows come in (a database gives them in no fixed order)
+        self.reruns: list[float] = []
         self.by_branch: Counter[tuple[Any, ...]] = Counter()
         self.by_workflow: Counter[tuple[Any, ...]] = Counter()
         self.by_actor: Counter[tuple[Any, ...]] = Counter()
@@ -326,8 +328,7 @@ class _Acc:
                 if queue is not None:
                     self.run_queues.append(queue)
             for attempt in attempts[:-1]:  # every completed attempt but the final one
-                self.rerun_s += attempt.get("duration_s") or 0.0
-                self.rerun_count += 1
+                self.reruns.append(attempt.get("duration_s") or 0.0)
         if run.jobs:
             self._add_jobs(run, provider, repo, workflow, get("sha"), categories)
 
@@ -361,8 +362,7 @@ class _Acc:
                 outcomes[key] = outcome(key, 0) | 2
             if gitlab and job[_RETRIED] and status not in (None, "running"):
                 # a pipeline has one attempt: its retried jobs are the re-runs
-                self.rerun_s += job[_DURATION] or 0.0
-                self.rerun_count += 1
+                self.reruns.append(job[_DURATION] or 0.0)
 
     def merge(self, other: _Acc, *, outcomes: bool = True) -> None:
         for name in (
@@ -373,11 +373,9 @@ class _Acc:
             "first_succeeded",
             "attempts",
             "failed_attempts",
-            "rerun_s",
-            "rerun_count",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("durations", "run_queues", "job_queues"):
+        for name in ("durations", "run_queues", "job_queues", "reruns"):
             getattr(self, name).extend(getattr(other, name))
         for name in ("by_status", "by_branch", "by_workflow", "by_actor", "by_job", "by_category"):
             getattr(self, name).update(getattr(other, name))
@@ -515,7 +513,7 @@ def rerun_minutes(runs: Iterable[Row] | RunIndex, jobs: Iterable[Row], start: dt
     """Minutes spent in non-final attempts of the window's runs: the ``duration_s`` of every completed
     attempt before the final one, and for GitLab of every retried job (its job-level attempts). 0 when
     nothing was re-run."""
-    return _window_acc(runs, jobs, start, end).rerun_s / 60.0
+    return math.fsum(_window_acc(runs, jobs, start, end).reruns) / 60.0
 
 
 def failures_by(
@@ -555,14 +553,19 @@ def flaky_jobs(
 
 
 # -- red streaks and MTTR --------------------------------------------------------------------------
+#: What red streaks read of a run's final attempt: ``(finished_at, status, run_number, run_id, url)``.
+StreakRecord = tuple[dt.datetime, str, Any, Any, Any]
+_AT, _VERDICT, _RUN_NUMBER, _RUN_ID, _URL = range(5)
+
+
 class _Streak:
     __slots__ = ("_shown", "failures", "fixed_by", "key", "start_known", "times")
 
-    def __init__(self, key: tuple[Any, ...], first: Row, start_known: bool) -> None:
+    def __init__(self, key: tuple[Any, ...], first: StreakRecord, start_known: bool) -> None:
         self.key = key
-        self.failures: list[Row] = [first]
-        self.times: list[dt.datetime] = [first["finished_at"]]
-        self.fixed_by: Row | None = None
+        self.failures: list[StreakRecord] = [first]
+        self.times: list[dt.datetime] = [first[_AT]]
+        self.fixed_by: StreakRecord | None = None
         self.start_known = start_known
         self._shown: tuple[dict[str, Any], tuple[Any, ...], str | None] | None = None
 
@@ -578,13 +581,13 @@ class _Streak:
         return self._shown
 
 
-def _run_order(final: Row) -> tuple[Any, ...]:
+def _run_order(record: StreakRecord) -> tuple[Any, ...]:
     """Order of completion; equal finish times: the lower run number, then the lower id, first."""
-    number = final.get("run_number")
-    return (final["finished_at"], -1 if number is None else number, _id_order(final["run_id"]))
+    number = record[_RUN_NUMBER]
+    return (record[_AT], -1 if number is None else number, _id_order(record[_RUN_ID]))
 
 
-def _by_completion(sequence: list[Row]) -> None:
+def _by_completion(sequence: list[StreakRecord]) -> None:
     """Sort final attempts in :func:`_run_order` (by finish time; the full key only where times tie)."""
     sequence.sort(key=_finished_at)
     times = list(map(_finished_at, sequence))
@@ -593,39 +596,53 @@ def _by_completion(sequence: list[Row]) -> None:
     position = 0
     while position < len(sequence) - 1:
         tie_end = position + 1
-        while tie_end < len(sequence) and sequence[tie_end]["finished_at"] == sequence[position]["finished_at"]:
+        while tie_end < len(sequence) and sequence[tie_end][_AT] == sequence[position][_AT]:
             tie_end += 1
         if tie_end - position > 1:
             sequence[position:tie_end] = sorted(sequence[position:tie_end], key=_run_order)
         position = tie_end
 
 
-_finished_at = itemgetter("finished_at")
+_finished_at = itemgetter(_AT)
 
 
 def _walk_streaks(
     index: RunIndex, until: dt.datetime, history_start: dt.datetime | None, history_end: dt.datetime
 ) -> list[_Streak]:
     """Every red streak of the runs finished before ``until``, per (provider, repo, workflow, branch)."""
-    sequences: dict[tuple[Any, ...], list[Row]] = defaultdict(list)
+    sequences: dict[tuple[Any, ...], list[StreakRecord]] = defaultdict(list)
     for run in index.runs.values():
         final = run.final
-        if final["status"] in VERDICT and final["finished_at"] < until:
+        status = final["status"]
+        if status in VERDICT and final["finished_at"] < until:
             provider, repo, _ = run.key
-            sequences[(provider, repo, final.get("workflow"), final.get("branch"))].append(final)
+            sequences[(provider, repo, final.get("workflow"), final.get("branch"))].append(
+                (final["finished_at"], status, final.get("run_number"), final["run_id"], final.get("url"))
+            )
+    return walk_streaks(sequences, history_start, history_end)
+
+
+def walk_streaks(
+    sequences: Mapping[tuple[Any, ...], list[StreakRecord]],
+    history_start: dt.datetime | None,
+    history_end: dt.datetime,
+) -> list[_Streak]:
+    """The red streaks of the final attempts of runs with a verdict, per (provider, repo, workflow, branch)
+    key, as :data:`StreakRecord` (:func:`red_streaks` explains the rules; each list is sorted in place):
+    what :func:`compute_windows` walks over its runs, and :mod:`.series` over a report's history."""
     streaks: list[_Streak] = []
     for key, sequence in sequences.items():
         _by_completion(sequence)
         current: _Streak | None = None
         for position, final in enumerate(sequence):
-            if final["status"] != SUCCESS:
+            if final[_VERDICT] != SUCCESS:
                 if current is None:
-                    known = position > 0 or history_start is None or final["finished_at"] >= history_end
+                    known = position > 0 or history_start is None or final[_AT] >= history_end
                     current = _Streak(key, final, known)
                     streaks.append(current)
                 else:
                     current.failures.append(final)
-                    current.times.append(final["finished_at"])
+                    current.times.append(final[_AT])
             elif current is not None:  # a success ends the streak
                 current.fixed_by = final
                 current = None
@@ -640,7 +657,7 @@ def _streaks_in(streaks: Iterable[_Streak], start: dt.datetime, end: dt.datetime
         if began >= end:
             continue
         fixed = streak.fixed_by
-        fixed_at = fixed["finished_at"] if fixed is not None else None
+        fixed_at = fixed[_AT] if fixed is not None else None
         key, order, started_at = streak.shown()
         if fixed is not None and fixed_at is not None and start <= fixed_at < end:
             ended_at = _iso(fixed_at)
@@ -651,8 +668,8 @@ def _streaks_in(streaks: Iterable[_Streak], start: dt.datetime, end: dt.datetime
                 "length_s": _seconds(began, fixed_at),
                 "failed_runs": len(streak.failures),
                 "start_known": streak.start_known,
-                "first_run_id": str(streak.failures[0]["run_id"]),
-                "fixed_by_run_id": str(fixed["run_id"]),
+                "first_run_id": str(streak.failures[0][_RUN_ID]),
+                "fixed_by_run_id": str(fixed[_RUN_ID]),
             }
             ended.append(((ended_at, *order), entry))
         elif fixed_at is None or fixed_at >= end:  # still red at the window's end
@@ -664,9 +681,9 @@ def _streaks_in(streaks: Iterable[_Streak], start: dt.datetime, end: dt.datetime
                 "age_s": _seconds(began, end),
                 "failed_runs": failed,
                 "start_known": streak.start_known,
-                "first_run_id": str(streak.failures[0]["run_id"]),
-                "last_run_id": str(last["run_id"]),
-                "last_run_url": last.get("url"),
+                "first_run_id": str(streak.failures[0][_RUN_ID]),
+                "last_run_id": str(last[_RUN_ID]),
+                "last_run_url": last[_URL],
             }
             still_open.append((order, entry))
     # by end time, then key / by key (stable: the order of the streaks given where those are equal)
@@ -858,6 +875,45 @@ def dora_acc(
     """What :func:`dora` counts, before the medians and bands (``None`` without deployments in scope):
     the accumulators of deployments that share no (repository, environment) add up with
     :meth:`_DoraAcc.merge` to those of all of them."""
+    return _dora_accs(
+        deployments,
+        [(start, end)],
+        commit_times=commit_times,
+        incidents=incidents,
+        environments=environments,
+        as_of=as_of,
+    )[0]
+
+
+def dora_windows(
+    deployments: Iterable[Row],
+    windows: Sequence[tuple[dt.datetime, dt.datetime]],
+    *,
+    commit_times: Mapping[Any, Sequence[dt.datetime]] | None = None,
+    incidents: Iterable[Row] | None = None,
+    environments: str | Collection[str] | None = DEFAULT_ENVIRONMENTS,
+    as_of: dt.datetime | None = None,
+) -> list[dict[str, Any] | None]:
+    """:func:`dora` of each window, from one walk over the deployments (their order, SHAs and failures do
+    not depend on the window: only what is counted does)."""
+    accs = _dora_accs(
+        deployments, windows, commit_times=commit_times, incidents=incidents, environments=environments, as_of=as_of
+    )
+    return [
+        None if acc is None else dora_result(acc, start, end) for acc, (start, end) in zip(accs, windows, strict=True)
+    ]
+
+
+def _dora_accs(
+    deployments: Iterable[Row],
+    windows: Sequence[tuple[dt.datetime, dt.datetime]],
+    *,
+    commit_times: Mapping[Any, Sequence[dt.datetime]] | None,
+    incidents: Iterable[Row] | None,
+    environments: str | Collection[str] | None,
+    as_of: dt.datetime | None,
+) -> list[_DoraAcc | None]:
+    """:func:`dora_acc` of each window (all ``None`` without deployments in scope)."""
     matches: dict[Any, bool] = {}
     in_scope = []
     for d in deployments:
@@ -869,7 +925,7 @@ def dora_acc(
         if matched and when is not None and (as_of is None or when < as_of):
             in_scope.append(d)
     if not in_scope:
-        return None
+        return [None for _ in windows]
     incident_times: dict[tuple[str, str], list[dt.datetime]] = defaultdict(list)
     for incident in incidents or ():
         when = incident.get("created_at")
@@ -881,12 +937,13 @@ def dora_acc(
     for deployment in in_scope:
         sequences[(deployment["provider"], deployment["repo"], deployment.get("environment") or "")].append(deployment)
 
-    acc = _DoraAcc()
+    accs = [_DoraAcc() for _ in windows]
     for (provider, repo, environment), sequence in sequences.items():
         sequence.sort(key=_deployment_order)
-        _walk_environment(sequence, start, end, incident_times.get((provider, repo), []), commit_times, acc)
-        acc.environments.add(environment)
-    return acc
+        _walk_environment(sequence, windows, incident_times.get((provider, repo), []), commit_times, accs)
+        for acc in accs:
+            acc.environments.add(environment)
+    return list(accs)
 
 
 def dora_result(acc: _DoraAcc, start: dt.datetime, end: dt.datetime) -> dict[str, Any]:
@@ -963,14 +1020,14 @@ def _commit_times_of(deployment: Row, commit_times: Mapping[Any, Sequence[dt.dat
 
 def _walk_environment(
     sequence: Sequence[Row],
-    start: dt.datetime,
-    end: dt.datetime,
+    windows: Sequence[tuple[dt.datetime, dt.datetime]],
     incidents: Sequence[dt.datetime],
     commit_times: Mapping[Any, Sequence[dt.datetime]] | None,
-    acc: _DoraAcc,
+    accs: Sequence[_DoraAcc],
 ) -> None:
+    """One environment's deployments in order, counted in the accumulator of each window they are in."""
     successes = [d for d in sequence if d.get("status") == SUCCESS]
-    success_times: list[dt.datetime] = [deployment_time(d) or start for d in successes]  # never None here
+    success_times: list[dt.datetime] = [deployment_time(d) or windows[0][0] for d in successes]  # never None here
     failed_change: set[int] = set()  # indexes into successes
     for when in incidents:  # an incident marks the latest successful deployment before it
         position = bisect_right(success_times, when) - 1
@@ -983,10 +1040,10 @@ def _walk_environment(
     for deployment in sequence:
         when = deployment_time(deployment)
         assert when is not None
-        inside = start <= when < end
+        inside = [acc for acc, (start, end) in zip(accs, windows, strict=True) if start <= when < end]
         status = deployment.get("status")
         if status == "failure":
-            if inside:
+            for acc in inside:
                 acc.failed_deployments += 1
             if previous is not None:
                 failed_change.add(previous)
@@ -999,10 +1056,13 @@ def _walk_environment(
             rollback = previous is not None and sha is not None and sha != previous_sha and sha in older_shas
             if rollback and previous is not None:
                 failed_change.add(previous)
-            if inside:
+            lead_times = (
+                [(when - t).total_seconds() for t in _commit_times_of(deployment, commit_times)] if inside else []
+            )
+            for acc in inside:
                 acc.deployments += 1
                 acc.days.add(when.astimezone(dt.UTC).date())
-                acc.lead_times.extend((when - t).total_seconds() for t in _commit_times_of(deployment, commit_times))
+                acc.lead_times.extend(lead_times)
                 if rollback:
                     acc.rollbacks.append(
                         {
@@ -1019,7 +1079,8 @@ def _walk_environment(
             if previous_sha is not None:
                 older_shas.add(previous_sha)
             previous, first_failure = current, None
-    acc.failed_changes += sum(1 for i in failed_change if start <= success_times[i] < end)
+    for acc, (start, end) in zip(accs, windows, strict=True):
+        acc.failed_changes += sum(1 for i in failed_change if start <= success_times[i] < end)
 
 
 # -- everything at once ----------------------------------------------------------------------------
@@ -1127,8 +1188,8 @@ def _figures(
         queue_run_p90_s=_sorted_percentile(run_queues, 0.9),
         queue_job_p50_s=_sorted_percentile(job_queues, 0.5),
         queue_job_p90_s=_sorted_percentile(job_queues, 0.9),
-        rerun_minutes=acc.rerun_s / 60.0,
-        rerun_attempts=acc.rerun_count,
+        rerun_minutes=math.fsum(acc.reruns) / 60.0,
+        rerun_attempts=len(acc.reruns),
         failures_by_branch=failures["branch"],
         failures_by_workflow=failures["workflow"],
         failures_by_actor=failures["actor"],

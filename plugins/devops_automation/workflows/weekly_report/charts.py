@@ -120,24 +120,37 @@ def sparkline(values: Values, *, width_px: int = 120, height_px: int = 28) -> by
     _check_size(width_px, height_px)
 
     def draw(fig: Any) -> None:
-        ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
-        ax.set_axis_off()
+        # lines in figure coordinates, no Axes (an Axes and its ticks cost most of a small image): x from
+        # -0.5 to n - 0.5 + padding, y from the lowest to the highest value + 15 % each side
+        from matplotlib.lines import Line2D
+
         known = [(i, v) for i, v in enumerate(points) if v is not None]
         if not known:
-            ax.axhline(0.5, color=_GREY, linewidth=1.0, linestyle=(0, (2, 2)))
-            ax.set_ylim(0, 1)
+            fig.add_artist(Line2D([0.0, 1.0], [0.5, 0.5], color=_GREY, linewidth=1.0, linestyle=(0, (2, 2))))
             return
-        ys = [math.nan if v is None else v for v in points]
-        ax.plot(range(len(ys)), ys, color=OKABE_ITO[0], linewidth=1.4, solid_capstyle="round")
-        alone = [(i, v) for i, v in known if _isolated(points, i)]
-        if alone:
-            ax.plot([i for i, _ in alone], [v for _, v in alone], "o", color=OKABE_ITO[0], markersize=2.0)
-        last_i, last_v = known[-1]
-        ax.plot([last_i], [last_v], "o", color=OKABE_ITO[3], markersize=3.0)
         low, high = min(v for _, v in known), max(v for _, v in known)
         pad = (high - low) * 0.15 or (abs(high) * 0.1 or 1.0)
-        ax.set_ylim(low - pad, high + pad)
-        ax.set_xlim(-0.5, max(len(points) - 1, 1) + 0.5)
+        x_low, x_high = -0.5, max(len(points) - 1, 1) + 0.5
+        y_low, y_high = low - pad, high + pad
+
+        def x(i: int) -> float:
+            return (i - x_low) / (x_high - x_low)
+
+        def y(v: float) -> float:
+            return (v - y_low) / (y_high - y_low)
+
+        ys = [math.nan if v is None else y(v) for v in points]
+        fig.add_artist(
+            Line2D([x(i) for i in range(len(ys))], ys, color=OKABE_ITO[0], linewidth=1.4, solid_capstyle="round")
+        )
+        alone = [(i, v) for i, v in known if _isolated(points, i)]
+        if alone:
+            xs, dots = [x(i) for i, _ in alone], [y(v) for _, v in alone]
+            fig.add_artist(Line2D(xs, dots, color=OKABE_ITO[0], marker="o", markersize=2.0, linestyle="None"))
+        last_i, last_v = known[-1]
+        fig.add_artist(
+            Line2D([x(last_i)], [y(last_v)], color=OKABE_ITO[3], marker="o", markersize=3.0, linestyle="None")
+        )
 
     return _render(draw, width_px, height_px)
 

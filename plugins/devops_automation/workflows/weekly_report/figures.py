@@ -16,11 +16,13 @@ datetimes for UTC periods. The history has ``periods`` periods of the same kind 
 oldest first, ``direction`` ``higher_is_better`` / ``lower_is_better`` / ``None``. Sections (:data:`SECTIONS`)
 hold their figures, or ``{"no_data": "<why>"}`` when the period has nothing for them.
 
-**Cost.** The CI rows of all periods are read in one pass (:func:`.analytics.load_rows` over the
-``periods`` periods plus :data:`.analytics.DEFAULT_HISTORY` for red streaks) and computed in one pass
-per grouping (:func:`.figures.compute_windows` with every period as a window), not once per period:
-200 repositories x 8 weeks is one read of 8 weeks of runs and jobs. The other tables are read with one
-query each over the whole history.
+**Cost.** The CI rows of all periods are read once, as they come (:func:`.series.windows_figures`: the
+``periods`` periods plus :data:`.analytics.DEFAULT_HISTORY` for red streaks, a week of runs at a time, the
+jobs through one streamed query), without a dict or an object per run and job; each period's figures are
+those :func:`.figures.compute_windows` gives (the failure lists only for the period and the previous one,
+the only ones shown). 200 repositories x 8 weeks (450,000 runs, 1.4 million jobs) take a few seconds and
+a few hundred megabytes (``benchmarks/report.py``). The other tables are read with one query each over
+the whole history; Python's cyclic garbage collector is paused meanwhile (nothing read is in a cycle).
 
 Decisions where the definitions are silent are documented at each section's function.
 """
@@ -28,14 +30,16 @@ Decisions where the definitions are silent are documented at each section's func
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
 
-from devops_automation.ci_analytics import analytics
-from devops_automation.ci_analytics.figures import VERDICT, Figures, compute_windows, median, percentile
+from devops_automation.ci_analytics import analytics, series
+from devops_automation.ci_analytics.figures import Figures, median, percentile
 from devops_automation.store import ResultsStore, alert_events, schema
 
 HIGHER = "higher_is_better"
@@ -189,6 +193,7 @@ def _as_list(value: str | Iterable[str] | None) -> list[str] | None:
 
 
 # -- the report ---------------------------------------------------------------------------------------
+@analytics._collector_paused
 def report_figures(
     store: ResultsStore,
     *,
@@ -246,22 +251,17 @@ def report_figures(
 def _ci_sections(
     store: ResultsStore, windows: list[Window], repos: list[str] | None, default_branches: set[str], top: int
 ) -> dict[str, dict[str, Any]]:
-    """Sections 1-4 and 6 from one read of the CI rows of every period (:func:`.analytics.load_rows`).
+    """Sections 1-4 and 6 from one read of the CI rows of every period (:func:`.series.windows_figures`).
 
     The figures of each period are :class:`.figures.Figures` of that window, as
-    :func:`.analytics.window_summary` computes them; red streaks are looked up
-    :data:`.analytics.DEFAULT_HISTORY` before the oldest period."""
-    first = windows[0][0]
-    history_start = first - analytics.DEFAULT_HISTORY
-    rows = analytics.load_rows(store, start=first, end=windows[-1][1], history_start=history_start, repos=repos)
-    index = rows.index()
-    common: dict[str, Any] = {"categories": rows.categories, "history_start": history_start, "history_end": first}
-    totals, _ = compute_windows(index, windows=windows, deployments=rows.deployments, **common)
-    _, per_workflow = compute_windows(index, windows=windows[-2:], group_by=("provider", "repo", "workflow"), **common)
-    jobs = _job_durations(store, windows[-2:], repos)
+    :func:`.analytics.window_summary` computes them (the failure lists only for the period and the
+    previous one); red streaks are looked up :data:`.analytics.DEFAULT_HISTORY` before the oldest period."""
+    got = series.windows_figures(store, windows=windows, detail=2, history=analytics.DEFAULT_HISTORY, repos=repos)
+    totals = got.totals
+    jobs = _job_durations(got.job_durations)
     return {
         "ci_runs": _ci_runs(totals, top),
-        "durations": _durations(totals, per_workflow, jobs, top),
+        "durations": _durations(totals, got.workflows, jobs, top),
         "recovery": _recovery(totals, default_branches),
         "flaky_jobs": _flaky(totals, top),
         "dora": _dora(totals),
@@ -296,35 +296,13 @@ def _ci_runs(totals: Sequence[Figures], top: int) -> dict[str, Any]:
     }
 
 
-def _job_durations(store: ResultsStore, windows: Sequence[Window], repos: list[str] | None) -> list[dict[str, Any]]:
-    """Per window, the ``duration_s`` of every job with a verdict of the attempts that finished in it.
+def _job_durations(values: Sequence[Mapping[tuple[Any, ...], list[float]]]) -> list[dict[str, Any]]:
+    """The slowest-job rows from :attr:`.series.WindowsFigures.job_durations` of the previous period and
+    the period: per (provider, repo, workflow, job), the ``duration_s`` of every job with a verdict of the
+    attempts that completed in the period.
 
     Decision: jobs are placed by their attempt's finish time (not by the final-attempt rule of the run
     figures): a job's duration is the time that execution took, whichever attempt it belongs to."""
-    r, j = schema.ci_runs, schema.ci_jobs
-    same_attempt = sa.and_(
-        j.c.provider == r.c.provider, j.c.repo == r.c.repo, j.c.run_id == r.c.run_id, j.c.attempt == r.c.attempt
-    )
-    q = (
-        sa.select(r.c.provider, r.c.repo, r.c.workflow, j.c.name, j.c.duration_s, r.c.finished_at)
-        .select_from(r.join(j, same_attempt))
-        .where(
-            r.c.finished_at >= windows[0][0],
-            r.c.finished_at < windows[-1][1],
-            r.c.status.is_not(None),
-            r.c.status != "running",
-            j.c.status.in_(sorted(VERDICT)),
-            j.c.duration_s.is_not(None),
-        )
-    )
-    if repos is not None:
-        q = q.where(r.c.repo.in_(repos))
-    values: list[dict[tuple[Any, ...], list[float]]] = [defaultdict(list) for _ in windows]
-    with store.engine.connect() as conn:
-        for provider, repo, workflow, name, duration, finished in conn.execute(q):
-            position = _bucket(windows, finished)
-            if position is not None:
-                values[position][(provider, repo, workflow, name)].append(float(duration))
     previous, current = values[0], values[-1]
     out = []
     for key in sorted(current, key=lambda k: tuple(str(v) for v in k)):
@@ -351,7 +329,7 @@ def _slowest(items: list[dict[str, Any]], top: int, *keys: str) -> list[dict[str
 
 def _durations(
     totals: Sequence[Figures],
-    per_workflow: Mapping[tuple[Any, ...], list[Figures]],
+    per_workflow: Mapping[tuple[Any, ...], list[dict[str, Any]]],
     jobs: list[dict[str, Any]],
     top: int,
 ) -> dict[str, Any]:
@@ -366,13 +344,13 @@ def _durations(
             "provider": provider,
             "repo": repo,
             "workflow": workflow,
-            "runs": current.runs,
-            "duration_p50_s": current.duration_p50_s,
-            "duration_p90_s": current.duration_p90_s,
-            "previous_p50_s": previous.duration_p50_s,
+            "runs": current["runs"],
+            "duration_p50_s": current["duration_p50_s"],
+            "duration_p90_s": current["duration_p90_s"],
+            "previous_p50_s": previous["duration_p50_s"],
         }
         for (provider, repo, workflow), (previous, current) in per_workflow.items()
-        if current.duration_p50_s is not None
+        if current["duration_p50_s"] is not None
     ]
     return {
         **{
@@ -543,14 +521,18 @@ def _metric_rows(
     )
     if projects is not None:
         q = q.where(t.c.project.in_(projects))
+    firsts = [first for first, _ in days]
     out = []
     with store.engine.connect() as conn:
-        for source, day, project, metric, value, raw, unit in conn.execute(q):
-            position = _day_bucket(days, day)
-            if position is not None:
+        for source, day, project, metric, value, raw, unit in analytics.driver_rows(conn, q):
+            position = bisect_right(firsts, day) - 1
+            if position >= 0 and day < days[position][1]:
                 out.append((position, source, day, project, metric, value, raw, unit))
-    out.sort(key=lambda r: (r[0], r[1], r[2], r[3], r[4]))
+    out.sort(key=_METRIC_ORDER)
     return out
+
+
+_METRIC_ORDER = itemgetter(0, 1, 2, 3, 4)
 
 
 def _pull_requests_issues(

@@ -723,9 +723,9 @@ SUMMARY_ARGUMENTS: list[dict[str, Any]] = [
 def test_postgresql_reads_rows_from_the_driver_and_gives_what_sqlite_gives(
     pg_url: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On PostgreSQL the loader takes the driver's rows as they come (and runs three queries meanwhile on
-    connections of their own): the same summaries as through SQLAlchemy's result processing, and as
-    SQLite's, for every filter and grouping."""
+    """On PostgreSQL the loader takes the driver's rows as they come (and runs its queries meanwhile on
+    connections of their own, a week of runs and jobs at a time): the same summaries as through
+    SQLAlchemy's result processing, and as SQLite's, for every filter and grouping."""
     history = random_history(7)
     postgres, sqlite = ResultsStore(pg_url), ResultsStore(f"sqlite:///{tmp_path}/results.db")
     try:
@@ -734,6 +734,7 @@ def test_postgresql_reads_rows_from_the_driver_and_gives_what_sqlite_gives(
         fast = [an.window_summary(postgres, start=T, end=T + WEEK, **kw) for kw in SUMMARY_ARGUMENTS]
         from_sqlite = [an.window_summary(sqlite, start=T, end=T + WEEK, **kw) for kw in SUMMARY_ARGUMENTS]
         monkeypatch.setattr(an, "_rows", lambda conn, query: conn.execute(query).all())  # SQLAlchemy's way
+        monkeypatch.setattr(an, "_next_batch", lambda result: result.fetchmany(an.JOB_BATCH))
         processed = [an.window_summary(postgres, start=T, end=T + WEEK, **kw) for kw in SUMMARY_ARGUMENTS]
     finally:
         postgres.dispose()

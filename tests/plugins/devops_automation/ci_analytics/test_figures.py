@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
+import random
 from typing import Any
 
 import pytest
@@ -320,6 +322,19 @@ def test_rerun_cost_counts_non_final_attempts_and_gitlab_retried_jobs() -> None:
     assert f.rerun_minutes([run(2, "success", 4)], [], START, END) == 0.0
 
 
+def test_rerun_minutes_do_not_depend_on_the_order_rows_come_in() -> None:
+    """A database gives rows in no fixed order: the re-run time is their exact sum (math.fsum), so the
+    same rows give the same last digits in any order (a sum added up row by row would not)."""
+    durations = [0.1, 0.2, 0.3, 1e9, -1e9 + 0.7, 123.456, 0.01, 7.77]  # (a negative one: exactness shows)
+    rows = [run(1, "failure", 1 + n / 100, attempt=n + 1, duration=d) for n, d in enumerate(durations)]
+    rows.append(run(1, "success", 2, attempt=len(durations) + 1))
+    forward = f.compute_figures(rows, start=START, end=END)
+    backward = f.compute_figures(list(reversed(rows)), start=START, end=END)
+    assert forward.rerun_attempts == backward.rerun_attempts == 8
+    assert forward.rerun_minutes == backward.rerun_minutes == math.fsum(durations) / 60.0
+    assert sum(durations) != math.fsum(durations)  # (the row-by-row sum is off here)
+
+
 # ---- failures by ----------------------------------------------------------------------------------
 
 
@@ -623,6 +638,28 @@ def test_dora_recovery_is_timed_from_the_first_failure_and_environments_are_sepa
     assert got["failed_deployments"] == 3
     assert got["rollbacks"] == 0
     assert got["failed_changes"] == 1  # deployment 1
+
+
+def test_dora_of_several_windows_is_dora_of_each() -> None:
+    rng = random.Random(5)
+    deployments = [
+        deployment(
+            n,
+            rng.choice(["success", "success", "success", "failure", "running"]),
+            rng.uniform(-100, 200),
+            rng.choice("ABCDE"),
+            environment=rng.choice(["production", "production", "staging"]),
+        )
+        for n in range(80)
+    ]
+    commits = {str(n): [at(rng.uniform(-200, 0))] for n in range(0, 80, 3)}
+    incidents = [{"provider": "github", "repo": "acme/api", "created_at": at(rng.uniform(-50, 150))} for _ in range(4)]
+    windows = [(at(h), at(h + 24)) for h in range(-96, 192, 24)]
+    options: dict[str, Any] = {"commit_times": commits, "incidents": incidents}
+    got = f.dora_windows(deployments, windows, **options)
+    assert got == [f.dora(deployments, start, end, **options) for start, end in windows]
+    assert sum(1 for d in got if d and d["deployments"]) >= 5 and any(d and d["rollbacks"] for d in got)
+    assert f.dora_windows([], windows) == [None] * len(windows)
 
 
 def test_environment_scope() -> None:

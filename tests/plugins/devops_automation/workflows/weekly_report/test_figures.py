@@ -328,6 +328,21 @@ def test_ci_figures_equal_window_summary(store: ResultsStore) -> None:
     assert got["failures_by_branch"] == summary["current"]["failures_by_branch"]
 
 
+def test_older_periods_of_the_series_equal_window_summary_of_that_week(store: ResultsStore) -> None:
+    """The sparkline values of the periods before the previous one are those figures too (definitions
+    §3), read in the same pass: two weeks back holds run 1."""
+    s = rf.report_figures(store, start=T, end=T + WEEK)["sections"]
+    for position, start in ((5, T - 2 * WEEK), (4, T - 3 * WEEK)):
+        week = analytics.window_summary(store, start=start, end=start + WEEK)["total"]["current"]
+        assert s["ci_runs"]["runs"]["series"][position] == week["runs"]
+        assert s["ci_runs"]["success_rate"]["series"][position] == week["success_rate"]
+        assert s["durations"]["duration_p50_s"]["series"][position] == week["duration_p50_s"]
+        assert s["durations"]["queue_run_p90_s"]["series"][position] == week["queue_run_p90_s"]
+        assert s["flaky_jobs"]["rerun_minutes"]["series"][position] == week["rerun_minutes"]
+    assert s["ci_runs"]["runs"]["series"][4:6] == [0, 1]
+    assert s["durations"]["duration_p50_s"]["series"][5] == 50.0
+
+
 def test_scope_filters(store: ResultsStore) -> None:
     got = rf.report_figures(store, start=T, end=T + WEEK, repos=["other/repo"], projects=["web"])
     s = got["sections"]
