@@ -366,3 +366,17 @@ def test_a_rebuilt_week_is_byte_identical_and_a_backfill_sends_nothing(
         out = task.execute(backfill)
         assert out["sent"] == 0 and "backfill" in out["skipped"], out
     assert (len(slack_messages(sandbox)), len(telegram_messages(sandbox)), len(smtp.messages())) == (slack, telegram, 1)
+
+
+def test_without_the_recipients_param_the_report_goes_to_the_report_recipients_variable(
+    sandbox, run_dag, sandbox_conns, smtp, tmp_path, monkeypatch
+) -> None:
+    """Scheduled runs use the Params' defaults: the Variable report_recipients says who gets the e-mail."""
+    monkeypatch.setenv("AIRFLOW_VAR_REPORT_RECIPIENTS", "ops@example.test, lead@example.test")
+    monday = this_monday(sandbox)
+    conf = delivery_conf(tmp_path / "reports")
+    del conf["recipients"]
+    dag_run, states = run_dag(DAG_ID, logical_date=monday, conf=conf, retries=0)
+    assert str(dag_run.state) == "success", states
+    (mail,) = smtp.messages()
+    assert mail["To"] == "ops@example.test, lead@example.test"

@@ -359,7 +359,13 @@ def report_params() -> dict[str, object]:
             "", type="string", title="Telegram chat", description="Chat id; empty = the connection's default."
         ),
         "recipients": Param(
-            [], type="array", title="E-mail recipients", description="Addresses for the HTML report; empty = no e-mail."
+            [],
+            type="array",
+            title="E-mail recipients",
+            description=(
+                "Addresses for the HTML report; empty = the Variable report_recipients (comma-separated), "
+                "and no e-mail when that is empty too."
+            ),
         ),
         "archive": Param(
             "",
@@ -441,7 +447,8 @@ def wire(period: str, *, inlets: Sequence[Any] = ()) -> None:
     targets = {
         "slack": "{{ params.slack_channel }}",
         "telegram": "{{ params.telegram_chat }}",
-        "email": "{{ params.recipients }}",
+        # the Param, else the Variable report_recipients (comma-separated): what scheduled runs use
+        "email": "{{ params.recipients or var.value.get('report_recipients', '') }}",
     }
     delivered = [
         ReportDeliverOperator(
