@@ -102,6 +102,9 @@ def create_app(seed: int = 0, systems: list[str] | None = None, latency_ms: int 
     def advance(request: Request, body: AdvanceBody) -> dict[str, float]:
         return {"now": get_sandbox(request).clock.advance(body.seconds)}
 
+    from include.sandbox.mail_view import router as mail_router
+
+    app.include_router(mail_router, prefix="/_sandbox/mail")
     for name, mod in modules.items():
         app.include_router(mod.control, prefix=f"/_sandbox/{name}")
         app.include_router(mod.router, prefix=mod.PREFIX)

@@ -326,6 +326,17 @@ def run() -> int:
             except (OSError, subprocess.CalledProcessError) as exc:
                 print(f"demo: could not create the backfills for the weekly report ({exc})", file=sys.stderr)
 
+        try:
+            from include.sandbox.servers import MissingBinary, SmtpServer
+
+            smtp = SmtpServer(port=SMTP_PORT)  # smtp_default: airflow_settings.yaml
+            guard.start(smtp)
+            record()
+        except MissingBinary as exc:
+            smtp = None
+            print(f"demo: no SMTP server ({exc}); e-mails are not delivered", flush=True)
+        if smtp is not None:  # the sandbox shows what it received: /_sandbox/mail/messages
+            env["SANDBOX_MAILDIR"] = str(smtp.maildir)
         # a child writes to its own copy of the log's file descriptor: ours can be closed once it is started
         with open(log_dir / "sandbox.log", "wb") as log_file:
             sandbox = guard.popen(
@@ -343,15 +354,6 @@ def run() -> int:
             record()
         except MissingBinary as exc:
             print(f"demo: no IMAP server ({exc}); e-mail intake is unavailable", flush=True)
-        try:
-            from include.sandbox.servers import SmtpServer
-
-            smtp = SmtpServer(port=SMTP_PORT)  # smtp_default: airflow_settings.yaml
-            guard.start(smtp)
-            record()
-        except MissingBinary as exc:
-            smtp = None
-            print(f"demo: no SMTP server ({exc}); e-mails are not delivered", flush=True)
         with open(log_dir / "airflow.log", "wb") as log_file:
             airflow = guard.popen(
                 [str(VENV_BIN / "airflow"), "standalone"],
@@ -393,7 +395,11 @@ def run() -> int:
             f"  healthy in {healthy_s:.0f}s: {', '.join(f'{k}={v}' for k, v in sorted(status.items()))}\n"
             f"  sandbox:     http://127.0.0.1:{SANDBOX_PORT}/_sandbox/docs"
             + (f"\n  IMAP:        127.0.0.1:{IMAP_PORT} (user ci@example.test)" if dovecot else "")
-            + (f"\n  SMTP:        127.0.0.1:{SMTP_PORT} (every message kept in {smtp.maildir})" if smtp else "")
+            + (
+                f"\n  SMTP:        127.0.0.1:{SMTP_PORT} (every message kept in {smtp.maildir}; http://127.0.0.1:{SANDBOX_PORT}/_sandbox/mail/messages)"
+                if smtp
+                else ""
+            )
             + (
                 f"\n  report:      weekly_report of {report_week[0]:%Y-%m-%d} .. {report_week[1]:%Y-%m-%d} goes to the"
                 " sandbox Slack and Telegram, SMTP and reports/ once the backfills of its days are done"
