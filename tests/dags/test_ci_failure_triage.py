@@ -260,6 +260,9 @@ def test_bad_mail_is_kept_recorded_and_reported_once(sandbox, mailbox, run_dag) 
     assert mailbox.messages(mailbox.folder) == []
     assert len(slack_messages(sandbox)) == 3
     assert len(telegram_messages(sandbox)) == 3  # one report per message
+    reasons = sorted(m["text"].split("\nReason: `")[1].split("`")[0] for m in slack_messages(sandbox))
+    assert reasons[-1] == "sender 'gitlab@evil.example' is not on the allowed-senders list", reasons
+    assert all("\nReason: " in m["text"] for m in telegram_messages(sandbox))
     run_dag(DAG_ID)
     assert len(slack_messages(sandbox)) == 3
     assert len(telegram_messages(sandbox)) == 3  # reported once

@@ -8,7 +8,7 @@
   flagged seen, moved to the processed folder;
 * anything else (unknown sender, headers/subject/body that contradict each other, an unreadable
   body) -> recorded as ``needs_attention`` with the reason, moved to the needs-attention folder and
-  reported once.
+  reported once (the report names the reason; see ``messages.needs_attention_text``).
 
 The decision for each message is
 :func:`~devops_automation.workflows.ci_failure_triage.mail.classify_mail`'s.
@@ -24,6 +24,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from devops_automation.ci_logs.redact import redact_text
 from devops_automation.store import ResultsStore
 from devops_automation.workflows.ci_failure_triage.mail import classify_mail, message_id_of
 from devops_automation.workflows.ci_failure_triage.store import get_event, intake_row, record_intake
@@ -77,13 +78,13 @@ def sweep_mailbox(hook: Any, store: ResultsStore, *, now: dt.datetime, limit: in
                 now=now,
             )
             to_attention.append(msg.uid)
-            out.attention.append(
+            out.attention.append(  # what notify reports (an XCom): redacted, the reason before it is cut
                 {
                     "message_id": mid,
                     "kind": decision.reason,
-                    "reason": decision.detail[:500],
-                    "sender": decision.sender,
-                    "subject": decision.subject,
+                    "reason": redact_text(decision.detail)[:500],
+                    "sender": redact_text(decision.sender) if decision.sender else decision.sender,
+                    "subject": redact_text(decision.subject) if decision.subject else decision.subject,
                     "folder": hook.needs_attention_folder,
                 }
             )

@@ -15,6 +15,10 @@ Why it looks like this:
   are met by rendering each job at decreasing levels of detail: a job gets an equal share of what is
   left, and what a short job does not use goes to the next ones. At most :data:`MAX_JOBS_SHOWN`
   jobs are shown, then "+N more jobs".
+* A needs-attention message (an e-mail the classifier rejected) says why: the rejection kind and
+  the classifier's reason, with the sender and subject. Those come from the mail, so they are
+  redacted (lazily imported ``ci_logs.redact``) before they are cut, and in Slack they stand in
+  inline code, since mrkdwn has no escape for ``*``, ``_`` and ``~``.
 * :func:`normalise_error` has its own rules instead of ``logs.normalize.norm_key``: fingerprints are
   stored, so they must not change when the log-excerpt code is tuned, and importing ``logs`` pulls
   in jinja2 and pydantic. ``messaging.html_to_mrkdwn`` is not used either: it decodes entities, which
@@ -510,22 +514,78 @@ def telegram_repeat_text(pipeline: Mapping[str, Any], jobs: Sequence[Mapping[str
     )
 
 
+# ---- e-mails that need attention ----------------------------------------------------------------
+ATTENTION_LIMIT = 2000  #: characters (escaped) of either needs-attention message at most
+#: escaped characters shown at most per field of a needs-attention message
+ATTENTION_FIELDS = {"kind": 60, "folder": 120, "message_id": 300, "sender": 200, "subject": 300, "reason": 600}
+_ATTENTION_RAW = 10_000  #: characters of a field redacted at most: far more than is ever shown
+
+
+def _redacted(value: Any) -> str:
+    """An untrusted field flattened to one line, secrets replaced (:func:`ci_logs.redact.redact_text`,
+    imported here only: it pulls in jinja2 and pydantic), then made inert like :func:`_clean`. Redacted
+    before it is cut, so a cut never leaves the start of a secret the redactor no longer recognises."""
+    from devops_automation.ci_logs.redact import redact_text
+
+    flat = " ".join(_CTRL.sub("", str(value if value is not None else "")).split())[:_ATTENTION_RAW]
+    return _clean(redact_text(flat))
+
+
+def _cut_escaped(text: str, limit: int, esc: Callable[[str], str]) -> str:
+    """``esc(text)`` cut so that the *escaped* text has at most ``limit`` characters (``&`` alone
+    becomes ``&amp;``); never cuts inside an entity. Both escapers work character by character."""
+    out = esc(text)
+    if len(out) <= limit:
+        return out
+    room, n = limit - 1, 0
+    for ch in text:
+        width = len(esc(ch))
+        if width > room:
+            break
+        room, n = room - width, n + 1
+    return esc(text[:n].rstrip()) + "…"
+
+
 def needs_attention_text(
-    kind: str, sender: str | None, subject: str | None, message_id: str, folder: str
+    kind: str,
+    sender: str | None,
+    subject: str | None,
+    message_id: str,
+    folder: str,
+    reason: str | None = None,
 ) -> tuple[str, str]:
-    """(Slack mrkdwn, Telegram HTML) for an e-mail that could not be processed and was moved to ``folder``."""
-    k, f, m = _clean(kind or "unparseable", 60), _clean(folder, 120), _clean(message_id, 300)
-    s, subj = _clean(sender or "unknown sender", 200), _clean(subject or "(no subject)", 300)
+    """(Slack mrkdwn, Telegram HTML) for an e-mail that could not be processed and was moved to
+    ``folder``: the rejection ``kind`` (one of ``mail.KINDS``), the classifier's ``reason`` (what it
+    found), sender, subject and Message-ID. Every field is redacted, made inert, escaped for its
+    channel and cut to :data:`ATTENTION_FIELDS` (escaped length), so each message stays within
+    :data:`ATTENTION_LIMIT`. Slack mrkdwn cannot escape ``*``, ``_`` or ``~``, so the untrusted
+    fields stand in inline code there (backticks are already swapped for U+02CB); Telegram HTML
+    needs only its escaping."""
+    raw = {"kind": kind, "folder": folder, "message_id": message_id, "sender": sender, "subject": subject}
+    defaults = {
+        "kind": "unparseable",
+        "folder": "?",
+        "message_id": "?",
+        "sender": "unknown sender",
+        "subject": "(no subject)",
+    }
+    clean = {name: _redacted(value) or defaults[name] for name, value in raw.items()}
+    clean["reason"] = _redacted(reason)
+    sk = {name: _cut_escaped(text, ATTENTION_FIELDS[name], _sk) for name, text in clean.items()}
+    tg = {name: _cut_escaped(text, ATTENTION_FIELDS[name], escape_html) for name, text in clean.items()}
     slack = (
-        f"⚠️ *A CI e-mail needs attention* (`{_sk(k)}`): it could not be processed and was moved to folder `{_sk(f)}`.\n"
-        f"From: {_sk(s)} · Subject: {_sk(subj)} · Message-ID: `{_sk(m)}`"
+        f"⚠️ *A CI e-mail needs attention* (`{sk['kind']}`): it could not be processed "
+        f"and was moved to folder `{sk['folder']}`.\n"
+        + (f"Reason: `{sk['reason']}`\n" if clean["reason"] else "")
+        + f"From: `{sk['sender']}` · Subject: `{sk['subject']}` · Message-ID: `{sk['message_id']}`"
     )
-    tg = (
-        f"⚠️ <b>A CI e-mail needs attention</b> (<code>{escape_html(k)}</code>): it could not be processed "
-        f"and was moved to folder <code>{escape_html(f)}</code>.\n"
-        f"From: {escape_html(s)} · Subject: {escape_html(subj)} · Message-ID: <code>{escape_html(m)}</code>"
+    telegram = (
+        f"⚠️ <b>A CI e-mail needs attention</b> (<code>{tg['kind']}</code>): it could not be processed "
+        f"and was moved to folder <code>{tg['folder']}</code>.\n"
+        + (f"Reason: {tg['reason']}\n" if clean["reason"] else "")
+        + f"From: {tg['sender']} · Subject: {tg['subject']} · Message-ID: <code>{tg['message_id']}</code>"
     )
-    return slack, tg
+    return slack, telegram
 
 
 # ---- the run note ------------------------------------------------------------------------------

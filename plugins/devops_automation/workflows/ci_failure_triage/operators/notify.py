@@ -12,8 +12,8 @@
   error line + job + project) already announced within ``fingerprint_window_hours``, no new
   message is sent: a short "seen again (N times)" reply goes to the first message's Slack thread
   and the count is kept in ``failure_fingerprints``.
-* E-mails that needed attention are reported once each (a report that could not be delivered is
-  sent by a later run).
+* E-mails that needed attention are reported once each, with the classifier's reason (a report
+  that could not be delivered is sent by a later run, its reason read back from ``intake_messages``).
 * The run's note (connection ``airflow_api``) says in one line what the run did: the pipelines it
   analysed with their categories, the messages sent per channel, what was skipped or failed.
 """
@@ -304,6 +304,7 @@ class TriageNotifyOperator(TriageOperator):
             item.get("subject"),
             item.get("message_id") or "?",
             item.get("folder") or "needs-attention",
+            reason=item.get("reason"),
         )
         from devops_automation.workflows.ci_failure_triage.store import attention_digest
 

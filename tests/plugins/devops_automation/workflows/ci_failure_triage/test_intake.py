@@ -184,6 +184,19 @@ def test_needs_attention_keeps_sender_and_subject(gitlab, scenarios, results_sto
     assert "not on the allowed-senders list" in item["reason"]
 
 
+def test_needs_attention_item_is_redacted(gitlab, scenarios, results_store: ResultsStore) -> None:
+    """The item notify reports (an XCom) carries the reason redacted before it is cut, and the subject redacted."""
+    token = "glpat-Zq7Xw2Rk9Vb4Tn6Lp3Hs"  # a GitLab personal access token's shape (not a real one)
+    bad_status = edit(build(gitlab, scenarios["pytest"]["pipeline_id"]), X_GitLab_Pipeline_Status=f"token={token}")
+    lunch = message("Lunch at noon?", subject=f"Lunch token={token}", sender=SENDER, Message_ID="<lunch-2@x.test>")
+    got = sweep_mailbox(FakeMailbox([bad_status, lunch]), results_store, now=T0)
+    assert [a["kind"] for a in got.attention] == ["unparseable", "not_gitlab"]
+    status_item, lunch_item = got.attention
+    assert status_item["reason"] == "X-GitLab-Pipeline-Status is not a status word: 'token=[REDACTED:gitlab_token]'"
+    assert lunch_item["subject"] == "Lunch token=[REDACTED:gitlab_token]"
+    assert token[6:14] not in repr(got.attention)
+
+
 def test_an_empty_allow_list_accepts_any_sender(gitlab, scenarios, results_store: ResultsStore) -> None:
     raw = mail_of_kind(gitlab, scenarios, "unknown_sender")
     got = sweep_mailbox(FakeMailbox([raw], allowed_senders=[]), results_store, now=T0)

@@ -11,6 +11,7 @@ import pytest
 
 from devops_automation.messaging import visible_length
 from devops_automation.workflows.ci_failure_triage.messages import (
+    ATTENTION_LIMIT,
     fingerprint,
     first_error_line,
     needs_attention_text,
@@ -470,6 +471,92 @@ def test_needs_attention_text() -> None:
     assert "x`y" not in slack
     assert "unknown sender" in slack
     check_telegram(tg)
+
+
+# ---- needs attention: the classifier's reason, redacted, escaped, bounded ------------------------
+GLPAT = "glpat-Zq7Xw2Rk9Vb4Tn6Lp3Hs"  # a GitLab personal access token's shape (not a real one)
+SPOOFED = "X-GitLab-Pipeline-Id is 1500000001 but the body shows no pipeline"
+
+
+def slack_outside_code(text: str) -> str:
+    """Slack mrkdwn with its inline code spans removed: what Slack would format."""
+    return re.sub(r"`[^`\n]*`", "", text)
+
+
+def test_needs_attention_names_the_classifiers_reason() -> None:
+    slack, tg = needs_attention_text(
+        "spoofed", "gitlab@gitlab.example.com", "Pipeline #345 failed", "<m-1@mail>", "needs-attention", SPOOFED
+    )
+    assert f"\nReason: `{SPOOFED}`\n" in slack
+    assert "(`spoofed`)" in slack
+    assert "From: `gitlab@gitlab.example.com` · Subject: `Pipeline #345 failed`" in slack
+    assert f"\nReason: {SPOOFED}\n" in tg
+    assert SPOOFED in "".join(check_telegram(tg).text)
+    # no reason known (an old row): no Reason line, the rest as before
+    slack, tg = needs_attention_text("unparseable", None, None, "<m-2@mail>", "needs-attention")
+    assert "Reason" not in slack
+    assert "Reason" not in tg
+    assert "From: `unknown sender` · Subject: `(no subject)`" in slack
+
+
+def test_needs_attention_reason_is_escaped_for_each_channel() -> None:
+    slack, _ = needs_attention_text("unknown_sender", "a*b_c@x.example", "*Urgent* _now_", "<m@x>", "f")
+    assert "`*Urgent* _now_`" in slack  # subject and sender are untrusted too: in code, not formatted
+    assert "`a*b_c@x.example`" in slack
+    reason = "sender '<!channel>' & <@U1> *bold* _italic_ ~strike~ `code` <https://evil.example|click>"
+    slack, tg = needs_attention_text("unknown_sender", "a*b_c@x.example", "*Urgent* _now_", "<m@x>", "f", reason)
+    (line,) = [x for x in slack.splitlines() if x.startswith("Reason: ")]
+    assert line == (  # in inline code, where mrkdwn formats nothing; the @ mention broken by a word joiner
+        "Reason: `sender '&lt;!channel&gt;' &amp; &lt;@\u2060U1&gt; *bold* _italic_ ~strike~ \u02cbcode\u02cb "
+        "&lt;https://evil.example|click&gt;`"
+    )
+    outside = slack_outside_code(slack)
+    for marker in ("*bold*", "_italic_", "~strike~", "*Urgent*", "_now_", "a*b_c", "<!channel>", "<@U1>", "<https"):
+        assert marker not in outside, marker
+    assert not re.search(r"&(?!amp;|lt;|gt;)", slack)
+    assert slack.count("`") % 2 == 0
+    parsed = check_telegram(tg)
+    shown = "".join(parsed.text)
+    assert "sender '<!channel>' & <@\u2060U1> *bold* _italic_ ~strike~ `code` <https://evil.example|click>" in shown
+    assert "*Urgent* _now_" in shown
+    assert parsed.links == []
+
+
+def test_needs_attention_redacts_secrets_even_where_a_field_is_cut() -> None:
+    slack, tg = needs_attention_text(
+        "not_gitlab", "https://deploy:hunter2secretpw@gitlab.example.com", f"Failed token={GLPAT}", "<m@x>", "f"
+    )
+    for text in (slack, tg):
+        assert GLPAT[6:14] not in text
+        assert "hunter2secretpw" not in text
+        assert "token=[REDACTED:" in text
+    # the subject is cut right inside the token: what is left of it must not be shown either
+    slack, tg = needs_attention_text("not_gitlab", None, "x" * 290 + " " + GLPAT, "<m@x>", "f")
+    for text in (slack, tg):
+        assert "glpat-" not in text
+        assert GLPAT[6:10] not in text
+        assert "x" * 290 in text
+    slack, tg = needs_attention_text("spoofed", None, None, "<m@x>", "f", f"no pipeline; Authorization: Bearer {GLPAT}")
+    for text in (slack, tg):
+        assert GLPAT[6:14] not in text
+        assert "Authorization: Bearer [REDACTED:" in text
+
+
+@pytest.mark.parametrize("filler", ["&", "<", "x", "*"])
+def test_needs_attention_is_bounded(filler: str) -> None:
+    huge = filler * 50_000
+    slack, tg = needs_attention_text(huge, huge, huge, huge, huge)
+    assert len(slack) <= ATTENTION_LIMIT
+    assert len(tg) <= ATTENTION_LIMIT
+    slack, tg = needs_attention_text(huge, huge, huge, huge, huge, huge)
+    assert len(slack) <= ATTENTION_LIMIT
+    assert len(tg) <= ATTENTION_LIMIT
+    assert not re.search(r"&(?!amp;|lt;|gt;)", slack)  # no entity cut in half
+    check_telegram(tg)
+    (line,) = [x for x in slack.splitlines() if x.startswith("Reason: ")]
+    assert line.endswith("…`")
+    assert 300 <= len(line) <= 620
+    assert slack.count("…") == 6  # every field was cut, and says so
 
 
 # ---- what the messages claim -------------------------------------------------------------------
