@@ -174,9 +174,11 @@ class MetricsCollectOperator(BaseOperator):
             from devops_automation.store.http_cache import StoreHttpCache
             from devops_automation.workflows.daily_project_metrics.github_metrics import github_figures
 
-            hook = GitHubHook(self.conn_id, cache=StoreHttpCache(store))
+            cache = StoreHttpCache(store)
+            hook = GitHubHook(self.conn_id, cache=cache)
             self._link(context, lambda: _github_web(hook, str(project.github)))
-            return github_figures(hook, project.name, str(project.github), start, end, latest=latest)
+            with cache.batch():  # the ETag cache: one connection for reads, writes together at the end
+                return github_figures(hook, project.name, str(project.github), start, end, latest=latest)
         if self.source == "prometheus":
             from devops_automation.hooks.prometheus import PrometheusHook
             from devops_automation.workflows.daily_project_metrics.prometheus_metrics import prometheus_figures

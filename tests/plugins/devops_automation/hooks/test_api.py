@@ -163,3 +163,57 @@ def test_bitbucket_past_100_repositories_is_completed_by_search(hook, sandbox) -
     after = list(hook.remote_scopes("bitbucket", int(conn["id"])))
     ids = [e["id"] for e in after if e["id"].startswith(workspace + "/")]
     assert len(ids) == len(set(ids)) == 105
+
+
+def _devlake(sandbox, monkeypatch, **env: str) -> DevLakeHook:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_DEVLAKE_DEFAULT",
+        json.dumps({"conn_type": "http", "host": f"{sandbox.base_url}/devlake", "extra": {"max_retries": 0}}),
+    )
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return DevLakeHook()
+
+
+def test_proxy_variables_are_read_once_for_the_base_url(sandbox, monkeypatch, tmp_path) -> None:
+    from include.sandbox.client import free_port
+
+    dead_proxy = f"http://127.0.0.1:{free_port()}"
+    bundle = tmp_path / "ca.pem"
+    hook = _devlake(sandbox, monkeypatch, HTTP_PROXY=dead_proxy, REQUESTS_CA_BUNDLE=str(bundle))
+    session = hook.session
+    assert session.proxies == {"http": dead_proxy}
+    assert session.verify == str(bundle)
+    assert session.trust_env is False  # requests no longer walks the environment per request
+    with pytest.raises(requests.ConnectionError, match="ProxyError"):  # the request did go to the proxy
+        hook.version()
+
+    hook = _devlake(sandbox, monkeypatch, HTTP_PROXY=dead_proxy, NO_PROXY="127.0.0.1,localhost")
+    assert hook.session.proxies == {}  # the base URL's host is exempt
+    assert hook.version()  # straight to the sandbox
+    monkeypatch.setenv("NO_PROXY", "")  # read once: a later change does not reach this hook
+    assert hook.version()
+
+
+def test_a_netrc_entry_does_not_replace_the_token_header(sandbox, monkeypatch, tmp_path) -> None:
+    """``requests`` lets a ``~/.netrc`` entry for the host override the ``Authorization`` header; the
+    hooks read the environment once and leave netrc out."""
+    from devops_automation.hooks.github import GitHubHook
+
+    token = "ghp_sandboxtoken000000000000000000000000"  # the sandbox's
+
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GITHUB_DEFAULT",
+        json.dumps({"conn_type": "github", "host": f"{sandbox.base_url}/github", "password": token}),
+    )
+    GitHubHook().repository("acme/shop")
+    (sent,) = sandbox.requests(system="github")
+    authorization = {k.lower(): v for k, v in sent["headers"].items()}.get("authorization", "")
+    assert authorization == f"Bearer {token}"

@@ -123,6 +123,96 @@ def test_two_caches_on_one_store_share_entries(results_store) -> None:
     assert StoreHttpCache(results_store).get("a" * 64) == ('"1"', {"n": 1})
 
 
+# -- batch ---------------------------------------------------------------------------------------------
+def checkouts(store) -> list[int]:
+    """A counter of the store engine's connection checkouts (``[n]``, updated in place)."""
+    count = [0]
+    sa.event.listen(store.engine.pool, "checkout", lambda *a: count.__setitem__(0, count[0] + 1))
+    return count
+
+
+def test_batch_writes_at_the_end_once_per_key_what_was_given(results_store) -> None:
+    cache = StoreHttpCache(results_store)
+    cache.put("a" * 64, URL, '"old"', {"v": 0}, T0)  # an entry the batch replaces
+    body = {"runs": [{"id": 1}]}
+    later = T0 + dt.timedelta(hours=1)
+    with cache.batch() as same:
+        assert same is cache
+        cache.put("a" * 64, URL + "?page=1", '"first"', {"v": 1}, later)
+        cache.put("a" * 64, URL + "?page=1", '"second"', body, later, last_modified="Mon, 02 Nov 2026")
+        cache.put("b" * 64, URL + "/9", '"nine"', [1, None, "x"], later)
+        body["runs"].append({"id": 2})  # the caller changes the body it was given: not what is written
+        assert [r["etag"] for r in rows(results_store)] == ['"old"']  # nothing written yet
+        etag, got = cache.get("a" * 64)  # a read sees the kept write, as a copy
+        assert (etag, got) == ('"second"', {"runs": [{"id": 1}]})
+        got["runs"].clear()
+        assert cache.get("a" * 64) == ('"second"', {"runs": [{"id": 1}]})
+    got_rows = {r["key"]: r for r in rows(results_store)}
+    assert set(got_rows) == {"a" * 64, "b" * 64}
+    assert got_rows["a" * 64]["etag"] == '"second"'
+    assert got_rows["a" * 64]["body"] == {"runs": [{"id": 1}]}
+    assert got_rows["a" * 64]["url"] == URL + "?page=1"
+    assert got_rows["a" * 64]["last_modified"] == "Mon, 02 Nov 2026"
+    assert got_rows["a" * 64]["fetched_at"] == later
+    assert got_rows["b" * 64]["body"] == [1, None, "x"]
+    assert (cache.puts, cache.writes) == (4, 3)  # the entry before the batch, then one per key
+    assert StoreHttpCache(results_store).get("a" * 64) == ('"second"', {"runs": [{"id": 1}]})
+
+
+def test_batch_reads_on_one_connection_and_writes_in_one_transaction(results_store) -> None:
+    cache = StoreHttpCache(results_store)
+    for n in range(3):
+        cache.put(f"{n:064d}", URL, f'"{n}"', {"n": n}, T0)
+    count = checkouts(results_store)
+    for n in range(3):
+        cache.get(f"{n:064d}")
+    assert count[0] == 3  # one connection per read outside a batch
+    count[0] = 0
+    with cache.batch():
+        for n in range(5):
+            assert cache.get(f"{n:064d}") == ((f'"{n}"', {"n": n}) if n < 3 else None)
+            cache.put(f"{n + 10:064d}", URL, '"e"', {"n": n}, T0)
+        assert count[0] == 1
+    assert count[0] == 2  # and one for the writes
+    assert len(rows(results_store)) == 8
+
+
+def test_batch_writes_what_was_fetched_when_the_block_raises(results_store) -> None:
+    cache = StoreHttpCache(results_store)
+    with pytest.raises(RuntimeError, match="figures failed"), cache.batch():
+        cache.put("a" * 64, URL, '"e"', {"kept": True}, T0)
+        raise RuntimeError("figures failed")
+    assert [r["body"] for r in rows(results_store)] == [{"kept": True}]
+    cache.put("b" * 64, URL, '"f"', {}, T0)  # after the block, writes are immediate again
+    assert len(rows(results_store)) == 2
+
+
+def test_nested_batches_write_when_the_outermost_ends(results_store) -> None:
+    cache = StoreHttpCache(results_store)
+    with cache.batch():
+        with cache.batch():
+            cache.put("a" * 64, URL, '"e"', {"n": 1}, T0)
+        assert rows(results_store) == []
+        assert cache.get("a" * 64) == ('"e"', {"n": 1})
+    assert len(rows(results_store)) == 1
+
+
+def test_a_batch_that_cannot_be_written_is_logged_not_raised(results_store, monkeypatch, caplog) -> None:
+    cache = StoreHttpCache(results_store)
+
+    def down() -> None:
+        raise sa.exc.OperationalError("INSERT", {}, ConnectionError("server closed the connection"))
+
+    with cache.batch():
+        cache.put("a" * 64, URL, '"e"', {"n": 1}, T0)
+        cache.put("b" * 64, URL, '"f"', {"n": 2}, T0)
+        monkeypatch.setattr(results_store, "begin", down)
+    assert "http_cache: 2 entries not written (OperationalError" in caplog.text
+    monkeypatch.undo()
+    assert rows(results_store) == []
+    assert cache.writes == 0
+
+
 # -- memory --------------------------------------------------------------------------------------------
 def test_memory_cache_copies_in_and_out() -> None:
     cache = MemoryHttpCache()
