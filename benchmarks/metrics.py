@@ -490,8 +490,9 @@ def main() -> int:
         servers = {s: guard.start(SandboxServer(systems=[s], seed=args.seed)) for s in SOURCES}
         sandbox = Sandboxes({s: SandboxClient(servers[s].base_url, timeout=600) for s in SOURCES})
         sandbox_pids = [servers[s].proc.pid for s in SOURCES]
-        for source, password in (("github", GITHUB_TOKEN), ("prometheus", None), ("sonarqube", SONAR_TOKEN)):
+        for source in SOURCES:
             conn = {"conn_type": source, "host": f"{servers[source].base_url}/{source}", "extra": {"timeout": 60}}
+            password = {"github": GITHUB_TOKEN, "sonarqube": SONAR_TOKEN}.get(source)
             if password:
                 conn["password"] = password
             os.environ[f"AIRFLOW_CONN_{source.upper()}_DEFAULT"] = json.dumps(conn)

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import itertools
 import math
 import re
@@ -227,6 +228,7 @@ def parse_time(value: Any) -> dt.datetime | None:
     return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
 
 
+@functools.lru_cache(maxsize=64)  # asked twice per request
 def api_url_of(base_url: str) -> str:
     """The API base URL of a connection's base URL: as given, ``/api/v3`` added to a bare Enterprise
     Server host, ``https://api.github.com`` for ``github.com``."""

@@ -102,6 +102,12 @@ class MemoryHttpCache:
         return len(self.entries)
 
 
+#: one statement for every read (built once: SQLAlchemy then reuses its compiled form without work)
+_GET = sa.select(schema.http_cache.c.etag, schema.http_cache.c.body).where(
+    schema.http_cache.c.key == sa.bindparam("key")
+)
+
+
 class StoreHttpCache:
     """The ``http_cache`` table of a :class:`~devops_automation.store.ResultsStore` (upsert on ``key``)."""
 
@@ -120,13 +126,11 @@ class StoreHttpCache:
         if key in self._pending:  # written in this batch: decoded anew, as a database read would be
             row = self._pending[key]
             return row["b_etag"], json.loads(row["b_body"])
-        t = self.table
-        query = sa.select(t.c.etag, t.c.body).where(t.c.key == key)
         if self._reader is not None:
-            row = self._reader.execute(query).first()
+            row = self._reader.execute(_GET, {"key": key}).first()
         else:
             with self.store.engine.connect() as conn:
-                row = conn.execute(query).first()
+                row = conn.execute(_GET, {"key": key}).first()
         return None if row is None else (row.etag, row.body)
 
     def put(
