@@ -234,13 +234,14 @@ def test_bad_mail_is_kept_recorded_and_reported_once(sandbox, mailbox, run_dag) 
     good = failure_email(sandbox, sc["pipeline_id"])
     stranger = good.replace("From: GitLab <gitlab@gitlab.example.test>", "From: GitLab <gitlab@evil.example>")
     assert stranger != good
+    token = "glpat-Zq7Xw2Rk9Vb4Tn6Lp3Hs"  # a GitLab personal access token's shape (not a real one)
     spoofed = (
-        "From: GitLab <gitlab@gitlab.example.test>\r\nTo: ci@example.test\r\nSubject: Weekly newsletter\r\n"
+        f"From: GitLab <gitlab@gitlab.example.test>\r\nTo: ci@example.test\r\nSubject: Weekly token={token}\r\n"
         "Message-ID: <news-1@example.test>\r\nX-GitLab-Pipeline-Id: 999999\r\nX-GitLab-Pipeline-Status: failed\r\n"
         "X-GitLab-Project-Id: 1\r\nX-GitLab-Project-Path: acme/api\r\n\r\nOur best offers this week!\r\n"
     )
     garbage = (
-        "From: gitlab@gitlab.example.test\r\nSubject: ???\r\nMessage-ID: <junk-1@example.test>\r\n"
+        f"From: gitlab@gitlab.example.test\r\nSubject: ???\r\nMessage-ID: <junk-{token}@example.test>\r\n"
         "\r\n\x00\x01 not a pipeline mail\r\n"
     )
     success = failure_email(sandbox, scenario(sandbox, "allowed")["pipeline_id"], status="success")
@@ -255,6 +256,9 @@ def test_bad_mail_is_kept_recorded_and_reported_once(sandbox, mailbox, run_dag) 
     assert statuses == ["ignored", "ignored", "needs_attention", "needs_attention", "needs_attention"], rows(
         "intake_messages"
     )
+    # stored redacted: the subject, and the Message-ID (redacted plus its hash: the second run below finds it)
+    assert not any(token[6:14] in repr(m) for m in rows("intake_messages"))
+    assert "Weekly token=[REDACTED:gitlab_token]" in {m["subject"] for m in rows("intake_messages")}
     assert len(mailbox.messages(mailbox.attention)) == 3
     assert len(mailbox.messages(mailbox.processed)) == 2
     assert mailbox.messages(mailbox.folder) == []

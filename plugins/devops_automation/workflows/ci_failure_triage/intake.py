@@ -14,7 +14,10 @@ The decision for each message is
 :func:`~devops_automation.workflows.ci_failure_triage.mail.classify_mail`'s.
 
 Nothing is ever deleted. The Message-ID (or a hash of the raw message when it has none) is the
-key: a message seen before is not processed again, only put where it belongs.
+key: a message seen before is not processed again, only put where it belongs. A Message-ID that
+carries a secret is keyed by :func:`~devops_automation.workflows.ci_failure_triage.store.intake_key`
+(redacted, plus the original's hash) from the start, so neither the store, the XComs nor the log
+ever see it; the store redacts sender, subject and reason itself (``record_intake``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from typing import Any
 from devops_automation.ci_logs.redact import redact_text
 from devops_automation.store import ResultsStore
 from devops_automation.workflows.ci_failure_triage.mail import classify_mail, message_id_of
-from devops_automation.workflows.ci_failure_triage.store import get_event, intake_row, record_intake
+from devops_automation.workflows.ci_failure_triage.store import get_event, intake_key, intake_row, record_intake
 
 log = logging.getLogger(__name__)
 DONE = {"analysed", "notified", "gone"}
@@ -50,7 +53,7 @@ def sweep_mailbox(hook: Any, store: ResultsStore, *, now: dt.datetime, limit: in
     to_processed: list[str] = []
     to_attention: list[str] = []
     for msg in messages:
-        mid = message_id_of(msg.raw)
+        mid = intake_key(message_id_of(msg.raw))  # as stored: a secret in it is redacted
         prior = intake_row(store, "email", mid)
         if prior is not None and prior["status"] in ("processed", "ignored"):
             to_processed.append(msg.uid)  # done before; only its move was lost
@@ -62,15 +65,15 @@ def sweep_mailbox(hook: Any, store: ResultsStore, *, now: dt.datetime, limit: in
             continue
         decision = classify_mail(msg.raw, allowed_senders=hook.allowed_senders)
         if decision.action == "reject":
-            reason = f"{decision.reason}: {decision.detail}"
+            reason = redact_text(f"{decision.reason}: {decision.detail}")
             record_intake(
                 store,
                 {
                     "source": "email",
                     "message_id": mid,
                     "status": "needs_attention",
-                    "reason": reason[:2000],
-                    "sender": (decision.sender or "")[:512] or None,
+                    "reason": reason,  # redacted, cut by record_intake
+                    "sender": decision.sender or None,
                     "subject": decision.subject,
                     "folder": hook.needs_attention_folder,
                     "size_bytes": msg.size,
@@ -93,7 +96,7 @@ def sweep_mailbox(hook: Any, store: ResultsStore, *, now: dt.datetime, limit: in
             continue
         mail = decision.mail
         if decision.action == "ignore" or mail is None:
-            reason = (
+            reason = redact_text(
                 decision.detail if decision.reason == "pipeline_status" else f"{decision.reason}: {decision.detail}"
             )
             record_intake(
@@ -102,8 +105,8 @@ def sweep_mailbox(hook: Any, store: ResultsStore, *, now: dt.datetime, limit: in
                     "source": "email",
                     "message_id": mid,
                     "status": "ignored",
-                    "reason": reason[:2000],
-                    "sender": (decision.sender or "")[:512] or None,
+                    "reason": reason,  # redacted, cut by record_intake
+                    "sender": decision.sender or None,
                     "subject": decision.subject,
                     "folder": hook.processed_folder,
                     "size_bytes": msg.size,

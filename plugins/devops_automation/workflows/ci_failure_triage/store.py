@@ -13,11 +13,16 @@ The store is what makes the DAG idempotent and each failure analysed once, whate
 * ``intake_messages``: every e-mail seen, by Message-ID, with what became of it.
 * ``failure_fingerprints``: the same first error of the same job in the same project, with the
   Slack thread where it was first reported.
+
+Nothing taken from a mail or a webhook is written raw: the event's text columns and payload, and the
+intake row's sender, subject and reason are redacted (:func:`redacted`) before they are cut to their
+column; a Message-ID the redactor would change is stored as :func:`intake_key` gives it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -27,6 +32,41 @@ from devops_automation.store import ResultsStore, schema
 
 PROVIDER = "gitlab"
 DONE_STATES = frozenset({"analysed", "notified", "gone"})  # gone: the pipeline was deleted before we looked
+#: failure_events columns taken from the event (a mail, a webhook, the run's conf): characters kept (None: all)
+EVENT_TEXT = {"project_path": 512, "ref": 512, "sha": 64, "status": 32, "pipeline_url": None}
+#: intake_messages columns taken from the e-mail: characters kept (None: all)
+INTAKE_TEXT = {"reason": 2000, "sender": 512, "subject": None}
+MESSAGE_ID_CHARS = 998  #: the RFC 5322 line limit, and the column's size
+
+
+def redacted(value: Any, limit: int | None = None) -> str | None:
+    """``value`` as text with every secret replaced (:func:`ci_logs.redact.redact_text`), then cut to
+    ``limit`` characters: redacted before it is cut, so a cut never leaves the start of a secret the
+    redactor no longer recognises. ``None`` stays ``None``."""
+    if value is None:
+        return None
+    from devops_automation.ci_logs.redact import redact_text  # pulls in jinja2 and pydantic: only when writing
+
+    text = redact_text(str(value))
+    return text[:limit] if limit is not None else text
+
+
+def intake_key(message_id: Any) -> str:
+    """The key ``intake_messages`` stores for a Message-ID (or a webhook's Idempotency-Key).
+
+    A Message-ID is chosen by whoever sends the mail, and the needs-attention folder takes mail from
+    anyone, so it can carry a token like any other header. One the redactor leaves alone (every
+    GitLab Message-ID, and the ``sha256:`` key of a mail without one) is its own key, cut to 998
+    characters as before. Otherwise the key is the redacted Message-ID plus ``#sha256:`` and the
+    SHA-256 of the original: the same Message-ID always gives the same key (dedup holds across runs),
+    two different ones never share it, and the key maps to itself, so a stored key given back
+    (archive, notify) finds its row."""
+    text = str(message_id)
+    red = redacted(text) or ""
+    if red == text:
+        return text[:MESSAGE_ID_CHARS]
+    suffix = "#sha256:" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return red[: MESSAGE_ID_CHARS - len(suffix)] + suffix
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -79,21 +119,19 @@ def claim_event(
 
     ``mine`` says whether this run should analyse it (see the module docstring)."""
     t = schema.failure_events
+    source = redacted(event.get("source") or "manual", 16)
     row = {
         "provider": PROVIDER,
         "project_id": str(event["project_id"]),
-        "project_path": event.get("project_path"),
         "pipeline_id": str(event["pipeline_id"]),
-        "ref": event.get("ref"),
-        "sha": event.get("sha"),
-        "status": event.get("status") or "failed",
-        "source": event.get("source") or "manual",
-        "pipeline_url": event.get("pipeline_url"),
+        **{name: redacted(event.get(name), limit) for name, limit in EVENT_TEXT.items()},
+        "source": source,
         "state": "new",
-        "payload": {"claimed_by": run_id, "claimed_at": now.isoformat(), "sources": [event.get("source") or "manual"]},
+        "payload": {"claimed_by": run_id, "claimed_at": now.isoformat(), "sources": [source]},
         "received_at": now,
         "updated_at": now,
     }
+    row["status"] = row["status"] or "failed"
     with store.begin() as conn:
         inserted = store.insert_missing(t, [row], keys=["provider", "project_id", "pipeline_id"], conn=conn)
         current = conn.execute(
@@ -104,7 +142,6 @@ def claim_event(
         assert current is not None
         cur = dict(current._mapping)
         payload = dict(cur.get("payload") or {})
-        source = event.get("source") or "manual"
         if inserted:
             return cur["id"], True, "new failure"
         if source not in payload.get("sources", []):
@@ -132,11 +169,14 @@ def claim_event(
 def update_event(
     store: ResultsStore, event_id: int, *, now: dt.datetime | None = None, state: str | None = None, **payload: Any
 ) -> None:
-    """Set ``state`` and merge ``payload`` keys into the event's payload."""
+    """Set ``state`` and merge ``payload`` keys into the event's payload (every text in them redacted:
+    the pipeline's fields can come from a mail or a webhook, an error names what it was given)."""
+    from devops_automation.ci_logs.redact import redact_obj
+
     t = schema.failure_events
     with store.begin() as conn:
         cur = conn.execute(sa.select(t.c.payload).where(t.c.id == event_id)).scalar_one()
-        values: dict[str, Any] = {"payload": {**(cur or {}), **payload}} if payload else {}
+        values: dict[str, Any] = {"payload": {**(cur or {}), **redact_obj(payload)}} if payload else {}
         if state:
             values["state"] = state
         if now:
@@ -261,17 +301,25 @@ def save_fingerprint(
 
 # -- intake --------------------------------------------------------------------------------------------
 def intake_row(store: ResultsStore, source: str, message_id: str) -> dict[str, Any] | None:
+    """The row of a Message-ID, given as the mail has it or as stored (see :func:`intake_key`)."""
     t = schema.intake_messages
+    key = intake_key(message_id)
     with store.engine.connect() as conn:
-        row = conn.execute(sa.select(t).where(t.c.source == source, t.c.message_id == message_id)).first()
+        row = conn.execute(sa.select(t).where(t.c.source == source, t.c.message_id == key)).first()
     return dict(row._mapping) if row else None
 
 
 def record_intake(store: ResultsStore, row: Mapping[str, Any], *, now: dt.datetime) -> dict[str, Any]:
-    """Insert the message's row if new, else update status/reason/folder/event; returns the row."""
+    """Insert the message's row if new, else update status/reason/folder/event; returns the row.
+
+    What came from the mail is redacted before it is cut and written: ``reason`` (2,000 characters),
+    ``sender`` (512), ``subject``; the Message-ID is stored as :func:`intake_key` gives it."""
     t = schema.intake_messages
     full = {"received_at": now, **dict(row)}
-    full["message_id"] = str(full["message_id"])[:998]
+    full["message_id"] = intake_key(full["message_id"])
+    for name, limit in INTAKE_TEXT.items():
+        if full.get(name) is not None:
+            full[name] = redacted(full[name], limit)
     if not store.insert_missing(t, [full], keys=["source", "message_id"]):
         changes = {k: v for k, v in full.items() if k in ("status", "reason", "folder", "event_id") and v is not None}
         with store.begin() as conn:

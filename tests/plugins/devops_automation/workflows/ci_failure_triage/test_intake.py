@@ -353,3 +353,71 @@ def test_a_message_without_message_id_is_keyed_by_its_hash(gitlab, scenarios, re
     assert row["status"] == "ignored"
     again = FakeMailbox([raw])
     assert sweep_mailbox(again, results_store, now=T0).counts == {"already_processed": 1, "seen": 1}
+
+
+# -- nothing from the mail is stored raw --------------------------------------------------------------
+GLPAT = "glpat-Zq7Xw2Rk9Vb4Tn6Lp3Hs"  # a GitLab personal access token's shape (not a real one)
+GHP = "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # a GitHub token's shape (not a real one)
+
+
+def leaked(text: str) -> list[str]:
+    """The 8-character pieces of either planted token found in ``text``."""
+    return [s[i : i + 8] for s in (GLPAT, GHP) for i in range(len(s) - 7) if s[i : i + 8] in text]
+
+
+def intake_table(store: ResultsStore) -> list[dict[str, Any]]:
+    import sqlalchemy as sa
+
+    from devops_automation.store import schema
+
+    t = schema.intake_messages
+    with store.engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(t).order_by(t.c.id))]
+
+
+def test_secrets_in_a_mail_never_reach_intake_messages(gitlab, scenarios, results_store: ResultsStore, caplog) -> None:
+    """Tokens planted in the Message-ID, the sender, the subject and (through them) the classifier's reason,
+    for an accepted, an ignored and three needs-attention mails: none reaches the table, the XComs or the log,
+    and the next sweep still knows every message by its (redacted, hashed) Message-ID."""
+    good = build(gitlab, scenarios["pytest"]["pipeline_id"])
+    raws = {
+        "accepted": edit(good, Message_ID=f"<{GLPAT}@gitlab.example.test>"),
+        "reply": message("thanks", subject="Re: " + "a" * 60 + " " + GHP, sender=SENDER, Message_ID="<r-1@x.test>"),
+        "stranger": edit(good, From=f"GitLab <{GHP}@evil.test>", Message_ID="<s-1@x.test>"),
+        "bad_status": edit(good, X_GitLab_Pipeline_Status=f"token={GLPAT}", Message_ID="<b-1@x.test>"),
+        "lunch": message("Lunch?", subject=f"Lunch token={GLPAT}", sender=SENDER, Message_ID=f"<{GHP}@x.test>"),
+    }
+    caplog.set_level("INFO")
+    got = sweep_mailbox(FakeMailbox(list(raws.values())), results_store, now=T0)
+    assert got.counts == {"accepted": 1, "ignored": 1, "needs_attention": 3, "seen": 5}
+    rows = intake_table(results_store)
+    assert [(r["status"], (r["reason"] or "").split(":")[0]) for r in rows] == [
+        ("accepted", ""),
+        ("ignored", "reply"),
+        ("needs_attention", "unknown_sender"),
+        ("needs_attention", "unparseable"),
+        ("needs_attention", "not_gitlab"),
+    ]
+    assert leaked(repr(rows)) == []
+    assert leaked(repr(got.attention)) == []
+    assert leaked(repr([e["message_ids"] for e in got.events])) == []
+    assert leaked(caplog.text) == []
+    accepted, reply, stranger, bad_status, lunch = rows
+    assert accepted["message_id"] == triage.intake_key(message_id_of(raws["accepted"]))
+    assert accepted["message_id"].startswith("[REDACTED:gitlab_token]@gitlab.example.test#sha256:")
+    assert got.events[0]["message_ids"] == [accepted["message_id"]]
+    assert reply["reason"].endswith(f"the subject 'Re: {'a' * 60} [REDACTED:githu' is a reply")  # cut at 80
+    assert reply["subject"] == f"Re: {'a' * 60} [REDACTED:github_token]"
+    assert stranger["sender"] == "[REDACTED:github_token]@evil.test"
+    assert (
+        stranger["reason"]
+        == "unknown_sender: sender '[REDACTED:github_token]@evil.test' is not on the allowed-senders list"
+    )
+    assert bad_status["reason"].endswith("'token=[REDACTED:gitlab_token]'")
+    assert lunch["subject"] == "Lunch token=[REDACTED:gitlab_token]"
+    assert [a["message_id"] for a in got.attention] == [r["message_id"] for r in (stranger, bad_status, lunch)]
+
+    again = sweep_mailbox(FakeMailbox(list(raws.values())), results_store, now=T0 + dt.timedelta(hours=1))
+    assert again.counts == {"accepted": 1, "already_processed": 1, "needs_attention": 3, "seen": 5}
+    assert again.attention == []  # reported once: known by the same key
+    assert len(intake_table(results_store)) == 5

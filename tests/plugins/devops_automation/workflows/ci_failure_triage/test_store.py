@@ -560,6 +560,148 @@ def test_intake_for_events(results_store: ResultsStore) -> None:
     assert triage.intake_for_events(results_store, []) == []
 
 
+# -- nothing from a mail or an event is stored raw ---------------------------------------------------
+GLPAT = "glpat-Zq7Xw2Rk9Vb4Tn6Lp3Hs"  # a GitLab personal access token's shape (not a real one)
+GHP = "ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"  # a GitHub token's shape (not a real one)
+
+
+def leaked(secret: str, text: str) -> list[str]:
+    """The 8-character pieces of ``secret`` found in ``text`` (the redaction benchmark's test)."""
+    return [secret[i : i + 8] for i in range(len(secret) - 7) if secret[i : i + 8] in text]
+
+
+def stored(store: ResultsStore, table: sa.Table) -> str:
+    with store.engine.connect() as conn:
+        return repr([dict(r._mapping) for r in conn.execute(sa.select(table))])
+
+
+INTAKE_FIELDS = {"subject": "Failed pipeline", "sender": "gitlab@x.test", "reason": "not_gitlab: no pipeline"}
+PLANTED = {
+    "subject": (f"Failed pipeline token={GLPAT}", "Failed pipeline token=[REDACTED:gitlab_token]"),
+    "sender": (f"{GLPAT}@evil.test", "[REDACTED:gitlab_token]@evil.test"),
+    "reason": (
+        f"unparseable: X-GitLab-Pipeline-Status is not a status word: 'token={GLPAT}'",
+        "unparseable: X-GitLab-Pipeline-Status is not a status word: 'token=[REDACTED:gitlab_token]'",
+    ),
+}
+
+
+@pytest.mark.parametrize("status", ["accepted", "ignored", "needs_attention"])
+@pytest.mark.parametrize("column", sorted(PLANTED))
+def test_record_intake_never_stores_a_secret_from_the_mail(
+    results_store: ResultsStore, column: str, status: str
+) -> None:
+    planted, expected = PLANTED[column]
+    row = triage.record_intake(
+        results_store,
+        {"source": "email", "message_id": "m1@x", "status": status, **INTAKE_FIELDS, column: planted, "size_bytes": 9},
+        now=T0,
+    )
+    assert row[column] == expected
+    assert {k: row[k] for k in INTAKE_FIELDS if k != column} == {k: v for k, v in INTAKE_FIELDS.items() if k != column}
+    assert (row["status"], row["message_id"], row["size_bytes"]) == (status, "m1@x", 9)
+    assert leaked(GLPAT, stored(results_store, schema.intake_messages)) == []
+
+
+def test_record_intake_redacts_an_updated_reason(results_store: ResultsStore) -> None:
+    triage.record_intake(results_store, {"source": "email", "message_id": "m1@x", "status": "accepted"}, now=T0)
+    row = triage.record_intake(
+        results_store,
+        {"source": "email", "message_id": "m1@x", "status": "needs_attention", "reason": f"spoofed: saw {GHP}"},
+        now=T0,
+    )
+    assert (row["status"], row["reason"]) == ("needs_attention", "spoofed: saw [REDACTED:github_token]")
+    assert leaked(GHP, stored(results_store, schema.intake_messages)) == []
+
+
+@pytest.mark.parametrize("column, limit", [("reason", 2000), ("sender", 512)])
+def test_record_intake_redacts_before_it_cuts(results_store: ResultsStore, column: str, limit: int) -> None:
+    """The cut falls inside the token: cut first, its first 10 characters would be stored, and no longer
+    recognised as a token."""
+    value = "x" * (limit - 10) + " " + GHP
+    row = triage.record_intake(
+        results_store, {"source": "email", "message_id": "m1@x", "status": "ignored", column: value}, now=T0
+    )
+    assert row[column] == ("x" * (limit - 10) + " [REDACTED:github_token]")[:limit]
+    assert leaked(GHP, stored(results_store, schema.intake_messages)) == []
+
+
+@pytest.mark.parametrize(
+    "message_id",
+    [
+        "pipeline_1001@gitlab.example.test",
+        "CAKv3+Uy1b6Q8Xq8k2uN_9wQpQ-+Xb1g0gZx3yW5=K2u4aXq2Lg@mail.gmail.com",
+        "6f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b@outlook.com",
+        "sha256:" + "0f" * 32,  # the key of a mail without a Message-ID
+    ],
+)
+def test_a_message_id_without_a_secret_is_its_own_key(message_id: str) -> None:
+    assert triage.intake_key(message_id) == message_id
+
+
+def test_a_message_id_with_a_secret_is_keyed_stably_and_uniquely(results_store: ResultsStore) -> None:
+    import hashlib
+
+    mid, other = f"{GLPAT}@evil.test", f"{GLPAT[:-1]}X@evil.test"
+    key = triage.intake_key(mid)
+    assert key == "[REDACTED:gitlab_token]@evil.test#sha256:" + hashlib.sha256(mid.encode()).hexdigest()
+    assert triage.intake_key(mid) == key  # stable: the same mail is the same row, run after run
+    assert triage.intake_key(other) != key  # unique: both redact to the same text
+    assert triage.intake_key(key) == key  # a stored key given back (archive, notify) is the same row
+    for m in (mid, mid, key, other):
+        triage.record_intake(results_store, {"source": "email", "message_id": m, "status": "needs_attention"}, now=T0)
+    row = triage.intake_row(results_store, "email", mid)
+    assert row is not None
+    assert row["message_id"] == key
+    assert triage.intake_row(results_store, "email", key) == row
+    assert sorted(r["message_id"] for r in triage.attention_owed(results_store, KEYS)) == sorted(
+        [key, triage.intake_key(other)]
+    )
+    assert leaked(GLPAT, stored(results_store, schema.intake_messages)) == []
+
+
+def test_a_long_message_id_with_a_secret_keeps_the_column_size() -> None:
+    mid = "y" * 990 + " " + GHP
+    key = triage.intake_key(mid)
+    assert len(key) == 998
+    assert key.startswith("y" * 900)
+    assert key != triage.intake_key("y" * 990 + " " + GHP[:-1] + "Z")
+    assert triage.intake_key(key) == key
+    assert leaked(GHP, key) == []
+
+
+def test_claim_and_update_event_never_store_a_secret_from_the_event(results_store: ResultsStore) -> None:
+    url = f"https://oauth2:{GLPAT}@gitlab.test/acme/api/-/pipelines/1001"
+    ev = event(ref=f"fix/{GLPAT}", project_path=f"acme/{GHP}", pipeline_url=url)
+    event_id, mine, _ = triage.claim_event(results_store, ev, run_id="r", now=T0)
+    assert mine
+    triage.update_event(
+        results_store,
+        event_id,
+        pipeline={"ref": ev["ref"], "project_path": ev["project_path"], "pipeline_url": url},
+        error=f"pipeline not found: 404 for token {GHP}",
+        jobs=["7001", "7002"],
+        pipeline_at="2026-11-23T06:00:00.000Z",
+    )
+    (row,) = all_events(results_store)
+    assert (row["project_id"], row["pipeline_id"], row["sha"], row["status"], row["source"]) == (
+        "42",
+        "1001",
+        "1a2b3c4d",
+        "failed",
+        "email",
+    )
+    assert (row["ref"], row["project_path"]) == ("fix/[REDACTED:gitlab_token]", "acme/[REDACTED:github_token]")
+    assert row["pipeline_url"] == "https://oauth2:[REDACTED:gitlab_token]@gitlab.test/acme/api/-/pipelines/1001"
+    payload = row["payload"]
+    assert payload["pipeline"]["ref"] == "fix/[REDACTED:gitlab_token]"
+    assert payload["error"] == "pipeline not found: 404 for token [REDACTED:github_token]"
+    assert (payload["jobs"], payload["pipeline_at"]) == (["7001", "7002"], "2026-11-23T06:00:00.000Z")
+    assert leaked(GLPAT, stored(results_store, schema.failure_events)) == []
+    assert leaked(GHP, stored(results_store, schema.failure_events)) == []
+    assert triage.claim_event(results_store, ev, run_id="r2", now=T0 + MINUTE)[:2] == (event_id, False)  # dedup
+
+
 # -- notifications owed ------------------------------------------------------------------------------
 KEYS = {"slack": "triage:attention:slack:", "telegram": "triage:attention:telegram:"}
 
