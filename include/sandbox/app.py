@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
-from include.sandbox.core import FaultRule, Sandbox, get_sandbox, make_middleware
+from include.sandbox.core import FaultRule, Sandbox, SandboxMiddleware, get_sandbox
 from include.sandbox.systems import SYSTEMS
 
 
@@ -43,7 +43,7 @@ def create_app(seed: int = 0, systems: list[str] | None = None, latency_ms: int 
         sandbox.latency_ms["*"] = latency_ms
     app = FastAPI(title="devops-automation sandbox", docs_url="/_sandbox/docs", openapi_url="/_sandbox/openapi.json")
     app.state.sandbox = sandbox
-    app.middleware("http")(make_middleware(sandbox))
+    app.add_middleware(SandboxMiddleware, sandbox=sandbox)
 
     @app.get("/_sandbox/health")
     def health() -> dict[str, Any]:

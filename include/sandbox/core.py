@@ -204,31 +204,70 @@ def split_system(path: str, prefixes: dict[str, str]) -> tuple[str | None, str]:
     return None, path
 
 
-def make_middleware(sandbox: Sandbox) -> Callable[..., Any]:
-    """HTTP middleware: record, add latency, apply faults, then call the system's route."""
-    prefixes = {name: mod.PREFIX for name, mod in sandbox.modules.items()}
+class SandboxMiddleware:
+    """ASGI middleware: record, add latency, apply faults, then call the system's route.
 
-    async def middleware(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        raw_path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
-        system, sub = split_system(raw_path.split("?", 1)[0], prefixes)
+    Plain ASGI rather than Starlette's ``BaseHTTPMiddleware`` (``app.middleware("http")``), which
+    passes every response through an in-memory stream and a task group: about a millisecond of CPU
+    per request, which the benchmarks' many concurrent requests paid on the cores the code under test
+    shares."""
+
+    def __init__(self, app: Any, sandbox: Sandbox) -> None:
+        self.app = app
+        self.sandbox = sandbox
+        self.prefixes = {name: mod.PREFIX for name, mod in sandbox.modules.items()}
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        raw_path = scope.get("raw_path", b"").decode("latin-1") or scope["path"]
+        system, sub = split_system(raw_path.split("?", 1)[0], self.prefixes)
         if system is None:
-            return await call_next(request)
-        body = await request.body()
-        rec = sandbox.record(system, request.method, sub, request.url.query, dict(request.headers), body)
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:  # the whole body, recorded, then handed to the route as one message
+            message = await receive()
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        headers: dict[str, str] = {}
+        for name, value in scope["headers"]:  # the first value of a repeated header, as Starlette's Headers
+            headers.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+        sandbox = self.sandbox
+        rec = sandbox.record(
+            system, scope["method"], sub, scope.get("query_string", b"").decode("latin-1"), headers, body
+        )
         latency = sandbox.latency_ms.get(system, sandbox.latency_ms.get("*", 0))
-        rule = sandbox.match_fault(system, request.method, sub)
+        rule = sandbox.match_fault(system, scope["method"], sub)
         delay = latency + (rule.delay_ms if rule else 0)
         if delay:
             await asyncio.sleep(delay / 1000)
         if rule is not None and rule.status is not None:
             rec.fault = rule.id
             response = fault_response(sandbox.modules[system], rule)
-        else:
-            response = await call_next(request)
-        rec.status = response.status_code
-        return response
+            rec.status = response.status_code
+            await response(scope, receive, send)
+            return
+        delivered = False
 
-    return middleware
+        async def replay() -> dict[str, Any]:
+            nonlocal delivered
+            if delivered:
+                return await receive()  # a disconnect, when it comes
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def sending(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                rec.status = message["status"]
+            await send(message)
+
+        await self.app(scope, replay, sending)
 
 
 def fault_response(module: Any, rule: FaultRule) -> Response:
