@@ -62,8 +62,9 @@ A rate limit the hook would not wait for (an error with ``reset_at``) is raised:
 
 Calls per repository and day: the repository, the open PRs (pages of 100), the issues and PRs updated
 in the 90 days (pages), per issue/PR updated in the day its comments (when it has any) and, for a PR,
-its reviews; the commits of the 90 days (pages), the releases, the three alert lists, and on the
-latest interval the protection (one or two calls). Constant URLs (the repository, releases, alerts,
+its reviews (unless a comment already answered it before the day); the commits of the 90 days
+(pages), the releases, the three alert lists, and on the latest interval the protection (one or two
+calls). Constant URLs (the repository, releases, alerts,
 comments, reviews) are conditional requests: unchanged answers are 304s, free of rate limit.
 """
 
@@ -434,10 +435,14 @@ class _Figures:
         asked = 0
         for item, kind, created in candidates:
             number = int(item["number"])
+            author = login_of(item.get("user"))
             comments = self.hook.issue_comments(self.repo, number) if int(item.get("comments") or 0) > 0 else []
-            reviews = self.hook.pull_reviews(self.repo, number) if kind == "pr" else []
+            first = first_response(author, comments)
+            if kind == "pr" and (first is None or first >= self.start):
+                # a PR's reviews count too, unless a comment already answered it before the day: then its
+                # first response is before the day whatever the reviews say (one request fewer)
+                first = first_response(author, comments, self.hook.pull_reviews(self.repo, number))
             asked += 1
-            first = first_response(login_of(item.get("user")), comments, reviews)
             if first is not None and self.start <= first < self.end:
                 waits.append(max(0.0, (first - created).total_seconds()))
         self.details["first_response_items_checked"] = asked

@@ -372,3 +372,64 @@ def test_raw_text_and_no_access_marker() -> None:
         no_access = True
 
     assert gm.is_no_access(Refused()) and not gm.is_no_access([]) and not gm.is_no_access(None)
+
+
+class _Reader:
+    """Just enough of GitHubHook for first responses: three PRs updated in the day 2026-03-10."""
+
+    def __init__(self) -> None:
+        self.reviews_asked: list[int] = []
+
+    @staticmethod
+    def _at(day: int, hour: int) -> str:
+        return f"2026-03-{day:02d}T{hour:02d}:00:00Z"
+
+    def repository(self, repo: str) -> dict[str, Any]:
+        return {"default_branch": "main", "open_issues_and_prs": 3, "created_at": self._at(1, 0)}
+
+    def open_pull_count(self, repo: str) -> int:
+        return 3
+
+    def issues(self, repo: str, **kw: Any) -> list[dict[str, Any]]:
+        def pr(number: int, created: str) -> dict[str, Any]:
+            return {
+                "number": number,
+                "user": {"login": "author"},
+                "created_at": created,
+                "updated_at": self._at(10, 12),
+                "comments": 1,
+                "pull_request": {"merged_at": None},
+            }
+
+        return [pr(1, self._at(8, 9)), pr(2, self._at(9, 9)), pr(3, self._at(10, 1))]
+
+    def issue_comments(self, repo: str, number: int) -> list[dict[str, Any]]:
+        when = {1: self._at(9, 10), 2: self._at(10, 8), 3: self._at(10, 9)}[number]  # PR 1: before the day
+        return [{"user": {"login": "reviewer"}, "created_at": when}]
+
+    def pull_reviews(self, repo: str, number: int) -> list[dict[str, Any]]:
+        self.reviews_asked.append(number)
+        when = {1: self._at(10, 2), 2: self._at(10, 7), 3: self._at(10, 11)}[number]
+        return [{"user": {"login": "reviewer"}, "submitted_at": when, "state": "APPROVED"}]
+
+    def commits(self, repo: str, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
+        return []
+
+    def releases(self, repo: str) -> list[dict[str, Any]]:
+        return []
+
+    def dependabot_alerts(self, repo: str) -> list[dict[str, Any]]:
+        return []
+
+    code_scanning_alerts = secret_scanning_alerts = dependabot_alerts
+
+
+def test_reviews_are_not_asked_for_when_a_comment_answered_before_the_day() -> None:
+    reader = _Reader()
+    start = dt.datetime(2026, 3, 10, tzinfo=UTC)
+    result = gm.github_figures(reader, "p", "o/r", start, start + dt.timedelta(days=1), latest=False)
+    assert reader.reviews_asked == [2, 3]  # PR 1 was answered on the 9th: its reviews cannot change that
+    got = values(result)
+    # PR 2: the review (7 h) came before the comment (8 h): 22 h after creation; PR 3: the comment, 8 h
+    assert got["first_responses"] == 2.0
+    assert got["time_to_first_response_p50_s"] == pytest.approx(15 * H)
