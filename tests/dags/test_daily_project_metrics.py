@@ -169,6 +169,11 @@ def test_latest_day_stores_every_source_scores_alerts_once_and_a_rerun_changes_n
         conf={"github_repos": ["acme/shop"], "lookback_days": 6, "page": False},
     )
     assert str(ci_run.state) == "success", ci_states
+    from devops_automation.store.http_cache import StoreHttpCache
+
+    cache = StoreHttpCache(results_store(sandbox_conns))  # the summary purges what is 92 days old
+    cache.put("1" * 64, "https://old.example/x", '"o"', {}, today - DAY - 93 * DAY)
+    cache.put("2" * 64, "https://kept.example/x", '"k"', {}, today - DAY - 91 * DAY)
     capfd.readouterr()
     dag_run, states = run_dag(DAG_ID, logical_date=today)
     out = capfd.readouterr().out
@@ -176,6 +181,10 @@ def test_latest_day_stores_every_source_scores_alerts_once_and_a_rerun_changes_n
     assert (dag_run.data_interval_start, dag_run.data_interval_end) == (today - DAY, today)
     day = (today - DAY).date()
     store = results_store(sandbox_conns)
+    cached = {r["url"] for r in rows(store, "http_cache")}
+    assert "https://kept.example/x" in cached and "https://old.example/x" not in cached
+    assert any(u.endswith("/repos/acme/api") for u in cached)  # constant URLs are cached
+    assert not [u for u in cached if "/commits?" in u or "/issues?" in u]  # the window's lists are not
     got = figures(store)
     assert {r["day"] for r in got.values()} == {day}
     by_source = {(p, s) for p, s, _ in got}

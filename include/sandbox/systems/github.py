@@ -46,6 +46,7 @@ than now appear as it advances.
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import io
 import itertools
@@ -1346,8 +1347,8 @@ class Ctx:
     version: str
     now: float
 
-    @property
-    def base(self) -> str:
+    @functools.cached_property
+    def base(self) -> str:  # asked for several times per item of a list
         return str(self.request.base_url).rstrip("/") + PREFIX
 
     @property
@@ -2116,6 +2117,8 @@ def commit_json(c: Ctx, repo: Repo, index: int) -> dict[str, Any]:
     parents = [c.state.commit_sha(repo, index - 1)] if index > 0 else []
     if cm.merge and index > 1:
         parents.append(_sha(repo.full_name, "side", index))
+    tree = _sha("tree", sha)
+    user = user_json(c, cm.author)
     return {
         "sha": sha,
         "node_id": f"C_{sha[:20]}",
@@ -2123,7 +2126,7 @@ def commit_json(c: Ctx, repo: Repo, index: int) -> dict[str, Any]:
             "author": {"name": name, "email": cm.email, "date": iso(authored)},
             "committer": {"name": "GitHub" if cm.merge else name, "email": "noreply@github.com", "date": iso(cm.ts)},
             "message": f"{'Merge pull request' if cm.merge else 'Change'} #{index}",
-            "tree": {"sha": _sha("tree", sha), "url": f"{base}/git/trees/{_sha('tree', sha)}"},
+            "tree": {"sha": tree, "url": f"{base}/git/trees/{tree}"},
             "url": f"{base}/git/commits/{sha}",
             "comment_count": 0,
             "verification": {
@@ -2137,8 +2140,8 @@ def commit_json(c: Ctx, repo: Repo, index: int) -> dict[str, Any]:
         "url": f"{base}/commits/{sha}",
         "html_url": f"https://github.com/{repo.full_name}/commit/{sha}",
         "comments_url": f"{base}/commits/{sha}/comments",
-        "author": user_json(c, cm.author),
-        "committer": user_json(c, cm.author),
+        "author": user,
+        "committer": None if user is None else dict(user),
         "parents": [
             {"sha": p, "url": f"{base}/commits/{p}", "html_url": f"https://github.com/{repo.full_name}/commit/{p}"}
             for p in parents

@@ -64,8 +64,11 @@ Calls per repository and day: the repository, the open PRs (pages of 100), the i
 in the 90 days (pages), per issue/PR updated in the day its comments (when it has any) and, for a PR,
 its reviews (unless a comment already answered it before the day); the commits of the 90 days
 (pages), the releases, the three alert lists, and on the latest interval the protection (one or two
-calls). Constant URLs (the repository, releases, alerts,
-comments, reviews) are conditional requests: unchanged answers are 304s, free of rate limit.
+calls). Constant URLs (the repository, open PRs, releases, alerts, comments, reviews, protection) are
+conditional requests through the ETag cache: unchanged answers are 304s, free of rate limit. The two
+lists whose URL holds the window (issues ``since``, commits ``since``/``until``) are not cached: their
+URL changes every day, so an entry would serve only a re-run of the same day, at some 300 KB of stored
+pages per repository and day.
 """
 
 from __future__ import annotations
@@ -142,13 +145,17 @@ class GitHubReader(Protocol):
 
     def open_pull_count(self, repo: str) -> int: ...
 
-    def issues(self, repo: str, *, since: dt.datetime | None = ..., state: str = ...) -> list[dict[str, Any]]: ...
+    def issues(
+        self, repo: str, *, since: dt.datetime | None = ..., state: str = ..., cached: bool = ...
+    ) -> list[dict[str, Any]]: ...
 
     def issue_comments(self, repo: str, number: int) -> list[dict[str, Any]]: ...
 
     def pull_reviews(self, repo: str, number: int) -> list[dict[str, Any]]: ...
 
-    def commits(self, repo: str, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]: ...
+    def commits(
+        self, repo: str, since: dt.datetime, until: dt.datetime, *, cached: bool = ...
+    ) -> list[dict[str, Any]]: ...
 
     def releases(self, repo: str) -> list[dict[str, Any]]: ...
 
@@ -376,7 +383,7 @@ class _Figures:
 
     def issues_and_prs(self, repo: Mapping[str, Any]) -> None:
         start, end = self.start, self.end
-        items = self.hook.issues(self.repo, since=self.since, state="all")
+        items = self.hook.issues(self.repo, since=self.since, state="all", cached=False)
         open_prs_now = int(self.hook.open_pull_count(self.repo))
         open_now = {"pr": open_prs_now, "issue": int(repo.get("open_issues_and_prs") or 0) - open_prs_now}
         opened: Counter[str] = Counter()
@@ -453,7 +460,7 @@ class _Figures:
     def commits(self) -> None:
         per_author: Counter[str] = Counter()
         in_day = in_90 = 0
-        for commit in self.hook.commits(self.repo, self.since, self.end):
+        for commit in self.hook.commits(self.repo, self.since, self.end, cached=False):
             body = commit.get("commit") or {}
             when = parse_time((body.get("committer") or {}).get("date"))
             if when is None or not self.since <= when < self.end:

@@ -506,23 +506,44 @@ def _run_url(context: Context) -> str | None:
     return f"{base.rstrip('/')}/dags/{DAG_ID}/runs/{quote(str(run_id), safe='')}" if base and run_id else None
 
 
+#: ``http_cache`` entries fetched this many days before the interval are purged by the summary: a
+#: collection asks for what changed within the 90-day window, and an entry that is still wanted is
+#: simply fetched (200) and stored again
+CACHE_KEEP_DAYS = 92
+
+
 class MetricsSummaryOperator(BaseOperator):
     """The run's last step: a run note with each project's score and the alerts; fails naming every
-    project and source that failed (the others are stored)."""
+    project and source that failed (the others are stored). First it purges the ``http_cache``
+    entries fetched more than :data:`CACHE_KEEP_DAYS` days before the interval (the GitHub
+    collection's per-issue comments and reviews would otherwise pile up; a purge that fails is
+    logged, not raised)."""
 
     template_fields: Sequence[str] = ("projects", "collected", "ci", "health", "alerts")
 
-    def __init__(self, *, projects: Any, collected: Any, ci: Any, health: Any, alerts: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        projects: Any,
+        collected: Any,
+        ci: Any,
+        health: Any,
+        alerts: Any,
+        results_conn_id: str = RESULTS_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.projects = projects
         self.collected = collected
         self.ci = ci
         self.health = health
         self.alerts = alerts
+        self.results_conn_id = results_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from devops_automation.hooks.airflow_api import set_run_note
 
+        purged = self._purge_http_cache(context)
         expected = _expected(self.projects)
         done = {(r["source"], r["project"]) for r in mapped_results(self.collected)}
         failed = sorted(f"{source}:{name}" for source, name in expected if (source, name) not in done)
@@ -542,7 +563,23 @@ class MetricsSummaryOperator(BaseOperator):
             problems.append(f"task(s) {', '.join(steps)} failed (see their logs)")
         if problems:
             raise RuntimeError("; ".join(problems))
-        return {"projects": len(scores), "failed": failed, "note": note}
+        return {"projects": len(scores), "failed": failed, "note": note, "http_cache_purged": purged}
+
+    def _purge_http_cache(self, context: Context) -> int | None:
+        import sqlalchemy as sa
+
+        from devops_automation.store import ResultsStore
+        from devops_automation.store.http_cache import StoreHttpCache
+
+        start, _ = data_interval(context, DAG_ID)
+        older_than = start - dt.timedelta(days=CACHE_KEEP_DAYS)
+        try:
+            purged = StoreHttpCache(ResultsStore.from_connection(self.results_conn_id)).purge(older_than)
+        except sa.exc.SQLAlchemyError as exc:
+            self.log.warning("http_cache: not purged (%s: %s)", type(exc).__name__, exc)
+            return None
+        self.log.info("http_cache: %d entries fetched before %s purged", purged, older_than.isoformat())
+        return purged
 
 
 def _expected(plan: Any) -> list[tuple[str, str]]:

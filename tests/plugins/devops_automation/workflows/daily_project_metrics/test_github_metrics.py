@@ -174,14 +174,19 @@ def test_the_latest_day_with_point_in_time_figures(hook, sandbox) -> None:
     assert result.details["github"]["protection_source"] == "protection"
 
 
-def test_running_the_same_day_again_gives_the_same_rows_mostly_from_304s(hook, sandbox) -> None:
+def test_running_the_same_day_again_gives_the_same_rows_from_304s_but_the_windowed_lists(hook, sandbox) -> None:
     start, end = interval(sandbox, 1)
     first = gm.github_figures(hook, "ledger", LEDGER, start, end, latest=True)
     sandbox.clear_requests()
     again = gm.github_figures(hook, "ledger", LEDGER, start, end, latest=True)
     assert again.rows == first.rows
-    statuses = [r["status"] for r in sandbox.requests(system="github")]
-    assert statuses and set(statuses) == {304}  # every GET was conditional and unchanged
+    got = sandbox.requests(system="github")
+    windowed = [r for r in got if r["path"].endswith(("/issues", "/commits"))]  # URLs that hold the window
+    assert [r["path"] for r in windowed] == [f"/repos/{LEDGER}/issues", f"/repos/{LEDGER}/commits"]
+    assert {r["status"] for r in windowed} == {200}  # not cached: asked afresh
+    assert not any("if-none-match" in {k.lower() for k in r["headers"]} for r in windowed)
+    others = [r["status"] for r in got if r not in windowed]
+    assert others and set(others) == {304}  # every other GET was conditional and unchanged
 
 
 def test_no_access_is_recorded_on_the_latest_day_and_left_out_of_a_past_day(hook, sandbox) -> None:
@@ -412,7 +417,7 @@ class _Reader:
         when = {1: self._at(10, 2), 2: self._at(10, 7), 3: self._at(10, 11)}[number]
         return [{"user": {"login": "reviewer"}, "submitted_at": when, "state": "APPROVED"}]
 
-    def commits(self, repo: str, since: dt.datetime, until: dt.datetime) -> list[dict[str, Any]]:
+    def commits(self, repo: str, since: dt.datetime, until: dt.datetime, **kw: Any) -> list[dict[str, Any]]:
         return []
 
     def releases(self, repo: str) -> list[dict[str, Any]]:
