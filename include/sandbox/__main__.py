@@ -18,7 +18,10 @@ def main() -> None:
     from include.sandbox.app import create_app
 
     app = create_app(seed=args.seed, systems=args.systems, latency_ms=args.latency_ms)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    # idle keep-alive connections are kept 5 minutes (uvicorn's default is 5 s): a test's client sits
+    # idle through a DAG run, and reusing a connection at the very moment the server closes it fails
+    # with "Remote end closed connection without response" (seen once with a loaded machine)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False, timeout_keep_alive=300)
 
 
 if __name__ == "__main__":
