@@ -178,6 +178,13 @@ Repos = Annotated[list[str] | None, Query(description="repeat for several: repo=
 Texts = Annotated[list[str] | None, Query(description="repeat for several")]
 
 
+def _found(found: Any, missing: str) -> Any:
+    """``found``, or a 404 saying ``missing`` (e.g. "no run 7") when it is None."""
+    if found is None:
+        raise HTTPException(404, missing)
+    return found
+
+
 def _page(page: queries.Page) -> dict[str, Any]:
     return {"items": page.items, "next_cursor": page.next_cursor, "limit": page.limit}
 
@@ -264,10 +271,7 @@ def api_router() -> APIRouter:
     def failure_analysis(viewer: FailuresViewer, store: StoreDep, analysis_id: Annotated[int, Path(ge=1)]) -> Any:
         """One analysis: root cause, fix steps, evidence and excerpt lines (redacted), its pipeline and the
         Airflow run that made it."""
-        found = queries.failure_analysis(store, analysis_id)
-        if found is None:
-            raise HTTPException(404, f"no analysis {analysis_id}")
-        return found
+        return _found(queries.failure_analysis(store, analysis_id), f"no analysis {analysis_id}")
 
     @router.get("/failures/pipelines", response_model=models.Page[models.FailurePipeline], tags=["failures"])
     def failure_pipelines(
@@ -302,10 +306,7 @@ def api_router() -> APIRouter:
 
     @router.get("/failures/pipelines/{event_id}", response_model=models.FailurePipelineDetail, tags=["failures"])
     def failure_pipeline(viewer: FailuresViewer, store: StoreDep, event_id: Annotated[int, Path(ge=1)]) -> Any:
-        found = queries.failure_pipeline(store, event_id)
-        if found is None:
-            raise HTTPException(404, f"no failed pipeline {event_id}")
-        return found
+        return _found(queries.failure_pipeline(store, event_id), f"no failed pipeline {event_id}")
 
     @router.get("/failures/fingerprints", response_model=models.Page[models.Fingerprint], tags=["failures"])
     def fingerprints(
@@ -456,10 +457,7 @@ def api_router() -> APIRouter:
     @router.get("/ci/runs/{run_row_id}", response_model=models.CiRunDetail, tags=["ci"])
     def run(viewer: CiViewer, store: StoreDep, run_row_id: Annotated[int, Path(ge=1)]) -> Any:
         """The run of one attempt (an ``id`` from ``/ci/runs``): all its attempts, each with its jobs."""
-        found = queries.ci_run(store, run_row_id)
-        if found is None:
-            raise HTTPException(404, f"no run {run_row_id}")
-        return found
+        return _found(queries.ci_run(store, run_row_id), f"no run {run_row_id}")
 
     # -- metrics and health -----------------------------------------------------------------------
     @router.get("/health", response_model=models.HealthLatest, tags=["metrics"])
@@ -601,10 +599,7 @@ def api_router() -> APIRouter:
     def run_action(viewer: ActionsViewer, store: StoreDep, action_id: Annotated[int, Path(ge=1)]) -> Any:
         """One request: also the calls planned, every write sent with GitHub's/GitLab's answer (redacted) and
         the attempt or jobs it started."""
-        found = queries.run_action(store, action_id)
-        if found is None:
-            raise HTTPException(404, f"no action {action_id}")
-        return found
+        return _found(queries.run_action(store, action_id), f"no action {action_id}")
 
     # -- reports ----------------------------------------------------------------------------------
     def readable_report(viewer: Viewer, store: ResultsStore, report_id: int, content: bool = False) -> dict[str, Any]:

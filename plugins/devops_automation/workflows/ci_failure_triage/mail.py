@@ -85,27 +85,9 @@ ACTIONS = ("accept", "ignore", "reject")
 _ERRORS = (ValueError, TypeError, LookupError, AttributeError, UnicodeError, email.errors.MessageError)
 
 
-class MailRejected(ValueError):
-    """A message that is not a usable GitLab pipeline e-mail; ``kind`` is one of :data:`KINDS`."""
-
-    def __init__(
-        self,
-        kind: str,
-        message: str,
-        *,
-        message_id: str | None = None,
-        sender: str | None = None,
-        subject: str | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.kind, self.message_id, self.sender, self.subject = kind, message_id, sender, subject
-
-    def __reduce__(self) -> Any:  # picklable with its keyword attributes
-        return (_rebuild, (type(self), self.kind, str(self), self.message_id, self.sender, self.subject))
-
-
-class MailIgnored(ValueError):
-    """A message that is not a pipeline event and needs nobody; ``kind`` is one of :data:`IGNORED`."""
+class _MailDecision(ValueError):
+    """A message this module decided about without accepting it: ``kind`` names why, with what is
+    known of the message (picklable with its keyword attributes, e.g. across processes)."""
 
     def __init__(
         self,
@@ -121,6 +103,14 @@ class MailIgnored(ValueError):
 
     def __reduce__(self) -> Any:
         return (_rebuild, (type(self), self.kind, str(self), self.message_id, self.sender, self.subject))
+
+
+class MailRejected(_MailDecision):
+    """A message that is not a usable GitLab pipeline e-mail; ``kind`` is one of :data:`KINDS`."""
+
+
+class MailIgnored(_MailDecision):
+    """A message that is not a pipeline event and needs nobody; ``kind`` is one of :data:`IGNORED`."""
 
 
 def _rebuild(
