@@ -181,6 +181,22 @@ def sandbox_server() -> Iterator[SandboxServer]:  # noqa: F821
         yield server
 
 
+#: How long before UTC midnight a test that must not cross it waits for it instead (``clear_of_midnight``).
+MIDNIGHT_MARGIN_S = 8 * 60
+
+
+@pytest.fixture
+def clear_of_midnight() -> None:
+    """For a test that takes "today" from the clock when it starts and needs it to be today until it ends
+    (the DAG under test compares the interval with the real time its task starts): started within
+    ``MIDNIGHT_MARGIN_S`` before UTC midnight, it waits until just after midnight."""
+    import time
+
+    left = -time.time() % 86400  # seconds to the next UTC midnight
+    if left < MIDNIGHT_MARGIN_S:
+        time.sleep(left + 1)
+
+
 @pytest.fixture
 def sandbox(sandbox_server: SandboxServer) -> SandboxClient:  # noqa: F821
     """The sandbox, reset to its seeded state (records and faults cleared) for this test."""

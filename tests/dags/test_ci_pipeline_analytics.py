@@ -380,6 +380,7 @@ def rerun_two_days_later(sandbox: Any, run_dag: Any, store: Any) -> dict[str, An
     return {"day": d.date(), "run_id": str(run_id), "before": before}
 
 
+@pytest.mark.usefixtures("clear_of_midnight")
 def test_a_rerun_two_days_later_is_stored_as_attempt_2_and_counted_where_it_finished(
     sandbox, run_dag, sandbox_conns
 ) -> None:
@@ -407,6 +408,7 @@ def test_a_rerun_two_days_later_is_stored_as_attempt_2_and_counted_where_it_fini
     assert (figures["attempts"], figures["failed_attempts"], figures["rerun_attempts"]) == (2, 1, 1)
 
 
+@pytest.mark.usefixtures("clear_of_midnight")
 def test_a_rerun_two_days_later_recomputes_the_original_days_figures(sandbox, run_dag, sandbox_conns) -> None:
     from devops_automation.ci_analytics import analytics
 

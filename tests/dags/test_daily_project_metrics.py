@@ -156,6 +156,7 @@ def failed_projects(dag_run: Any, states: dict[str, str], task: str) -> set[str]
 # ---- 1. the latest day: every source, scores, alerts once, a re-run changes nothing ------------------
 
 
+@pytest.mark.usefixtures("clear_of_midnight")
 def test_latest_day_stores_every_source_scores_alerts_once_and_a_rerun_changes_nothing(
     sandbox, run_dag, sandbox_conns, capfd
 ) -> None:
@@ -689,6 +690,7 @@ SECONDARY = (
 )
 
 
+@pytest.mark.usefixtures("clear_of_midnight")
 def test_github_403_on_dependabot_alerts_is_no_access_and_a_secondary_rate_limit_is_retried(
     sandbox, run_dag, sandbox_conns, tmp_path
 ) -> None:
@@ -751,6 +753,7 @@ def comparable(store: Any) -> dict[str, list[tuple]]:
     return out
 
 
+@pytest.mark.usefixtures("clear_of_midnight")
 def test_the_same_interval_stores_the_same_rows_on_postgresql_as_on_sqlite(
     sandbox, run_dag, sandbox_conns, pg_url, monkeypatch
 ) -> None:
@@ -788,6 +791,7 @@ def test_the_same_interval_stores_the_same_rows_on_postgresql_as_on_sqlite(
         pg.dispose()
 
 
+@pytest.mark.usefixtures("clear_of_midnight")
 def test_a_breach_that_moves_materially_is_commented_once_and_an_unmoved_one_not(
     sandbox, run_dag, sandbox_conns, tmp_path
 ) -> None:
