@@ -37,6 +37,7 @@ PostgreSQL and the API server are stopped on any exit, SIGTERM/SIGINT/SIGHUP inc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import http.client
 import json
@@ -44,6 +45,7 @@ import math
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -398,11 +400,12 @@ class EventProbe:
         self.arrived: dict[int, float] = {}
         self.ready = threading.Event()
         self.done = threading.Event()
+        self._conn: http.client.HTTPConnection | None = None
         self._reader = threading.Thread(target=self._read, name="sse", daemon=True)
 
     def _read(self) -> None:
         host, port = self.url.removeprefix("http://").split(":")
-        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        self._conn = conn = http.client.HTTPConnection(host, int(port), timeout=60)
         conn.request("GET", "/devops/api/v1/events", headers={"Authorization": f"Bearer {self.jwt}"})
         resp = conn.getresponse()
         event = None
@@ -439,6 +442,13 @@ class EventProbe:
         while len(self.arrived) < len(self.stored) and time.monotonic() < deadline:
             time.sleep(0.1)
         self.done.set()
+        # hang up, as a closed page does: an open stream would hold the API server's shutdown (uvicorn waits
+        # for open responses) until the SIGKILL after the guard's grace period
+        sock = self._conn.sock if self._conn is not None else None  # None: the reader closed it already
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._reader.join(10)
 
     def lags(self) -> list[float]:
         return [self.arrived[i] - t for i, t in self.stored.items() if i in self.arrived]

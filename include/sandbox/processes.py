@@ -128,8 +128,34 @@ def _alive(procs: dict[int, int]) -> dict[int, int]:
     return out
 
 
+#: seconds after SIGTERM before an idle Airflow LocalExecutor worker is killed (see :func:`_idle_airflow_worker`)
+IDLE_WORKER_WAIT = 0.5
+
+
+def _idle_airflow_worker(pid: int) -> bool:
+    """Whether ``pid`` is an idle LocalExecutor worker of Airflow's scheduler (process title ``airflow worker
+    -- LocalExecutor: <idle>``): it runs no task, and nothing but SIGKILL ends it when its scheduler does not.
+
+    The scheduler forks its workers after installing its SIGTERM handler, which returns at once in any
+    process but the scheduler: a worker ends only on the executor's poison pill. When SIGTERM reaches the
+    scheduler while it is still forking them (a demo stopped mid-startup), the worker being forked is not
+    yet registered, gets no pill, and the scheduler's own exit waits for it (multiprocessing joins its
+    children at exit) until the SIGKILL after the grace period.
+    """
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").strip()
+    except OSError:
+        return False
+    return cmd.startswith(b"airflow worker -- LocalExecutor") and cmd.endswith(b"<idle>")
+
+
 def terminate(roots: Iterable[Root], grace: float = 5.0) -> None:
-    """End the roots' :func:`family`: SIGTERM, up to ``grace`` seconds, then SIGKILL; waits until gone."""
+    """End the roots' :func:`family`: SIGTERM, up to ``grace`` seconds, then SIGKILL; waits until gone.
+
+    Idle Airflow LocalExecutor workers, which ignore SIGTERM, get SIGKILL after ``IDLE_WORKER_WAIT`` seconds
+    (time to take the scheduler's poison pill) instead of holding their scheduler until the grace is over.
+    """
     roots = list(roots)
     if not roots:
         return
@@ -143,13 +169,16 @@ def terminate(roots: Iterable[Root], grace: float = 5.0) -> None:
     known = family(roots)
     _signal(known, signal.SIGTERM)
     told = set(known.items())
-    deadline = time.monotonic() + grace
+    t0 = time.monotonic()
+    deadline = t0 + grace
     while True:
         known = _alive(known) | family(roots)  # children forked meanwhile, even if their parent is gone
         if not known:
             return
         if time.monotonic() >= deadline:
             break
+        if time.monotonic() - t0 >= IDLE_WORKER_WAIT:
+            _signal({pid: start for pid, start in known.items() if _idle_airflow_worker(pid)}, signal.SIGKILL)
         new = {pid: start for pid, start in known.items() if (pid, start) not in told}
         _signal(new, signal.SIGTERM)  # once each: a second SIGTERM makes some servers skip their clean shutdown
         told |= set(new.items())

@@ -53,10 +53,14 @@ def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("demo")  # shared: the second test finds the metadata DB migrated
 
 
-def demo_env(demo_dir: Path) -> tuple[dict[str, str], list[int]]:
+def demo_env(demo_dir: Path, report_history: bool = True) -> tuple[dict[str, str], list[int]]:
+    """The demo's environment on free ports. ``report_history=False``: without the report backfills
+    (``airflow dags reserialize`` and two ``airflow backfill create``, ~8 s before Airflow starts), for
+    the tests of ``make stop``, which stop what the demo runs, not how its database was filled."""
     ports = [free_port(), free_port(), free_port(), free_port()]
     env = dict(
         os.environ,
+        DEMO_REPORT_HISTORY="1" if report_history else "0",
         DEMO_DIR=str(demo_dir),
         DEMO_PORT=str(ports[0]),
         SANDBOX_PORT=str(ports[1]),
@@ -118,7 +122,7 @@ def test_ctrl_c_mid_startup_stops_everything(demo_dir: Path, tmp_path: Path) -> 
 
 
 def test_make_stop_stops_the_running_demo(demo_dir: Path, tmp_path: Path) -> None:
-    env, ports = demo_env(demo_dir)
+    env, ports = demo_env(demo_dir, report_history=False)
     out = tmp_path / "demo.out"
     with Watch() as watch:
         proc, started = start_demo(watch, env, out)
@@ -142,7 +146,7 @@ def test_make_stop_stops_the_running_demo(demo_dir: Path, tmp_path: Path) -> Non
 
 def test_make_stop_after_the_demo_was_killed(demo_dir: Path, tmp_path: Path) -> None:
     """SIGKILL cannot be handled: then ``make stop`` ends what the pid file names (sessions, Dovecot, aiosmtpd)."""
-    env, ports = demo_env(demo_dir)
+    env, ports = demo_env(demo_dir, report_history=False)
     out = tmp_path / "demo.out"
     with Watch() as watch:
         proc, started = start_demo(watch, env, out)
