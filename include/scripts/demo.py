@@ -65,6 +65,12 @@ def demo_env() -> dict[str, str]:
             "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{PORT}",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{PORT}/execution/",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "20",
+            # standalone's scheduler starts the backfills' tasks before its API server listens: a task's
+            # first call to the Execution API waits for it (28 s at least, 10 s apart at most) instead of
+            # failing its try after Airflow's default 5 attempts (a few seconds)
+            "AIRFLOW__WORKERS__EXECUTION_API_RETRIES": "15",
+            "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN": "2",
+            "AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX": "10",
             # wait for SQLite's lock instead of stopping on it (include/scripts/demo_sqlite.py)
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "include.scripts.demo_sqlite.CONNECT_ARGS",
             "SANDBOX_URL": f"http://127.0.0.1:{SANDBOX_PORT}",

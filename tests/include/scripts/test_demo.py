@@ -166,3 +166,17 @@ def test_make_stop_after_the_demo_was_killed(demo_dir: Path, tmp_path: Path) -> 
         )
         assert stop.returncode == 0, stop.stdout + stop.stderr
         assert_nothing_left(watch, started, proc, ports, demo_dir)
+
+
+def test_demo_tasks_wait_for_the_api_server_that_standalone_starts_after_its_scheduler() -> None:
+    """The backfills' first tasks start before standalone's API server listens (healthy in ~20-30 s on 2
+    cores): with Airflow's default 5 attempts a task's try failed with "Connection refused" after a few
+    seconds. tenacity's random exponential wait is at least ``wait_min`` per retry."""
+    from include.scripts import demo
+
+    env = demo.demo_env()
+    retries = int(env["AIRFLOW__WORKERS__EXECUTION_API_RETRIES"])
+    wait_min = float(env["AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MIN"])
+    wait_max = float(env["AIRFLOW__WORKERS__EXECUTION_API_RETRY_WAIT_MAX"])
+    assert (retries - 1) * wait_min >= 25  # the shortest the first call can keep trying
+    assert wait_min <= wait_max <= 10  # once the server is up, a task is not left waiting long
