@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from devops_automation.ci_logs.redact import redact_obj, redact_text
 from devops_automation.store import ResultsStore, schema
+from tests.plugins.devops_automation.store.migration_rows import raw, typed
 
 T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(minutes=5)
@@ -156,17 +157,6 @@ def log_rewrites(store: ResultsStore) -> None:
 def rewrites(store: ResultsStore) -> list[tuple[str, int]]:
     with store.engine.connect() as conn:
         return sorted(tuple(r) for r in conn.execute(sa.text("SELECT tbl, row_id FROM rewrites")))
-
-
-def raw(store: ResultsStore, table: str) -> dict[int, tuple]:
-    """Every row as the database driver gives it (no column types: SQLite's JSON as its stored text)."""
-    with store.engine.connect() as conn:
-        return {r[0]: tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY id"))}
-
-
-def typed(store: ResultsStore, table: sa.Table) -> dict[int, dict[str, Any]]:
-    with store.engine.connect() as conn:
-        return {r["id"]: dict(r) for r in conn.execute(sa.select(table).order_by(table.c.id)).mappings()}
 
 
 def expected_payload(payload: dict[str, Any]) -> dict[str, Any]:

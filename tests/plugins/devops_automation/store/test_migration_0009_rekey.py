@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from devops_automation.store import ResultsStore, schema
 from devops_automation.workflows.ci_failure_triage import store as triage
+from tests.plugins.devops_automation.store.migration_rows import raw, typed
 
 T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)  # the mail first seen (before ecd9f0e)
 T1 = T0 + dt.timedelta(days=3)  # seen again (after ecd9f0e)
@@ -178,17 +179,6 @@ def log_writes(store: ResultsStore) -> None:
 def writes(store: ResultsStore) -> list[tuple[str, str, int]]:
     with store.engine.connect() as conn:
         return sorted(tuple(r) for r in conn.execute(sa.text("SELECT tbl, op, row_id FROM writes")))
-
-
-def raw(store: ResultsStore, table: str) -> dict[int, tuple]:
-    """Every row as the database driver gives it."""
-    with store.engine.connect() as conn:
-        return {r[0]: tuple(r) for r in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY id"))}
-
-
-def typed(store: ResultsStore, table: sa.Table) -> dict[int, dict[str, Any]]:
-    with store.engine.connect() as conn:
-        return {r["id"]: dict(r) for r in conn.execute(sa.select(table).order_by(table.c.id)).mappings()}
 
 
 def test_0009_rekeys_secret_message_ids_merges_second_rows_and_moves_their_notifications(results_url: str) -> None:
