@@ -19,3 +19,13 @@ def typed(store: ResultsStore, table: sa.Table) -> dict[int, dict[str, Any]]:
     """Every row by id, read through the table's column types."""
     with store.engine.connect() as conn:
         return {r["id"]: dict(r) for r in conn.execute(sa.select(table).order_by(table.c.id)).mappings()}
+
+
+def downgrade(store: ResultsStore, revision: str) -> None:
+    """Downgrade the results database to ``revision`` (the store itself only migrates up)."""
+    from alembic import command
+
+    with store.engine.connect() as conn:
+        command.downgrade(store._alembic_config(conn), revision)
+        conn.commit()
+    assert store.current_revision() == revision

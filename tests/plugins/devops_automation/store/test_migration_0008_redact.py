@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from devops_automation.ci_logs.redact import redact_obj, redact_text
 from devops_automation.store import ResultsStore, schema
-from tests.plugins.devops_automation.store.migration_rows import raw, typed
+from tests.plugins.devops_automation.store.migration_rows import downgrade, raw, typed
 
 T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(minutes=5)
@@ -238,12 +238,7 @@ def test_0008_redacts_rows_stored_raw_and_rewrites_nothing_else(results_url: str
     # at 0008, migrating to it again runs nothing; downgrading keeps the redacted rows; the revision again writes
     # nothing
     store.migrate("0008")
-    from alembic import command
-
-    with store.engine.connect() as conn:
-        command.downgrade(store._alembic_config(conn), "0007")
-        conn.commit()
-    assert store.current_revision() == "0007"
+    downgrade(store, "0007")
     assert {t: raw(store, t) for t in raw_after} == raw_after
     store.migrate("0008")
     assert store.current_revision() == "0008"

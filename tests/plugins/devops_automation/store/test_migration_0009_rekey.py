@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from devops_automation.store import ResultsStore, schema
 from devops_automation.workflows.ci_failure_triage import store as triage
-from tests.plugins.devops_automation.store.migration_rows import raw, typed
+from tests.plugins.devops_automation.store.migration_rows import downgrade, raw, typed
 
 T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)  # the mail first seen (before ecd9f0e)
 T1 = T0 + dt.timedelta(days=3)  # seen again (after ecd9f0e)
@@ -261,12 +261,7 @@ def test_0009_rekeys_secret_message_ids_merges_second_rows_and_moves_their_notif
     # at 0009, migrating to it again runs nothing; downgrading keeps the rekeyed rows; the revision again
     # writes nothing
     store.migrate("0009")
-    from alembic import command
-
-    with store.engine.connect() as conn:
-        command.downgrade(store._alembic_config(conn), "0008")
-        conn.commit()
-    assert store.current_revision() == "0008"
+    downgrade(store, "0008")
     assert {t: raw(store, t) for t in tables} == raw_after
     store.migrate("0009")
     assert store.current_revision() == "0009"
