@@ -29,3 +29,36 @@ def downgrade(store: ResultsStore, revision: str) -> None:
         command.downgrade(store._alembic_config(conn), revision)
         conn.commit()
     assert store.current_revision() == revision
+
+
+def log_writes(store: ResultsStore, tables: tuple[str, ...], ops: tuple[str, ...] = ("UPDATE", "DELETE")) -> None:
+    """Record every ``ops`` statement's rows of ``tables`` (an UPDATE even when it writes the same values) in
+    the table ``writes``: what a data migration touched, read back with :func:`writes`."""
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE writes (tbl VARCHAR(32) NOT NULL, op VARCHAR(8), row_id INTEGER NOT NULL)"))
+        if store.dialect == "postgresql":
+            conn.execute(
+                sa.text(
+                    "CREATE FUNCTION log_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "INSERT INTO writes VALUES (TG_TABLE_NAME, TG_OP, OLD.id); RETURN NULL; END $$"
+                )
+            )
+        for table in tables:
+            for op in ops:
+                if store.dialect == "postgresql":
+                    ddl = (
+                        f"CREATE TRIGGER log_{op}_{table} AFTER {op} ON {table} "
+                        "FOR EACH ROW EXECUTE FUNCTION log_write()"
+                    )
+                else:
+                    ddl = (
+                        f"CREATE TRIGGER log_{op}_{table} AFTER {op} ON {table} "
+                        f"BEGIN INSERT INTO writes VALUES ('{table}', '{op}', OLD.id); END;"
+                    )
+                conn.execute(sa.text(ddl))
+
+
+def writes(store: ResultsStore) -> list[tuple[str, str, int]]:
+    """``(table, operation, row id)`` of every write :func:`log_writes` recorded, sorted."""
+    with store.engine.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(sa.text("SELECT tbl, op, row_id FROM writes")))

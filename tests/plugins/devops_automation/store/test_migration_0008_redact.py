@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from devops_automation.ci_logs.redact import redact_obj, redact_text
 from devops_automation.store import ResultsStore, schema
-from tests.plugins.devops_automation.store.migration_rows import downgrade, raw, typed
+from tests.plugins.devops_automation.store.migration_rows import downgrade, log_writes, raw, typed, writes
 
 T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)
 T1 = T0 + dt.timedelta(minutes=5)
@@ -132,31 +132,9 @@ def seed(store: ResultsStore) -> tuple[list[int], list[int]]:
     return dirty_events, dirty_intakes
 
 
-def log_rewrites(store: ResultsStore) -> None:
-    """Record every UPDATE of the two tables, even one that writes the same values, in ``rewrites``."""
-    with store.engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE rewrites (tbl VARCHAR(32) NOT NULL, row_id INTEGER NOT NULL)"))
-        if store.dialect == "postgresql":
-            conn.execute(
-                sa.text(
-                    "CREATE FUNCTION log_rewrite() RETURNS trigger LANGUAGE plpgsql AS "
-                    "$$ BEGIN INSERT INTO rewrites VALUES (TG_TABLE_NAME, NEW.id); RETURN NEW; END $$"
-                )
-            )
-        for table in ("intake_messages", "failure_events"):
-            if store.dialect == "postgresql":
-                ddl = f"CREATE TRIGGER log_{table} AFTER UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION log_rewrite()"
-            else:
-                ddl = (
-                    f"CREATE TRIGGER log_{table} AFTER UPDATE ON {table} "
-                    f"BEGIN INSERT INTO rewrites VALUES ('{table}', NEW.id); END;"
-                )
-            conn.execute(sa.text(ddl))
-
-
 def rewrites(store: ResultsStore) -> list[tuple[str, int]]:
-    with store.engine.connect() as conn:
-        return sorted(tuple(r) for r in conn.execute(sa.text("SELECT tbl, row_id FROM rewrites")))
+    """``(table, row id)`` of every UPDATE recorded since ``log_writes``."""
+    return [(table, row_id) for table, _, row_id in writes(store)]
 
 
 def expected_payload(payload: dict[str, Any]) -> dict[str, Any]:
@@ -172,7 +150,7 @@ def test_0008_redacts_rows_stored_raw_and_rewrites_nothing_else(results_url: str
     store = ResultsStore(results_url, auto_migrate=False)
     store.migrate("0007")
     dirty_events, dirty_intakes = seed(store)
-    log_rewrites(store)
+    log_writes(store, ("intake_messages", "failure_events"), ops=("UPDATE",))
     raw_before = {t: raw(store, t) for t in ("intake_messages", "failure_events")}
     before_intake, before_events = typed(store, schema.intake_messages), typed(store, schema.failure_events)
     assert len(before_intake) == len(before_events) == 3 + 2 * CLEAN_PER_GAP

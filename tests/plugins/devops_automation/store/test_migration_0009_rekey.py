@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from devops_automation.store import ResultsStore, schema
 from devops_automation.workflows.ci_failure_triage import store as triage
-from tests.plugins.devops_automation.store.migration_rows import downgrade, raw, typed
+from tests.plugins.devops_automation.store.migration_rows import downgrade, log_writes, raw, typed, writes
 
 T0 = dt.datetime(2026, 11, 16, 12, 0, tzinfo=dt.UTC)  # the mail first seen (before ecd9f0e)
 T1 = T0 + dt.timedelta(days=3)  # seen again (after ecd9f0e)
@@ -149,43 +149,11 @@ def seed(store: ResultsStore) -> dict[str, int]:
     return ids
 
 
-def log_writes(store: ResultsStore) -> None:
-    """Record every UPDATE and DELETE of the two tables, even one that writes the same values, in ``writes``."""
-    tables = ("intake_messages", "notifications")
-    with store.engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE writes (tbl VARCHAR(32) NOT NULL, op VARCHAR(8), row_id INTEGER NOT NULL)"))
-        if store.dialect == "postgresql":
-            conn.execute(
-                sa.text(
-                    "CREATE FUNCTION log_write() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-                    "INSERT INTO writes VALUES (TG_TABLE_NAME, TG_OP, OLD.id); RETURN NULL; END $$"
-                )
-            )
-        for table in tables:
-            for op in ("UPDATE", "DELETE"):
-                if store.dialect == "postgresql":
-                    ddl = (
-                        f"CREATE TRIGGER log_{op}_{table} AFTER {op} ON {table} "
-                        "FOR EACH ROW EXECUTE FUNCTION log_write()"
-                    )
-                else:
-                    ddl = (
-                        f"CREATE TRIGGER log_{op}_{table} AFTER {op} ON {table} "
-                        f"BEGIN INSERT INTO writes VALUES ('{table}', '{op}', OLD.id); END;"
-                    )
-                conn.execute(sa.text(ddl))
-
-
-def writes(store: ResultsStore) -> list[tuple[str, str, int]]:
-    with store.engine.connect() as conn:
-        return sorted(tuple(r) for r in conn.execute(sa.text("SELECT tbl, op, row_id FROM writes")))
-
-
 def test_0009_rekeys_secret_message_ids_merges_second_rows_and_moves_their_notifications(results_url: str) -> None:
     store = ResultsStore(results_url, auto_migrate=False)
     store.migrate("0008")
     ids = seed(store)
-    log_writes(store)
+    log_writes(store, ("intake_messages", "notifications"))
     tables = ("intake_messages", "notifications", "failure_events")
     raw_before = {t: raw(store, t) for t in tables}
     before = typed(store, schema.intake_messages)
